@@ -1,0 +1,205 @@
+//! Text columns backed by polars string arrays, so the ids the ingest
+//! validates are already in the form the polars joins and sorts take —
+//! no second copy. Everything polars-specific about text columns lives here.
+
+use polars::prelude::*;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+type StrArray = <StringType as PolarsDataType>::Array;
+
+/// A column of text cells.
+#[derive(Clone)]
+pub struct StrCol {
+    ca: StringChunked,
+}
+
+impl std::fmt::Debug for StrCol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StrCol({} rows)", self.len())
+    }
+}
+
+impl Default for StrCol {
+    fn default() -> Self {
+        StrCol {
+            ca: StringChunked::from_iter_values(PlSmallStr::EMPTY, std::iter::empty::<&str>()),
+        }
+    }
+}
+
+/// Builds one chunk of a [`StrCol`].
+pub struct StrColBuilder(StringChunkedBuilder);
+
+impl std::fmt::Debug for StrColBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StrColBuilder")
+    }
+}
+
+impl StrColBuilder {
+    pub fn new(capacity: usize) -> Self {
+        StrColBuilder(StringChunkedBuilder::new(PlSmallStr::EMPTY, capacity))
+    }
+
+    #[inline]
+    pub fn push(&mut self, s: &str) {
+        self.0.append_value(s);
+    }
+
+    pub fn finish(self) -> StrCol {
+        StrCol { ca: self.0.finish() }
+    }
+}
+
+impl StrCol {
+    pub fn from_strs<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        StrCol {
+            ca: StringChunked::from_iter_values(PlSmallStr::EMPTY, values.into_iter()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ca.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ca.is_empty()
+    }
+
+    /// Appends the chunks of `other` (cheap: no copy of the text).
+    pub fn append(&mut self, other: StrCol) {
+        if self.ca.is_empty() {
+            self.ca = other.ca;
+        } else {
+            self.ca.append_owned(other.ca).expect("string columns have one dtype");
+        }
+    }
+
+    /// Makes the column one contiguous chunk; required before [`StrCol::view`].
+    pub fn rechunk(&mut self) {
+        if self.ca.chunks().len() != 1 {
+            self.ca = self.ca.rechunk().into_owned();
+        }
+    }
+
+    /// Keeps the rows where `keep` is true.
+    pub fn filter(&self, keep: &[bool]) -> StrCol {
+        let mask = BooleanChunked::from_slice(PlSmallStr::EMPTY, keep);
+        let mut out = StrCol {
+            ca: self.ca.filter(&mask).expect("mask has the column's length"),
+        };
+        out.rechunk();
+        out
+    }
+
+    /// A cheap borrowed view for indexed access. The column must be rechunked.
+    pub fn view(&self) -> StrView<'_> {
+        let arr = if self.ca.chunks().is_empty() {
+            None
+        } else {
+            self.ca.downcast_get(0)
+        };
+        assert!(self.ca.chunks().len() <= 1, "StrCol::view needs a rechunked column");
+        StrView { arr }
+    }
+
+    /// The column as a polars column with a name.
+    pub fn to_column(&self, name: &str) -> Column {
+        self.ca.clone().with_name(PlSmallStr::from_str(name)).into_column()
+    }
+}
+
+/// Indexed access into a rechunked [`StrCol`].
+#[derive(Clone, Copy)]
+pub struct StrView<'a> {
+    arr: Option<&'a StrArray>,
+}
+
+impl<'a> StrView<'a> {
+    #[inline]
+    pub fn get(&self, i: usize) -> &'a str {
+        self.arr.expect("index into an empty column").value(i)
+    }
+}
+
+/// For each id that occurs more than once, the later rows and the first
+/// row that holds it: `(later_row, first_row)`, sorted by later row.
+/// Partitioned by hash so the buckets run in parallel; the answer does not
+/// depend on the thread count.
+pub fn find_duplicates(ids: StrView<'_>, n: usize) -> Vec<(u32, u32)> {
+    const BUCKETS: usize = 256;
+    let bucket_of = |s: &str| -> usize {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        s.hash(&mut h);
+        (h.finish() >> 56) as usize % BUCKETS
+    };
+    let step = (n / (rayon::current_num_threads() * 4)).max(1 << 16);
+    let parts: Vec<Vec<Vec<u32>>> = (0..n.div_ceil(step))
+        .into_par_iter()
+        .map(|c| {
+            let mut buckets = vec![Vec::new(); BUCKETS];
+            for r in c * step..((c + 1) * step).min(n) {
+                buckets[bucket_of(ids.get(r))].push(r as u32);
+            }
+            buckets
+        })
+        .collect();
+    let mut dups: Vec<(u32, u32)> = (0..BUCKETS)
+        .into_par_iter()
+        .flat_map_iter(|b| {
+            let len: usize = parts.iter().map(|p| p[b].len()).sum();
+            let mut first: FxHashMap<&str, u32> = FxHashMap::default();
+            first.reserve(len);
+            let mut out = Vec::new();
+            for part in &parts {
+                for &r in &part[b] {
+                    match first.entry(ids.get(r as usize)) {
+                        std::collections::hash_map::Entry::Occupied(e) => out.push((r, *e.get())),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(r);
+                        }
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    dups.sort_unstable();
+    dups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_append_and_view() {
+        let mut a = StrColBuilder::new(2);
+        a.push("x");
+        a.push("a rather long string beyond twelve bytes");
+        let mut b = StrColBuilder::new(1);
+        b.push("z");
+        let mut col = a.finish();
+        col.append(b.finish());
+        col.rechunk();
+        let v = col.view();
+        assert_eq!(col.len(), 3);
+        assert_eq!(v.get(1), "a rather long string beyond twelve bytes");
+        assert_eq!(v.get(2), "z");
+        let kept = col.filter(&[true, false, true]);
+        assert_eq!(kept.view().get(1), "z");
+    }
+
+    #[test]
+    fn duplicates_point_at_the_first_row() {
+        let col = StrCol::from_strs(["a", "b", "a", "c", "b", "a"]);
+        assert_eq!(find_duplicates(col.view(), 6), vec![(2, 0), (4, 1), (5, 0)]);
+        let many: Vec<String> = (0..200_000).map(|i| format!("id{}", i % 150_000)).collect();
+        let col = StrCol::from_strs(many.iter().map(String::as_str));
+        let d = find_duplicates(col.view(), many.len());
+        assert_eq!(d.len(), 50_000);
+        assert!(d.iter().all(|&(later, first)| later == first + 150_000));
+    }
+}

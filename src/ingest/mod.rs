@@ -1,0 +1,666 @@
+//! CSV → typed columns, with every bad row in rejects (SPEC §1–§2, §9).
+//!
+//! The work is split for speed *and* exact positions: the file is read in
+//! blocks; each block is cut at record boundaries (a quote-aware scan, see
+//! [`quoted_spans`]) into chunks that the `csv` crate parses in parallel.
+//! Every chunk knows its physical start line, so a reject names the exact
+//! line of the file even with quoted newlines and blank lines. Text columns
+//! go straight into polars string arrays ([`crate::columns`]) for the joins.
+
+mod orders;
+mod payments;
+mod unsubscriptions;
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::columns::find_duplicates;
+use crate::time::Calendar;
+
+pub use orders::Orders;
+pub use payments::Payments;
+pub use unsubscriptions::Unsubscriptions;
+
+/// One rejected row (rejects.csv).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub file: &'static str,
+    pub line: u64,
+    pub record_id: String,
+    pub column: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// What summary.json says about one input.
+#[derive(Debug, Clone, Default)]
+pub struct InputMeta {
+    pub file: &'static str,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows_read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Header names that are not SPEC columns, in header order, once each.
+    pub extra_columns: Vec<String>,
+}
+
+/// A file-level input problem: exit code 3, no reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: cannot read the file ({reason}); check --data or the --{flag} option")]
+    Unreadable {
+        path: String,
+        flag: &'static str,
+        reason: String,
+    },
+    #[error("{path}: the file is empty; it needs at least a header row")]
+    Empty { path: String },
+    #[error("{path}: line {line}{}: not valid UTF-8; re-export the file as UTF-8", column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]
+    NotUtf8 {
+        path: String,
+        line: u64,
+        column: Option<String>,
+    },
+    #[error("{path}: line 1: required column `{column}` is missing from the header; add it (columns are matched by name, any order, case-insensitive)")]
+    MissingColumn { path: String, column: String },
+    #[error("{path}: line 1: column `{column}` appears twice in the header; keep one")]
+    DuplicateColumn { path: String, column: String },
+    #[error("{path}: {bytes} bytes of input in all is more than the memory limit of {limit} bytes (half the RAM by default); split the export into smaller periods or raise --memory-limit")]
+    TooLarge { path: String, bytes: u64, limit: u64 },
+}
+
+/// A row that failed validation: the index of the first failing column (in
+/// the table's SPEC order) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub column: usize,
+    pub reason: String,
+}
+
+impl RowError {
+    pub fn new(column: usize, reason: impl Into<String>) -> Self {
+        RowError {
+            column,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An export whose rows become typed columns. Implemented by
+/// [`Orders`], [`Payments`] and [`Unsubscriptions`].
+pub trait Table: Sized + Send {
+    /// The file name in rejects.csv and messages.
+    const FILE: &'static str;
+    /// The command-line flag that overrides the file's path.
+    const FLAG: &'static str;
+    /// SPEC §2 columns in table order: (name, must exist in the header).
+    const COLUMNS: &'static [(&'static str, bool)];
+    /// Index in `COLUMNS` of the record's id.
+    const ID: usize;
+
+    fn with_capacity(rows: usize) -> Self;
+    /// Validates one row's trimmed cells (indexed like `COLUMNS`; an absent
+    /// optional column is an empty cell) and appends it with its line.
+    fn push_row(&mut self, cells: &[&str], line: u64, cal: &Calendar) -> Result<(), RowError>;
+    /// Appends another chunk's rows.
+    fn append(&mut self, other: Self);
+    /// Called once after the last chunk: make columns contiguous.
+    fn finish(&mut self);
+    /// Keeps the rows where `keep` is true (after `finish`).
+    fn retain(&mut self, keep: &[bool]);
+    /// Physical line of each row.
+    fn lines(&self) -> &[u64];
+    fn lines_mut(&mut self) -> &mut [u64];
+    /// The id column (after `finish`).
+    fn ids(&self) -> crate::columns::StrView<'_>;
+
+    fn len(&self) -> usize {
+        self.lines().len()
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn id(&self, i: usize) -> &str {
+        self.ids().get(i)
+    }
+    fn line(&self, i: usize) -> u64 {
+        self.lines()[i]
+    }
+}
+
+/// The largest number of columns a table has (unsubscriptions: 16).
+const MAX_COLUMNS: usize = 16;
+
+/// Everything read from one file.
+pub struct Loaded<T> {
+    pub table: T,
+    pub rejects: Vec<Reject>,
+    pub meta: InputMeta,
+}
+
+/// Where each SPEC column sits in the file's header.
+struct HeaderMap {
+    /// For each SPEC column, its field index in the file.
+    index: Vec<Option<usize>>,
+    fields: usize,
+}
+
+const BLOCK: usize = 32 << 20;
+
+/// Reads, validates and de-duplicates one export.
+pub fn read_table<T: Table>(path: &Path, cal: &Calendar) -> Result<Loaded<T>, InputError> {
+    read_table_with_block::<T>(path, cal, BLOCK)
+}
+
+fn read_table_with_block<T: Table>(path: &Path, cal: &Calendar, block: usize) -> Result<Loaded<T>, InputError> {
+    let shown = path.display().to_string();
+    let unreadable = |e: std::io::Error| InputError::Unreadable {
+        path: shown.clone(),
+        flag: T::FLAG,
+        reason: e.to_string(),
+    };
+    let mut file = File::open(path).map_err(unreadable)?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut hasher = Sha256::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
+    hasher.update(&buf);
+    if buf.is_empty() {
+        return Err(InputError::Empty { path: shown });
+    }
+
+    // Header: the first record, after an optional BOM.
+    let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let (header, header_len) = loop {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&buf[bom..]);
+        let mut rec = csv::ByteRecord::new();
+        let got = rdr.read_byte_record(&mut rec).unwrap_or(false);
+        let end = rdr.position().byte() as usize;
+        if got && (bom + end < buf.len() || eof) {
+            break (rec, bom + end);
+        }
+        if eof {
+            return Err(InputError::Empty { path: shown });
+        }
+        let start = buf.len();
+        eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
+        hasher.update(&buf[start..]);
+    };
+    let map = header_map::<T>(&header, &shown)?;
+    let mut meta = InputMeta {
+        file: T::FILE,
+        path: path.to_path_buf(),
+        bytes: total_bytes,
+        extra_columns: extra_columns::<T>(&header),
+        ..InputMeta::default()
+    };
+    let mut line = 1 + count_newlines(&buf[..header_len]);
+    // A header that ends without a newline at EOF ends the file.
+    buf.drain(..header_len);
+
+    let mut table = T::with_capacity(0);
+    let mut rejects = Vec::new();
+    loop {
+        if buf.is_empty() && eof {
+            break;
+        }
+        // Cut the buffer after its last complete record (all of it at EOF)
+        // and into chunks at record boundaries.
+        let spans = quoted_spans(&buf, eof);
+        let cut = match &spans {
+            _ if eof => Some(buf.len()),
+            Some(spans) => last_boundary(&buf, spans).filter(|&c| c > 0),
+            None => None,
+        };
+        let Some(cut) = cut else {
+            // No complete record yet, or a quote the fast splitter cannot
+            // follow: read more (the whole rest of the file in that case,
+            // parsed in one piece exactly as the csv crate reads it).
+            let want = if spans.is_none() { usize::MAX } else { block };
+            let start = buf.len();
+            eof = fill(&mut file, &mut buf, want).map_err(unreadable)?;
+            hasher.update(&buf[start..]);
+            continue;
+        };
+        let bounds = match &spans {
+            Some(spans) => split_points(&buf[..cut], spans, rayon::current_num_threads() * 4),
+            None => vec![0, cut],
+        };
+        // Read the next block while this one is parsed.
+        let mut next = Vec::new();
+        let (read, parsed) = rayon::join(
+            || {
+                if eof {
+                    Ok(true)
+                } else {
+                    fill(&mut file, &mut next, block)
+                }
+            },
+            || {
+                bounds
+                    .par_windows(2)
+                    .map(|w| parse_chunk::<T>(&buf[w[0]..w[1]], &map, cal))
+                    .collect::<Vec<_>>()
+            },
+        );
+        for chunk in parsed {
+            let chunk = chunk.map_err(|(rel_line, column)| InputError::NotUtf8 {
+                path: shown.clone(),
+                line: line + rel_line - 1,
+                column,
+            })?;
+            meta.rows_read += chunk.rows_read;
+            for mut r in chunk.rejects {
+                r.line += line - 1;
+                rejects.push(r);
+            }
+            let mut t = chunk.table;
+            for l in t.lines_mut() {
+                *l += line - 1;
+            }
+            table.append(t);
+            line += chunk.newlines;
+        }
+        buf.drain(..cut);
+        eof = read.map_err(unreadable)?;
+        hasher.update(&next);
+        buf.extend_from_slice(&next);
+    }
+    table.finish();
+
+    // Duplicate ids: only accepted rows claim an id; the first one wins.
+    let dups = find_duplicates(table.ids(), table.len());
+    if !dups.is_empty() {
+        let mut keep = vec![true; table.len()];
+        for &(later, first) in &dups {
+            keep[later as usize] = false;
+            rejects.push(Reject {
+                file: T::FILE,
+                line: table.line(later as usize),
+                record_id: table.id(later as usize).to_string(),
+                column: T::COLUMNS[T::ID].0.to_string(),
+                value: table.id(later as usize).to_string(),
+                reason: format!(
+                    "duplicate {}: the first row with this id (line {}) is used",
+                    T::COLUMNS[T::ID].0,
+                    table.line(first as usize)
+                ),
+            });
+        }
+        table.retain(&keep);
+    }
+    rejects.sort_by_key(|r| r.line);
+    meta.sha256 = crate::config::hex(&hasher.finalize());
+    meta.accepted = table.len() as u64;
+    meta.rejected = rejects.len() as u64;
+    debug_assert_eq!(meta.rows_read, meta.accepted + meta.rejected);
+    Ok(Loaded { table, rejects, meta })
+}
+
+/// Reads up to `want` more bytes; returns whether the file is exhausted.
+fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    if want == usize::MAX {
+        file.read_to_end(buf)?;
+        return Ok(true);
+    }
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let mut got = 0;
+    while got < want {
+        match file.read(&mut buf[start + got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(start + got);
+    Ok(got < want)
+}
+
+fn count_newlines(b: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', b).count() as u64
+}
+
+fn normalise_header(field: &[u8]) -> String {
+    String::from_utf8_lossy(field).trim().to_ascii_lowercase()
+}
+
+fn header_map<T: Table>(header: &csv::ByteRecord, path: &str) -> Result<HeaderMap, InputError> {
+    let mut index = vec![None; T::COLUMNS.len()];
+    for (i, field) in header.iter().enumerate() {
+        if std::str::from_utf8(field).is_err() {
+            return Err(InputError::NotUtf8 {
+                path: path.to_string(),
+                line: 1,
+                column: None,
+            });
+        }
+        let name = normalise_header(field);
+        if let Some(c) = T::COLUMNS.iter().position(|(n, _)| *n == name) {
+            if index[c].is_some() {
+                return Err(InputError::DuplicateColumn {
+                    path: path.to_string(),
+                    column: name,
+                });
+            }
+            index[c] = Some(i);
+        }
+    }
+    for (c, (name, required)) in T::COLUMNS.iter().enumerate() {
+        if *required && index[c].is_none() {
+            return Err(InputError::MissingColumn {
+                path: path.to_string(),
+                column: (*name).to_string(),
+            });
+        }
+    }
+    Ok(HeaderMap {
+        index,
+        fields: header.len(),
+    })
+}
+
+fn extra_columns<T: Table>(header: &csv::ByteRecord) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for field in header.iter() {
+        let name = normalise_header(field);
+        if !name.is_empty() && !T::COLUMNS.iter().any(|(n, _)| *n == name) && !out.contains(&name) {
+            out.push(String::from_utf8_lossy(field).trim().to_string());
+        }
+    }
+    out
+}
+
+struct Chunk<T> {
+    table: T,
+    rejects: Vec<Reject>,
+    rows_read: u64,
+    newlines: u64,
+}
+
+/// Parses one chunk that starts at a record boundary. Lines are relative
+/// (1 = the chunk's first line). A UTF-8 error is `(line, column)`.
+fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, cal: &Calendar) -> Result<Chunk<T>, (u64, Option<String>)> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    let mut table = T::with_capacity(bytes.len() / 128 + 16);
+    let mut rejects = Vec::new();
+    let mut rows_read = 0;
+    let ncols = T::COLUMNS.len();
+    // Physical lines: the csv crate's own line numbers drift around CRLF and
+    // quoted newlines, so count newlines up to where each record starts.
+    let (mut seen, mut line) = (0usize, 1u64);
+    while rdr.read_byte_record(&mut rec).unwrap_or(false) {
+        let mut start = rec.position().map(|p| p.byte() as usize).unwrap_or(seen).max(seen);
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        line += count_newlines(&bytes[seen..start]);
+        seen = start;
+        rows_read += 1;
+        // Every field must be UTF-8, extra columns included.
+        let mut text: [&str; 64] = [""; 64];
+        for (i, field) in rec.iter().enumerate() {
+            match std::str::from_utf8(field) {
+                Ok(s) if i < 64 => text[i] = s.trim(),
+                Ok(_) => {}
+                Err(_) => {
+                    let column = map
+                        .index
+                        .iter()
+                        .position(|x| *x == Some(i))
+                        .map(|c| T::COLUMNS[c].0.to_string());
+                    return Err((line, column));
+                }
+            }
+        }
+        let id = map.index[T::ID]
+            .filter(|&i| i < rec.len() && i < 64)
+            .map(|i| text[i])
+            .unwrap_or("");
+        if rec.len() != map.fields {
+            rejects.push(Reject {
+                file: T::FILE,
+                line,
+                record_id: id.to_string(),
+                column: String::new(),
+                value: String::new(),
+                reason: format!("the row has {} fields but the header has {}", rec.len(), map.fields),
+            });
+            continue;
+        }
+        let mut cells: [&str; MAX_COLUMNS] = [""; MAX_COLUMNS];
+        for c in 0..ncols {
+            if let Some(i) = map.index[c] {
+                cells[c] = if i < 64 {
+                    text[i]
+                } else {
+                    std::str::from_utf8(&rec[i]).map(str::trim).unwrap_or("")
+                };
+            }
+        }
+        if let Err(e) = table.push_row(&cells[..ncols], line, cal) {
+            rejects.push(Reject {
+                file: T::FILE,
+                line,
+                record_id: id.to_string(),
+                column: T::COLUMNS[e.column].0.to_string(),
+                value: cells[e.column].to_string(),
+                reason: e.reason,
+            });
+        }
+    }
+    Ok(Chunk {
+        table,
+        rejects,
+        rows_read,
+        newlines: count_newlines(bytes),
+    })
+}
+
+/// Quoted spans `(open, close)` of a buffer that starts at a record
+/// boundary; `close` is `usize::MAX` for a span still open at the end.
+/// `None` when some quote is not RFC 4180 (a `"` inside an unquoted field,
+/// or text right after a closing quote): then the buffer cannot be cut
+/// safely and is parsed in one piece.
+fn quoted_spans(buf: &[u8], eof: bool) -> Option<Vec<(usize, usize)>> {
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while let Some(q) = memchr::memchr(b'"', &buf[i..]) {
+        let open = i + q;
+        if open > 0 && !matches!(buf[open - 1], b',' | b'\n' | b'\r') {
+            return None;
+        }
+        let mut j = open + 1;
+        loop {
+            let Some(k) = memchr::memchr(b'"', &buf[j..]) else {
+                spans.push((open, usize::MAX));
+                return Some(spans);
+            };
+            let close = j + k;
+            if close + 1 == buf.len() {
+                if eof {
+                    spans.push((open, close));
+                    return Some(spans);
+                }
+                // Could be the first half of an escaped quote: undecided.
+                spans.push((open, usize::MAX));
+                return Some(spans);
+            }
+            match buf[close + 1] {
+                b'"' => j = close + 2,
+                b',' | b'\n' | b'\r' => {
+                    spans.push((open, close));
+                    i = close + 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    Some(spans)
+}
+
+/// The span that strictly contains `pos`, if any.
+fn span_containing(spans: &[(usize, usize)], pos: usize) -> Option<(usize, usize)> {
+    let idx = spans.partition_point(|s| s.0 < pos);
+    if idx == 0 {
+        return None;
+    }
+    let s = spans[idx - 1];
+    (pos <= s.1).then_some(s)
+}
+
+/// The start of the first record that begins at or after `pos`.
+fn boundary_at_or_after(buf: &[u8], spans: &[(usize, usize)], mut pos: usize) -> Option<usize> {
+    loop {
+        let n = pos + memchr::memchr(b'\n', &buf[pos..])?;
+        match span_containing(spans, n) {
+            Some((_, close)) if close == usize::MAX => return None,
+            Some((_, close)) => pos = close + 1,
+            None => return Some(n + 1),
+        }
+    }
+}
+
+/// The end of the last complete record in the buffer.
+fn last_boundary(buf: &[u8], spans: &[(usize, usize)]) -> Option<usize> {
+    let mut limit = buf.len();
+    loop {
+        let n = memchr::memrchr(b'\n', &buf[..limit])?;
+        match span_containing(spans, n) {
+            Some((open, _)) => limit = open,
+            None => return Some(n + 1),
+        }
+    }
+}
+
+/// Cuts `buf` (complete records) into about `parts` chunks at record
+/// boundaries; returns the cut positions including 0 and `buf.len()`.
+fn split_points(buf: &[u8], spans: &[(usize, usize)], parts: usize) -> Vec<usize> {
+    const MIN_CHUNK: usize = 1 << 20;
+    let parts = parts.clamp(1, (buf.len() / MIN_CHUNK).max(1));
+    let mut cuts = vec![0];
+    for k in 1..parts {
+        let target = buf.len() * k / parts;
+        if target <= *cuts.last().expect("non-empty") {
+            continue;
+        }
+        match boundary_at_or_after(buf, spans, target) {
+            Some(b) if b < buf.len() && b > *cuts.last().expect("non-empty") => cuts.push(b),
+            _ => {}
+        }
+    }
+    cuts.push(buf.len());
+    cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_follow_rfc4180_quotes() {
+        let b = b"a,\"x,\ny\",c\n\"\"\"q\"\"\",d\n";
+        let spans = quoted_spans(b, true).unwrap();
+        assert_eq!(spans.len(), 2);
+        assert_eq!(span_containing(&spans, 5), Some(spans[0]), "the quoted newline");
+        assert_eq!(boundary_at_or_after(b, &spans, 0), Some(11));
+        assert_eq!(last_boundary(b, &spans), Some(b.len()));
+        // A stray quote inside an unquoted field.
+        assert!(quoted_spans(b"ab\"c,d\n", true).is_none());
+        // Text after a closing quote.
+        assert!(quoted_spans(b"\"ab\"c,d\n", true).is_none());
+        // A span still open at the end of a block.
+        let open = quoted_spans(b"a,b\nc,\"d\ne", false).unwrap();
+        assert_eq!(open, vec![(6, usize::MAX)]);
+        assert_eq!(last_boundary(b"a,b\nc,\"d\ne", &open), Some(4));
+    }
+
+    #[test]
+    fn split_points_respect_quotes() {
+        let mut buf = Vec::new();
+        for i in 0..200_000 {
+            buf.extend_from_slice(format!("{i},\"multi\nline {i}\",x\n").as_bytes());
+        }
+        let spans = quoted_spans(&buf, true).unwrap();
+        let cuts = split_points(&buf, &spans, 8);
+        assert!(cuts.len() > 2);
+        for c in &cuts[1..cuts.len() - 1] {
+            assert_eq!(buf[c - 1], b'\n');
+            assert!(span_containing(&spans, c - 1).is_none());
+            assert_ne!(buf[*c], b'l', "a cut never lands inside a quoted field");
+        }
+    }
+}
+
+/// Cell validators shared by the three tables: each names its column by
+/// index and says in the reason what a good value looks like.
+pub(crate) mod cell {
+    use super::RowError;
+    use crate::money::parse_money;
+    use crate::time::{Calendar, Micros};
+    use rust_decimal::Decimal;
+
+    pub fn required<'a>(cells: &[&'a str], c: usize) -> Result<&'a str, RowError> {
+        let v = cells[c];
+        if v.is_empty() {
+            Err(RowError::new(c, "required value is empty"))
+        } else {
+            Ok(v)
+        }
+    }
+
+    pub fn ts(cells: &[&str], c: usize, cal: &Calendar) -> Result<Micros, RowError> {
+        let v = required(cells, c)?;
+        cal.parse_ts(v).map_err(|e| RowError::new(c, e.reason()))
+    }
+
+    pub fn opt_ts(cells: &[&str], c: usize, cal: &Calendar) -> Result<Option<Micros>, RowError> {
+        if cells[c].is_empty() {
+            Ok(None)
+        } else {
+            ts(cells, c, cal).map(Some)
+        }
+    }
+
+    pub fn money(cells: &[&str], c: usize) -> Result<Decimal, RowError> {
+        let v = required(cells, c)?;
+        parse_money(v).map_err(|e| RowError::new(c, e.reason()))
+    }
+
+    pub fn token<E>(cells: &[&str], c: usize, parse: fn(&str) -> Option<E>, tokens: &str) -> Result<E, RowError> {
+        let v = required(cells, c)?;
+        parse(v).ok_or_else(|| RowError::new(c, format!("unknown value; expected one of: {tokens}")))
+    }
+
+    pub fn opt_bool(cells: &[&str], c: usize) -> Result<bool, RowError> {
+        if cells[c].is_empty() {
+            return Ok(false);
+        }
+        crate::model::parse_bool(cells[c])
+            .ok_or_else(|| RowError::new(c, "not a boolean; expected true/false, 1/0 or yes/no"))
+    }
+
+    pub fn currency(cells: &[&str], c: usize) -> Result<crate::model::Currency, RowError> {
+        let v = required(cells, c)?;
+        crate::model::Currency::parse(v)
+            .ok_or_else(|| RowError::new(c, "not a currency; expected three upper-case letters such as USD"))
+    }
+}

@@ -1,0 +1,173 @@
+//! summary.json: the run manifest an auditor keeps next to the reports —
+//! tool version, policy and input hashes, row counts, as_of, findings by
+//! code and severity, refund totals per currency, and timings.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::engine::{Reconciliation, Timings};
+use crate::error::AppError;
+use crate::model::Currency;
+use crate::rules::{Code, Finding, Severity};
+
+/// Expected and recorded refunds of completed unsubscriptions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub expected: Decimal,
+    pub recorded: Decimal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyInfo {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputInfo {
+    pub file: String,
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows_read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub extra_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingCounts {
+    pub total: u64,
+    pub by_severity: BTreeMap<&'static str, u64>,
+    pub by_code: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TotalsOut {
+    pub expected_refunds: String,
+    pub recorded_refunds: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Elapsed {
+    pub total: f64,
+    pub ingest: f64,
+    pub join: f64,
+    pub rules: f64,
+    pub aggregate: f64,
+    pub write: f64,
+}
+
+/// The content of summary.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub policy: PolicyInfo,
+    pub inputs: Vec<InputInfo>,
+    pub as_of: String,
+    /// The `--account` selection; empty means every account.
+    pub accounts: Vec<String>,
+    pub findings: FindingCounts,
+    pub refund_totals: BTreeMap<String, TotalsOut>,
+    pub reports: Vec<&'static str>,
+    /// When the run started (excluded from byte-identical comparisons).
+    pub started_at: String,
+    /// Seconds per phase (excluded from byte-identical comparisons).
+    pub elapsed_seconds: Elapsed,
+    #[serde(skip)]
+    pub worst: Option<Severity>,
+}
+
+impl Summary {
+    pub fn new(rec: &Reconciliation, findings: &[&Finding], totals: BTreeMap<Currency, Totals>) -> Summary {
+        let mut by_code: BTreeMap<&'static str, u64> = Code::ALL.iter().map(|c| (c.as_str(), 0)).collect();
+        let mut by_severity: BTreeMap<&'static str, u64> = [Severity::Error, Severity::Warning, Severity::Info]
+            .iter()
+            .map(|s| (s.as_str(), 0))
+            .collect();
+        let mut worst = None;
+        for f in findings {
+            *by_code.entry(f.code.as_str()).or_default() += 1;
+            *by_severity.entry(f.severity().as_str()).or_default() += 1;
+            worst = worst.max(Some(f.severity()));
+        }
+        let fmt = |c: Currency, v: Decimal| crate::money::format(v, rec.policy.minor_units.of(c), rec.policy.rounding);
+        Summary {
+            tool: "refund-recon",
+            version: env!("CARGO_PKG_VERSION"),
+            policy: PolicyInfo {
+                name: rec.policy.name.clone(),
+                path: rec.policy.path.display().to_string(),
+                sha256: rec.policy.sha256.clone(),
+            },
+            inputs: rec
+                .inputs
+                .metas
+                .iter()
+                .map(|m| InputInfo {
+                    file: m.file.to_string(),
+                    path: m.path.display().to_string(),
+                    sha256: m.sha256.clone(),
+                    bytes: m.bytes,
+                    rows_read: m.rows_read,
+                    accepted: m.accepted,
+                    rejected: m.rejected,
+                    extra_columns: m.extra_columns.clone(),
+                })
+                .collect(),
+            as_of: rec.cal.format(rec.as_of),
+            accounts: Vec::new(),
+            findings: FindingCounts {
+                total: findings.len() as u64,
+                by_severity,
+                by_code,
+            },
+            refund_totals: totals
+                .into_iter()
+                .map(|(c, t)| {
+                    (
+                        c.as_str().to_string(),
+                        TotalsOut {
+                            expected_refunds: fmt(c, t.expected),
+                            recorded_refunds: fmt(c, t.recorded),
+                        },
+                    )
+                })
+                .collect(),
+            reports: super::FILES.to_vec(),
+            started_at: String::new(),
+            elapsed_seconds: Elapsed::default(),
+            worst,
+        }
+    }
+
+    pub fn set_timings(&mut self, t: &Timings) {
+        let s = |d: std::time::Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
+        self.elapsed_seconds = Elapsed {
+            total: s(t.ingest + t.join + t.rules + t.aggregate + t.write),
+            ingest: s(t.ingest),
+            join: s(t.join),
+            rules: s(t.rules),
+            aggregate: s(t.aggregate),
+            write: s(t.write),
+        };
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), AppError> {
+        let mut text = serde_json::to_string_pretty(self).map_err(|e| AppError::Internal(e.to_string()))?;
+        text.push('\n');
+        let file = std::fs::File::create(path)
+            .map_err(|e| AppError::Output(format!("{}: cannot write ({e})", path.display())))?;
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(file);
+        w.write_all(text.as_bytes())
+            .and_then(|_| w.flush())
+            .and_then(|_| w.get_ref().sync_all())
+            .map_err(|e| AppError::Output(format!("{}: cannot write ({e})", path.display())))
+    }
+}

@@ -1,0 +1,69 @@
+//! R2 Blocked states: self-service unsubscription is unavailable for an
+//! abnormal instance state, or for an unactivated promotional order whose
+//! invoice was issued. Expected outcome: rejected, type `blocked`, all 0.
+
+use crate::model::{BillingMode, InstanceState};
+use crate::rules::OrderFacts;
+use crate::time::Micros;
+
+/// Why an unsubscription is blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// instance_state ≠ normal.
+    State(InstanceState),
+    /// R3b would make it `unactivated`, and the order is promotional with
+    /// an invoice issued.
+    InvoiceIssued,
+}
+
+/// R2 for one unsubscription.
+pub fn blocked(state: InstanceState, order: &OrderFacts<'_>, requested_at: Micros) -> Option<Blocked> {
+    if state != InstanceState::Normal {
+        return Some(Blocked::State(state));
+    }
+    let would_be_unactivated = order.billing_mode != BillingMode::PayPerUse && order.service_start > requested_at;
+    if would_be_unactivated && order.promotional && order.invoice_issued {
+        return Some(Blocked::InvoiceIssued);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::{order, t};
+
+    #[test]
+    fn abnormal_states_block() {
+        let o = order();
+        let at = t("2021-09-02T10:00:00+08:00");
+        for s in InstanceState::ALL {
+            let b = blocked(*s, &o, at);
+            assert_eq!(b.is_some(), *s != InstanceState::Normal, "{s}");
+        }
+    }
+
+    #[test]
+    fn promotional_invoiced_unactivated_blocks() {
+        let mut o = order();
+        o.service_start = t("2021-10-01T00:00:00+08:00");
+        o.promotional = true;
+        o.invoice_issued = true;
+        let before_start = t("2021-09-15T00:00:00+08:00");
+        assert_eq!(
+            blocked(InstanceState::Normal, &o, before_start),
+            Some(Blocked::InvoiceIssued)
+        );
+        // Already active: it would not be unactivated, so not blocked.
+        assert_eq!(blocked(InstanceState::Normal, &o, t("2021-10-02T00:00:00+08:00")), None);
+        o.invoice_issued = false;
+        assert_eq!(blocked(InstanceState::Normal, &o, before_start), None);
+        o.invoice_issued = true;
+        o.billing_mode = BillingMode::PayPerUse;
+        assert_eq!(
+            blocked(InstanceState::Normal, &o, before_start),
+            None,
+            "R3a comes first"
+        );
+    }
+}

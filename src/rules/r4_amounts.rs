@@ -1,0 +1,295 @@
+//! R4 Expected amounts (refund = cash to the customer):
+//!
+//! | type | refund | handling_fee | coupon_returned |
+//! |---|---|---|---|
+//! | release | 0 | 0 | 0 |
+//! | unactivated | cash_due | 0 | coupon_amount |
+//! | unconditional | cash_due | 0 | coupon_amount if return_coupons else 0 |
+//! | partial | max(0, gross − fee) | min(fee, gross) | 0 |
+//!
+//! Each amount is rounded once, at the end of its formula, to the
+//! currency's minor units with the policy's rounding.
+
+use rust_decimal::Decimal;
+
+use crate::config::{ConsumptionUnit, Policy};
+use crate::model::ExpectedType;
+use crate::money;
+use crate::rules::OrderFacts;
+use crate::time::{Micros, DAY};
+
+/// The arithmetic of a partial refund, kept for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialCalc {
+    pub unit: ConsumptionUnit,
+    /// Service term in units (at least 1).
+    pub total: i64,
+    /// Units used at requested_at, capped at `total`.
+    pub used: i64,
+    /// round(cash_due × (total − used) / total).
+    pub gross: Decimal,
+    /// Whole days, rounded up, for the fee tiers.
+    pub term_days: i64,
+    pub used_days: i64,
+    pub rate: Decimal,
+    /// Index of the fee tier that matched, if any.
+    pub tier: Option<usize>,
+    /// round(rate × cash_due), before capping at gross.
+    pub fee: Decimal,
+}
+
+/// Expected refund, fee and coupon of one unsubscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amounts {
+    pub refund: Decimal,
+    pub fee: Decimal,
+    pub coupon: Decimal,
+    pub partial: Option<PartialCalc>,
+}
+
+impl Amounts {
+    pub fn zero() -> Amounts {
+        Amounts {
+            refund: Decimal::ZERO,
+            fee: Decimal::ZERO,
+            coupon: Decimal::ZERO,
+            partial: None,
+        }
+    }
+}
+
+/// `raw / unit`, rounded up or down (raw ≥ 0).
+fn units(raw: Micros, unit: Micros, round_up: bool) -> i64 {
+    if round_up {
+        (raw + unit - 1).div_euclid(unit)
+    } else {
+        raw.div_euclid(unit)
+    }
+}
+
+/// R4 for one unsubscription of `order` with expected type `ty`.
+pub fn expected_amounts(ty: ExpectedType, order: &OrderFacts<'_>, requested_at: Micros, policy: &Policy) -> Amounts {
+    let dp = policy.minor_units.of(order.currency);
+    let round = |v: Decimal| money::round(v, dp, policy.rounding);
+    let cash_due = order.cash_due();
+    match ty {
+        ExpectedType::Release | ExpectedType::Blocked | ExpectedType::Duplicate => Amounts::zero(),
+        ExpectedType::Unactivated => Amounts {
+            refund: round(cash_due),
+            fee: Decimal::ZERO,
+            coupon: round(order.coupon_amount),
+            partial: None,
+        },
+        ExpectedType::Unconditional => Amounts {
+            refund: round(cash_due),
+            fee: Decimal::ZERO,
+            coupon: if policy.unconditional.return_coupons {
+                round(order.coupon_amount)
+            } else {
+                Decimal::ZERO
+            },
+            partial: None,
+        },
+        ExpectedType::Partial => {
+            let p = &policy.partial;
+            let unit = p.consumption_unit.micros();
+            let total_raw = order.service_end - order.service_start;
+            let used_raw = (requested_at - order.service_start).max(0);
+            let total = units(total_raw, unit, p.round_up).max(1);
+            let used = units(used_raw, unit, p.round_up).min(total);
+            // Multiply before dividing; one rounding.
+            let gross = round(cash_due * Decimal::from(total - used) / Decimal::from(total));
+            let term_days = units(total_raw, DAY, true);
+            let used_days = units(used_raw, DAY, true);
+            let tier = p
+                .fee_tiers
+                .iter()
+                .position(|t| term_days >= t.term_days_at_least && used_days <= t.used_days_at_most);
+            let rate = tier.map(|i| p.fee_tiers[i].rate).unwrap_or(p.handling_fee_rate);
+            let fee = round(rate * cash_due);
+            Amounts {
+                refund: (gross - fee).max(Decimal::ZERO),
+                fee: fee.min(gross),
+                coupon: Decimal::ZERO,
+                partial: Some(PartialCalc {
+                    unit: p.consumption_unit,
+                    total,
+                    used,
+                    gross,
+                    term_days,
+                    used_days,
+                    rate,
+                    tier,
+                    fee,
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Currency, OrderType};
+    use crate::money::Rounding;
+    use crate::rules::testkit::{d, order, policy, t};
+    use crate::time::HOUR;
+
+    /// SPEC §7 worked example 4.
+    #[test]
+    fn worked_example_4_partial() {
+        let mut o = order();
+        o.order_type = OrderType::New;
+        o.service_start = t("2021-01-31T00:00:00+08:00");
+        o.ordered_at = o.service_start - 30 * DAY;
+        o.service_end = o.service_start + 365 * DAY;
+        o.amount = d("365.00");
+        o.coupon_amount = d("65.00");
+        let requested = o.service_start + 100 * DAY + HOUR;
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &policy());
+        let calc = a.partial.clone().unwrap();
+        assert_eq!((calc.total, calc.used), (365, 101));
+        assert_eq!(calc.gross, d("216.99"));
+        assert_eq!(a.refund, d("216.99"));
+        let mut with_fee = policy();
+        with_fee.partial.handling_fee_rate = d("0.05");
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &with_fee);
+        assert_eq!(a.fee, d("15.00"));
+        assert_eq!(a.refund, d("201.99"));
+        assert_eq!(a.coupon, d("0"));
+    }
+
+    /// SPEC §7 worked example 5.
+    #[test]
+    fn worked_example_5_unactivated_renewal() {
+        let mut o = order();
+        o.order_type = OrderType::Renewal;
+        o.amount = d("1200.00");
+        o.coupon_amount = d("100.00");
+        let a = expected_amounts(ExpectedType::Unactivated, &o, o.ordered_at, &policy());
+        assert_eq!((a.refund, a.fee, a.coupon), (d("1100.00"), d("0"), d("100.00")));
+    }
+
+    #[test]
+    fn unconditional_returns_coupons_only_when_policy_says() {
+        let mut o = order();
+        o.amount = d("100");
+        o.coupon_amount = d("20");
+        let p = policy();
+        let a = expected_amounts(ExpectedType::Unconditional, &o, o.ordered_at, &p);
+        assert_eq!((a.refund, a.coupon), (d("80"), d("0")));
+        let mut p = policy();
+        p.unconditional.return_coupons = true;
+        let a = expected_amounts(ExpectedType::Unconditional, &o, o.ordered_at, &p);
+        assert_eq!((a.refund, a.coupon), (d("80"), d("20")));
+    }
+
+    #[test]
+    fn release_blocked_duplicate_are_zero() {
+        let o = order();
+        for ty in [ExpectedType::Release, ExpectedType::Blocked, ExpectedType::Duplicate] {
+            assert_eq!(expected_amounts(ty, &o, o.ordered_at, &policy()), Amounts::zero());
+        }
+    }
+
+    #[test]
+    fn consumption_rounds_up_or_down() {
+        let mut o = order();
+        o.service_end = o.service_start + 10 * DAY;
+        o.amount = d("100");
+        let requested = o.service_start + 2 * DAY + 1; // one microsecond into day 3
+        let up = expected_amounts(ExpectedType::Partial, &o, requested, &policy());
+        assert_eq!(up.partial.as_ref().unwrap().used, 3);
+        assert_eq!(up.refund, d("70.00"));
+        let mut down = policy();
+        down.partial.round_up = false;
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &down);
+        assert_eq!(a.partial.as_ref().unwrap().used, 2);
+        assert_eq!(a.refund, d("80.00"));
+        // Hours: 48 h + 1 µs used of 240 h.
+        let mut hours = policy();
+        hours.partial.consumption_unit = ConsumptionUnit::Hour;
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &hours);
+        assert_eq!(
+            (a.partial.as_ref().unwrap().total, a.partial.as_ref().unwrap().used),
+            (240, 49)
+        );
+        assert_eq!(a.refund, d("79.58"), "100 × 191/240 = 79.5833");
+    }
+
+    #[test]
+    fn used_is_capped_and_total_at_least_one() {
+        let mut o = order();
+        o.service_end = o.service_start + HOUR;
+        o.amount = d("10");
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 5 * DAY, &policy());
+        let c = a.partial.unwrap();
+        assert_eq!((c.total, c.used), (1, 1));
+        assert_eq!(a.refund, d("0"));
+        // Requested before service start: nothing used.
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start - DAY, &policy());
+        assert_eq!(a.refund, d("10.00"));
+    }
+
+    #[test]
+    fn fee_tiers_first_match_and_cap_at_gross() {
+        let p = crate::config::Policy::from_toml(
+            "[partial]\nhandling_fee_rate = \"0.10\"\n[[partial.fee_tiers]]\nterm_days_at_least = 730\nused_days_at_most = 365\nrate = \"0.15\"\n[[partial.fee_tiers]]\nterm_days_at_least = 730\nused_days_at_most = 730\nrate = \"0.10\"\n[[partial.fee_tiers]]\nterm_days_at_least = 1095\nused_days_at_most = 1095\nrate = \"0.05\"\n",
+            "t",
+        )
+        .unwrap();
+        let mut o = order();
+        o.amount = d("1000");
+        o.service_end = o.service_start + 730 * DAY;
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 100 * DAY, &p);
+        assert_eq!(a.partial.as_ref().unwrap().tier, Some(0));
+        assert_eq!(a.fee, d("150.00"));
+        assert_eq!(a.refund, d("713.01"), "1000 × 630/730 = 863.01, less 150");
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 400 * DAY, &p);
+        assert_eq!(a.partial.as_ref().unwrap().tier, Some(1));
+        // Used days round up from the raw time: 365 days + 1 s is day 366.
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 365 * DAY + 1_000_000, &p);
+        assert_eq!(a.partial.as_ref().unwrap().used_days, 366);
+        assert_eq!(a.partial.as_ref().unwrap().tier, Some(1));
+        // A short term: no tier, the flat rate.
+        o.service_end = o.service_start + 30 * DAY;
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 29 * DAY, &p);
+        assert_eq!(a.partial.as_ref().unwrap().tier, None);
+        assert_eq!(a.partial.as_ref().unwrap().gross, d("33.33"));
+        assert_eq!(a.fee, d("33.33"), "fee capped at gross");
+        assert_eq!(a.refund, d("0.00"));
+    }
+
+    #[test]
+    fn rounding_mode_and_minor_units() {
+        let mut o = order();
+        o.service_end = o.service_start + 8 * DAY;
+        o.amount = d("0.20");
+        let requested = o.service_start + DAY; // 7/8 of 0.20 = 0.175
+        assert_eq!(
+            expected_amounts(ExpectedType::Partial, &o, requested, &policy()).refund,
+            d("0.18")
+        );
+        let mut even = policy();
+        even.rounding = Rounding::HalfEven;
+        assert_eq!(
+            expected_amounts(ExpectedType::Partial, &o, requested, &even).refund,
+            d("0.18")
+        );
+        o.amount = d("0.60"); // 7/8 × 0.60 = 0.525
+        assert_eq!(
+            expected_amounts(ExpectedType::Partial, &o, requested, &policy()).refund,
+            d("0.53")
+        );
+        assert_eq!(
+            expected_amounts(ExpectedType::Partial, &o, requested, &even).refund,
+            d("0.52")
+        );
+        o.currency = Currency::parse("JPY").unwrap();
+        o.amount = d("1001");
+        assert_eq!(
+            expected_amounts(ExpectedType::Partial, &o, requested, &policy()).refund,
+            d("876")
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! R6 Billing cycle: the refund counts in the month (billing time zone) in
+//! which the unsubscription is approved.
+
+use rust_decimal::Decimal;
+
+use crate::model::Month;
+use crate::time::{Calendar, Micros};
+
+/// `expected_cycle = month(approved_at)`.
+pub fn expected_cycle(approved_at: Micros, cal: &Calendar) -> Month {
+    cal.month_of(approved_at)
+}
+
+/// `WRONG_BILLING_CYCLE`: a completed U with a recorded refund > 0 whose
+/// recorded billing_cycle differs.
+pub fn wrong_cycle(
+    completed: bool,
+    recorded_refund: Option<Decimal>,
+    recorded: Option<Month>,
+    expected: Month,
+) -> bool {
+    completed && recorded_refund.is_some_and(|r| r > Decimal::ZERO) && recorded != Some(expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::{cal, d, t};
+
+    /// SPEC §7 worked example 2: 2021-09-30T16:30:00Z is 00:30 on
+    /// 1 October in Shanghai.
+    #[test]
+    fn worked_example_2_time_zone_edge() {
+        assert_eq!(expected_cycle(t("2021-09-30T16:30:00Z"), &cal()).to_string(), "2021-10");
+    }
+
+    #[test]
+    fn approval_around_local_midnight_at_month_end() {
+        let c = cal();
+        assert_eq!(
+            expected_cycle(t("2021-10-31T23:59:59+08:00"), &c).to_string(),
+            "2021-10"
+        );
+        assert_eq!(
+            expected_cycle(t("2021-11-01T00:00:00+08:00"), &c).to_string(),
+            "2021-11"
+        );
+        assert_eq!(expected_cycle(t("2021-12-31T16:00:00Z"), &c).to_string(), "2022-01");
+    }
+
+    #[test]
+    fn only_completed_refunds_are_checked() {
+        let sep = Month::parse("2021-09").unwrap();
+        let oct = Month::parse("2021-10").unwrap();
+        assert!(wrong_cycle(true, Some(d("1")), Some(sep), oct));
+        assert!(!wrong_cycle(true, Some(d("1")), Some(oct), oct));
+        assert!(!wrong_cycle(true, Some(d("0")), Some(sep), oct));
+        assert!(!wrong_cycle(false, Some(d("1")), Some(sep), oct));
+    }
+}

@@ -1,0 +1,94 @@
+//! R9 Refund deadline: the refund is due by the end of the local day of the
+//! `sla_business_days`-th business day after the local date of approval.
+
+use crate::rules::Code;
+use crate::time::{whole_seconds, Calendar, Micros};
+
+/// 23:59:59 local of the `sla`-th business day after approved_at's date.
+pub fn refund_deadline(approved_at: Micros, sla_business_days: u32, cal: &Calendar) -> Micros {
+    let day = cal.nth_business_day_after(cal.local_date(approved_at), sla_business_days);
+    cal.end_of_local_day(day)
+}
+
+/// R9 for a completed U with a recorded refund > 0: `LATE_REFUND` with the
+/// business days late, or `REFUND_NOT_PAID` when there is no refunded_at
+/// and as_of is past the deadline. Whole seconds compare.
+pub fn deadline_finding(
+    deadline: Micros,
+    refunded_at: Option<Micros>,
+    as_of: Micros,
+    cal: &Calendar,
+) -> Option<(Code, u32)> {
+    match refunded_at {
+        Some(r) if whole_seconds(r) > whole_seconds(deadline) => {
+            let late = cal
+                .business_days_between(cal.local_date(deadline), cal.local_date(r))
+                .max(1);
+            Some((Code::LATE_REFUND, late))
+        }
+        Some(_) => None,
+        None if whole_seconds(as_of) > whole_seconds(deadline) => Some((Code::REFUND_NOT_PAID, 0)),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testkit::{cal, t};
+    use crate::time::SECOND;
+    use chrono::NaiveDate;
+
+    /// SPEC §7 worked example 6.
+    #[test]
+    fn worked_example_6_friday_deadline() {
+        let d = refund_deadline(t("2021-10-08T10:00:00+08:00"), 2, &cal());
+        assert_eq!(cal().format(d), "2021-10-12T23:59:59+08:00");
+    }
+
+    #[test]
+    fn holidays_push_the_deadline() {
+        let holidays = ["2021-10-01", "2021-10-04", "2021-10-05", "2021-10-06", "2021-10-07"]
+            .iter()
+            .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap())
+            .collect();
+        let c = Calendar::new(chrono_tz::Asia::Shanghai, holidays);
+        // Approved Thursday 30 September: 1 business day is Friday 8 Oct.
+        let d = refund_deadline(t("2021-09-30T10:00:00+08:00"), 2, &c);
+        assert_eq!(c.format(d), "2021-10-11T23:59:59+08:00");
+        // Approved on the holiday itself counts from that date.
+        let d = refund_deadline(t("2021-10-04T10:00:00+08:00"), 1, &c);
+        assert_eq!(c.format(d), "2021-10-08T23:59:59+08:00");
+    }
+
+    #[test]
+    fn late_and_unpaid() {
+        let c = cal();
+        let deadline = refund_deadline(t("2021-10-08T10:00:00+08:00"), 2, &c);
+        let on_time_last_second = deadline + SECOND - 1;
+        assert_eq!(
+            deadline_finding(deadline, Some(on_time_last_second), deadline, &c),
+            None
+        );
+        assert_eq!(
+            deadline_finding(deadline, Some(deadline + SECOND), deadline, &c),
+            Some((Code::LATE_REFUND, 1))
+        );
+        // Paid on Friday 15 October: Wed, Thu, Fri = 3 business days late.
+        assert_eq!(
+            deadline_finding(deadline, Some(t("2021-10-15T09:00:00+08:00")), deadline, &c),
+            Some((Code::LATE_REFUND, 3))
+        );
+        // Paid on Saturday 13 → still at least 1.
+        let sat = t("2021-10-16T09:00:00+08:00");
+        assert_eq!(
+            deadline_finding(deadline, Some(sat), deadline, &c),
+            Some((Code::LATE_REFUND, 3))
+        );
+        assert_eq!(deadline_finding(deadline, None, deadline + SECOND - 1, &c), None);
+        assert_eq!(
+            deadline_finding(deadline, None, deadline + SECOND, &c),
+            Some((Code::REFUND_NOT_PAID, 0))
+        );
+    }
+}

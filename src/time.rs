@@ -1,0 +1,377 @@
+//! Time-zone-aware time (SPEC §1, §9). Instants are `i64` microseconds
+//! since the Unix epoch (UTC); everything local — months, calendar years,
+//! business days, output formatting — goes through the policy's
+//! `billing_timezone` in a [`Calendar`].
+
+use std::collections::BTreeSet;
+
+use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Weekday};
+use chrono_tz::Tz;
+
+use crate::model::Month;
+
+/// Microseconds since the Unix epoch, UTC.
+pub type Micros = i64;
+
+pub const SECOND: Micros = 1_000_000;
+pub const HOUR: Micros = 3_600 * SECOND;
+pub const DAY: Micros = 24 * HOUR;
+
+/// Truncates to whole seconds (SPEC §9: deadlines and as_of compare in
+/// whole seconds, outputs truncate fractions).
+pub fn whole_seconds(t: Micros) -> i64 {
+    t.div_euclid(SECOND)
+}
+
+/// Why a timestamp cell was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsError {
+    Syntax,
+    BadDate,
+    BadTime,
+    BadOffset,
+    Nonexistent,
+    Ambiguous,
+}
+
+impl TsError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            TsError::Syntax => {
+                "not a timestamp: write RFC 3339 like 2021-09-30T15:00:00+08:00 (or ...Z, or a local time 2021-09-30 15:00:00)"
+            }
+            TsError::BadDate => "not a real calendar date",
+            TsError::BadTime => "time of day out of range",
+            TsError::BadOffset => "bad UTC offset: write Z or +HH:MM",
+            TsError::Nonexistent => {
+                "local time does not exist in the billing time zone (DST gap): give it an explicit offset"
+            }
+            TsError::Ambiguous => {
+                "local time is ambiguous in the billing time zone (DST overlap): give it an explicit offset"
+            }
+        }
+    }
+}
+
+/// The policy's billing time zone and business-day calendar.
+#[derive(Debug, Clone)]
+pub struct Calendar {
+    tz: Tz,
+    holidays: BTreeSet<NaiveDate>,
+    /// UTC instant at which each month starts locally, from `FIRST_MONTH`.
+    month_starts: Vec<Micros>,
+}
+
+const FIRST_YEAR: i32 = 1900;
+const LAST_YEAR: i32 = 2200;
+
+impl Calendar {
+    pub fn new(tz: Tz, holidays: BTreeSet<NaiveDate>) -> Self {
+        let mut cal = Calendar {
+            tz,
+            holidays,
+            month_starts: Vec::new(),
+        };
+        let mut starts = Vec::with_capacity(((LAST_YEAR - FIRST_YEAR + 1) * 12) as usize);
+        for y in FIRST_YEAR..=LAST_YEAR {
+            for m in 1..=12 {
+                let d = NaiveDate::from_ymd_opt(y, m, 1).expect("valid first of month");
+                starts.push(cal.start_of_local_day(d));
+            }
+        }
+        cal.month_starts = starts;
+        cal
+    }
+
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    pub fn holidays(&self) -> &BTreeSet<NaiveDate> {
+        &self.holidays
+    }
+
+    /// Parses a trimmed timestamp cell (SPEC §1, §9): `YYYY-MM-DD`, then `T`,
+    /// `t` or a space, `HH:MM:SS`, optional fraction, then `Z`, `z`,
+    /// `±HH:MM` or nothing (local time in the billing zone).
+    pub fn parse_ts(&self, s: &str) -> Result<Micros, TsError> {
+        let b = s.as_bytes();
+        if b.len() < 19 {
+            return Err(TsError::Syntax);
+        }
+        let num = |r: std::ops::Range<usize>| -> Result<u32, TsError> {
+            let mut v = 0u32;
+            for &c in &b[r] {
+                if !c.is_ascii_digit() {
+                    return Err(TsError::Syntax);
+                }
+                v = v * 10 + u32::from(c - b'0');
+            }
+            Ok(v)
+        };
+        if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+            return Err(TsError::Syntax);
+        }
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or(TsError::BadDate)?;
+        if hour > 23 || minute > 59 || second > 59 {
+            return Err(TsError::BadTime);
+        }
+        let mut i = 19;
+        let mut micros: i64 = 0;
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 6 {
+                    micros = micros * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let n = i - start;
+            if n == 0 {
+                return Err(TsError::Syntax);
+            }
+            for _ in n..6 {
+                micros *= 10;
+            }
+        }
+        let days = i64::from(date.num_days_from_ce() - 719_163);
+        let local_secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+        let offset_secs: i64 = if i == b.len() {
+            // No offset: local time in the billing zone.
+            let ndt = date.and_hms_opt(hour, minute, second).ok_or(TsError::BadTime)?;
+            match self.tz.offset_from_local_datetime(&ndt) {
+                LocalResult::Single(off) => i64::from(off.fix().local_minus_utc()),
+                LocalResult::None => return Err(TsError::Nonexistent),
+                LocalResult::Ambiguous(..) => return Err(TsError::Ambiguous),
+            }
+        } else {
+            match b[i] {
+                b'Z' | b'z' if i + 1 == b.len() => 0,
+                b'+' | b'-' => {
+                    if b.len() != i + 6 || b[i + 3] != b':' {
+                        return Err(TsError::BadOffset);
+                    }
+                    let oh = num(i + 1..i + 3).map_err(|_| TsError::BadOffset)?;
+                    let om = num(i + 4..i + 6).map_err(|_| TsError::BadOffset)?;
+                    if oh > 23 || om > 59 {
+                        return Err(TsError::BadOffset);
+                    }
+                    let o = i64::from(oh * 3600 + om * 60);
+                    if b[i] == b'-' {
+                        -o
+                    } else {
+                        o
+                    }
+                }
+                _ => return Err(TsError::Syntax),
+            }
+        };
+        Ok((local_secs - offset_secs) * SECOND + micros)
+    }
+
+    fn utc(&self, t: Micros) -> chrono::DateTime<Tz> {
+        let secs = t.div_euclid(SECOND);
+        let nanos = (t.rem_euclid(SECOND) * 1000) as u32;
+        let naive = chrono::DateTime::from_timestamp(secs, nanos)
+            .unwrap_or_default()
+            .naive_utc();
+        self.tz.from_utc_datetime(&naive)
+    }
+
+    /// The local date-time of an instant.
+    pub fn local(&self, t: Micros) -> NaiveDateTime {
+        self.utc(t).naive_local()
+    }
+
+    /// The local date of an instant.
+    pub fn local_date(&self, t: Micros) -> NaiveDate {
+        self.local(t).date()
+    }
+
+    /// Month of t in the billing zone (SPEC §1).
+    pub fn month_of(&self, t: Micros) -> Month {
+        let first = &self.month_starts;
+        if t >= first[0] && t < *first.last().expect("table is not empty") {
+            let idx = first.partition_point(|&s| s <= t) - 1;
+            Month(FIRST_YEAR * 12 + idx as i32)
+        } else {
+            let l = self.local(t);
+            Month::new(l.year(), l.month())
+        }
+    }
+
+    /// Calendar year of t in the billing zone.
+    pub fn year_of(&self, t: Micros) -> i32 {
+        self.month_of(t).year()
+    }
+
+    /// RFC 3339 in the billing zone, whole seconds, `±HH:MM` (SPEC §1).
+    pub fn format(&self, t: Micros) -> String {
+        let dt = self.utc(t - t.rem_euclid(SECOND));
+        let off = dt.offset().fix().local_minus_utc();
+        let l = dt.naive_local();
+        let sign = if off < 0 { '-' } else { '+' };
+        let off = off.abs();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
+            l.year(),
+            l.month(),
+            l.day(),
+            chrono::Timelike::hour(&l),
+            chrono::Timelike::minute(&l),
+            chrono::Timelike::second(&l),
+            sign,
+            off / 3600,
+            (off % 3600) / 60
+        )
+    }
+
+    /// The first instant whose local date is `d`.
+    pub fn start_of_local_day(&self, d: NaiveDate) -> Micros {
+        let midnight = d.and_hms_opt(0, 0, 0).expect("midnight exists");
+        // Midnight can fall in a DST gap in a few zones: the day then starts
+        // when the gap ends; step forward until a local time exists.
+        let mut probe = midnight;
+        for _ in 0..=16 {
+            match self.tz.from_local_datetime(&probe) {
+                LocalResult::Single(dt) => return dt.timestamp() * SECOND,
+                LocalResult::Ambiguous(a, _) => return a.timestamp() * SECOND,
+                LocalResult::None => probe += Duration::minutes(15),
+            }
+        }
+        (midnight.and_utc().timestamp()) * SECOND
+    }
+
+    /// The last whole second of local day `d` (23:59:59 local, SPEC R9).
+    pub fn end_of_local_day(&self, d: NaiveDate) -> Micros {
+        let next = d.succ_opt().expect("date in range");
+        self.start_of_local_day(next) - SECOND
+    }
+
+    /// 00:00:00 of the local day after t (log data purge, SPEC §4).
+    pub fn start_of_next_local_day(&self, t: Micros) -> Micros {
+        let d = self.local_date(t).succ_opt().expect("date in range");
+        self.start_of_local_day(d)
+    }
+
+    /// Monday–Friday in the billing zone, minus the policy's holidays.
+    pub fn is_business_day(&self, d: NaiveDate) -> bool {
+        !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !self.holidays.contains(&d)
+    }
+
+    /// The `n`-th business day after `d` (`d` itself for n = 0).
+    pub fn nth_business_day_after(&self, d: NaiveDate, n: u32) -> NaiveDate {
+        let mut day = d;
+        let mut left = n;
+        while left > 0 {
+            day = day.succ_opt().expect("date in range");
+            if self.is_business_day(day) {
+                left -= 1;
+            }
+        }
+        day
+    }
+
+    /// Business days `x` with `after < x <= upto` (LATE_REFUND, SPEC §9).
+    pub fn business_days_between(&self, after: NaiveDate, upto: NaiveDate) -> u32 {
+        let mut n = 0;
+        let mut day = after;
+        while day < upto {
+            day = day.succ_opt().expect("date in range");
+            if self.is_business_day(day) {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shanghai() -> Calendar {
+        Calendar::new(chrono_tz::Asia::Shanghai, BTreeSet::new())
+    }
+
+    fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn parses_offsets_utc_and_local() {
+        let cal = shanghai();
+        let a = cal.parse_ts("2021-09-30T16:30:00Z").unwrap();
+        let b = cal.parse_ts("2021-10-01T00:30:00+08:00").unwrap();
+        let c = cal.parse_ts("2021-10-01 00:30:00").unwrap();
+        let d = cal.parse_ts("2021-10-01t00:30:00.000+08:00").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(a, d);
+        assert_eq!(cal.format(a), "2021-10-01T00:30:00+08:00");
+        let f = cal.parse_ts("2021-09-30T16:30:00.1234567z").unwrap();
+        assert_eq!(f - a, 123_456);
+        assert_eq!(cal.format(f), "2021-10-01T00:30:00+08:00", "fractions truncated");
+    }
+
+    #[test]
+    fn rejects_bad_timestamps() {
+        let cal = shanghai();
+        assert_eq!(cal.parse_ts("2021-09-30"), Err(TsError::Syntax));
+        assert_eq!(cal.parse_ts("2021-09-30T15:00:00+0800"), Err(TsError::BadOffset));
+        assert_eq!(cal.parse_ts("2021-02-30T15:00:00Z"), Err(TsError::BadDate));
+        assert_eq!(cal.parse_ts("2021-13-01T00:00:00Z"), Err(TsError::BadDate));
+        assert_eq!(cal.parse_ts("2021-09-30T24:00:00Z"), Err(TsError::BadTime));
+        assert_eq!(cal.parse_ts("2021-09-30T15:00:00."), Err(TsError::Syntax));
+        assert_eq!(cal.parse_ts("2021-09-30T15:00:00ZZ"), Err(TsError::Syntax));
+        assert_eq!(cal.parse_ts("2021-09-30X15:00:00Z"), Err(TsError::Syntax));
+    }
+
+    #[test]
+    fn dst_gap_and_overlap_reject_local_times() {
+        let ny = Calendar::new(chrono_tz::America::New_York, BTreeSet::new());
+        assert_eq!(ny.parse_ts("2021-03-14 02:30:00"), Err(TsError::Nonexistent));
+        assert_eq!(ny.parse_ts("2021-11-07 01:30:00"), Err(TsError::Ambiguous));
+        assert!(ny.parse_ts("2021-03-14T02:30:00-05:00").is_ok());
+        assert_eq!(
+            ny.format(ny.parse_ts("2021-07-01 12:00:00").unwrap()),
+            "2021-07-01T12:00:00-04:00"
+        );
+    }
+
+    #[test]
+    fn month_boundaries_in_zone() {
+        let cal = shanghai();
+        let t = |s| cal.parse_ts(s).unwrap();
+        assert_eq!(cal.month_of(t("2021-09-30T23:59:59+08:00")).to_string(), "2021-09");
+        assert_eq!(cal.month_of(t("2021-10-01T00:00:00+08:00")).to_string(), "2021-10");
+        assert_eq!(cal.month_of(t("2021-09-30T16:00:00Z")).to_string(), "2021-10");
+        assert_eq!(cal.month_of(t("2021-09-30T15:59:59Z")).to_string(), "2021-09");
+        assert_eq!(cal.year_of(t("2021-12-31T16:00:00Z")), 2022);
+        // Outside the table falls back to chrono.
+        assert_eq!(cal.month_of(t("2301-01-01T00:00:00+08:00")).to_string(), "2301-01");
+        assert_eq!(cal.month_of(t("1850-06-01T00:00:00+08:00")).to_string(), "1850-06");
+    }
+
+    #[test]
+    fn business_days_skip_weekends_and_holidays() {
+        let cal = Calendar::new(chrono_tz::Asia::Shanghai, [ymd(2021, 10, 11)].into_iter().collect());
+        // Friday + 2 business days, Monday a holiday -> Wednesday.
+        assert_eq!(cal.nth_business_day_after(ymd(2021, 10, 8), 2), ymd(2021, 10, 13));
+        assert_eq!(cal.nth_business_day_after(ymd(2021, 10, 8), 0), ymd(2021, 10, 8));
+        assert_eq!(cal.business_days_between(ymd(2021, 10, 12), ymd(2021, 10, 15)), 3);
+        assert_eq!(cal.business_days_between(ymd(2021, 10, 8), ymd(2021, 10, 11)), 0);
+    }
+
+    #[test]
+    fn end_of_day_and_next_midnight() {
+        let cal = shanghai();
+        let eod = cal.end_of_local_day(ymd(2021, 10, 12));
+        assert_eq!(cal.format(eod), "2021-10-12T23:59:59+08:00");
+        let t = cal.parse_ts("2021-10-12T23:59:59.9+08:00").unwrap();
+        assert_eq!(cal.format(cal.start_of_next_local_day(t)), "2021-10-13T00:00:00+08:00");
+    }
+}

@@ -1,0 +1,176 @@
+//! Shared helpers: run the real binary in a fresh work folder per test.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_refund-recon");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The once-a-year preset with thresholds for the test currencies.
+pub const POLICY: &str = r#"
+name = "test-once-a-year"
+billing_timezone = "Asia/Shanghai"
+[review]
+thresholds = { USD = "1000", EUR = "1000", CNY = "7000", JPY = "150000" }
+"#;
+
+pub const ORDERS_HEADER: &str = "order_id,account_id,instance_id,product,item_kind,billing_mode,order_type,ordered_at,service_start,service_end,amount,coupon_amount,currency,promotional,invoice_issued";
+pub const PAYMENTS_HEADER: &str = "payment_id,order_id,account_id,paid_at,amount,currency,method,status";
+pub const UNSUBS_HEADER: &str = "unsub_id,order_id,account_id,batch_id,requested_at,reviewed_at,completed_at,refunded_at,instance_state,status,refund_type,refund_amount,handling_fee,coupon_returned,refund_destination,billing_cycle";
+
+/// A temporary work folder with data/ and a policy.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let f = Fixture {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        std::fs::create_dir_all(f.data()).unwrap();
+        f.policy(POLICY);
+        f
+    }
+
+    /// A fixture with the three files: header + the given rows each.
+    pub fn with(orders: &[&str], payments: &[&str], unsubs: &[&str]) -> Fixture {
+        let f = Fixture::new();
+        f.file("orders.csv", &csv(ORDERS_HEADER, orders));
+        f.file("payments.csv", &csv(PAYMENTS_HEADER, payments));
+        f.file("unsubscriptions.csv", &csv(UNSUBS_HEADER, unsubs));
+        f
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("reports")
+    }
+
+    pub fn file(&self, name: &str, content: &str) {
+        std::fs::write(self.data().join(name), content).unwrap();
+    }
+
+    pub fn bytes(&self, name: &str, content: &[u8]) {
+        std::fs::write(self.data().join(name), content).unwrap();
+    }
+
+    pub fn policy(&self, text: &str) {
+        std::fs::write(self.dir.path().join("policy.toml"), text).unwrap();
+    }
+
+    /// Runs a subcommand with --data/--policy (and --out for run) set.
+    pub fn cmd(&self, sub: &str, extra: &[&str]) -> Output {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path()).arg(sub);
+        c.arg("--data")
+            .arg(self.data())
+            .arg("--policy")
+            .arg(self.dir.path().join("policy.toml"));
+        if sub == "run" {
+            c.arg("--out").arg(self.out());
+        }
+        c.args(extra);
+        c.output().expect("run refund-recon")
+    }
+
+    pub fn run(&self, extra: &[&str]) -> Output {
+        self.cmd("run", extra)
+    }
+
+    pub fn report(&self, name: &str) -> String {
+        std::fs::read_to_string(self.out().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// A report as rows of named cells.
+    pub fn rows(&self, name: &str) -> Vec<Row> {
+        parse_csv(&self.report(name))
+    }
+}
+
+pub fn csv(header: &str, rows: &[&str]) -> String {
+    let mut s = String::from(header);
+    s.push('\n');
+    for r in rows {
+        s.push_str(r);
+        s.push('\n');
+    }
+    s
+}
+
+/// A CSV row with access by column name.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub cells: Vec<(String, String)>,
+}
+
+impl Row {
+    pub fn get(&self, col: &str) -> &str {
+        self.cells
+            .iter()
+            .find(|(k, _)| k == col)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no column {col}"))
+    }
+}
+
+pub fn parse_csv(text: &str) -> Vec<Row> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    r.records()
+        .map(|rec| Row {
+            cells: header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(str::to_string))
+                .collect(),
+        })
+        .collect()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Asserts the exit code, showing the output on failure.
+pub fn expect_code(o: &Output, want: i32) {
+    assert_eq!(code(o), want, "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+}
+
+/// The refunds.csv row of an unsubscription.
+pub fn refund<'a>(rows: &'a [Row], unsub: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r.get("unsub_id") == unsub)
+        .unwrap_or_else(|| panic!("no refunds row {unsub}"))
+}
+
+/// Codes of the findings in discrepancies.csv for an unsubscription.
+pub fn codes_of(rows: &[Row], unsub: &str) -> Vec<String> {
+    let mut c: Vec<String> = rows
+        .iter()
+        .filter(|r| r.get("unsub_id") == unsub)
+        .map(|r| r.get("code").to_string())
+        .collect();
+    c.sort();
+    c
+}

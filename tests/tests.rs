@@ -1,0 +1,11 @@
+//! All integration tests link into this one binary (as in xsv): each extra
+//! file in tests/ would link polars again, which costs minutes.
+
+mod common;
+
+mod test_examples;
+mod test_ingest;
+mod test_output;
+mod test_properties;
+mod test_run;
+mod test_sample;
