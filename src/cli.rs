@@ -496,6 +496,7 @@ fn bench_read(a: &InputArgs) -> Result<u8, AppError> {
     ] {
         let df = CsvReadOptions::default()
             .with_has_header(true)
+            .with_infer_schema_length(Some(0))
             .try_into_reader_with_file_path(Some(path))?
             .finish()?;
         rows += df.height();

@@ -130,10 +130,8 @@ impl<'a> StrView<'a> {
 pub fn find_duplicates(ids: StrView<'_>, n: usize) -> Vec<(u32, u32)> {
     const BUCKETS: usize = 256;
     let bucket_of = |s: &str| -> usize {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        s.hash(&mut h);
-        (h.finish() >> 56) as usize % BUCKETS
+        use std::hash::BuildHasher;
+        (rustc_hash::FxBuildHasher.hash_one(s) >> 56) as usize % BUCKETS
     };
     let step = (n / (rayon::current_num_threads() * 4)).max(1 << 16);
     let parts: Vec<Vec<Vec<u32>>> = (0..n.div_ceil(step))

@@ -146,9 +146,9 @@ pub fn format(value: Decimal, dp: u32, rounding: Rounding) -> String {
     }
 }
 
-/// Formats an exact value with all its digits (messages and rejects).
+/// Formats an exact value with all its digits, as written (messages).
 pub fn format_exact(value: Decimal) -> String {
-    value.normalize().to_string()
+    value.to_string()
 }
 
 #[cfg(test)]
@@ -200,6 +200,6 @@ mod tests {
         assert_eq!(format(d("10.005"), 2, Rounding::HalfUp), "10.01");
         assert_eq!(format(d("-0.001"), 2, Rounding::HalfUp), "0.00");
         assert_eq!(format(d("-1.5"), 2, Rounding::HalfUp), "-1.50");
-        assert_eq!(format_exact(d("10.00500")), "10.005");
+        assert_eq!(format_exact(d("10.00500")), "10.00500");
     }
 }

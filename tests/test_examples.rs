@@ -3,6 +3,7 @@
 use crate::common::*;
 
 /// An edition subscription order in USD on its own instance.
+#[allow(clippy::too_many_arguments)]
 fn order(id: &str, acct: &str, ty: &str, ordered: &str, start: &str, end: &str, amount: &str, coupon: &str) -> String {
     format!("{id},{acct},i-{id},Host Security,edition,subscription,{ty},{ordered},{start},{end},{amount},{coupon},USD,false,false")
 }

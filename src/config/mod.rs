@@ -455,20 +455,21 @@ impl Reader<'_> {
     /// A non-negative decimal: a TOML string ("0.05") or integer; a float is
     /// refused because it cannot hold most decimal fractions exactly.
     fn decimal(&self, v: &Value, key: &str) -> Result<Decimal, PolicyError> {
-        let d =
-            match v {
-                Value::String(s) => crate::money::parse_money(s.trim())
-                    .map_err(|_| self.err(key, format!("{s:?} is not a non-negative decimal like \"0.05\"")))?,
-                Value::Integer(i) if *i >= 0 => Decimal::from(*i),
-                Value::Integer(i) => return Err(self.err(key, format!("{i} is negative"))),
-                Value::Float(f) => return Err(self.err(
+        let d = match v {
+            Value::String(s) => crate::money::parse_money(s.trim())
+                .map_err(|_| self.err(key, format!("{s:?} is not a non-negative decimal like \"0.05\"")))?,
+            Value::Integer(i) if *i >= 0 => Decimal::from(*i),
+            Value::Integer(i) => return Err(self.err(key, format!("{i} is negative"))),
+            Value::Float(f) => {
+                return Err(self.err(
                     key,
                     format!(
                         "{f} is a TOML float, which cannot hold decimal values exactly; write it as a string: \"{f}\""
                     ),
-                )),
-                other => return Err(self.err(key, format!("expected a decimal string, found {}", other.type_str()))),
-            };
+                ))
+            }
+            other => return Err(self.err(key, format!("expected a decimal string, found {}", other.type_str()))),
+        };
         Ok(d)
     }
 

@@ -403,7 +403,9 @@ fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome]
         orders_of[k as usize].push(i);
     }
     let u_id = u.unsub_id.view();
-    let results: Vec<(Vec<(usize, Finding)>, Vec<Finding>)> = (0..orders_of.len())
+    // Per instance: findings on unsubscriptions (by outcome) and on orders.
+    type InstanceFindings = (Vec<(usize, Finding)>, Vec<Finding>);
+    let results: Vec<InstanceFindings> = (0..orders_of.len())
         .into_par_iter()
         .map(|k| {
             let rows = &orders_of[k];

@@ -446,9 +446,9 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, cal: &Calendar) -> Resul
             continue;
         }
         let mut cells: [&str; MAX_COLUMNS] = [""; MAX_COLUMNS];
-        for c in 0..ncols {
-            if let Some(i) = map.index[c] {
-                cells[c] = if i < 64 {
+        for (cell, index) in cells.iter_mut().zip(&map.index) {
+            if let Some(i) = *index {
+                *cell = if i < 64 {
                     text[i]
                 } else {
                     std::str::from_utf8(&rec[i]).map(str::trim).unwrap_or("")

@@ -246,6 +246,7 @@ pub fn compute(rec: &Reconciliation, sel: &Selection) -> Result<Vec<BillRow>, Ap
         })
         .collect::<PolarsResult<_>>()?;
     let mut rows = Vec::with_capacity(merged.height());
+    #[allow(clippy::needless_range_loop)] // i indexes seven parallel columns
     for i in 0..merged.height() {
         let account = accounts.get(i).unwrap_or("");
         if !sel.keeps(account) {
