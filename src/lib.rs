@@ -20,3 +20,4 @@ pub mod money;
 pub mod report;
 pub mod rules;
 pub mod time;
+pub mod trace;

@@ -156,6 +156,7 @@ pub fn write_reports(
         .filter(|f| sel.keeps(&f.account_id))
         .collect();
     findings.par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let _s = crate::trace::span("write discrepancies.csv");
     write_csv(
         &dir.join("discrepancies.csv"),
         &[
@@ -192,7 +193,8 @@ pub fn write_reports(
         },
     )?;
 
-    // refunds.csv
+    drop(_s);
+    let _s = crate::trace::span("write refunds.csv");
     let u_acct = rec.inputs.unsubs.account_id.view();
     let selected: Vec<&Outcome> = rec
         .outcomes
@@ -203,7 +205,8 @@ pub fn write_reports(
         w.write_record(refund_row(rec, o))
     })?;
 
-    // monthly_bill.csv
+    drop(_s);
+    let _s = crate::trace::span("write monthly_bill.csv");
     write_csv(
         &dir.join("monthly_bill.csv"),
         &monthly_bill::HEADER,
@@ -212,6 +215,7 @@ pub fn write_reports(
         |b, w| w.write_record(monthly_bill::row(rec, b)),
     )?;
 
+    drop(_s);
     // quota_usage.csv
     let quota: Vec<_> = rec.quota.iter().filter(|q| sel.keeps(&q.account_id)).collect();
     write_csv(

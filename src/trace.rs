@@ -1,0 +1,28 @@
+//! Sub-phase timings on stderr when `REFUND_RECON_TRACE=1`: the profile
+//! notes in the README's performance section come from these.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("REFUND_RECON_TRACE").is_some_and(|v| v != "0"))
+}
+
+/// Prints its name and elapsed time when dropped (if tracing is on).
+pub struct Span {
+    name: &'static str,
+    start: Instant,
+}
+
+pub fn span(name: &'static str) -> Span {
+    Span { name, start: Instant::now() }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if enabled() {
+            eprintln!("[trace] {:<28} {:>8.3} s", self.name, self.start.elapsed().as_secs_f64());
+        }
+    }
+}
