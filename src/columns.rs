@@ -201,3 +201,163 @@ mod tests {
         assert!(d.iter().all(|&(later, first)| later == first + 150_000));
     }
 }
+
+/// Interns text shared by many rows (account ids, products, payment
+/// methods) while chunks are parsed in parallel: a sharded dictionary, so
+/// threads rarely meet on a lock. Codes handed out during ingest are
+/// provisional (their order depends on thread timing); [`Interner::finish`]
+/// turns them into ranks in byte order of the text, which are
+/// deterministic and sort like the text.
+pub struct Interner {
+    shards: Box<[std::sync::Mutex<FxHashMap<Box<str>, u32>>]>,
+}
+
+const SHARD_BITS: u32 = 8;
+const INDEX_BITS: u32 = 32 - SHARD_BITS;
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner { shards: (0..1 << SHARD_BITS).map(|_| Default::default()).collect() }
+    }
+}
+
+impl Interner {
+    /// The provisional code of `s`.
+    pub fn code(&self, s: &str) -> u32 {
+        use std::hash::BuildHasher;
+        let shard = (rustc_hash::FxBuildHasher.hash_one(s) >> (64 - SHARD_BITS)) as u32;
+        let mut map = self.shards[shard as usize].lock().expect("interner shard");
+        if let Some(&i) = map.get(s) {
+            return shard << INDEX_BITS | i;
+        }
+        let i = map.len() as u32;
+        assert!(i < 1 << INDEX_BITS, "more than 16 million distinct values in one interner shard");
+        map.insert(s.into(), i);
+        shard << INDEX_BITS | i
+    }
+
+    /// The dictionary in byte order, and the map from provisional codes to
+    /// ranks in it.
+    pub fn finish(self) -> (std::sync::Arc<Dict>, Remap) {
+        let mut all: Vec<(Box<str>, u32)> = Vec::new();
+        for (s, shard) in self.shards.into_vec().into_iter().enumerate() {
+            let map = shard.into_inner().expect("interner shard");
+            all.extend(map.into_iter().map(|(k, i)| (k, (s as u32) << INDEX_BITS | i)));
+        }
+        all.par_sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut ranks: Vec<Vec<u32>> = vec![Vec::new(); 1 << SHARD_BITS];
+        for (rank, (_, code)) in all.iter().enumerate() {
+            let (s, i) = ((code >> INDEX_BITS) as usize, (code & ((1 << INDEX_BITS) - 1)) as usize);
+            if ranks[s].len() <= i {
+                ranks[s].resize(i + 1, u32::MAX);
+            }
+            ranks[s][i] = rank as u32;
+        }
+        let names = all.into_iter().map(|(k, _)| k).collect();
+        (std::sync::Arc::new(Dict { names }), Remap { ranks })
+    }
+}
+
+/// Distinct values in byte order; a value's rank is its index.
+#[derive(Debug, Default)]
+pub struct Dict {
+    names: Vec<Box<str>>,
+}
+
+impl Dict {
+    pub fn name(&self, rank: u32) -> &str {
+        &self.names[rank as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The rank of a value, if present.
+    pub fn rank(&self, s: &str) -> Option<u32> {
+        self.names.binary_search_by(|n| n.as_bytes().cmp(s.as_bytes())).ok().map(|i| i as u32)
+    }
+}
+
+/// Provisional interner codes → ranks.
+pub struct Remap {
+    ranks: Vec<Vec<u32>>,
+}
+
+impl Remap {
+    pub fn rank(&self, code: u32) -> u32 {
+        self.ranks[(code >> INDEX_BITS) as usize][(code & ((1 << INDEX_BITS) - 1)) as usize]
+    }
+}
+
+/// A column of interned text: a rank per row into a shared [`Dict`].
+#[derive(Debug, Default, Clone)]
+pub struct CodeCol {
+    pub codes: Vec<u32>,
+    dict: std::sync::Arc<Dict>,
+}
+
+impl CodeCol {
+    pub fn with_capacity(n: usize) -> Self {
+        CodeCol { codes: Vec::with_capacity(n), dict: Default::default() }
+    }
+
+    /// Replaces provisional codes by ranks in `dict`.
+    pub fn finish(&mut self, remap: &Remap, dict: &std::sync::Arc<Dict>) {
+        self.codes.par_iter_mut().for_each(|c| *c = remap.rank(*c));
+        self.dict = dict.clone();
+    }
+
+    pub fn view(&self) -> CodeView<'_> {
+        CodeView { codes: &self.codes, dict: &self.dict }
+    }
+
+    pub fn dict(&self) -> &std::sync::Arc<Dict> {
+        &self.dict
+    }
+}
+
+/// Indexed access into a finished [`CodeCol`].
+#[derive(Clone, Copy)]
+pub struct CodeView<'a> {
+    codes: &'a [u32],
+    dict: &'a Dict,
+}
+
+impl<'a> CodeView<'a> {
+    #[inline]
+    pub fn get(&self, i: usize) -> &'a str {
+        self.dict.name(self.codes[i])
+    }
+
+    /// The rank: equal ranks are equal text; ranks order like the text.
+    #[inline]
+    pub fn code(&self, i: usize) -> u32 {
+        self.codes[i]
+    }
+}
+
+#[cfg(test)]
+mod interner_tests {
+    use super::*;
+
+    #[test]
+    fn ranks_follow_byte_order_whatever_the_insertion_order() {
+        let words = ["pear", "apple", "Zebra", "apple", "fig", "pear"];
+        let i = Interner::default();
+        let codes: Vec<u32> = words.iter().map(|w| i.code(w)).collect();
+        assert_eq!(codes[1], codes[3]);
+        let (dict, remap) = i.finish();
+        let ranks: Vec<u32> = codes.iter().map(|&c| remap.rank(c)).collect();
+        assert_eq!(dict.len(), 4);
+        let names: Vec<&str> = ranks.iter().map(|&r| dict.name(r)).collect();
+        assert_eq!(names, words);
+        assert_eq!(dict.name(0), "Zebra", "byte order: upper case first");
+        assert_eq!(dict.rank("fig"), Some(2));
+        assert_eq!(dict.rank("kiwi"), None);
+    }
+}

@@ -181,6 +181,12 @@ impl Calendar {
         self.tz.from_utc_datetime(&naive)
     }
 
+    /// The zone's UTC offset at an instant (whole seconds since the epoch).
+    pub fn offset_seconds(&self, secs: i64) -> i32 {
+        let naive = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().naive_utc();
+        self.tz.offset_from_utc_datetime(&naive).fix().local_minus_utc()
+    }
+
     /// The local date-time of an instant.
     pub fn local(&self, t: Micros) -> NaiveDateTime {
         self.utc(t).naive_local()

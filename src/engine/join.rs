@@ -59,8 +59,13 @@ fn order_rows(order_ids: &StrCol, keys: &StrCol) -> PolarsResult<Vec<u32>> {
 
 pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
+    let span = crate::trace::span("join: payments → orders");
     let order_of_payment = order_rows(&o.order_id, &p.order_id)?;
+    drop(span);
+    let span = crate::trace::span("join: unsubs → orders");
     let order_of_unsub = order_rows(&o.order_id, &u.order_id)?;
+    drop(span);
+    let _span = crate::trace::span("join: sort unsubs");
 
     let n = u.len();
     let unsub_sorted: Vec<u32> = if n == 0 {
@@ -69,14 +74,14 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
         let df = DataFrame::new(
             n,
             vec![
-                u.account_id.to_column("account_id"),
+                Column::new("account".into(), u.account_id.codes.clone()),
                 Column::new("requested_at".into(), u.requested_at.clone()),
                 u.unsub_id.to_column("unsub_id"),
                 row_index("row", n),
             ],
         )?;
         let sorted = df.sort(
-            ["account_id", "requested_at", "unsub_id"],
+            ["account", "requested_at", "unsub_id"],
             SortMultipleOptions::default(),
         )?;
         let rows = sorted.column("row")?.u32()?;
@@ -87,7 +92,7 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
     let mut accounts = Vec::new();
     let mut start = 0;
     for i in 1..=unsub_sorted.len() {
-        if i == unsub_sorted.len() || acct.get(unsub_sorted[i] as usize) != acct.get(unsub_sorted[start] as usize) {
+        if i == unsub_sorted.len() || acct.code(unsub_sorted[i] as usize) != acct.code(unsub_sorted[start] as usize) {
             accounts.push(start..i);
             start = i;
         }

@@ -17,7 +17,8 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::config::Policy;
-use crate::ingest::{self, InputError, InputMeta, Orders, Payments, Reject, Table, Unsubscriptions};
+use crate::columns::Interner;
+use crate::ingest::{self, InputError, InputMeta, Orders, Payments, Reject, RowCtx, Table, Unsubscriptions};
 use crate::model::{BillingMode, ItemKind, PaymentStatus};
 use crate::rules::r0_linking::Link;
 use crate::rules::r10_value_added::{self, InstanceOrder, InstanceUnsub, R10Finding};
@@ -60,22 +61,29 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Reads and validates the three files (each in parallel chunks).
+    /// Reads and validates the three files (each in parallel chunks), then
+    /// turns interned text into ranks of byte-ordered dictionaries.
     pub fn load(paths: &InputPaths, cal: &Calendar) -> Result<Inputs, InputError> {
-        let o = ingest::read_table::<Orders>(&paths.orders, cal)?;
-        let p = ingest::read_table::<Payments>(&paths.payments, cal)?;
-        let u = ingest::read_table::<Unsubscriptions>(&paths.unsubscriptions, cal)?;
+        let (accounts, products, methods) = (Interner::default(), Interner::default(), Interner::default());
+        let ctx = RowCtx { cal, accounts: &accounts, products: &products, methods: &methods };
+        let o = ingest::read_table::<Orders>(&paths.orders, &ctx)?;
+        let p = ingest::read_table::<Payments>(&paths.payments, &ctx)?;
+        let u = ingest::read_table::<Unsubscriptions>(&paths.unsubscriptions, &ctx)?;
+        let (mut orders, mut payments, mut unsubs) = (o.table, p.table, u.table);
+        let _span = crate::trace::span("ingest: dictionaries");
+        let (dict, remap) = accounts.finish();
+        orders.account_id.finish(&remap, &dict);
+        payments.account_id.finish(&remap, &dict);
+        unsubs.account_id.finish(&remap, &dict);
+        let (dict, remap) = products.finish();
+        orders.product.finish(&remap, &dict);
+        let (dict, remap) = methods.finish();
+        payments.method.finish(&remap, &dict);
         let mut rejects = o.rejects;
         rejects.extend(p.rejects);
         rejects.extend(u.rejects);
         rejects.sort_by(|a, b| (a.file, a.line).cmp(&(b.file, b.line)));
-        Ok(Inputs {
-            orders: o.table,
-            payments: p.table,
-            unsubs: u.table,
-            metas: [o.meta, p.meta, u.meta],
-            rejects,
-        })
+        Ok(Inputs { orders, payments, unsubs, metas: [o.meta, p.meta, u.meta], rejects })
     }
 
     /// SPEC §4: the latest event timestamp in the accepted inputs.
@@ -145,11 +153,17 @@ impl Reconciliation {
         };
 
         let t = Instant::now();
-        let j = join::join(&inputs)?;
+        let j = {
+            let _span = crate::trace::span("join");
+            join::join(&inputs)?
+        };
         timings.join = t.elapsed();
 
         let t = Instant::now();
+        let span = crate::trace::span("rules: R1 aggregates");
         let pay = payment_aggregates(&inputs, &j.order_of_payment);
+        drop(span);
+        let span = crate::trace::span("rules: accounts");
         let ctx = evaluate::Ctx {
             policy: &policy,
             cal: &cal,
@@ -171,12 +185,17 @@ impl Reconciliation {
             outcomes.extend(o);
             quota.extend(q);
         }
+        drop(span);
+        let span = crate::trace::span("rules: R1 findings");
         let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &policy);
+        drop(span);
+        let span = crate::trace::span("rules: R10 + R11");
         other_findings.extend(value_added(&inputs, &j.order_of_unsub, &mut outcomes, &cal));
         batches(&inputs, &mut outcomes, &cal);
         for o in &mut outcomes {
             o.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         }
+        drop(span);
         timings.rules = t.elapsed();
         Ok(Reconciliation {
             policy,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::columns::find_duplicates;
+use crate::columns::{find_duplicates, Interner};
 use crate::time::Calendar;
 
 pub use orders::Orders;
@@ -105,9 +105,11 @@ pub trait Table: Sized + Send {
     const ID: usize;
 
     fn with_capacity(rows: usize) -> Self;
+    /// Makes room for `rows` more rows.
+    fn reserve(&mut self, rows: usize);
     /// Validates one row's trimmed cells (indexed like `COLUMNS`; an absent
     /// optional column is an empty cell) and appends it with its line.
-    fn push_row(&mut self, cells: &[&str], line: u64, cal: &Calendar) -> Result<(), RowError>;
+    fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError>;
     /// Appends another chunk's rows.
     fn append(&mut self, other: Self);
     /// Called once after the last chunk: make columns contiguous.
@@ -134,6 +136,37 @@ pub trait Table: Sized + Send {
     }
 }
 
+/// What row validation needs besides the cells: the billing calendar and
+/// the interners of text shared by many rows.
+pub struct RowCtx<'a> {
+    pub cal: &'a Calendar,
+    pub accounts: &'a Interner,
+    pub products: &'a Interner,
+    pub methods: &'a Interner,
+}
+
+/// Remembers the last value interned into one column: exports repeat the
+/// same account, product or method on neighbouring rows.
+#[derive(Debug, Default)]
+pub struct Memo {
+    last: String,
+    code: u32,
+    valid: bool,
+}
+
+impl Memo {
+    #[inline]
+    pub fn code(&mut self, s: &str, interner: &Interner) -> u32 {
+        if !(self.valid && self.last == s) {
+            self.code = interner.code(s);
+            self.last.clear();
+            self.last.push_str(s);
+            self.valid = true;
+        }
+        self.code
+    }
+}
+
 /// The largest number of columns a table has (unsubscriptions: 16).
 const MAX_COLUMNS: usize = 16;
 
@@ -154,11 +187,11 @@ struct HeaderMap {
 const BLOCK: usize = 32 << 20;
 
 /// Reads, validates and de-duplicates one export.
-pub fn read_table<T: Table>(path: &Path, cal: &Calendar) -> Result<Loaded<T>, InputError> {
-    read_table_with_block::<T>(path, cal, BLOCK)
+pub fn read_table<T: Table>(path: &Path, ctx: &RowCtx<'_>) -> Result<Loaded<T>, InputError> {
+    read_table_with_block::<T>(path, ctx, BLOCK)
 }
 
-fn read_table_with_block<T: Table>(path: &Path, cal: &Calendar, block: usize) -> Result<Loaded<T>, InputError> {
+fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) -> Result<Loaded<T>, InputError> {
     let shown = path.display().to_string();
     let unreadable = |e: std::io::Error| InputError::Unreadable {
         path: shown.clone(),
@@ -207,6 +240,7 @@ fn read_table_with_block<T: Table>(path: &Path, cal: &Calendar, block: usize) ->
     // A header that ends without a newline at EOF ends the file.
     buf.drain(..header_len);
 
+    let parse_span = crate::trace::span("ingest: read + parse");
     let mut table = T::with_capacity(0);
     let mut rejects = Vec::new();
     loop {
@@ -235,23 +269,26 @@ fn read_table_with_block<T: Table>(path: &Path, cal: &Calendar, block: usize) ->
             Some(spans) => split_points(&buf[..cut], spans, rayon::current_num_threads() * 4),
             None => vec![0, cut],
         };
-        // Read the next block while this one is parsed.
+        // Read (and hash) the next block while this one is parsed.
         let mut next = Vec::new();
         let (read, parsed) = rayon::join(
             || {
                 if eof {
                     Ok(true)
                 } else {
-                    fill(&mut file, &mut next, block)
+                    let r = fill(&mut file, &mut next, block);
+                    hasher.update(&next);
+                    r
                 }
             },
             || {
                 bounds
                     .par_windows(2)
-                    .map(|w| parse_chunk::<T>(&buf[w[0]..w[1]], &map, cal))
+                    .map(|w| parse_chunk::<T>(&buf[w[0]..w[1]], &map, ctx))
                     .collect::<Vec<_>>()
             },
         );
+        let first_block = table.is_empty();
         for chunk in parsed {
             let chunk = chunk.map_err(|(rel_line, column)| InputError::NotUtf8 {
                 path: shown.clone(),
@@ -270,14 +307,20 @@ fn read_table_with_block<T: Table>(path: &Path, cal: &Calendar, block: usize) ->
             table.append(t);
             line += chunk.newlines;
         }
+        if first_block && !eof && cut > 0 {
+            // Size the columns once from the first block's rows per byte.
+            let estimate = (table.len() as u128 * u128::from(total_bytes) / cut as u128) as usize;
+            table.reserve((estimate + estimate / 32).saturating_sub(table.len()));
+        }
         buf.drain(..cut);
         eof = read.map_err(unreadable)?;
-        hasher.update(&next);
         buf.extend_from_slice(&next);
     }
     table.finish();
+    drop(parse_span);
 
     // Duplicate ids: only accepted rows claim an id; the first one wins.
+    let _dedupe_span = crate::trace::span("ingest: duplicate ids");
     let dups = find_duplicates(table.ids(), table.len());
     if !dups.is_empty() {
         let mut keep = vec![true; table.len()];
@@ -393,13 +436,15 @@ struct Chunk<T> {
 
 /// Parses one chunk that starts at a record boundary. Lines are relative
 /// (1 = the chunk's first line). A UTF-8 error is `(line, column)`.
-fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, cal: &Calendar) -> Result<Chunk<T>, (u64, Option<String>)> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
+fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Result<Chunk<T>, (u64, Option<String>)> {
+    // Valid UTF-8 as a whole means every field is: fields are cut at ASCII
+    // bytes and unescaping only drops ASCII quotes.
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(locate_utf8_error::<T>(bytes, map));
+    }
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
-    let mut table = T::with_capacity(bytes.len() / 128 + 16);
+    let mut table = T::with_capacity(bytes.len() / 96 + 16);
     let mut rejects = Vec::new();
     let mut rows_read = 0;
     let ncols = T::COLUMNS.len();
@@ -414,26 +459,13 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, cal: &Calendar) -> Resul
         line += count_newlines(&bytes[seen..start]);
         seen = start;
         rows_read += 1;
-        // Every field must be UTF-8, extra columns included.
-        let mut text: [&str; 64] = [""; 64];
-        for (i, field) in rec.iter().enumerate() {
-            match std::str::from_utf8(field) {
-                Ok(s) if i < 64 => text[i] = s.trim(),
-                Ok(_) => {}
-                Err(_) => {
-                    let column = map
-                        .index
-                        .iter()
-                        .position(|x| *x == Some(i))
-                        .map(|c| T::COLUMNS[c].0.to_string());
-                    return Err((line, column));
-                }
-            }
-        }
-        let id = map.index[T::ID]
-            .filter(|&i| i < rec.len() && i < 64)
-            .map(|i| text[i])
-            .unwrap_or("");
+        let text = |i: usize| -> &str {
+            // SAFETY: the whole chunk is valid UTF-8 (checked above), and a
+            // field is a run of it between ASCII delimiters with ASCII
+            // quotes removed, so it is valid UTF-8 too.
+            unsafe { std::str::from_utf8_unchecked(&rec[i]) }.trim()
+        };
+        let id = map.index[T::ID].filter(|&i| i < rec.len()).map(text).unwrap_or("");
         if rec.len() != map.fields {
             rejects.push(Reject {
                 file: T::FILE,
@@ -448,14 +480,10 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, cal: &Calendar) -> Resul
         let mut cells: [&str; MAX_COLUMNS] = [""; MAX_COLUMNS];
         for (cell, index) in cells.iter_mut().zip(&map.index) {
             if let Some(i) = *index {
-                *cell = if i < 64 {
-                    text[i]
-                } else {
-                    std::str::from_utf8(&rec[i]).map(str::trim).unwrap_or("")
-                };
+                *cell = text(i);
             }
         }
-        if let Err(e) = table.push_row(&cells[..ncols], line, cal) {
+        if let Err(e) = table.push_row(&cells[..ncols], line, ctx) {
             rejects.push(Reject {
                 file: T::FILE,
                 line,
@@ -466,12 +494,31 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, cal: &Calendar) -> Resul
             });
         }
     }
-    Ok(Chunk {
-        table,
-        rejects,
-        rows_read,
-        newlines: count_newlines(bytes),
-    })
+    let newlines = line - 1 + count_newlines(&bytes[seen..]);
+    Ok(Chunk { table, rejects, rows_read, newlines })
+}
+
+/// The line and column of the first field that is not UTF-8 (slow path,
+/// only for a chunk that failed the check).
+fn locate_utf8_error<T: Table>(bytes: &[u8], map: &HeaderMap) -> (u64, Option<String>) {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    let (mut seen, mut line) = (0usize, 1u64);
+    while rdr.read_byte_record(&mut rec).unwrap_or(false) {
+        let mut start = rec.position().map(|p| p.byte() as usize).unwrap_or(seen).max(seen);
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        line += count_newlines(&bytes[seen..start]);
+        seen = start;
+        for (i, field) in rec.iter().enumerate() {
+            if std::str::from_utf8(field).is_err() {
+                let column = map.index.iter().position(|x| *x == Some(i)).map(|c| T::COLUMNS[c].0.to_string());
+                return (line, column);
+            }
+        }
+    }
+    (line, None)
 }
 
 /// Quoted spans `(open, close)` of a buffer that starts at a record

@@ -3,18 +3,20 @@
 use rust_decimal::Decimal;
 
 use super::cell;
-use super::{RowError, Table};
-use crate::columns::{StrCol, StrColBuilder, StrView};
+use super::{Memo, RowCtx, RowError, Table};
+use crate::columns::{CodeCol, StrCol, StrColBuilder, StrView};
 use crate::model::{BillingMode, Currency, ItemKind, OrderType};
-use crate::time::{Calendar, Micros};
+use crate::time::Micros;
 
 /// Accepted orders, one column per SPEC field.
 #[derive(Debug, Default)]
 pub struct Orders {
     pub order_id: StrCol,
-    pub account_id: StrCol,
+    /// Interned: a rank per row into the accounts dictionary.
+    pub account_id: CodeCol,
     pub instance_id: StrCol,
-    pub product: StrCol,
+    /// Interned product names.
+    pub product: CodeCol,
     pub item_kind: Vec<ItemKind>,
     pub billing_mode: Vec<BillingMode>,
     pub order_type: Vec<OrderType>,
@@ -27,7 +29,8 @@ pub struct Orders {
     pub promotional: Vec<bool>,
     pub invoice_issued: Vec<bool>,
     pub line: Vec<u64>,
-    builders: Option<Box<[StrColBuilder; 4]>>,
+    builders: Option<Box<[StrColBuilder; 2]>>,
+    memo: [Memo; 2],
 }
 
 const ORDER_ID: usize = 0;
@@ -54,11 +57,9 @@ impl Orders {
 
     fn flush_builders(&mut self) {
         if let Some(b) = self.builders.take() {
-            let [o, a, i, p] = *b;
+            let [o, i] = *b;
             self.order_id.append(o.finish());
-            self.account_id.append(a.finish());
             self.instance_id.append(i.finish());
-            self.product.append(p.finish());
         }
     }
 }
@@ -88,6 +89,8 @@ impl Table for Orders {
     fn with_capacity(rows: usize) -> Self {
         Orders {
             builders: Some(Box::new(std::array::from_fn(|_| StrColBuilder::new(rows)))),
+            account_id: CodeCol::with_capacity(rows),
+            product: CodeCol::with_capacity(rows),
             item_kind: Vec::with_capacity(rows),
             billing_mode: Vec::with_capacity(rows),
             order_type: Vec::with_capacity(rows),
@@ -104,7 +107,25 @@ impl Table for Orders {
         }
     }
 
-    fn push_row(&mut self, cells: &[&str], line: u64, cal: &Calendar) -> Result<(), RowError> {
+    fn reserve(&mut self, rows: usize) {
+        self.account_id.codes.reserve(rows);
+        self.product.codes.reserve(rows);
+        self.item_kind.reserve(rows);
+        self.billing_mode.reserve(rows);
+        self.order_type.reserve(rows);
+        self.ordered_at.reserve(rows);
+        self.service_start.reserve(rows);
+        self.service_end.reserve(rows);
+        self.amount.reserve(rows);
+        self.coupon_amount.reserve(rows);
+        self.currency.reserve(rows);
+        self.promotional.reserve(rows);
+        self.invoice_issued.reserve(rows);
+        self.line.reserve(rows);
+    }
+
+    fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError> {
+        let cal = ctx.cal;
         let order_id = cell::required(cells, ORDER_ID)?;
         let account_id = cell::required(cells, ACCOUNT_ID)?;
         let instance_id = cell::required(cells, INSTANCE_ID)?;
@@ -137,9 +158,9 @@ impl Table for Orders {
             .builders
             .get_or_insert_with(|| Box::new(std::array::from_fn(|_| StrColBuilder::new(16))));
         b[0].push(order_id);
-        b[1].push(account_id);
-        b[2].push(instance_id);
-        b[3].push(product);
+        b[1].push(instance_id);
+        self.account_id.codes.push(self.memo[0].code(account_id, ctx.accounts));
+        self.product.codes.push(self.memo[1].code(product, ctx.products));
         self.item_kind.push(item_kind);
         self.billing_mode.push(billing_mode);
         self.order_type.push(order_type);
@@ -159,9 +180,9 @@ impl Table for Orders {
         other.flush_builders();
         self.flush_builders();
         self.order_id.append(other.order_id);
-        self.account_id.append(other.account_id);
+        self.account_id.codes.append(&mut other.account_id.codes);
         self.instance_id.append(other.instance_id);
-        self.product.append(other.product);
+        self.product.codes.append(&mut other.product.codes);
         self.item_kind.append(&mut other.item_kind);
         self.billing_mode.append(&mut other.billing_mode);
         self.order_type.append(&mut other.order_type);
@@ -178,21 +199,16 @@ impl Table for Orders {
 
     fn finish(&mut self) {
         self.flush_builders();
-        for c in [
-            &mut self.order_id,
-            &mut self.account_id,
-            &mut self.instance_id,
-            &mut self.product,
-        ] {
+        for c in [&mut self.order_id, &mut self.instance_id] {
             c.rechunk();
         }
     }
 
     fn retain(&mut self, keep: &[bool]) {
         self.order_id = self.order_id.filter(keep);
-        self.account_id = self.account_id.filter(keep);
+        retain(&mut self.account_id.codes, keep);
         self.instance_id = self.instance_id.filter(keep);
-        self.product = self.product.filter(keep);
+        retain(&mut self.product.codes, keep);
         retain(&mut self.item_kind, keep);
         retain(&mut self.billing_mode, keep);
         retain(&mut self.order_type, keep);

@@ -4,24 +4,27 @@ use rust_decimal::Decimal;
 
 use super::cell;
 use super::orders::retain;
-use super::{RowError, Table};
-use crate::columns::{StrCol, StrColBuilder, StrView};
+use super::{Memo, RowCtx, RowError, Table};
+use crate::columns::{CodeCol, StrCol, StrColBuilder, StrView};
 use crate::model::{Currency, PaymentStatus};
-use crate::time::{Calendar, Micros};
+use crate::time::Micros;
 
 /// Accepted payments.
 #[derive(Debug, Default)]
 pub struct Payments {
     pub payment_id: StrCol,
     pub order_id: StrCol,
-    pub account_id: StrCol,
+    /// Interned: a rank per row into the accounts dictionary.
+    pub account_id: CodeCol,
     pub paid_at: Vec<Micros>,
     pub amount: Vec<Decimal>,
     pub currency: Vec<Currency>,
-    pub method: StrCol,
+    /// Interned payment methods.
+    pub method: CodeCol,
     pub status: Vec<PaymentStatus>,
     pub line: Vec<u64>,
-    builders: Option<Box<[StrColBuilder; 4]>>,
+    builders: Option<Box<[StrColBuilder; 2]>>,
+    memo: [Memo; 2],
 }
 
 const PAYMENT_ID: usize = 0;
@@ -36,11 +39,9 @@ const STATUS: usize = 7;
 impl Payments {
     fn flush_builders(&mut self) {
         if let Some(b) = self.builders.take() {
-            let [p, o, a, m] = *b;
+            let [p, o] = *b;
             self.payment_id.append(p.finish());
             self.order_id.append(o.finish());
-            self.account_id.append(a.finish());
-            self.method.append(m.finish());
         }
     }
 }
@@ -63,6 +64,8 @@ impl Table for Payments {
     fn with_capacity(rows: usize) -> Self {
         Payments {
             builders: Some(Box::new(std::array::from_fn(|_| StrColBuilder::new(rows)))),
+            account_id: CodeCol::with_capacity(rows),
+            method: CodeCol::with_capacity(rows),
             paid_at: Vec::with_capacity(rows),
             amount: Vec::with_capacity(rows),
             currency: Vec::with_capacity(rows),
@@ -72,7 +75,18 @@ impl Table for Payments {
         }
     }
 
-    fn push_row(&mut self, cells: &[&str], line: u64, cal: &Calendar) -> Result<(), RowError> {
+    fn reserve(&mut self, rows: usize) {
+        self.account_id.codes.reserve(rows);
+        self.method.codes.reserve(rows);
+        self.paid_at.reserve(rows);
+        self.amount.reserve(rows);
+        self.currency.reserve(rows);
+        self.status.reserve(rows);
+        self.line.reserve(rows);
+    }
+
+    fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError> {
+        let cal = ctx.cal;
         let payment_id = cell::required(cells, PAYMENT_ID)?;
         let order_id = cell::required(cells, ORDER_ID)?;
         let account_id = cell::required(cells, ACCOUNT_ID)?;
@@ -90,8 +104,8 @@ impl Table for Payments {
             .get_or_insert_with(|| Box::new(std::array::from_fn(|_| StrColBuilder::new(16))));
         b[0].push(payment_id);
         b[1].push(order_id);
-        b[2].push(account_id);
-        b[3].push(method);
+        self.account_id.codes.push(self.memo[0].code(account_id, ctx.accounts));
+        self.method.codes.push(self.memo[1].code(method, ctx.methods));
         self.paid_at.push(paid_at);
         self.amount.push(amount);
         self.currency.push(currency);
@@ -105,8 +119,8 @@ impl Table for Payments {
         self.flush_builders();
         self.payment_id.append(other.payment_id);
         self.order_id.append(other.order_id);
-        self.account_id.append(other.account_id);
-        self.method.append(other.method);
+        self.account_id.codes.append(&mut other.account_id.codes);
+        self.method.codes.append(&mut other.method.codes);
         self.paid_at.append(&mut other.paid_at);
         self.amount.append(&mut other.amount);
         self.currency.append(&mut other.currency);
@@ -116,12 +130,7 @@ impl Table for Payments {
 
     fn finish(&mut self) {
         self.flush_builders();
-        for c in [
-            &mut self.payment_id,
-            &mut self.order_id,
-            &mut self.account_id,
-            &mut self.method,
-        ] {
+        for c in [&mut self.payment_id, &mut self.order_id] {
             c.rechunk();
         }
     }
@@ -129,8 +138,8 @@ impl Table for Payments {
     fn retain(&mut self, keep: &[bool]) {
         self.payment_id = self.payment_id.filter(keep);
         self.order_id = self.order_id.filter(keep);
-        self.account_id = self.account_id.filter(keep);
-        self.method = self.method.filter(keep);
+        retain(&mut self.account_id.codes, keep);
+        retain(&mut self.method.codes, keep);
         retain(&mut self.paid_at, keep);
         retain(&mut self.amount, keep);
         retain(&mut self.currency, keep);

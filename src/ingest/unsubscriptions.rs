@@ -5,10 +5,10 @@ use rust_decimal::Decimal;
 
 use super::cell;
 use super::orders::retain;
-use super::{RowError, Table};
-use crate::columns::{StrCol, StrColBuilder, StrView};
+use super::{Memo, RowCtx, RowError, Table};
+use crate::columns::{CodeCol, StrCol, StrColBuilder, StrView};
 use crate::model::{InstanceState, Month, RefundType, UnsubStatus};
-use crate::time::{Calendar, Micros};
+use crate::time::Micros;
 
 /// Accepted unsubscriptions. The recorded fields (`completed_at`,
 /// `refunded_at`, `refund_type`, amounts, destination, cycle) are `None` /
@@ -17,7 +17,8 @@ use crate::time::{Calendar, Micros};
 pub struct Unsubscriptions {
     pub unsub_id: StrCol,
     pub order_id: StrCol,
-    pub account_id: StrCol,
+    /// Interned: a rank per row into the accounts dictionary.
+    pub account_id: CodeCol,
     /// Empty when the row is not part of a batch.
     pub batch_id: StrCol,
     pub requested_at: Vec<Micros>,
@@ -34,7 +35,8 @@ pub struct Unsubscriptions {
     pub refund_destination: StrCol,
     pub billing_cycle: Vec<Option<Month>>,
     pub line: Vec<u64>,
-    builders: Option<Box<[StrColBuilder; 5]>>,
+    builders: Option<Box<[StrColBuilder; 4]>>,
+    memo: Memo,
 }
 
 const UNSUB_ID: usize = 0;
@@ -59,10 +61,9 @@ const OUT_OF_ORDER: &str = "timestamps out of order: earlier than requested_at";
 impl Unsubscriptions {
     fn flush_builders(&mut self) {
         if let Some(b) = self.builders.take() {
-            let [u, o, a, bt, d] = *b;
+            let [u, o, bt, d] = *b;
             self.unsub_id.append(u.finish());
             self.order_id.append(o.finish());
-            self.account_id.append(a.finish());
             self.batch_id.append(bt.finish());
             self.refund_destination.append(d.finish());
         }
@@ -95,6 +96,7 @@ impl Table for Unsubscriptions {
     fn with_capacity(rows: usize) -> Self {
         Unsubscriptions {
             builders: Some(Box::new(std::array::from_fn(|_| StrColBuilder::new(rows)))),
+            account_id: CodeCol::with_capacity(rows),
             requested_at: Vec::with_capacity(rows),
             reviewed_at: Vec::with_capacity(rows),
             completed_at: Vec::with_capacity(rows),
@@ -111,7 +113,24 @@ impl Table for Unsubscriptions {
         }
     }
 
-    fn push_row(&mut self, cells: &[&str], line: u64, cal: &Calendar) -> Result<(), RowError> {
+    fn reserve(&mut self, rows: usize) {
+        self.account_id.codes.reserve(rows);
+        self.requested_at.reserve(rows);
+        self.reviewed_at.reserve(rows);
+        self.completed_at.reserve(rows);
+        self.refunded_at.reserve(rows);
+        self.instance_state.reserve(rows);
+        self.status.reserve(rows);
+        self.refund_type.reserve(rows);
+        self.refund_amount.reserve(rows);
+        self.handling_fee.reserve(rows);
+        self.coupon_returned.reserve(rows);
+        self.billing_cycle.reserve(rows);
+        self.line.reserve(rows);
+    }
+
+    fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError> {
+        let cal = ctx.cal;
         let unsub_id = cell::required(cells, UNSUB_ID)?;
         let order_id = cell::required(cells, ORDER_ID)?;
         let account_id = cell::required(cells, ACCOUNT_ID)?;
@@ -173,9 +192,9 @@ impl Table for Unsubscriptions {
             .get_or_insert_with(|| Box::new(std::array::from_fn(|_| StrColBuilder::new(16))));
         b[0].push(unsub_id);
         b[1].push(order_id);
-        b[2].push(account_id);
-        b[3].push(batch_id);
-        b[4].push(destination);
+        b[2].push(batch_id);
+        b[3].push(destination);
+        self.account_id.codes.push(self.memo.code(account_id, ctx.accounts));
         self.requested_at.push(requested_at);
         self.reviewed_at.push(reviewed_at);
         self.completed_at.push(completed_at);
@@ -196,7 +215,7 @@ impl Table for Unsubscriptions {
         self.flush_builders();
         self.unsub_id.append(other.unsub_id);
         self.order_id.append(other.order_id);
-        self.account_id.append(other.account_id);
+        self.account_id.codes.append(&mut other.account_id.codes);
         self.batch_id.append(other.batch_id);
         self.refund_destination.append(other.refund_destination);
         self.requested_at.append(&mut other.requested_at);
@@ -218,7 +237,6 @@ impl Table for Unsubscriptions {
         for c in [
             &mut self.unsub_id,
             &mut self.order_id,
-            &mut self.account_id,
             &mut self.batch_id,
             &mut self.refund_destination,
         ] {
@@ -229,7 +247,7 @@ impl Table for Unsubscriptions {
     fn retain(&mut self, keep: &[bool]) {
         self.unsub_id = self.unsub_id.filter(keep);
         self.order_id = self.order_id.filter(keep);
-        self.account_id = self.account_id.filter(keep);
+        retain(&mut self.account_id.codes, keep);
         self.batch_id = self.batch_id.filter(keep);
         self.refund_destination = self.refund_destination.filter(keep);
         retain(&mut self.requested_at, keep);

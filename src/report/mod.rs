@@ -5,6 +5,7 @@
 //! written in order, so memory stays bounded and the bytes do not depend
 //! on the thread count.
 
+mod csvout;
 mod monthly_bill;
 pub mod output;
 mod summary;
@@ -25,7 +26,9 @@ use crate::money;
 use crate::rules::r0_linking::Link;
 use crate::rules::{Cell, Finding};
 
-pub use monthly_bill::BillRow;
+use csvout::Rows;
+
+pub use monthly_bill::{Bill, BillRow};
 pub use summary::{Summary, Totals};
 
 /// The report files, in the order they are written.
@@ -81,32 +84,32 @@ fn io_err(path: &Path, e: std::io::Error) -> AppError {
     ))
 }
 
-/// Writes a CSV file: the header, then rows produced by `rows` for each
-/// batch of `items`, formatted in parallel.
+/// Writes a CSV file: the header, then the rows that `row` appends for
+/// each item, formatted in parallel a batch at a time and written in order.
 fn write_csv<T: Sync>(
     path: &Path,
     header: &[&str],
     items: &[T],
     batch: usize,
-    rows: impl Fn(&T, &mut csv::Writer<Vec<u8>>) -> csv::Result<()> + Sync,
+    row: impl Fn(&T, &mut Rows) + Sync,
 ) -> Result<(), AppError> {
     let file = File::create(path).map_err(|e| io_err(path, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header).map_err(|e| AppError::Internal(e.to_string()))?;
-    out.write_all(&w.into_inner().map_err(|e| AppError::Internal(e.to_string()))?)
-        .map_err(|e| io_err(path, e))?;
+    let mut head = Rows::with_capacity(256);
+    for h in header {
+        head.plain(h);
+    }
+    head.end();
+    out.write_all(&head.buf).map_err(|e| io_err(path, e))?;
     for group in items.chunks(batch * rayon::current_num_threads().max(1) * 4) {
         let parts: Vec<Vec<u8>> = group
             .par_chunks(batch)
             .map(|chunk| {
-                let mut w = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(Vec::with_capacity(chunk.len() * 128));
+                let mut rows = Rows::with_capacity(chunk.len() * 160);
                 for item in chunk {
-                    rows(item, &mut w).expect("writing CSV into memory cannot fail");
+                    row(item, &mut rows);
                 }
-                w.into_inner().expect("in-memory CSV")
+                rows.buf
             })
             .collect();
         for p in parts {
@@ -114,6 +117,7 @@ fn write_csv<T: Sync>(
         }
     }
     let file = out.into_inner().map_err(|e| io_err(path, e.into_error()))?;
+    let _s = crate::trace::span("  fsync");
     file.sync_all().map_err(|e| io_err(path, e))?;
     Ok(())
 }
@@ -126,12 +130,20 @@ fn amount(rec: &Reconciliation, v: Decimal, currency: Option<Currency>) -> Strin
     }
 }
 
-fn cell(rec: &Reconciliation, c: &Cell, currency: Option<Currency>) -> String {
+/// An amount cell at the currency's minor units (exact without one).
+fn amount_cell(rows: &mut Rows, rec: &Reconciliation, v: Decimal, currency: Option<Currency>) {
+    match currency {
+        Some(c) => rows.amount(v, rec.policy.minor_units.of(c), rec.policy.rounding),
+        None => rows.plain(&v.to_string()),
+    }
+}
+
+fn cell(rows: &mut Rows, rec: &Reconciliation, c: &Cell, currency: Option<Currency>) {
     match c {
-        Cell::Empty => String::new(),
-        Cell::Text(s) => escape(s).into_owned(),
-        Cell::Amount(v) => amount(rec, *v, currency),
-        Cell::Count(n) => n.to_string(),
+        Cell::Empty => rows.empty(),
+        Cell::Text(s) => rows.text(s),
+        Cell::Amount(v) => amount_cell(rows, rec, *v, currency),
+        Cell::Count(n) => rows.plain(&n.to_string()),
     }
 }
 
@@ -175,21 +187,20 @@ pub fn write_reports(
         ],
         &findings,
         4096,
-        |f, w| {
-            w.write_record([
-                f.severity().as_str(),
-                f.code.as_str(),
-                &escape(&f.account_id),
-                &escape(&f.unsub_id),
-                &escape(&f.order_id),
-                &escape(&f.payment_id),
-                f.field,
-                &cell(rec, &f.expected, f.currency),
-                &cell(rec, &f.recorded, f.currency),
-                &cell(rec, &f.delta, f.currency),
-                f.currency.as_ref().map(|c| c.as_str()).unwrap_or(""),
-                &escape(&f.message),
-            ])
+        |f, r| {
+            r.plain(f.severity().as_str());
+            r.plain(f.code.as_str());
+            r.text(&f.account_id);
+            r.text(&f.unsub_id);
+            r.text(&f.order_id);
+            r.text(&f.payment_id);
+            r.plain(f.field);
+            cell(r, rec, &f.expected, f.currency);
+            cell(r, rec, &f.recorded, f.currency);
+            cell(r, rec, &f.delta, f.currency);
+            r.plain(f.currency.as_ref().map(|c| c.as_str()).unwrap_or(""));
+            r.text(&f.message);
+            r.end();
         },
     )?;
 
@@ -201,18 +212,16 @@ pub fn write_reports(
         .iter()
         .filter(|o| sel.keeps(u_acct.get(o.unsub as usize)))
         .collect();
-    write_csv(&dir.join("refunds.csv"), &REFUNDS_HEADER, &selected, 2048, |o, w| {
-        w.write_record(refund_row(rec, o))
-    })?;
+    write_csv(&dir.join("refunds.csv"), &REFUNDS_HEADER, &selected, 2048, |o, r| refund_row(r, rec, o))?;
 
     drop(_s);
     let _s = crate::trace::span("write monthly_bill.csv");
     write_csv(
         &dir.join("monthly_bill.csv"),
         &monthly_bill::HEADER,
-        &bill,
+        &bill.rows,
         4096,
-        |b, w| w.write_record(monthly_bill::row(rec, b)),
+        |&i, r| monthly_bill::row(r, rec, &bill, i),
     )?;
 
     drop(_s);
@@ -231,16 +240,15 @@ pub fn write_reports(
         ],
         &quota,
         4096,
-        |q, w| {
-            w.write_record([
-                escape(&q.account_id).into_owned(),
-                q.year.to_string(),
-                q.allowed.to_string(),
-                q.granted.to_string(),
-                q.denied_by_quota.to_string(),
-                q.recorded_unconditional.to_string(),
-                (q.recorded_unconditional > q.allowed).to_string(),
-            ])
+        |q, r| {
+            r.text(&q.account_id);
+            r.plain(&q.year.to_string());
+            r.int(u64::from(q.allowed));
+            r.int(u64::from(q.granted));
+            r.int(u64::from(q.denied_by_quota));
+            r.int(u64::from(q.recorded_unconditional));
+            r.plain(if q.recorded_unconditional > q.allowed { "true" } else { "false" });
+            r.end();
         },
     )?;
 
@@ -250,15 +258,14 @@ pub fn write_reports(
         &["file", "line", "record_id", "column", "value", "reason"],
         &rec.inputs.rejects,
         4096,
-        |r, w| {
-            w.write_record([
-                r.file,
-                &r.line.to_string(),
-                &escape(&r.record_id),
-                &escape(&r.column),
-                &escape(&r.value),
-                &escape(&r.reason),
-            ])
+        |x, r| {
+            r.plain(x.file);
+            r.int(x.line);
+            r.text(&x.record_id);
+            r.text(&x.column);
+            r.text(&x.value);
+            r.text(&x.reason);
+            r.end();
         },
     )?;
 
@@ -304,92 +311,74 @@ const REFUNDS_HEADER: [&str; 25] = [
 ];
 
 /// One row of refunds.csv (SPEC §5, §9).
-fn refund_row(rec: &Reconciliation, o: &Outcome) -> [String; 25] {
+fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
     let u = &rec.inputs.unsubs;
-    let r = o.unsub as usize;
+    let i = o.unsub as usize;
     let cal = &rec.cal;
     let linked_order = !matches!(o.link, Link::OrderNotFound | Link::AccountMismatch);
     let currency = if linked_order { o.currency } else { None };
-    let oi = rec.order_of_unsub[r];
-    let (cash_due, cash_paid) = if linked_order && oi != NONE {
+    let oi = rec.order_of_unsub[i];
+    let completed = u.status[i] == UnsubStatus::Completed;
+    let evaluated = o.evaluated();
+    r.text(u.unsub_id.view().get(i));
+    r.text(u.account_id.view().get(i));
+    r.text(u.order_id.view().get(i));
+    r.text(u.batch_id.view().get(i));
+    r.plain(u.status[i].as_str());
+    match &currency {
+        Some(c) => r.plain(c.as_str()),
+        None => r.empty(),
+    }
+    r.plain(o.expected_type.map(|t| t.as_str()).unwrap_or(""));
+    r.plain(if completed { u.refund_type[i].map(|t| t.as_str()).unwrap_or("") } else { "" });
+    if linked_order && oi != NONE {
         let oi = oi as usize;
-        (
-            amount(rec, rec.inputs.orders.cash_due(oi), currency),
-            amount(rec, rec.pay.cash_paid[oi], currency),
-        )
+        amount_cell(r, rec, rec.inputs.orders.cash_due(oi), currency);
+        amount_cell(r, rec, rec.pay.cash_paid[oi], currency);
     } else {
-        (String::new(), String::new())
-    };
-    let expected = |v: Decimal| {
+        r.empty();
+        r.empty();
+    }
+    let expected = |r: &mut Rows, v: Decimal| {
         if o.expected_type.is_some() {
-            amount(rec, v, currency)
+            amount_cell(r, rec, v, currency)
         } else {
-            String::new()
+            r.empty()
         }
     };
-    let recorded = |v: Option<Decimal>| v.map(|v| amount(rec, v, currency)).unwrap_or_default();
-    let completed = u.status[r] == UnsubStatus::Completed;
-    let evaluated = o.evaluated();
-    let completed_at = u.completed_at[r];
-    [
-        escape(u.unsub_id.view().get(r)).into_owned(),
-        escape(u.account_id.view().get(r)).into_owned(),
-        escape(u.order_id.view().get(r)).into_owned(),
-        escape(u.batch_id.view().get(r)).into_owned(),
-        u.status[r].as_str().to_string(),
-        currency.map(|c| c.as_str().to_string()).unwrap_or_default(),
-        o.expected_type.map(|t| t.as_str().to_string()).unwrap_or_default(),
-        if completed {
-            u.refund_type[r].map(|t| t.as_str().to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        cash_due,
-        cash_paid,
-        expected(o.refund),
-        recorded(u.refund_amount[r]),
-        expected(o.fee),
-        recorded(u.handling_fee[r]),
-        expected(o.coupon),
-        recorded(u.coupon_returned[r]),
-        if evaluated {
-            o.review_required.map(|b| b.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        if evaluated {
-            o.approval.map(|(t, _)| cal.format(t)).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        if evaluated {
-            o.expected_cycle.map(|m| m.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        if completed {
-            u.billing_cycle[r].map(|m| m.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        if evaluated {
-            o.deadline.map(|t| cal.format(t)).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        if evaluated {
-            o.quota_used.map(|q| q.to_string()).unwrap_or_default()
-        } else {
-            String::new()
-        },
-        completed_at
-            .map(|t| cal.format(t + rec.policy.config_days * crate::time::DAY))
-            .unwrap_or_default(),
-        completed_at
-            .map(|t| cal.format(cal.start_of_next_local_day(t)))
-            .unwrap_or_default(),
-        o.codes().join(";"),
-    ]
+    let recorded = |r: &mut Rows, v: Option<Decimal>| match v {
+        Some(v) => amount_cell(r, rec, v, currency),
+        None => r.empty(),
+    };
+    expected(r, o.refund);
+    recorded(r, u.refund_amount[i]);
+    expected(r, o.fee);
+    recorded(r, u.handling_fee[i]);
+    expected(r, o.coupon);
+    recorded(r, u.coupon_returned[i]);
+    match (evaluated, o.review_required) {
+        (true, Some(b)) => r.plain(if b { "true" } else { "false" }),
+        _ => r.empty(),
+    }
+    r.opt_ts(o.approval.filter(|_| evaluated).map(|(t, _)| t), cal);
+    match o.expected_cycle.filter(|_| evaluated) {
+        Some(m) => r.plain(&m.to_string()),
+        None => r.empty(),
+    }
+    match u.billing_cycle[i].filter(|_| completed) {
+        Some(m) => r.plain(&m.to_string()),
+        None => r.empty(),
+    }
+    r.opt_ts(o.deadline.filter(|_| evaluated), cal);
+    match o.quota_used.filter(|_| evaluated) {
+        Some(q) => r.int(u64::from(q)),
+        None => r.empty(),
+    }
+    let completed_at = u.completed_at[i];
+    r.opt_ts(completed_at.map(|t| t + rec.policy.config_days * crate::time::DAY), cal);
+    r.opt_ts(completed_at.map(|t| cal.start_of_next_local_day(t)), cal);
+    r.plain(&o.codes().join(";"));
+    r.end();
 }
 
 /// Expected and recorded refunds of completed unsubscriptions, per
@@ -416,13 +405,10 @@ fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> BTreeMap<Curren
 /// currency — a failure is a bug, never a silent report.
 fn check_bill_ties_out(
     rec: &Reconciliation,
-    bill: &[BillRow],
+    bill: &Bill,
     totals: &BTreeMap<Currency, Totals>,
 ) -> Result<(), AppError> {
-    let mut from_bill: BTreeMap<Currency, Decimal> = BTreeMap::new();
-    for b in bill {
-        *from_bill.entry(b.currency).or_default() += b.expected_refunds;
-    }
+    let from_bill = bill.expected_refunds_by_currency();
     for (c, t) in totals {
         let billed = from_bill.get(c).copied().unwrap_or_default();
         if billed != t.expected {

@@ -1,15 +1,21 @@
 //! monthly_bill.csv (SPEC §5, §9): one row per (account_id, billing_cycle,
-//! currency) with an order or any nonzero amount. The aggregation is
-//! polars group-bys over exact decimals (Decimal(38, 6)), rounded once
-//! when written.
+//! currency) with an order or any nonzero amount.
+//!
+//! The aggregation is polars group-bys over exact integer sums (amounts
+//! scaled to 10⁻⁶, `Int128`), rounded once when written. The three keys
+//! are packed into one `u64` — account rank (byte order of the id), month
+//! index, currency index (alphabetical) — so grouping hashes one integer
+//! and sorting by the key is sorting by (account_id, billing_cycle,
+//! currency).
 
 use polars::prelude::*;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 
-use super::{amount, escape, Selection};
-use crate::columns::StrCol;
-use crate::engine::Reconciliation;
+use super::csvout::Rows;
+use super::Selection;
+use crate::columns::Dict;
+use crate::engine::{Reconciliation, NONE};
 use crate::error::AppError;
 use crate::model::{Currency, Month, PaymentStatus, UnsubStatus};
 use crate::rules::r0_linking::Link;
@@ -32,21 +38,30 @@ pub const HEADER: [&str; 14] = [
 ];
 
 /// The summed columns, in frame order.
-const SUMS: [&str; 7] = [
-    "charged",
-    "coupon",
-    "paid",
-    "exp_refund",
-    "rec_refund",
-    "exp_fee",
-    "exp_coupon",
-];
+const SUMS: [&str; 7] = ["charged", "coupon", "paid", "exp_refund", "rec_refund", "exp_fee", "exp_coupon"];
+const CHARGED: usize = 0;
+const COUPON: usize = 1;
+const PAID: usize = 2;
+const EXP_REFUND: usize = 3;
+const REC_REFUND: usize = 4;
+const EXP_FEE: usize = 5;
+const EXP_COUPON: usize = 6;
 const SCALE: u32 = 6;
 
-/// One row of the bill.
-#[derive(Debug, Clone)]
-pub struct BillRow {
-    pub account_id: String,
+/// The bill, column by column, sorted by key.
+pub struct Bill {
+    keys: Vec<u64>,
+    orders: Vec<u64>,
+    sums: [Vec<i128>; 7],
+    currencies: Vec<Currency>,
+    accounts: std::sync::Arc<Dict>,
+    /// Indices of the rows that are written (selected, not all zero).
+    pub rows: Vec<u32>,
+}
+
+/// One row, borrowed from a [`Bill`].
+pub struct BillRow<'a> {
+    pub account_id: &'a str,
     pub cycle: Month,
     pub currency: Currency,
     pub orders: u64,
@@ -59,249 +74,250 @@ pub struct BillRow {
     pub expected_coupons: Decimal,
 }
 
+impl Bill {
+    pub fn row(&self, i: u32) -> BillRow<'_> {
+        let i = i as usize;
+        let key = self.keys[i];
+        let d = |c: usize| Decimal::from_i128_with_scale(self.sums[c][i], SCALE);
+        BillRow {
+            account_id: self.accounts.name((key >> 32) as u32),
+            cycle: Month(((key >> 8) & 0xFF_FFFF) as i32),
+            currency: self.currencies[(key & 0xFF) as usize],
+            orders: self.orders[i],
+            charged: d(CHARGED),
+            coupon: d(COUPON),
+            paid: d(PAID),
+            expected_refunds: d(EXP_REFUND),
+            recorded_refunds: d(REC_REFUND),
+            expected_fees: d(EXP_FEE),
+            expected_coupons: d(EXP_COUPON),
+        }
+    }
+
+    /// Σ expected_refunds of the written rows, per currency.
+    pub fn expected_refunds_by_currency(&self) -> std::collections::BTreeMap<Currency, Decimal> {
+        let mut out = std::collections::BTreeMap::new();
+        for &i in &self.rows {
+            let r = self.row(i);
+            *out.entry(r.currency).or_insert(Decimal::ZERO) += r.expected_refunds;
+        }
+        out
+    }
+}
+
+/// Packs (account rank, month, currency index) in sort order.
+fn key(account: u32, cycle: Month, currency: u8) -> u64 {
+    (u64::from(account) << 32) | ((cycle.0 as u64 & 0xFF_FFFF) << 8) | u64::from(currency)
+}
+
 fn scaled(v: Decimal) -> i128 {
     let mut v = v;
     v.rescale(SCALE);
     v.mantissa()
 }
 
-fn dec_column(name: &str, values: Vec<i128>) -> Column {
-    Int128Chunked::from_vec(PlSmallStr::from_str(name), values)
-        .into_decimal_unchecked(38, SCALE as usize)
-        .into_column()
-}
-
-/// A frame of entries: keys plus the given sums (others are added as 0).
-struct Entries<'a> {
-    account: Vec<Column>,
-    cycle: Vec<i32>,
-    currency: Vec<&'a str>,
-    sums: Vec<(&'static str, Vec<i128>)>,
-    orders: bool,
-}
-
-/// Groups entries by (account, cycle, currency), summing; every frame gets
-/// the full set of columns so the groups can be stacked.
-fn aggregate(e: Entries<'_>) -> PolarsResult<DataFrame> {
-    let n = e.cycle.len();
-    let mut cols = e.account;
-    cols.push(Column::new("cycle".into(), e.cycle));
-    cols.push(Column::new("currency".into(), e.currency));
-    for (name, v) in e.sums {
-        cols.push(dec_column(name, v));
+/// Groups (key, sums…) rows by key; `counted` adds the row count as
+/// `orders`. Every frame gets all columns so that frames can be stacked.
+fn group(keys: Vec<u64>, sums: Vec<(usize, Vec<i128>)>, counted: bool) -> PolarsResult<DataFrame> {
+    let n = keys.len();
+    let mut cols = vec![Column::new("key".into(), keys)];
+    let present: Vec<usize> = sums.iter().map(|(c, _)| *c).collect();
+    for (c, v) in sums {
+        cols.push(Int128Chunked::from_vec(PlSmallStr::from_str(SUMS[c]), v).into_column());
     }
-    let df = DataFrame::new(n, cols)?;
-    let present: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
-    let mut aggs = vec![if e.orders {
-        len().cast(DataType::UInt64).alias("orders")
-    } else {
-        lit(0u64).alias("orders")
-    }];
-    for name in SUMS {
-        if present.contains(&name) {
-            aggs.push(col(name).sum().alias(name));
-        }
-    }
-    let grouped = df
+    let mut aggs = vec![if counted { len().cast(DataType::UInt64) } else { lit(0u64) }.alias("orders")];
+    aggs.extend(present.iter().map(|&c| col(SUMS[c]).sum().alias(SUMS[c])));
+    let g = DataFrame::new(n, cols)?
         .lazy()
-        .group_by([col("account_id"), col("cycle"), col("currency")])
+        .group_by([col("key")])
         .agg(aggs)
+        .sort(["key"], SortMultipleOptions::default())
         .collect_with_engine(Engine::InMemory)?
         .unwrap_single();
-    // Add the missing sums as zeros.
-    let h = grouped.height();
-    let mut cols: Vec<Column> = vec![
-        grouped.column("account_id")?.clone(),
-        grouped.column("cycle")?.clone(),
-        grouped.column("currency")?.clone(),
-        grouped.column("orders")?.cast(&DataType::UInt64)?,
-    ];
-    for name in SUMS {
-        match grouped.column(name) {
-            Ok(c) => cols.push(c.cast(&DataType::Decimal(38, SCALE as usize))?),
-            Err(_) => cols.push(dec_column(name, vec![0; h])),
-        }
+    let h = g.height();
+    let mut cols = vec![g.column("key")?.clone(), g.column("orders")?.cast(&DataType::UInt64)?];
+    for (c, name) in SUMS.iter().enumerate() {
+        cols.push(if present.contains(&c) {
+            g.column(name)?.cast(&DataType::Int128)?
+        } else {
+            Int128Chunked::full(PlSmallStr::from_str(name), 0, h).into_column()
+        });
     }
     DataFrame::new(h, cols)
 }
 
-/// Computes the bill rows for the selected accounts, sorted.
-pub fn compute(rec: &Reconciliation, sel: &Selection) -> Result<Vec<BillRow>, AppError> {
+/// One group-by result as plain columns, sorted by key.
+struct Partial {
+    keys: Vec<u64>,
+    orders: Vec<u64>,
+    sums: Vec<Vec<i128>>,
+}
+
+impl Partial {
+    fn from_frame(df: &DataFrame) -> PolarsResult<Partial> {
+        let u64s = |name: &str| -> PolarsResult<Vec<u64>> {
+            let c = df.column(name)?.cast(&DataType::UInt64)?;
+            Ok(c.u64()?.downcast_iter().flat_map(|a| a.values().iter().copied()).collect())
+        };
+        let sums = SUMS
+            .iter()
+            .map(|name| -> PolarsResult<Vec<i128>> {
+                let c = df.column(name)?.cast(&DataType::Int128)?;
+                Ok(c.i128()?.downcast_iter().flat_map(|a| a.values().iter().copied()).collect())
+            })
+            .collect::<PolarsResult<_>>()?;
+        Ok(Partial { keys: u64s("key")?, orders: u64s("orders")?, sums })
+    }
+}
+
+/// K-way merge of sorted partial sums; equal keys add up.
+fn merge(parts: &[Partial]) -> (Vec<u64>, Vec<u64>, [Vec<i128>; 7]) {
+    let total: usize = parts.iter().map(|p| p.keys.len()).sum();
+    let mut keys = Vec::with_capacity(total);
+    let mut orders = Vec::with_capacity(total);
+    let mut sums: [Vec<i128>; 7] = std::array::from_fn(|_| Vec::with_capacity(total));
+    let mut pos = vec![0usize; parts.len()];
+    loop {
+        let next = parts.iter().zip(&pos).filter_map(|(p, &i)| p.keys.get(i)).min().copied();
+        let Some(k) = next else { break };
+        keys.push(k);
+        orders.push(0);
+        for s in sums.iter_mut() {
+            s.push(0);
+        }
+        let last = keys.len() - 1;
+        for (p, i) in parts.iter().zip(pos.iter_mut()) {
+            if p.keys.get(*i) == Some(&k) {
+                orders[last] += p.orders[*i];
+                for (c, s) in sums.iter_mut().enumerate() {
+                    s[last] += p.sums[c][*i];
+                }
+                *i += 1;
+            }
+        }
+    }
+    (keys, orders, sums)
+}
+
+/// Computes the bill for the selected accounts.
+pub fn compute(rec: &Reconciliation, sel: &Selection) -> Result<Bill, AppError> {
     let cal = &rec.cal;
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
+    let mut currencies: Vec<Currency> = o.currency.iter().chain(p.currency.iter()).copied().collect();
+    currencies.par_sort_unstable();
+    currencies.dedup();
+    if currencies.len() > 256 {
+        return Err(AppError::Internal("more than 256 currencies".into()));
+    }
+    let cur = |c: Currency| currencies.binary_search(&c).expect("every currency is listed") as u8;
     let mut frames = Vec::new();
 
     // Charges by month of ordered_at.
-    if !o.order_id.is_empty() {
-        let cycle: Vec<i32> = o.ordered_at.par_iter().map(|&t| cal.month_of(t).0).collect();
-        frames.push(aggregate(Entries {
-            account: vec![o.account_id.to_column("account_id")],
-            cycle,
-            currency: o.currency.iter().map(|c| c.as_str()).collect(),
-            sums: vec![
-                ("charged", o.amount.par_iter().map(|&v| scaled(v)).collect()),
-                ("coupon", o.coupon_amount.par_iter().map(|&v| scaled(v)).collect()),
-            ],
-            orders: true,
-        })?);
+    let span = crate::trace::span("bill: orders group-by");
+    if !o.amount.is_empty() {
+        let acct = o.account_id.view();
+        let keys = (0..o.amount.len())
+            .into_par_iter()
+            .map(|i| key(acct.code(i), cal.month_of(o.ordered_at[i]), cur(o.currency[i])))
+            .collect();
+        let charged = o.amount.par_iter().map(|&v| scaled(v)).collect();
+        let coupon = o.coupon_amount.par_iter().map(|&v| scaled(v)).collect();
+        frames.push(group(keys, vec![(CHARGED, charged), (COUPON, coupon)], true)?);
     }
+    drop(span);
 
-    // Succeeded payments by month of paid_at, under their own account.
-    let ok: Vec<usize> = (0..p.paid_at.len())
+    // Succeeded payments by month of paid_at, under their own account and
+    // currency (orphans and mismatches too).
+    let span = crate::trace::span("bill: payments group-by");
+    let acct = p.account_id.view();
+    let (keys, paid): (Vec<u64>, Vec<i128>) = (0..p.amount.len())
+        .into_par_iter()
         .filter(|&i| p.status[i] == PaymentStatus::Succeeded)
-        .collect();
-    if !ok.is_empty() {
-        let acct = p.account_id.view();
-        frames.push(aggregate(Entries {
-            account: vec![StrCol::from_strs(ok.iter().map(|&i| acct.get(i))).to_column("account_id")],
-            cycle: ok.par_iter().map(|&i| cal.month_of(p.paid_at[i]).0).collect(),
-            currency: ok.iter().map(|&i| p.currency[i].as_str()).collect(),
-            sums: vec![("paid", ok.iter().map(|&i| scaled(p.amount[i])).collect())],
-            orders: false,
-        })?);
+        .map(|i| (key(acct.code(i), cal.month_of(p.paid_at[i]), cur(p.currency[i])), scaled(p.amount[i])))
+        .unzip();
+    if !keys.is_empty() {
+        frames.push(group(keys, vec![(PAID, paid)], false)?);
     }
+    drop(span);
 
-    // Completed unsubscriptions: expected by expected_cycle, recorded by
-    // the recorded billing_cycle (not without an order: no currency).
+    // Completed unsubscriptions: expected amounts by expected_cycle,
+    // recorded refunds by the recorded billing_cycle, under the U's account
+    // and the order's currency (no order: no currency, left out).
+    let span = crate::trace::span("bill: refunds group-by");
     let acct = u.account_id.view();
-    let mut exp = (Vec::new(), Vec::new(), Vec::new(), [Vec::new(), Vec::new(), Vec::new()]);
-    let mut recd = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut exp_keys = Vec::new();
+    let mut exp: [Vec<i128>; 3] = Default::default();
+    let mut rec_keys = Vec::new();
+    let mut recorded = Vec::new();
     for out in &rec.outcomes {
         let r = out.unsub as usize;
-        if u.status[r] != UnsubStatus::Completed || out.link == Link::OrderNotFound {
-            continue;
-        }
         let oi = rec.order_of_unsub[r];
-        if out.currency.is_none() || oi == crate::engine::NONE {
+        if u.status[r] != UnsubStatus::Completed || out.link == Link::OrderNotFound || oi == NONE {
             continue;
         }
-        let c = o.currency[oi as usize].as_str();
+        let c = cur(o.currency[oi as usize]);
         if let (Some(cycle), true) = (out.expected_cycle, out.evaluated()) {
-            exp.0.push(acct.get(r));
-            exp.1.push(cycle.0);
-            exp.2.push(c);
-            exp.3[0].push(scaled(out.refund));
-            exp.3[1].push(scaled(out.fee));
-            exp.3[2].push(scaled(out.coupon));
+            exp_keys.push(key(acct.code(r), cycle, c));
+            exp[0].push(scaled(out.refund));
+            exp[1].push(scaled(out.fee));
+            exp[2].push(scaled(out.coupon));
         }
         if let (Some(cycle), Some(v)) = (u.billing_cycle[r], u.refund_amount[r]) {
-            recd.0.push(acct.get(r));
-            recd.1.push(cycle.0);
-            recd.2.push(c);
-            recd.3.push(scaled(v));
+            rec_keys.push(key(acct.code(r), cycle, c));
+            recorded.push(scaled(v));
         }
     }
-    if !exp.1.is_empty() {
-        let [r, f, c] = exp.3;
-        frames.push(aggregate(Entries {
-            account: vec![StrCol::from_strs(exp.0).to_column("account_id")],
-            cycle: exp.1,
-            currency: exp.2,
-            sums: vec![("exp_refund", r), ("exp_fee", f), ("exp_coupon", c)],
-            orders: false,
-        })?);
+    if !exp_keys.is_empty() {
+        let [r, f, c] = exp;
+        frames.push(group(exp_keys, vec![(EXP_REFUND, r), (EXP_FEE, f), (EXP_COUPON, c)], false)?);
     }
-    if !recd.1.is_empty() {
-        frames.push(aggregate(Entries {
-            account: vec![StrCol::from_strs(recd.0).to_column("account_id")],
-            cycle: recd.1,
-            currency: recd.2,
-            sums: vec![("rec_refund", recd.3)],
-            orders: false,
-        })?);
+    if !rec_keys.is_empty() {
+        frames.push(group(rec_keys, vec![(REC_REFUND, recorded)], false)?);
     }
-    if frames.is_empty() {
-        return Ok(Vec::new());
-    }
+    drop(span);
 
-    // Stack the partial sums and group once more: a full outer merge.
-    let mut all = frames.remove(0);
-    for f in frames {
-        all.vstack_mut_owned(f)?;
-    }
-    let mut aggs = vec![col("orders").sum().alias("orders")];
-    aggs.extend(SUMS.iter().map(|name| col(*name).sum().alias(*name)));
-    let merged = all
-        .lazy()
-        .group_by([col("account_id"), col("cycle"), col("currency")])
-        .agg(aggs)
-        .sort(["account_id", "cycle", "currency"], SortMultipleOptions::default())
-        .collect_with_engine(Engine::InMemory)?
-        .unwrap_single();
-
-    let accounts = merged.column("account_id")?.str()?;
-    let cycles = merged.column("cycle")?.i32()?;
-    let currencies = merged.column("currency")?.str()?;
-    let orders = merged.column("orders")?.cast(&DataType::UInt64)?;
-    let orders = orders.u64()?;
-    let sums: Vec<Vec<Decimal>> = SUMS
-        .iter()
-        .map(|name| -> PolarsResult<Vec<Decimal>> {
-            let c = merged.column(name)?.cast(&DataType::Decimal(38, SCALE as usize))?;
-            let d = c.decimal()?;
-            Ok(d.physical()
-                .downcast_iter()
-                .flat_map(|a| a.values().iter().map(|&v| Decimal::from_i128_with_scale(v, SCALE)))
-                .collect())
+    // Merge the partial sums, each sorted by key: a full outer merge.
+    let _span = crate::trace::span("bill: merge");
+    let accounts = o.account_id.dict().clone();
+    let parts: Vec<Partial> = frames.iter().map(Partial::from_frame).collect::<PolarsResult<_>>()?;
+    let (keys, orders, sums) = merge(&parts);
+    let selected: Option<Vec<bool>> = (!sel.is_all()).then(|| (0..accounts.len()).map(|r| sel.keeps(accounts.name(r as u32))).collect());
+    let rows = (0..keys.len() as u32)
+        .filter(|&i| {
+            let i = i as usize;
+            let keep = selected.as_ref().is_none_or(|s| s[(keys[i] >> 32) as usize]);
+            keep && (orders[i] > 0 || sums.iter().any(|s| s[i] != 0))
         })
-        .collect::<PolarsResult<_>>()?;
-    let mut rows = Vec::with_capacity(merged.height());
-    #[allow(clippy::needless_range_loop)] // i indexes seven parallel columns
-    for i in 0..merged.height() {
-        let account = accounts.get(i).unwrap_or("");
-        if !sel.keeps(account) {
-            continue;
-        }
-        let row = BillRow {
-            account_id: account.to_string(),
-            cycle: Month(cycles.get(i).unwrap_or(0)),
-            currency: Currency::parse(currencies.get(i).unwrap_or(""))
-                .ok_or_else(|| AppError::Internal("bad currency in bill".into()))?,
-            orders: orders.get(i).unwrap_or(0),
-            charged: sums[0][i],
-            coupon: sums[1][i],
-            paid: sums[2][i],
-            expected_refunds: sums[3][i],
-            recorded_refunds: sums[4][i],
-            expected_fees: sums[5][i],
-            expected_coupons: sums[6][i],
-        };
-        let any = [
-            row.charged,
-            row.coupon,
-            row.paid,
-            row.expected_refunds,
-            row.recorded_refunds,
-            row.expected_fees,
-            row.expected_coupons,
-        ]
-        .iter()
-        .any(|v| !v.is_zero());
-        if row.orders > 0 || any {
-            rows.push(row);
-        }
-    }
-    Ok(rows)
+        .collect();
+    Ok(Bill { keys, orders, sums, currencies, accounts, rows })
 }
 
 /// One CSV row of the bill; sums are rounded once here.
-pub fn row(rec: &Reconciliation, b: &BillRow) -> [String; 14] {
-    let c = Some(b.currency);
-    let cash_due = b.charged - b.coupon;
-    [
-        escape(&b.account_id).into_owned(),
-        b.cycle.to_string(),
-        b.currency.as_str().to_string(),
-        b.orders.to_string(),
-        amount(rec, b.charged, c),
-        amount(rec, b.coupon, c),
-        amount(rec, cash_due, c),
-        amount(rec, b.paid, c),
-        amount(rec, b.expected_refunds, c),
-        amount(rec, b.recorded_refunds, c),
-        amount(rec, b.recorded_refunds - b.expected_refunds, c),
-        amount(rec, b.expected_fees, c),
-        amount(rec, b.expected_coupons, c),
-        amount(rec, cash_due - b.expected_refunds, c),
-    ]
+pub fn row(r: &mut Rows, rec: &Reconciliation, bill: &Bill, i: u32) {
+    let i = i as usize;
+    let key = bill.keys[i];
+    let currency = bill.currencies[(key & 0xFF) as usize];
+    let dp = rec.policy.minor_units.of(currency);
+    let rounding = rec.policy.rounding;
+    let v = |c: usize| bill.sums[c][i];
+    let cash_due = v(CHARGED) - v(COUPON);
+    r.text(bill.accounts.name((key >> 32) as u32));
+    r.plain(&Month(((key >> 8) & 0xFF_FFFF) as i32).to_string());
+    r.plain(currency.as_str());
+    r.int(bill.orders[i]);
+    for amount in [
+        v(CHARGED),
+        v(COUPON),
+        cash_due,
+        v(PAID),
+        v(EXP_REFUND),
+        v(REC_REFUND),
+        v(REC_REFUND) - v(EXP_REFUND),
+        v(EXP_FEE),
+        v(EXP_COUPON),
+        cash_due - v(EXP_REFUND),
+    ] {
+        r.scaled(amount, SCALE, dp, rounding);
+    }
+    r.end();
 }
