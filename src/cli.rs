@@ -303,12 +303,12 @@ fn run(a: &RunArgs) -> Result<u8, AppError> {
     let progress = Progress::new(input_bytes(&cfg.paths));
     let (inputs, ingest) = load_checked(&cfg, &progress)?;
     progress.phase("joining and evaluating the rules");
-    let mut rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    let rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
     progress.phase("writing the reports");
     let mut summary: Option<Summary> = None;
     output::publish(&a.out, &lock, |dir| {
         let s = report::write_reports(
-            &mut rec,
+            &rec,
             &cfg.selection,
             dir,
             &started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -64,10 +64,10 @@ fn check_invariants(seed: u64, orders: u64, error_rate: f64, malformed_rate: f64
         );
     }
 
-    let mut rec = Reconciliation::run(policy, cal, inputs, None, Default::default()).unwrap();
+    let rec = Reconciliation::run(policy, cal, inputs, None, Default::default()).unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    report::write_reports(&mut rec, &Selection::default(), &out, "").unwrap();
+    report::write_reports(&rec, &Selection::default(), &out, "").unwrap();
 
     // Expected refunds never exceed the cash due; fees and coupons are
     // within the order's amounts.

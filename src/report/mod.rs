@@ -28,7 +28,6 @@ use crate::rules::{Cell, Finding};
 
 use csvout::Rows;
 
-pub use monthly_bill::{Bill, BillRow};
 pub use summary::{Summary, Totals};
 
 /// The report files, in the order they are written.
@@ -77,7 +76,7 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> AppError {
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> AppError {
     AppError::Output(format!(
         "{}: cannot write ({e}); check that the folder is writable and has space",
         path.display()
@@ -148,18 +147,8 @@ fn cell(rows: &mut Rows, rec: &Reconciliation, c: &Cell, currency: Option<Curren
 }
 
 /// Writes every report into `dir` and returns the summary.
-pub fn write_reports(
-    rec: &mut Reconciliation,
-    sel: &Selection,
-    dir: &Path,
-    started_at: &str,
-) -> Result<Summary, AppError> {
+pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_at: &str) -> Result<Summary, AppError> {
     let t = std::time::Instant::now();
-    let bill = monthly_bill::compute(rec, sel)?;
-    rec.timings.aggregate = t.elapsed();
-
-    let t = std::time::Instant::now();
-    let rec = &*rec;
     // discrepancies.csv
     let mut findings: Vec<&Finding> = rec
         .other_findings
@@ -216,13 +205,9 @@ pub fn write_reports(
 
     drop(_s);
     let _s = crate::trace::span("write monthly_bill.csv");
-    write_csv(
-        &dir.join("monthly_bill.csv"),
-        &monthly_bill::HEADER,
-        &bill.rows,
-        4096,
-        |&i, r| monthly_bill::row(r, rec, &bill, i),
-    )?;
+    let bill_start = std::time::Instant::now();
+    let billed = monthly_bill::write(rec, sel, &dir.join("monthly_bill.csv"))?;
+    let aggregate = bill_start.elapsed();
 
     drop(_s);
     // quota_usage.csv
@@ -271,12 +256,13 @@ pub fn write_reports(
 
     // Control totals, then summary.json.
     let totals = refund_totals(rec, &selected);
-    check_bill_ties_out(rec, &bill, &totals)?;
+    check_bill_ties_out(rec, &billed, &totals)?;
     let mut summary = Summary::new(rec, &findings, totals);
     summary.started_at = started_at.to_string();
     summary.accounts = sel.accounts();
     let mut timings = rec.timings;
-    timings.write = t.elapsed();
+    timings.aggregate = aggregate;
+    timings.write = t.elapsed() - aggregate;
     summary.set_timings(&timings);
     summary.write(&dir.join("summary.json"))?;
     Ok(summary)
@@ -405,10 +391,9 @@ fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> BTreeMap<Curren
 /// currency — a failure is a bug, never a silent report.
 fn check_bill_ties_out(
     rec: &Reconciliation,
-    bill: &Bill,
+    from_bill: &BTreeMap<Currency, Decimal>,
     totals: &BTreeMap<Currency, Totals>,
 ) -> Result<(), AppError> {
-    let from_bill = bill.expected_refunds_by_currency();
     for (c, t) in totals {
         let billed = from_bill.get(c).copied().unwrap_or_default();
         if billed != t.expected {
@@ -420,7 +405,7 @@ fn check_bill_ties_out(
         }
     }
     for (c, v) in from_bill {
-        if !v.is_zero() && !totals.contains_key(&c) {
+        if !v.is_zero() && !totals.contains_key(c) {
             return Err(AppError::Internal(format!(
                 "control total failed: monthly_bill has refunds in {c} but refunds.csv has none"
             )));

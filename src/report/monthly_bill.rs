@@ -1,20 +1,24 @@
 //! monthly_bill.csv (SPEC §5, §9): one row per (account_id, billing_cycle,
 //! currency) with an order or any nonzero amount.
 //!
-//! The aggregation is polars group-bys over exact integer sums (amounts
-//! scaled to 10⁻⁶, `Int128`), rounded once when written. The three keys
-//! are packed into one `u64` — account rank (byte order of the id), month
-//! index, currency index (alphabetical) — so grouping hashes one integer
-//! and sorting by the key is sorting by (account_id, billing_cycle,
-//! currency).
+//! Charges (by month of ordered_at), succeeded payments (by month of
+//! paid_at, under the payment's own account and currency) and the
+//! refunds of completed unsubscriptions (expected by expected_cycle,
+//! recorded by the recorded billing_cycle) are bucketed by account rank
+//! with a counting sort, then each account's few rows are summed exactly
+//! (integers at 10⁻⁶), rounded once and written — accounts in parallel
+//! batches, in rank order, which is account_id byte order. See the README's
+//! performance section for why this is not a polars group-by.
 
-use polars::prelude::*;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use super::csvout::Rows;
 use super::Selection;
-use crate::columns::Dict;
 use crate::engine::{Reconciliation, NONE};
 use crate::error::AppError;
 use crate::model::{Currency, Month, PaymentStatus, UnsubStatus};
@@ -37,8 +41,6 @@ pub const HEADER: [&str; 14] = [
     "expected_net",
 ];
 
-/// The summed columns, in frame order.
-const SUMS: [&str; 7] = ["charged", "coupon", "paid", "exp_refund", "rec_refund", "exp_fee", "exp_coupon"];
 const CHARGED: usize = 0;
 const COUPON: usize = 1;
 const PAID: usize = 2;
@@ -46,69 +48,9 @@ const EXP_REFUND: usize = 3;
 const REC_REFUND: usize = 4;
 const EXP_FEE: usize = 5;
 const EXP_COUPON: usize = 6;
+/// Sums are exact integers in units of 10⁻⁶ (inputs have at most 6
+/// decimals; computed amounts are rounded to the minor units).
 const SCALE: u32 = 6;
-
-/// The bill, column by column, sorted by key.
-pub struct Bill {
-    keys: Vec<u64>,
-    orders: Vec<u64>,
-    sums: [Vec<i128>; 7],
-    currencies: Vec<Currency>,
-    accounts: std::sync::Arc<Dict>,
-    /// Indices of the rows that are written (selected, not all zero).
-    pub rows: Vec<u32>,
-}
-
-/// One row, borrowed from a [`Bill`].
-pub struct BillRow<'a> {
-    pub account_id: &'a str,
-    pub cycle: Month,
-    pub currency: Currency,
-    pub orders: u64,
-    pub charged: Decimal,
-    pub coupon: Decimal,
-    pub paid: Decimal,
-    pub expected_refunds: Decimal,
-    pub recorded_refunds: Decimal,
-    pub expected_fees: Decimal,
-    pub expected_coupons: Decimal,
-}
-
-impl Bill {
-    pub fn row(&self, i: u32) -> BillRow<'_> {
-        let i = i as usize;
-        let key = self.keys[i];
-        let d = |c: usize| Decimal::from_i128_with_scale(self.sums[c][i], SCALE);
-        BillRow {
-            account_id: self.accounts.name((key >> 32) as u32),
-            cycle: Month(((key >> 8) & 0xFF_FFFF) as i32),
-            currency: self.currencies[(key & 0xFF) as usize],
-            orders: self.orders[i],
-            charged: d(CHARGED),
-            coupon: d(COUPON),
-            paid: d(PAID),
-            expected_refunds: d(EXP_REFUND),
-            recorded_refunds: d(REC_REFUND),
-            expected_fees: d(EXP_FEE),
-            expected_coupons: d(EXP_COUPON),
-        }
-    }
-
-    /// Σ expected_refunds of the written rows, per currency.
-    pub fn expected_refunds_by_currency(&self) -> std::collections::BTreeMap<Currency, Decimal> {
-        let mut out = std::collections::BTreeMap::new();
-        for &i in &self.rows {
-            let r = self.row(i);
-            *out.entry(r.currency).or_insert(Decimal::ZERO) += r.expected_refunds;
-        }
-        out
-    }
-}
-
-/// Packs (account rank, month, currency index) in sort order.
-fn key(account: u32, cycle: Month, currency: u8) -> u64 {
-    (u64::from(account) << 32) | ((cycle.0 as u64 & 0xFF_FFFF) << 8) | u64::from(currency)
-}
 
 fn scaled(v: Decimal) -> i128 {
     let mut v = v;
@@ -116,195 +58,185 @@ fn scaled(v: Decimal) -> i128 {
     v.mantissa()
 }
 
-/// Groups (key, sums…) rows by key; `counted` adds the row count as
-/// `orders`. Every frame gets all columns so that frames can be stacked.
-fn group(keys: Vec<u64>, sums: Vec<(usize, Vec<i128>)>, counted: bool) -> PolarsResult<DataFrame> {
-    let n = keys.len();
-    let mut cols = vec![Column::new("key".into(), keys)];
-    let present: Vec<usize> = sums.iter().map(|(c, _)| *c).collect();
-    for (c, v) in sums {
-        cols.push(Int128Chunked::from_vec(PlSmallStr::from_str(SUMS[c]), v).into_column());
-    }
-    let mut aggs = vec![if counted { len().cast(DataType::UInt64) } else { lit(0u64) }.alias("orders")];
-    aggs.extend(present.iter().map(|&c| col(SUMS[c]).sum().alias(SUMS[c])));
-    let g = DataFrame::new(n, cols)?
-        .lazy()
-        .group_by([col("key")])
-        .agg(aggs)
-        .sort(["key"], SortMultipleOptions::default())
-        .collect_with_engine(Engine::InMemory)?
-        .unwrap_single();
-    let h = g.height();
-    let mut cols = vec![g.column("key")?.clone(), g.column("orders")?.cast(&DataType::UInt64)?];
-    for (c, name) in SUMS.iter().enumerate() {
-        cols.push(if present.contains(&c) {
-            g.column(name)?.cast(&DataType::Int128)?
-        } else {
-            Int128Chunked::full(PlSmallStr::from_str(name), 0, h).into_column()
-        });
-    }
-    DataFrame::new(h, cols)
+/// Row indices bucketed by account rank (a counting sort; rows keep their
+/// order within an account).
+struct ByAccount {
+    start: Vec<u32>,
+    rows: Vec<u32>,
 }
 
-/// One group-by result as plain columns, sorted by key.
-struct Partial {
-    keys: Vec<u64>,
-    orders: Vec<u64>,
-    sums: Vec<Vec<i128>>,
-}
-
-impl Partial {
-    fn from_frame(df: &DataFrame) -> PolarsResult<Partial> {
-        let u64s = |name: &str| -> PolarsResult<Vec<u64>> {
-            let c = df.column(name)?.cast(&DataType::UInt64)?;
-            Ok(c.u64()?.downcast_iter().flat_map(|a| a.values().iter().copied()).collect())
-        };
-        let sums = SUMS
-            .iter()
-            .map(|name| -> PolarsResult<Vec<i128>> {
-                let c = df.column(name)?.cast(&DataType::Int128)?;
-                Ok(c.i128()?.downcast_iter().flat_map(|a| a.values().iter().copied()).collect())
-            })
-            .collect::<PolarsResult<_>>()?;
-        Ok(Partial { keys: u64s("key")?, orders: u64s("orders")?, sums })
-    }
-}
-
-/// K-way merge of sorted partial sums; equal keys add up.
-fn merge(parts: &[Partial]) -> (Vec<u64>, Vec<u64>, [Vec<i128>; 7]) {
-    let total: usize = parts.iter().map(|p| p.keys.len()).sum();
-    let mut keys = Vec::with_capacity(total);
-    let mut orders = Vec::with_capacity(total);
-    let mut sums: [Vec<i128>; 7] = std::array::from_fn(|_| Vec::with_capacity(total));
-    let mut pos = vec![0usize; parts.len()];
-    loop {
-        let next = parts.iter().zip(&pos).filter_map(|(p, &i)| p.keys.get(i)).min().copied();
-        let Some(k) = next else { break };
-        keys.push(k);
-        orders.push(0);
-        for s in sums.iter_mut() {
-            s.push(0);
+impl ByAccount {
+    fn new(accounts: usize, n: usize, rank: impl Fn(usize) -> Option<u32>) -> ByAccount {
+        let mut start = vec![0u32; accounts + 1];
+        for i in 0..n {
+            if let Some(r) = rank(i) {
+                start[r as usize + 1] += 1;
+            }
         }
-        let last = keys.len() - 1;
-        for (p, i) in parts.iter().zip(pos.iter_mut()) {
-            if p.keys.get(*i) == Some(&k) {
-                orders[last] += p.orders[*i];
-                for (c, s) in sums.iter_mut().enumerate() {
-                    s[last] += p.sums[c][*i];
+        for a in 0..accounts {
+            start[a + 1] += start[a];
+        }
+        let mut next = start.clone();
+        let mut rows = vec![0u32; start[accounts] as usize];
+        for i in 0..n {
+            if let Some(r) = rank(i) {
+                rows[next[r as usize] as usize] = i as u32;
+                next[r as usize] += 1;
+            }
+        }
+        ByAccount { start, rows }
+    }
+
+    fn of(&self, account: usize) -> &[u32] {
+        &self.rows[self.start[account] as usize..self.start[account + 1] as usize]
+    }
+}
+
+/// One contribution to a bill row.
+struct Entry {
+    cycle: i32,
+    currency: Currency,
+    orders: u64,
+    sums: [i128; 7],
+}
+
+impl Entry {
+    fn new(cycle: Month, currency: Currency) -> Entry {
+        Entry { cycle: cycle.0, currency, orders: 0, sums: [0; 7] }
+    }
+}
+
+/// Writes monthly_bill.csv and returns Σ expected_refunds per currency of
+/// the rows written (the control total).
+pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTreeMap<Currency, Decimal>, AppError> {
+    let cal = &rec.cal;
+    let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
+    let dict = o.account_id.dict().clone();
+    let accounts = dict.len();
+
+    let span = crate::trace::span("bill: bucket by account");
+    let (o_acct, p_acct, u_acct) = (o.account_id.view(), p.account_id.view(), u.account_id.view());
+    let (orders, payments) = rayon::join(
+        || ByAccount::new(accounts, o.amount.len(), |i| Some(o_acct.code(i))),
+        || {
+            ByAccount::new(accounts, p.amount.len(), |i| {
+                (p.status[i] == PaymentStatus::Succeeded).then(|| p_acct.code(i))
+            })
+        },
+    );
+    // Outcomes are already in account order; find each account's range.
+    let mut unsub_ranges = vec![0u32..0u32; accounts];
+    for range in &rec.accounts {
+        if let Some(first) = rec.outcomes.get(range.start) {
+            unsub_ranges[u_acct.code(first.unsub as usize) as usize] = range.start as u32..range.end as u32;
+        }
+    }
+    drop(span);
+
+    let _span = crate::trace::span("bill: sum + write");
+    // Entries of one account, summed per (cycle, currency), sorted.
+    let account_rows = |a: usize| -> Vec<Entry> {
+        let mut entries: Vec<Entry> = Vec::new();
+        for &i in orders.of(a) {
+            let i = i as usize;
+            let mut e = Entry::new(cal.month_of(o.ordered_at[i]), o.currency[i]);
+            e.orders = 1;
+            e.sums[CHARGED] = scaled(o.amount[i]);
+            e.sums[COUPON] = scaled(o.coupon_amount[i]);
+            entries.push(e);
+        }
+        for &i in payments.of(a) {
+            let i = i as usize;
+            let mut e = Entry::new(cal.month_of(p.paid_at[i]), p.currency[i]);
+            e.sums[PAID] = scaled(p.amount[i]);
+            entries.push(e);
+        }
+        let range = &unsub_ranges[a];
+        for out in &rec.outcomes[range.start as usize..range.end as usize] {
+            let r = out.unsub as usize;
+            let oi = rec.order_of_unsub[r];
+            if u.status[r] != UnsubStatus::Completed || out.link == Link::OrderNotFound || oi == NONE {
+                continue;
+            }
+            let currency = o.currency[oi as usize];
+            if let (Some(cycle), true) = (out.expected_cycle, out.evaluated()) {
+                let mut e = Entry::new(cycle, currency);
+                e.sums[EXP_REFUND] = scaled(out.refund);
+                e.sums[EXP_FEE] = scaled(out.fee);
+                e.sums[EXP_COUPON] = scaled(out.coupon);
+                entries.push(e);
+            }
+            if let (Some(cycle), Some(v)) = (u.billing_cycle[r], u.refund_amount[r]) {
+                let mut e = Entry::new(cycle, currency);
+                e.sums[REC_REFUND] = scaled(v);
+                entries.push(e);
+            }
+        }
+        entries.sort_by_key(|e| (e.cycle, e.currency));
+        let mut merged: Vec<Entry> = Vec::with_capacity(entries.len());
+        for e in entries {
+            match merged.last_mut() {
+                Some(m) if m.cycle == e.cycle && m.currency == e.currency => {
+                    m.orders += e.orders;
+                    for (s, v) in m.sums.iter_mut().zip(e.sums) {
+                        *s += v;
+                    }
                 }
-                *i += 1;
+                _ => merged.push(e),
+            }
+        }
+        merged.retain(|e| e.orders > 0 || e.sums.iter().any(|&s| s != 0));
+        merged
+    };
+
+    let file = std::fs::File::create(path).map_err(|e| super::io_err(path, e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut head = Rows::with_capacity(256);
+    for h in HEADER {
+        head.plain(h);
+    }
+    head.end();
+    out.write_all(&head.buf).map_err(|e| super::io_err(path, e))?;
+    let selected: Vec<usize> = (0..accounts).filter(|&a| sel.is_all() || sel.keeps(dict.name(a as u32))).collect();
+    let mut totals: BTreeMap<Currency, i128> = BTreeMap::new();
+    const BATCH: usize = 2048;
+    for group in selected.chunks(BATCH * rayon::current_num_threads().max(1) * 4) {
+        let parts: Vec<(Vec<u8>, BTreeMap<Currency, i128>)> = group
+            .par_chunks(BATCH)
+            .map(|chunk| {
+                let mut rows = Rows::with_capacity(chunk.len() * 200);
+                let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
+                for &a in chunk {
+                    for e in account_rows(a) {
+                        *sums.entry(e.currency).or_default() += e.sums[EXP_REFUND];
+                        row(&mut rows, rec, dict.name(a as u32), &e);
+                    }
+                }
+                (rows.buf, sums)
+            })
+            .collect();
+        for (bytes, sums) in parts {
+            out.write_all(&bytes).map_err(|e| super::io_err(path, e))?;
+            for (c, v) in sums {
+                *totals.entry(c).or_default() += v;
             }
         }
     }
-    (keys, orders, sums)
-}
-
-/// Computes the bill for the selected accounts.
-pub fn compute(rec: &Reconciliation, sel: &Selection) -> Result<Bill, AppError> {
-    let cal = &rec.cal;
-    let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
-    let mut currencies: Vec<Currency> = o.currency.iter().chain(p.currency.iter()).copied().collect();
-    currencies.par_sort_unstable();
-    currencies.dedup();
-    if currencies.len() > 256 {
-        return Err(AppError::Internal("more than 256 currencies".into()));
-    }
-    let cur = |c: Currency| currencies.binary_search(&c).expect("every currency is listed") as u8;
-    let mut frames = Vec::new();
-
-    // Charges by month of ordered_at.
-    let span = crate::trace::span("bill: orders group-by");
-    if !o.amount.is_empty() {
-        let acct = o.account_id.view();
-        let keys = (0..o.amount.len())
-            .into_par_iter()
-            .map(|i| key(acct.code(i), cal.month_of(o.ordered_at[i]), cur(o.currency[i])))
-            .collect();
-        let charged = o.amount.par_iter().map(|&v| scaled(v)).collect();
-        let coupon = o.coupon_amount.par_iter().map(|&v| scaled(v)).collect();
-        frames.push(group(keys, vec![(CHARGED, charged), (COUPON, coupon)], true)?);
-    }
-    drop(span);
-
-    // Succeeded payments by month of paid_at, under their own account and
-    // currency (orphans and mismatches too).
-    let span = crate::trace::span("bill: payments group-by");
-    let acct = p.account_id.view();
-    let (keys, paid): (Vec<u64>, Vec<i128>) = (0..p.amount.len())
-        .into_par_iter()
-        .filter(|&i| p.status[i] == PaymentStatus::Succeeded)
-        .map(|i| (key(acct.code(i), cal.month_of(p.paid_at[i]), cur(p.currency[i])), scaled(p.amount[i])))
-        .unzip();
-    if !keys.is_empty() {
-        frames.push(group(keys, vec![(PAID, paid)], false)?);
-    }
-    drop(span);
-
-    // Completed unsubscriptions: expected amounts by expected_cycle,
-    // recorded refunds by the recorded billing_cycle, under the U's account
-    // and the order's currency (no order: no currency, left out).
-    let span = crate::trace::span("bill: refunds group-by");
-    let acct = u.account_id.view();
-    let mut exp_keys = Vec::new();
-    let mut exp: [Vec<i128>; 3] = Default::default();
-    let mut rec_keys = Vec::new();
-    let mut recorded = Vec::new();
-    for out in &rec.outcomes {
-        let r = out.unsub as usize;
-        let oi = rec.order_of_unsub[r];
-        if u.status[r] != UnsubStatus::Completed || out.link == Link::OrderNotFound || oi == NONE {
-            continue;
-        }
-        let c = cur(o.currency[oi as usize]);
-        if let (Some(cycle), true) = (out.expected_cycle, out.evaluated()) {
-            exp_keys.push(key(acct.code(r), cycle, c));
-            exp[0].push(scaled(out.refund));
-            exp[1].push(scaled(out.fee));
-            exp[2].push(scaled(out.coupon));
-        }
-        if let (Some(cycle), Some(v)) = (u.billing_cycle[r], u.refund_amount[r]) {
-            rec_keys.push(key(acct.code(r), cycle, c));
-            recorded.push(scaled(v));
-        }
-    }
-    if !exp_keys.is_empty() {
-        let [r, f, c] = exp;
-        frames.push(group(exp_keys, vec![(EXP_REFUND, r), (EXP_FEE, f), (EXP_COUPON, c)], false)?);
-    }
-    if !rec_keys.is_empty() {
-        frames.push(group(rec_keys, vec![(REC_REFUND, recorded)], false)?);
-    }
-    drop(span);
-
-    // Merge the partial sums, each sorted by key: a full outer merge.
-    let _span = crate::trace::span("bill: merge");
-    let accounts = o.account_id.dict().clone();
-    let parts: Vec<Partial> = frames.iter().map(Partial::from_frame).collect::<PolarsResult<_>>()?;
-    let (keys, orders, sums) = merge(&parts);
-    let selected: Option<Vec<bool>> = (!sel.is_all()).then(|| (0..accounts.len()).map(|r| sel.keeps(accounts.name(r as u32))).collect());
-    let rows = (0..keys.len() as u32)
-        .filter(|&i| {
-            let i = i as usize;
-            let keep = selected.as_ref().is_none_or(|s| s[(keys[i] >> 32) as usize]);
-            keep && (orders[i] > 0 || sums.iter().any(|s| s[i] != 0))
-        })
-        .collect();
-    Ok(Bill { keys, orders, sums, currencies, accounts, rows })
+    let file = out.into_inner().map_err(|e| super::io_err(path, e.into_error()))?;
+    file.sync_all().map_err(|e| super::io_err(path, e))?;
+    Ok(totals.into_iter().map(|(c, v)| (c, Decimal::from_i128_with_scale(v, SCALE))).collect())
 }
 
 /// One CSV row of the bill; sums are rounded once here.
-pub fn row(r: &mut Rows, rec: &Reconciliation, bill: &Bill, i: u32) {
-    let i = i as usize;
-    let key = bill.keys[i];
-    let currency = bill.currencies[(key & 0xFF) as usize];
-    let dp = rec.policy.minor_units.of(currency);
+fn row(r: &mut Rows, rec: &Reconciliation, account: &str, e: &Entry) {
+    let dp = rec.policy.minor_units.of(e.currency);
     let rounding = rec.policy.rounding;
-    let v = |c: usize| bill.sums[c][i];
+    let v = |c: usize| e.sums[c];
     let cash_due = v(CHARGED) - v(COUPON);
-    r.text(bill.accounts.name((key >> 32) as u32));
-    r.plain(&Month(((key >> 8) & 0xFF_FFFF) as i32).to_string());
-    r.plain(currency.as_str());
-    r.int(bill.orders[i]);
+    r.text(account);
+    r.plain(&Month(e.cycle).to_string());
+    r.plain(e.currency.as_str());
+    r.int(e.orders);
     for amount in [
         v(CHARGED),
         v(COUPON),
