@@ -217,7 +217,9 @@ const INDEX_BITS: u32 = 32 - SHARD_BITS;
 
 impl Default for Interner {
     fn default() -> Self {
-        Interner { shards: (0..1 << SHARD_BITS).map(|_| Default::default()).collect() }
+        Interner {
+            shards: (0..1 << SHARD_BITS).map(|_| Default::default()).collect(),
+        }
     }
 }
 
@@ -231,7 +233,10 @@ impl Interner {
             return shard << INDEX_BITS | i;
         }
         let i = map.len() as u32;
-        assert!(i < 1 << INDEX_BITS, "more than 16 million distinct values in one interner shard");
+        assert!(
+            i < 1 << INDEX_BITS,
+            "more than 16 million distinct values in one interner shard"
+        );
         map.insert(s.into(), i);
         shard << INDEX_BITS | i
     }
@@ -279,7 +284,10 @@ impl Dict {
 
     /// The rank of a value, if present.
     pub fn rank(&self, s: &str) -> Option<u32> {
-        self.names.binary_search_by(|n| n.as_bytes().cmp(s.as_bytes())).ok().map(|i| i as u32)
+        self.names
+            .binary_search_by(|n| n.as_bytes().cmp(s.as_bytes()))
+            .ok()
+            .map(|i| i as u32)
     }
 }
 
@@ -303,7 +311,10 @@ pub struct CodeCol {
 
 impl CodeCol {
     pub fn with_capacity(n: usize) -> Self {
-        CodeCol { codes: Vec::with_capacity(n), dict: Default::default() }
+        CodeCol {
+            codes: Vec::with_capacity(n),
+            dict: Default::default(),
+        }
     }
 
     /// Replaces provisional codes by ranks in `dict`.
@@ -313,7 +324,10 @@ impl CodeCol {
     }
 
     pub fn view(&self) -> CodeView<'_> {
-        CodeView { codes: &self.codes, dict: &self.dict }
+        CodeView {
+            codes: &self.codes,
+            dict: &self.dict,
+        }
     }
 
     pub fn dict(&self) -> &std::sync::Arc<Dict> {

@@ -53,6 +53,31 @@ impl TsError {
     }
 }
 
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The policy's billing time zone and business-day calendar.
 #[derive(Debug, Clone)]
 pub struct Calendar {
@@ -102,10 +127,11 @@ impl Calendar {
         let num = |r: std::ops::Range<usize>| -> Result<u32, TsError> {
             let mut v = 0u32;
             for &c in &b[r] {
-                if !c.is_ascii_digit() {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 {
                     return Err(TsError::Syntax);
                 }
-                v = v * 10 + u32::from(c - b'0');
+                v = v * 10 + u32::from(d);
             }
             Ok(v)
         };
@@ -114,7 +140,9 @@ impl Calendar {
         }
         let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
         let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or(TsError::BadDate)?;
+        if month == 0 || month > 12 || day == 0 || day > days_in_month(year as i64, month) {
+            return Err(TsError::BadDate);
+        }
         if hour > 23 || minute > 59 || second > 59 {
             return Err(TsError::BadTime);
         }
@@ -137,10 +165,11 @@ impl Calendar {
                 micros *= 10;
             }
         }
-        let days = i64::from(date.num_days_from_ce() - 719_163);
+        let days = days_from_civil(i64::from(year), month, day);
         let local_secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
         let offset_secs: i64 = if i == b.len() {
             // No offset: local time in the billing zone.
+            let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or(TsError::BadDate)?;
             let ndt = date.and_hms_opt(hour, minute, second).ok_or(TsError::BadTime)?;
             match self.tz.offset_from_local_datetime(&ndt) {
                 LocalResult::Single(off) => i64::from(off.fix().local_minus_utc()),
@@ -183,7 +212,9 @@ impl Calendar {
 
     /// The zone's UTC offset at an instant (whole seconds since the epoch).
     pub fn offset_seconds(&self, secs: i64) -> i32 {
-        let naive = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().naive_utc();
+        let naive = chrono::DateTime::from_timestamp(secs, 0)
+            .unwrap_or_default()
+            .naive_utc();
         self.tz.offset_from_utc_datetime(&naive).fix().local_minus_utc()
     }
 
@@ -321,6 +352,24 @@ mod tests {
         let f = cal.parse_ts("2021-09-30T16:30:00.1234567z").unwrap();
         assert_eq!(f - a, 123_456);
         assert_eq!(cal.format(f), "2021-10-01T00:30:00+08:00", "fractions truncated");
+    }
+
+    #[test]
+    fn civil_days_agree_with_chrono() {
+        for (y, m, d) in [
+            (1970, 1, 1),
+            (2000, 2, 29),
+            (2021, 12, 31),
+            (1900, 3, 1),
+            (1, 1, 1),
+            (9999, 12, 31),
+            (2024, 2, 29),
+        ] {
+            let c = NaiveDate::from_ymd_opt(y, m, d).unwrap().num_days_from_ce() as i64 - 719_163;
+            assert_eq!(days_from_civil(i64::from(y), m, d), c, "{y}-{m}-{d}");
+        }
+        assert_eq!(days_in_month(2100, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
     }
 
     #[test]

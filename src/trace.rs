@@ -16,13 +16,20 @@ pub struct Span {
 }
 
 pub fn span(name: &'static str) -> Span {
-    Span { name, start: Instant::now() }
+    Span {
+        name,
+        start: Instant::now(),
+    }
 }
 
 impl Drop for Span {
     fn drop(&mut self) {
         if enabled() {
-            eprintln!("[trace] {:<28} {:>8.3} s", self.name, self.start.elapsed().as_secs_f64());
+            eprintln!(
+                "[trace] {:<28} {:>8.3} s",
+                self.name,
+                self.start.elapsed().as_secs_f64()
+            );
         }
     }
 }

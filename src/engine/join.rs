@@ -80,10 +80,7 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
                 row_index("row", n),
             ],
         )?;
-        let sorted = df.sort(
-            ["account", "requested_at", "unsub_id"],
-            SortMultipleOptions::default(),
-        )?;
+        let sorted = df.sort(["account", "requested_at", "unsub_id"], SortMultipleOptions::default())?;
         let rows = sorted.column("row")?.u32()?;
         rows.into_no_null_iter().collect()
     };

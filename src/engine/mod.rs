@@ -16,8 +16,8 @@ use rayon::prelude::*;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
-use crate::config::Policy;
 use crate::columns::Interner;
+use crate::config::Policy;
 use crate::ingest::{self, InputError, InputMeta, Orders, Payments, Reject, RowCtx, Table, Unsubscriptions};
 use crate::model::{BillingMode, ItemKind, PaymentStatus};
 use crate::rules::r0_linking::Link;
@@ -65,7 +65,12 @@ impl Inputs {
     /// turns interned text into ranks of byte-ordered dictionaries.
     pub fn load(paths: &InputPaths, cal: &Calendar) -> Result<Inputs, InputError> {
         let (accounts, products, methods) = (Interner::default(), Interner::default(), Interner::default());
-        let ctx = RowCtx { cal, accounts: &accounts, products: &products, methods: &methods };
+        let ctx = RowCtx {
+            cal,
+            accounts: &accounts,
+            products: &products,
+            methods: &methods,
+        };
         let o = ingest::read_table::<Orders>(&paths.orders, &ctx)?;
         let p = ingest::read_table::<Payments>(&paths.payments, &ctx)?;
         let u = ingest::read_table::<Unsubscriptions>(&paths.unsubscriptions, &ctx)?;
@@ -83,7 +88,13 @@ impl Inputs {
         rejects.extend(p.rejects);
         rejects.extend(u.rejects);
         rejects.sort_by(|a, b| (a.file, a.line).cmp(&(b.file, b.line)));
-        Ok(Inputs { orders, payments, unsubs, metas: [o.meta, p.meta, u.meta], rejects })
+        Ok(Inputs {
+            orders,
+            payments,
+            unsubs,
+            metas: [o.meta, p.meta, u.meta],
+            rejects,
+        })
     }
 
     /// SPEC §4: the latest event timestamp in the accepted inputs.

@@ -145,25 +145,41 @@ pub struct RowCtx<'a> {
     pub methods: &'a Interner,
 }
 
-/// Remembers the last value interned into one column: exports repeat the
-/// same account, product or method on neighbouring rows.
+/// Remembers the last few values interned into one column: exports repeat
+/// the same account on neighbouring rows and draw products and payment
+/// methods from a short list, so most lookups never reach the shared
+/// interner.
 #[derive(Debug, Default)]
 pub struct Memo {
-    last: String,
-    code: u32,
-    valid: bool,
+    entries: Vec<(Box<str>, u32)>,
+    last: usize,
+    next: usize,
 }
 
 impl Memo {
+    const SIZE: usize = 8;
+
     #[inline]
     pub fn code(&mut self, s: &str, interner: &Interner) -> u32 {
-        if !(self.valid && self.last == s) {
-            self.code = interner.code(s);
-            self.last.clear();
-            self.last.push_str(s);
-            self.valid = true;
+        if let Some((k, c)) = self.entries.get(self.last) {
+            if &**k == s {
+                return *c;
+            }
         }
-        self.code
+        if let Some(i) = self.entries.iter().position(|(k, _)| &**k == s) {
+            self.last = i;
+            return self.entries[i].1;
+        }
+        let code = interner.code(s);
+        if self.entries.len() < Self::SIZE {
+            self.entries.push((s.into(), code));
+            self.last = self.entries.len() - 1;
+        } else {
+            self.entries[self.next] = (s.into(), code);
+            self.last = self.next;
+            self.next = (self.next + 1) % Self::SIZE;
+        }
+        code
     }
 }
 
@@ -442,7 +458,10 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
     if std::str::from_utf8(bytes).is_err() {
         return Err(locate_utf8_error::<T>(bytes, map));
     }
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
     let mut table = T::with_capacity(bytes.len() / 96 + 16);
     let mut rejects = Vec::new();
@@ -463,7 +482,7 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
             // SAFETY: the whole chunk is valid UTF-8 (checked above), and a
             // field is a run of it between ASCII delimiters with ASCII
             // quotes removed, so it is valid UTF-8 too.
-            unsafe { std::str::from_utf8_unchecked(&rec[i]) }.trim()
+            trim(unsafe { std::str::from_utf8_unchecked(&rec[i]) })
         };
         let id = map.index[T::ID].filter(|&i| i < rec.len()).map(text).unwrap_or("");
         if rec.len() != map.fields {
@@ -495,13 +514,30 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
         }
     }
     let newlines = line - 1 + count_newlines(&bytes[seen..]);
-    Ok(Chunk { table, rejects, rows_read, newlines })
+    Ok(Chunk {
+        table,
+        rejects,
+        rows_read,
+        newlines,
+    })
+}
+
+/// `str::trim` with a fast path for the usual cell that needs none.
+#[inline]
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&b)) if a > b' ' && a < 0x80 && b > b' ' && b < 0x80 => s,
+        _ => s.trim(),
+    }
 }
 
 /// The line and column of the first field that is not UTF-8 (slow path,
 /// only for a chunk that failed the check).
 fn locate_utf8_error<T: Table>(bytes: &[u8], map: &HeaderMap) -> (u64, Option<String>) {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
     let (mut seen, mut line) = (0usize, 1u64);
     while rdr.read_byte_record(&mut rec).unwrap_or(false) {
@@ -513,7 +549,11 @@ fn locate_utf8_error<T: Table>(bytes: &[u8], map: &HeaderMap) -> (u64, Option<St
         seen = start;
         for (i, field) in rec.iter().enumerate() {
             if std::str::from_utf8(field).is_err() {
-                let column = map.index.iter().position(|x| *x == Some(i)).map(|c| T::COLUMNS[c].0.to_string());
+                let column = map
+                    .index
+                    .iter()
+                    .position(|x| *x == Some(i))
+                    .map(|c| T::COLUMNS[c].0.to_string());
                 return (line, column);
             }
         }

@@ -17,7 +17,10 @@ pub struct Rows {
 
 impl Rows {
     pub fn with_capacity(n: usize) -> Rows {
-        Rows { buf: Vec::with_capacity(n), fresh: true }
+        Rows {
+            buf: Vec::with_capacity(n),
+            fresh: true,
+        }
     }
 
     #[inline]
@@ -288,11 +291,25 @@ mod tests {
 
     #[test]
     fn amounts_match_money_format() {
-        for (v, dp) in [("5", 2), ("1100.0", 0), ("10.005", 2), ("-0.001", 2), ("-1.5", 2), ("0.07", 2), ("123456789.123456", 3), ("0", 0), ("-12.3", 3)] {
+        for (v, dp) in [
+            ("5", 2),
+            ("1100.0", 0),
+            ("10.005", 2),
+            ("-0.001", 2),
+            ("-1.5", 2),
+            ("0.07", 2),
+            ("123456789.123456", 3),
+            ("0", 0),
+            ("-12.3", 3),
+        ] {
             let d = Decimal::from_str(v).unwrap();
             let mut b = Vec::new();
             push_amount(&mut b, d, dp, Rounding::HalfUp);
-            assert_eq!(String::from_utf8(b).unwrap(), crate::money::format(d, dp, Rounding::HalfUp), "{v} at {dp}");
+            assert_eq!(
+                String::from_utf8(b).unwrap(),
+                crate::money::format(d, dp, Rounding::HalfUp),
+                "{v} at {dp}"
+            );
         }
     }
 
@@ -312,15 +329,30 @@ mod tests {
             let d = Decimal::from_str(v).unwrap();
             let mut b = Vec::new();
             push_scaled(&mut b, d.mantissa(), 6, dp, mode);
-            assert_eq!(String::from_utf8(b).unwrap(), crate::money::format(d, dp, mode), "{v} at {dp}");
+            assert_eq!(
+                String::from_utf8(b).unwrap(),
+                crate::money::format(d, dp, mode),
+                "{v} at {dp}"
+            );
         }
     }
 
     #[test]
     fn timestamps_match_calendar_format() {
-        for zone in [chrono_tz::Asia::Shanghai, chrono_tz::America::New_York, chrono_tz::Asia::Kolkata, chrono_tz::UTC] {
+        for zone in [
+            chrono_tz::Asia::Shanghai,
+            chrono_tz::America::New_York,
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::UTC,
+        ] {
             let cal = Calendar::new(zone, BTreeSet::new());
-            for s in ["2021-09-30T16:30:00.9Z", "2021-03-14T07:30:00Z", "1969-12-31T23:59:59Z", "2000-02-29T12:00:00Z", "9999-12-31T00:00:00Z"] {
+            for s in [
+                "2021-09-30T16:30:00.9Z",
+                "2021-03-14T07:30:00Z",
+                "1969-12-31T23:59:59Z",
+                "2000-02-29T12:00:00Z",
+                "9999-12-31T00:00:00Z",
+            ] {
                 let t = cal.parse_ts(s).unwrap();
                 let mut b = Vec::new();
                 push_ts(&mut b, t, &cal);
@@ -340,6 +372,9 @@ mod tests {
         r.empty();
         r.int(42);
         r.end();
-        assert_eq!(String::from_utf8(r.buf).unwrap(), "\"a,b\",'=1+1,\"say \"\"hi\"\"\",\"'-x,y\",2021-09,,42\n");
+        assert_eq!(
+            String::from_utf8(r.buf).unwrap(),
+            "\"a,b\",'=1+1,\"say \"\"hi\"\"\",\"'-x,y\",2021-09,,42\n"
+        );
     }
 }

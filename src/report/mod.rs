@@ -201,7 +201,9 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
         .iter()
         .filter(|o| sel.keeps(u_acct.get(o.unsub as usize)))
         .collect();
-    write_csv(&dir.join("refunds.csv"), &REFUNDS_HEADER, &selected, 2048, |o, r| refund_row(r, rec, o))?;
+    write_csv(&dir.join("refunds.csv"), &REFUNDS_HEADER, &selected, 2048, |o, r| {
+        refund_row(r, rec, o)
+    })?;
 
     drop(_s);
     let _s = crate::trace::span("write monthly_bill.csv");
@@ -232,7 +234,11 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
             r.int(u64::from(q.granted));
             r.int(u64::from(q.denied_by_quota));
             r.int(u64::from(q.recorded_unconditional));
-            r.plain(if q.recorded_unconditional > q.allowed { "true" } else { "false" });
+            r.plain(if q.recorded_unconditional > q.allowed {
+                "true"
+            } else {
+                "false"
+            });
             r.end();
         },
     )?;
@@ -316,7 +322,11 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
         None => r.empty(),
     }
     r.plain(o.expected_type.map(|t| t.as_str()).unwrap_or(""));
-    r.plain(if completed { u.refund_type[i].map(|t| t.as_str()).unwrap_or("") } else { "" });
+    r.plain(if completed {
+        u.refund_type[i].map(|t| t.as_str()).unwrap_or("")
+    } else {
+        ""
+    });
     if linked_order && oi != NONE {
         let oi = oi as usize;
         amount_cell(r, rec, rec.inputs.orders.cash_due(oi), currency);

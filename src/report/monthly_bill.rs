@@ -102,7 +102,12 @@ struct Entry {
 
 impl Entry {
     fn new(cycle: Month, currency: Currency) -> Entry {
-        Entry { cycle: cycle.0, currency, orders: 0, sums: [0; 7] }
+        Entry {
+            cycle: cycle.0,
+            currency,
+            orders: 0,
+            sums: [0; 7],
+        }
     }
 }
 
@@ -197,7 +202,9 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTree
     }
     head.end();
     out.write_all(&head.buf).map_err(|e| super::io_err(path, e))?;
-    let selected: Vec<usize> = (0..accounts).filter(|&a| sel.is_all() || sel.keeps(dict.name(a as u32))).collect();
+    let selected: Vec<usize> = (0..accounts)
+        .filter(|&a| sel.is_all() || sel.keeps(dict.name(a as u32)))
+        .collect();
     let mut totals: BTreeMap<Currency, i128> = BTreeMap::new();
     const BATCH: usize = 2048;
     for group in selected.chunks(BATCH * rayon::current_num_threads().max(1) * 4) {
@@ -224,7 +231,10 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTree
     }
     let file = out.into_inner().map_err(|e| super::io_err(path, e.into_error()))?;
     file.sync_all().map_err(|e| super::io_err(path, e))?;
-    Ok(totals.into_iter().map(|(c, v)| (c, Decimal::from_i128_with_scale(v, SCALE))).collect())
+    Ok(totals
+        .into_iter()
+        .map(|(c, v)| (c, Decimal::from_i128_with_scale(v, SCALE)))
+        .collect())
 }
 
 /// One CSV row of the bill; sums are rounded once here.
