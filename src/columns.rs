@@ -209,8 +209,11 @@ mod tests {
 /// turns them into ranks in byte order of the text, which are
 /// deterministic and sort like the text.
 pub struct Interner {
-    shards: Box<[std::sync::Mutex<FxHashMap<Box<str>, u32>>]>,
+    shards: Box<[Shard]>,
 }
+
+/// One lock-protected part of an [`Interner`]: text → index in the shard.
+type Shard = std::sync::Mutex<FxHashMap<Box<str>, u32>>;
 
 const SHARD_BITS: u32 = 8;
 const INDEX_BITS: u32 = 32 - SHARD_BITS;
