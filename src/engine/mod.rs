@@ -401,7 +401,7 @@ fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome]
     let (o_acct, o_inst, o_id) = (o.account_id.view(), o.instance_id.view(), o.order_id.view());
     // Instances that an unsubscription of the account's own order touches,
     // where R10 can say something.
-    let mut instance_of: FxHashMap<(&str, &str), u32> = FxHashMap::default();
+    let mut instance_of: FxHashMap<(u32, &str), u32> = FxHashMap::default();
     let mut unsubs_of: Vec<Vec<u32>> = Vec::new();
     for (k, out) in outcomes.iter().enumerate() {
         if matches!(out.link, Link::OrderNotFound | Link::AccountMismatch) {
@@ -413,7 +413,7 @@ fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome]
         if !relevant {
             continue;
         }
-        let key = (o_acct.get(oi), o_inst.get(oi));
+        let key = (o_acct.code(oi), o_inst.get(oi));
         let next = instance_of.len() as u32;
         let idx = *instance_of.entry(key).or_insert(next);
         if idx == next {
@@ -425,9 +425,14 @@ fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome]
         return Vec::new();
     }
     let mut orders_of: Vec<Vec<u32>> = vec![Vec::new(); instance_of.len()];
+    // Only these orders take part in R10 (see check_instance).
+    let relevant = |i: usize| {
+        o.billing_mode[i] == BillingMode::PayPerUse || matches!(o.item_kind[i], ItemKind::AssetQuota | ItemKind::ValueAdded)
+    };
     let hits: Vec<(u32, u32)> = (0..o.len())
         .into_par_iter()
-        .filter_map(|i| instance_of.get(&(o_acct.get(i), o_inst.get(i))).map(|&k| (k, i as u32)))
+        .filter(|&i| relevant(i))
+        .filter_map(|i| instance_of.get(&(o_acct.code(i), o_inst.get(i))).map(|&k| (k, i as u32)))
         .collect();
     for (k, i) in hits {
         orders_of[k as usize].push(i);

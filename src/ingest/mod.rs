@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::columns::{find_duplicates, Interner};
+use rustc_hash::FxHashMap;
 use crate::time::Calendar;
 
 pub use orders::Orders;
@@ -145,40 +146,32 @@ pub struct RowCtx<'a> {
     pub methods: &'a Interner,
 }
 
-/// Remembers the last few values interned into one column: exports repeat
-/// the same account on neighbouring rows and draw products and payment
-/// methods from a short list, so most lookups never reach the shared
-/// interner.
+/// A chunk's own cache in front of the shared interner: the last value
+/// (neighbouring rows repeat accounts) and every value seen in the chunk,
+/// so the shared, locked interner sees each value once per chunk.
 #[derive(Debug, Default)]
 pub struct Memo {
-    entries: Vec<(Box<str>, u32)>,
-    last: usize,
-    next: usize,
+    last: Option<(Box<str>, u32)>,
+    seen: FxHashMap<Box<str>, u32>,
 }
 
 impl Memo {
-    const SIZE: usize = 8;
-
     #[inline]
     pub fn code(&mut self, s: &str, interner: &Interner) -> u32 {
-        if let Some((k, c)) = self.entries.get(self.last) {
+        if let Some((k, c)) = &self.last {
             if &**k == s {
                 return *c;
             }
         }
-        if let Some(i) = self.entries.iter().position(|(k, _)| &**k == s) {
-            self.last = i;
-            return self.entries[i].1;
-        }
-        let code = interner.code(s);
-        if self.entries.len() < Self::SIZE {
-            self.entries.push((s.into(), code));
-            self.last = self.entries.len() - 1;
-        } else {
-            self.entries[self.next] = (s.into(), code);
-            self.last = self.next;
-            self.next = (self.next + 1) % Self::SIZE;
-        }
+        let code = match self.seen.get(s) {
+            Some(&c) => c,
+            None => {
+                let c = interner.code(s);
+                self.seen.insert(s.into(), c);
+                c
+            }
+        };
+        self.last = Some((s.into(), code));
         code
     }
 }
@@ -452,74 +445,163 @@ struct Chunk<T> {
 
 /// Parses one chunk that starts at a record boundary. Lines are relative
 /// (1 = the chunk's first line). A UTF-8 error is `(line, column)`.
+///
+/// A record without quotes or stray CRs is split with memchr straight out
+/// of the chunk (no copy); any other record goes through `csv_core`, the
+/// parser behind the `csv` crate, so both give the same fields.
 fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Result<Chunk<T>, (u64, Option<String>)> {
     // Valid UTF-8 as a whole means every field is: fields are cut at ASCII
     // bytes and unescaping only drops ASCII quotes.
-    if std::str::from_utf8(bytes).is_err() {
+    let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(locate_utf8_error::<T>(bytes, map));
-    }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut rec = csv::ByteRecord::new();
+    };
     let mut table = T::with_capacity(bytes.len() / 96 + 16);
     let mut rejects = Vec::new();
     let mut rows_read = 0;
     let ncols = T::COLUMNS.len();
-    // Physical lines: the csv crate's own line numbers drift around CRLF and
-    // quoted newlines, so count newlines up to where each record starts.
-    let (mut seen, mut line) = (0usize, 1u64);
-    while rdr.read_byte_record(&mut rec).unwrap_or(false) {
-        let mut start = rec.position().map(|p| p.byte() as usize).unwrap_or(seen).max(seen);
-        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        line += count_newlines(&bytes[seen..start]);
-        seen = start;
+    let newlines = for_each_record(text, |record_line, source, fields| {
         rows_read += 1;
-        let text = |i: usize| -> &str {
-            // SAFETY: the whole chunk is valid UTF-8 (checked above), and a
-            // field is a run of it between ASCII delimiters with ASCII
-            // quotes removed, so it is valid UTF-8 too.
-            trim(unsafe { std::str::from_utf8_unchecked(&rec[i]) })
-        };
-        let id = map.index[T::ID].filter(|&i| i < rec.len()).map(text).unwrap_or("");
-        if rec.len() != map.fields {
+        let cell = |i: usize| trim(&source[fields[i].0..fields[i].1]);
+        let id = map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
+        if fields.len() != map.fields {
             rejects.push(Reject {
                 file: T::FILE,
-                line,
+                line: record_line,
                 record_id: id.to_string(),
                 column: String::new(),
                 value: String::new(),
-                reason: format!("the row has {} fields but the header has {}", rec.len(), map.fields),
+                reason: format!("the row has {} fields but the header has {}", fields.len(), map.fields),
             });
-            continue;
+            return;
         }
         let mut cells: [&str; MAX_COLUMNS] = [""; MAX_COLUMNS];
-        for (cell, index) in cells.iter_mut().zip(&map.index) {
+        for (c, index) in cells.iter_mut().zip(&map.index) {
             if let Some(i) = *index {
-                *cell = text(i);
+                *c = cell(i);
             }
         }
-        if let Err(e) = table.push_row(&cells[..ncols], line, ctx) {
+        if let Err(e) = table.push_row(&cells[..ncols], record_line, ctx) {
             rejects.push(Reject {
                 file: T::FILE,
-                line,
+                line: record_line,
                 record_id: id.to_string(),
                 column: T::COLUMNS[e.column].0.to_string(),
                 value: cells[e.column].to_string(),
                 reason: e.reason,
             });
         }
+        });
+    Ok(Chunk { table, rejects, rows_read, newlines })
+}
+
+/// Calls `f(line, source, fields)` for each record of a chunk (blank lines
+/// skipped); a field is `source[start..end]`, untrimmed. Returns the
+/// number of newlines in the chunk.
+fn for_each_record(text: &str, mut f: impl FnMut(u64, &str, &[(usize, usize)])) -> u64 {
+    let bytes = text.as_bytes();
+    let mut fields: Vec<(usize, usize)> = Vec::with_capacity(32);
+    let mut slow = SlowRecord::default();
+    let (mut pos, mut line) = (0usize, 1u64);
+    while pos < bytes.len() {
+        let rest = &bytes[pos..];
+        // Blank lines are not rows (but count for line numbers).
+        match rest[0] {
+            b'\n' => {
+                line += 1;
+                pos += 1;
+                continue;
+            }
+            b'\r' => {
+                pos += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let mut rec = &rest[..end];
+        if rec.last() == Some(&b'\r') {
+            rec = &rec[..rec.len() - 1];
+        }
+        let record_line = line;
+        if memchr::memchr2(b'"', b'\r', rec).is_none() {
+            fields.clear();
+            let mut start = 0;
+            for comma in memchr::memchr_iter(b',', rec) {
+                fields.push((pos + start, pos + comma));
+                start = comma + 1;
+            }
+            fields.push((pos + start, pos + rec.len()));
+            if end < rest.len() {
+                line += 1;
+            }
+            pos += end + 1;
+            f(record_line, text, &fields);
+        } else {
+            let consumed = slow.read(rest, &mut fields);
+            line += count_newlines(&rest[..consumed]);
+            pos += consumed;
+            // SAFETY: the record's unescaped text is valid UTF-8: csv_core
+            // only drops ASCII quotes from the valid UTF-8 input.
+            let source = unsafe { std::str::from_utf8_unchecked(&slow.out[..slow.len]) };
+            f(record_line, source, &fields);
+        }
     }
-    let newlines = line - 1 + count_newlines(&bytes[seen..]);
-    Ok(Chunk {
-        table,
-        rejects,
-        rows_read,
-        newlines,
-    })
+    line - 1
+}
+
+/// `csv_core` for the records the fast splitter leaves alone (quotes, bare
+/// CRs): unescaped field text goes to `out`.
+struct SlowRecord {
+    reader: csv_core::Reader,
+    out: Vec<u8>,
+    /// Bytes of `out` the last record filled.
+    len: usize,
+    ends: Vec<usize>,
+}
+
+impl Default for SlowRecord {
+    fn default() -> Self {
+        SlowRecord { reader: csv_core::Reader::new(), out: vec![0; 4096], len: 0, ends: vec![0; 64] }
+    }
+}
+
+impl SlowRecord {
+    /// Reads one record from the start of `input` into `out`, sets
+    /// `fields` to its ranges in `out`, and returns the bytes consumed.
+    fn read(&mut self, input: &[u8], fields: &mut Vec<(usize, usize)>) -> usize {
+        use csv_core::ReadRecordResult::*;
+        self.reader.reset();
+        let (mut nin, mut nout, mut nend) = (0, 0, 0);
+        loop {
+            // Once the input is used up, the empty slice tells csv_core it
+            // is at the end, which completes a last record without newline.
+            let (res, i, o, e) =
+                self.reader.read_record(&input[nin..], &mut self.out[nout..], &mut self.ends[nend..]);
+            nin += i;
+            nout += o;
+            nend += e;
+            match res {
+                InputEmpty => {}
+                OutputFull => {
+                    let n = self.out.len() * 2;
+                    self.out.resize(n, 0);
+                }
+                OutputEndsFull => {
+                    let n = self.ends.len() * 2;
+                    self.ends.resize(n, 0);
+                }
+                Record | End => break,
+            }
+        }
+        fields.clear();
+        let mut start = 0;
+        for &end in &self.ends[..nend] {
+            fields.push((start, end));
+            start = end;
+        }
+        self.len = nout;
+        nin
+    }
 }
 
 /// `str::trim` with a fast path for the usual cell that needs none.
@@ -678,6 +760,36 @@ mod tests {
         let open = quoted_spans(b"a,b\nc,\"d\ne", false).unwrap();
         assert_eq!(open, vec![(6, usize::MAX)]);
         assert_eq!(last_boundary(b"a,b\nc,\"d\ne", &open), Some(4));
+    }
+
+    /// The fast splitter and csv_core give exactly the records and fields
+    /// the `csv` crate reads, on any mix of quotes, CR, LF and blank lines.
+    #[test]
+    fn records_match_the_csv_crate() {
+        use proptest::prelude::*;
+        let alphabet = prop::sample::select(vec!["a", "bc", ",", "\"", "\r", "\n", "\r\n", " ", "é", "\"\"", "x,\"y\nz\",w"]);
+        proptest!(ProptestConfig::with_cases(2000), |(parts in prop::collection::vec(alphabet, 0..40))| {
+            let text: String = parts.concat();
+            let mut ours: Vec<Vec<String>> = Vec::new();
+            for_each_record(&text, |_, src, fields| {
+                ours.push(fields.iter().map(|&(a, b)| src[a..b].to_string()).collect());
+            });
+            let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+            let theirs: Vec<Vec<String>> = rdr
+                .byte_records()
+                .map(|r| r.unwrap().iter().map(|f| String::from_utf8(f.to_vec()).unwrap()).collect())
+                .collect();
+            prop_assert_eq!(ours, theirs, "{:?}", text);
+        });
+    }
+
+    #[test]
+    fn record_lines_are_physical() {
+        let text = "a,b\r\n\"x\r\ny\",1\r\nc,2\r\n\r\n\r\nd,3\n\n\"p\nq\",4\ne,5";
+        let mut lines = Vec::new();
+        let n = for_each_record(text, |l, _, _| lines.push(l));
+        assert_eq!(lines, vec![1, 2, 4, 7, 9, 11]);
+        assert_eq!(n, 10);
     }
 
     #[test]

@@ -95,6 +95,31 @@ impl Rows {
         push_amount(&mut self.buf, v, dp, rounding);
     }
 
+    /// A billing month, `YYYY-MM`.
+    pub fn month(&mut self, m: crate::model::Month) {
+        self.sep();
+        let y = m.year();
+        if (0..=9999).contains(&y) {
+            two(&mut self.buf, (y / 100) as u32);
+            two(&mut self.buf, (y % 100) as u32);
+            self.buf.push(b'-');
+            two(&mut self.buf, m.month());
+        } else {
+            self.buf.extend_from_slice(m.to_string().as_bytes());
+        }
+    }
+
+    /// Tokens joined by `;` (no quoting needed).
+    pub fn joined<'s>(&mut self, items: impl IntoIterator<Item = &'s str>) {
+        self.sep();
+        for (i, s) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b';');
+            }
+            self.buf.extend_from_slice(s.as_bytes());
+        }
+    }
+
     /// RFC 3339 in the billing zone, whole seconds.
     pub fn ts(&mut self, t: Micros, cal: &Calendar) {
         self.sep();

@@ -358,11 +358,11 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
     }
     r.opt_ts(o.approval.filter(|_| evaluated).map(|(t, _)| t), cal);
     match o.expected_cycle.filter(|_| evaluated) {
-        Some(m) => r.plain(&m.to_string()),
+        Some(m) => r.month(m),
         None => r.empty(),
     }
     match u.billing_cycle[i].filter(|_| completed) {
-        Some(m) => r.plain(&m.to_string()),
+        Some(m) => r.month(m),
         None => r.empty(),
     }
     r.opt_ts(o.deadline.filter(|_| evaluated), cal);
@@ -373,7 +373,7 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
     let completed_at = u.completed_at[i];
     r.opt_ts(completed_at.map(|t| t + rec.policy.config_days * crate::time::DAY), cal);
     r.opt_ts(completed_at.map(|t| cal.start_of_next_local_day(t)), cal);
-    r.plain(&o.codes().join(";"));
+    r.joined(o.codes());
     r.end();
 }
 

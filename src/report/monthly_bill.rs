@@ -244,7 +244,7 @@ fn row(r: &mut Rows, rec: &Reconciliation, account: &str, e: &Entry) {
     let v = |c: usize| e.sums[c];
     let cash_due = v(CHARGED) - v(COUPON);
     r.text(account);
-    r.plain(&Month(e.cycle).to_string());
+    r.month(Month(e.cycle));
     r.plain(e.currency.as_str());
     r.int(e.orders);
     for amount in [
