@@ -427,12 +427,17 @@ fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome]
     let mut orders_of: Vec<Vec<u32>> = vec![Vec::new(); instance_of.len()];
     // Only these orders take part in R10 (see check_instance).
     let relevant = |i: usize| {
-        o.billing_mode[i] == BillingMode::PayPerUse || matches!(o.item_kind[i], ItemKind::AssetQuota | ItemKind::ValueAdded)
+        o.billing_mode[i] == BillingMode::PayPerUse
+            || matches!(o.item_kind[i], ItemKind::AssetQuota | ItemKind::ValueAdded)
     };
     let hits: Vec<(u32, u32)> = (0..o.len())
         .into_par_iter()
         .filter(|&i| relevant(i))
-        .filter_map(|i| instance_of.get(&(o_acct.code(i), o_inst.get(i))).map(|&k| (k, i as u32)))
+        .filter_map(|i| {
+            instance_of
+                .get(&(o_acct.code(i), o_inst.get(i)))
+                .map(|&k| (k, i as u32))
+        })
         .collect();
     for (k, i) in hits {
         orders_of[k as usize].push(i);

@@ -19,8 +19,8 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::columns::{find_duplicates, Interner};
-use rustc_hash::FxHashMap;
 use crate::time::Calendar;
+use rustc_hash::FxHashMap;
 
 pub use orders::Orders;
 pub use payments::Payments;
@@ -490,8 +490,13 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
                 reason: e.reason,
             });
         }
-        });
-    Ok(Chunk { table, rejects, rows_read, newlines })
+    });
+    Ok(Chunk {
+        table,
+        rejects,
+        rows_read,
+        newlines,
+    })
 }
 
 /// Calls `f(line, source, fields)` for each record of a chunk (blank lines
@@ -561,7 +566,12 @@ struct SlowRecord {
 
 impl Default for SlowRecord {
     fn default() -> Self {
-        SlowRecord { reader: csv_core::Reader::new(), out: vec![0; 4096], len: 0, ends: vec![0; 64] }
+        SlowRecord {
+            reader: csv_core::Reader::new(),
+            out: vec![0; 4096],
+            len: 0,
+            ends: vec![0; 64],
+        }
     }
 }
 
@@ -575,8 +585,9 @@ impl SlowRecord {
         loop {
             // Once the input is used up, the empty slice tells csv_core it
             // is at the end, which completes a last record without newline.
-            let (res, i, o, e) =
-                self.reader.read_record(&input[nin..], &mut self.out[nout..], &mut self.ends[nend..]);
+            let (res, i, o, e) = self
+                .reader
+                .read_record(&input[nin..], &mut self.out[nout..], &mut self.ends[nend..]);
             nin += i;
             nout += o;
             nend += e;
@@ -767,7 +778,19 @@ mod tests {
     #[test]
     fn records_match_the_csv_crate() {
         use proptest::prelude::*;
-        let alphabet = prop::sample::select(vec!["a", "bc", ",", "\"", "\r", "\n", "\r\n", " ", "é", "\"\"", "x,\"y\nz\",w"]);
+        let alphabet = prop::sample::select(vec![
+            "a",
+            "bc",
+            ",",
+            "\"",
+            "\r",
+            "\n",
+            "\r\n",
+            " ",
+            "é",
+            "\"\"",
+            "x,\"y\nz\",w",
+        ]);
         proptest!(ProptestConfig::with_cases(2000), |(parts in prop::collection::vec(alphabet, 0..40))| {
             let text: String = parts.concat();
             let mut ours: Vec<Vec<String>> = Vec::new();
