@@ -33,20 +33,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = {"S": 100_000, "M": 1_000_000, "L": 10_000_000}
 
 
+BIN = None
+
+
 def binary():
+    if BIN:
+        return BIN
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     return os.path.join(target, "release", "refund-recon")
 
 
 def timed(cmd):
     """Runs cmd; returns (seconds, peak RSS bytes, stdout)."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - start
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        start = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, cwd=ROOT)
+        _, status, usage = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - start
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        out, err = fo.read(), fe.read()
     if p.returncode not in (0, 1):
         sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err.decode()}")
     return seconds, usage.ru_maxrss * 1024, out.decode()
@@ -118,8 +125,11 @@ def main():
     ap.add_argument("--threads", default=None, help="comma list; default: 1 and all cores")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--json", help="also write the raw figures here")
+    ap.add_argument("--bin", help="the refund-recon binary (default: the cargo release build)")
     args = ap.parse_args()
-    if not args.no_build:
+    global BIN
+    BIN = args.bin
+    if not args.no_build and not args.bin:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     cores = os.cpu_count() or 1
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, cores})

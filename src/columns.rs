@@ -125,21 +125,22 @@ impl<'a> StrView<'a> {
 
 /// For each id that occurs more than once, the later rows and the first
 /// row that holds it: `(later_row, first_row)`, sorted by later row.
-/// Partitioned by hash so the buckets run in parallel; the answer does not
-/// depend on the thread count.
+/// Partitioned by hash so the buckets run in parallel; within a bucket the
+/// rows are matched on their 64-bit hash and the text is compared only on
+/// a hash match, so the pass stays cache-friendly on tens of millions of
+/// ids. The answer does not depend on the thread count.
 pub fn find_duplicates(ids: StrView<'_>, n: usize) -> Vec<(u32, u32)> {
+    use std::collections::hash_map::Entry;
+    use std::hash::BuildHasher;
     const BUCKETS: usize = 256;
-    let bucket_of = |s: &str| -> usize {
-        use std::hash::BuildHasher;
-        (rustc_hash::FxBuildHasher.hash_one(s) >> 56) as usize % BUCKETS
-    };
     let step = (n / (rayon::current_num_threads() * 4)).max(1 << 16);
-    let parts: Vec<Vec<Vec<u32>>> = (0..n.div_ceil(step))
+    let parts: Vec<Vec<Vec<(u64, u32)>>> = (0..n.div_ceil(step))
         .into_par_iter()
         .map(|c| {
             let mut buckets = vec![Vec::new(); BUCKETS];
             for r in c * step..((c + 1) * step).min(n) {
-                buckets[bucket_of(ids.get(r))].push(r as u32);
+                let h = rustc_hash::FxBuildHasher.hash_one(ids.get(r));
+                buckets[(h >> 56) as usize % BUCKETS].push((h, r as u32));
             }
             buckets
         })
@@ -148,15 +149,30 @@ pub fn find_duplicates(ids: StrView<'_>, n: usize) -> Vec<(u32, u32)> {
         .into_par_iter()
         .flat_map_iter(|b| {
             let len: usize = parts.iter().map(|p| p[b].len()).sum();
-            let mut first: FxHashMap<&str, u32> = FxHashMap::default();
+            let mut first: FxHashMap<u64, u32> = FxHashMap::default();
             first.reserve(len);
+            // Distinct ids whose hashes collide: matched on their text.
+            let mut collided: FxHashMap<&str, u32> = FxHashMap::default();
             let mut out = Vec::new();
             for part in &parts {
-                for &r in &part[b] {
-                    match first.entry(ids.get(r as usize)) {
-                        std::collections::hash_map::Entry::Occupied(e) => out.push((r, *e.get())),
-                        std::collections::hash_map::Entry::Vacant(v) => {
+                for &(h, r) in &part[b] {
+                    match first.entry(h) {
+                        Entry::Vacant(v) => {
                             v.insert(r);
+                        }
+                        Entry::Occupied(e) => {
+                            let f = *e.get();
+                            let id = ids.get(r as usize);
+                            if ids.get(f as usize) == id {
+                                out.push((r, f));
+                            } else {
+                                match collided.entry(id) {
+                                    Entry::Occupied(e) => out.push((r, *e.get())),
+                                    Entry::Vacant(v) => {
+                                        v.insert(r);
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -230,7 +246,9 @@ impl Interner {
     /// The provisional code of `s`.
     pub fn code(&self, s: &str) -> u32 {
         use std::hash::BuildHasher;
-        let shard = (rustc_hash::FxBuildHasher.hash_one(s) >> (64 - SHARD_BITS)) as u32;
+        // Middle bits pick the shard: the shard's own table uses the low bits
+        // (slot) and the top 7 (tag) of the same hash.
+        let shard = ((rustc_hash::FxBuildHasher.hash_one(s) >> 40) & ((1 << SHARD_BITS) - 1)) as u32;
         let mut map = self.shards[shard as usize].lock().expect("interner shard");
         if let Some(&i) = map.get(s) {
             return shard << INDEX_BITS | i;
