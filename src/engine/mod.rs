@@ -64,6 +64,14 @@ impl Inputs {
     /// Reads and validates the three files (each in parallel chunks), then
     /// turns interned text into ranks of byte-ordered dictionaries.
     pub fn load(paths: &InputPaths, cal: &Calendar) -> Result<Inputs, InputError> {
+        // Hash the files on their own threads while they are parsed.
+        let hashes: Vec<_> = [&paths.orders, &paths.payments, &paths.unsubscriptions]
+            .into_iter()
+            .map(|p| {
+                let p = p.clone();
+                std::thread::spawn(move || ingest::sha256_file(&p))
+            })
+            .collect();
         let (accounts, products, methods) = (Interner::default(), Interner::default(), Interner::default());
         let ctx = RowCtx {
             cal,
@@ -75,6 +83,21 @@ impl Inputs {
         let p = ingest::read_table::<Payments>(&paths.payments, &ctx)?;
         let u = ingest::read_table::<Unsubscriptions>(&paths.unsubscriptions, &ctx)?;
         let (mut orders, mut payments, mut unsubs) = (o.table, p.table, u.table);
+        let mut metas = [o.meta, p.meta, u.meta];
+        for ((meta, handle), flag) in metas
+            .iter_mut()
+            .zip(hashes)
+            .zip(["orders", "payments", "unsubscriptions"])
+        {
+            meta.sha256 = handle
+                .join()
+                .expect("hash thread")
+                .map_err(|e| InputError::Unreadable {
+                    path: meta.path.display().to_string(),
+                    flag,
+                    reason: e.to_string(),
+                })?;
+        }
         let _span = crate::trace::span("ingest: dictionaries");
         let (dict, remap) = accounts.finish();
         orders.account_id.finish(&remap, &dict);
@@ -92,7 +115,7 @@ impl Inputs {
             orders,
             payments,
             unsubs,
-            metas: [o.meta, p.meta, u.meta],
+            metas,
             rejects,
         })
     }
@@ -272,29 +295,41 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[u32]) -> PaymentAgg {
     let mut cash_paid = vec![Decimal::ZERO; o.len()];
     let mut has_rows = vec![false; o.len()];
     let mut original = vec![NONE; o.len()];
-    for i in 0..p.len() {
-        let oi = order_of_payment[i];
-        if oi == NONE {
-            continue;
-        }
-        let oi = oi as usize;
-        has_rows[oi] = true;
-        if p.status[i] != PaymentStatus::Succeeded || !checks[i].belongs() {
-            continue;
-        }
-        cash_paid[oi] += p.amount[i];
-        let candidate = |j: usize| MethodCandidate {
-            amount: p.amount[j],
-            paid_at: p.paid_at[j],
-            payment_id: p_id.get(j),
-        };
-        let best = original[oi];
-        if best == NONE
-            || r1_payments::original_method_order(&candidate(i), &candidate(best as usize)) == std::cmp::Ordering::Less
-        {
-            original[oi] = i as u32;
-        }
-    }
+    // Each task owns a range of orders and scans the payments for them,
+    // in payment order: no sharing, and the result is the sequential one.
+    let span = (o.len() / (rayon::current_num_threads() * 4)).max(1 << 16);
+    cash_paid
+        .par_chunks_mut(span)
+        .zip(has_rows.par_chunks_mut(span))
+        .zip(original.par_chunks_mut(span))
+        .enumerate()
+        .for_each(|(k, ((cash_paid, has_rows), original))| {
+            let lo = (k * span) as u32;
+            let hi = lo + cash_paid.len() as u32;
+            for (i, &oi) in order_of_payment.iter().enumerate() {
+                if oi == NONE || oi < lo || oi >= hi {
+                    continue;
+                }
+                let at = (oi - lo) as usize;
+                has_rows[at] = true;
+                if p.status[i] != PaymentStatus::Succeeded || !checks[i].belongs() {
+                    continue;
+                }
+                cash_paid[at] += p.amount[i];
+                let candidate = |j: usize| MethodCandidate {
+                    amount: p.amount[j],
+                    paid_at: p.paid_at[j],
+                    payment_id: p_id.get(j),
+                };
+                let best = original[at];
+                if best == NONE
+                    || r1_payments::original_method_order(&candidate(i), &candidate(best as usize))
+                        == std::cmp::Ordering::Less
+                {
+                    original[at] = i as u32;
+                }
+            }
+        });
     PaymentAgg {
         cash_paid,
         has_rows,

@@ -209,10 +209,8 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
     };
     let mut file = File::open(path).map_err(unreadable)?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut hasher = Sha256::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
-    hasher.update(&buf);
     if buf.is_empty() {
         return Err(InputError::Empty { path: shown });
     }
@@ -233,9 +231,7 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
         if eof {
             return Err(InputError::Empty { path: shown });
         }
-        let start = buf.len();
         eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
-        hasher.update(&buf[start..]);
     };
     let map = header_map::<T>(&header, &shown)?;
     let mut meta = InputMeta {
@@ -269,25 +265,23 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
             // follow: read more (the whole rest of the file in that case,
             // parsed in one piece exactly as the csv crate reads it).
             let want = if spans.is_none() { usize::MAX } else { block };
-            let start = buf.len();
             eof = fill(&mut file, &mut buf, want).map_err(unreadable)?;
-            hasher.update(&buf[start..]);
             continue;
         };
         let bounds = match &spans {
             Some(spans) => split_points(&buf[..cut], spans, rayon::current_num_threads() * 4),
             None => vec![0, cut],
         };
-        // Read (and hash) the next block while this one is parsed.
-        let mut next = Vec::new();
+        // Read the next block, after the incomplete record left at the end
+        // of this one, while this one is parsed.
+        let mut next = Vec::with_capacity(buf.len() - cut + block);
+        next.extend_from_slice(&buf[cut..]);
         let (read, parsed) = rayon::join(
             || {
                 if eof {
                     Ok(true)
                 } else {
-                    let r = fill(&mut file, &mut next, block);
-                    hasher.update(&next);
-                    r
+                    fill(&mut file, &mut next, block)
                 }
             },
             || {
@@ -321,9 +315,8 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
             let estimate = (table.len() as u128 * u128::from(total_bytes) / cut as u128) as usize;
             table.reserve((estimate + estimate / 32).saturating_sub(table.len()));
         }
-        buf.drain(..cut);
         eof = read.map_err(unreadable)?;
-        buf.extend_from_slice(&next);
+        buf = next;
     }
     table.finish();
     drop(parse_span);
@@ -351,11 +344,28 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
         table.retain(&keep);
     }
     rejects.sort_by_key(|r| r.line);
-    meta.sha256 = crate::config::hex(&hasher.finalize());
     meta.accepted = table.len() as u64;
     meta.rejected = rejects.len() as u64;
     debug_assert_eq!(meta.rows_read, meta.accepted + meta.rejected);
     Ok(Loaded { table, rejects, meta })
+}
+
+/// SHA-256 of a file, hex. Run beside the parse (the inputs' hashes go to
+/// summary.json), so it is off the critical path on many cores.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok(crate::config::hex(&hasher.finalize()))
 }
 
 /// Reads up to `want` more bytes; returns whether the file is exhausted.
