@@ -88,6 +88,7 @@
 //!   wrong field counts, duplicate ids, coupon above amount, end before start,
 //!   out-of-order timestamps. Their ids end in `M` unless they duplicate one.
 
+use crate::time::{civil_from_days, days_from_civil};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -156,31 +157,6 @@ const HOLIDAYS: [i64; 5] = [
     days_from_civil(2021, 10, 6),
     days_from_civil(2021, 10, 7),
 ];
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-const fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Inverse of [`days_from_civil`].
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m as u32, d as u32)
-}
 
 /// Unix seconds of a local (UTC+8) date at an hour.
 const fn local_ts(y: i64, m: i64, d: i64, h: i64) -> i64 {

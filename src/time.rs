@@ -68,14 +68,29 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
 /// algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub const fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day) of a day count since 1970-01-01; the inverse of
+/// [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The policy's billing time zone and business-day calendar.
@@ -165,7 +180,7 @@ impl Calendar {
                 micros *= 10;
             }
         }
-        let days = days_from_civil(i64::from(year), month, day);
+        let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
         let local_secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
         let offset_secs: i64 = if i == b.len() {
             // No offset: local time in the billing zone.
@@ -366,7 +381,12 @@ mod tests {
             (2024, 2, 29),
         ] {
             let c = NaiveDate::from_ymd_opt(y, m, d).unwrap().num_days_from_ce() as i64 - 719_163;
-            assert_eq!(days_from_civil(i64::from(y), m, d), c, "{y}-{m}-{d}");
+            assert_eq!(
+                days_from_civil(i64::from(y), i64::from(m), i64::from(d)),
+                c,
+                "{y}-{m}-{d}"
+            );
+            assert_eq!(civil_from_days(c), (i64::from(y), m, d));
         }
         assert_eq!(days_in_month(2100, 2), 28);
         assert_eq!(days_in_month(2000, 2), 29);

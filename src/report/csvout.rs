@@ -6,7 +6,7 @@
 use rust_decimal::Decimal;
 
 use crate::money::Rounding;
-use crate::time::{Calendar, Micros, SECOND};
+use crate::time::{civil_from_days, Calendar, Micros, SECOND};
 
 /// Rows of CSV text being built.
 #[derive(Default)]
@@ -151,86 +151,62 @@ fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
 /// Writes `v / 10^scale` with exactly `dp` decimals, rounding once with the
 /// policy's rounding when `dp < scale`.
 pub fn push_scaled(buf: &mut Vec<u8>, v: i128, scale: u32, dp: u32, rounding: Rounding) {
-    // The common case in 64-bit arithmetic (128-bit division is slow).
-    if let (Ok(v64), true) = (i64::try_from(v), scale <= 18 && dp <= 18) {
-        if v64.unsigned_abs() < 1 << 62 {
-            return push_scaled64(buf, v64, scale, dp, rounding);
+    // The common case in 64-bit arithmetic: 128-bit division is slow.
+    if let Ok(narrow) = i64::try_from(v) {
+        if scale <= 18 && dp <= 18 && push_scaled_narrow(buf, narrow, scale, dp, rounding) {
+            return;
         }
     }
-    push_scaled_wide(buf, v, scale, dp, rounding)
+    // Decimal's 96-bit mantissas at scale ≤ 28 always fit in i128 here.
+    let written = push_scaled_wide(buf, v, scale, dp, rounding);
+    assert!(written, "amount out of range");
 }
 
-fn push_scaled_wide(buf: &mut Vec<u8>, v: i128, scale: u32, dp: u32, rounding: Rounding) {
-    let m = if dp >= scale {
-        v * 10i128.pow(dp - scale)
-    } else {
-        let div = 10i128.pow(scale - dp);
-        let (q, rem) = (v / div, v % div);
-        let twice = 2 * rem.abs();
-        let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
-        if away {
-            q + v.signum()
-        } else {
-            q
+/// Defines a writer of `v / 10^scale` at exactly `dp` decimals, rounded
+/// once (half up or half even), for one integer width. Returns false,
+/// writing nothing, when the value does not fit that width.
+macro_rules! scaled_writer {
+    ($name:ident, $int:ty, $digits:ident) => {
+        fn $name(buf: &mut Vec<u8>, v: $int, scale: u32, dp: u32, rounding: Rounding) -> bool {
+            let ten: $int = 10;
+            let m = if dp >= scale {
+                match v.checked_mul(ten.pow(dp - scale)) {
+                    Some(m) => m,
+                    None => return false,
+                }
+            } else {
+                let div = ten.pow(scale - dp);
+                let (q, rem) = (v / div, v % div);
+                let twice = 2 * rem.abs();
+                let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
+                if away {
+                    q + v.signum()
+                } else {
+                    q
+                }
+            };
+            if m < 0 {
+                buf.push(b'-');
+            }
+            let m = m.unsigned_abs();
+            let p = ten.unsigned_abs().pow(dp);
+            $digits(buf, m / p);
+            if dp > 0 {
+                buf.push(b'.');
+                let start = buf.len();
+                $digits(buf, m % p);
+                let written = buf.len() - start;
+                if written < dp as usize {
+                    buf.splice(start..start, std::iter::repeat_n(b'0', dp as usize - written));
+                }
+            }
+            true
         }
     };
-    if m < 0 {
-        buf.push(b'-');
-    }
-    let m = m.unsigned_abs();
-    let p = 10u128.pow(dp);
-    push_u128(buf, m / p);
-    if dp > 0 {
-        buf.push(b'.');
-        let frac = m % p;
-        let mut tmp = [b'0'; 40];
-        let mut i = tmp.len();
-        let mut f = frac;
-        while f > 0 {
-            i -= 1;
-            tmp[i] = b'0' + (f % 10) as u8;
-            f /= 10;
-        }
-        buf.extend_from_slice(&tmp[tmp.len() - dp as usize..]);
-    }
 }
 
-fn push_scaled64(buf: &mut Vec<u8>, v: i64, scale: u32, dp: u32, rounding: Rounding) {
-    let m = if dp >= scale {
-        match v.checked_mul(10i64.pow(dp - scale)) {
-            Some(m) => m,
-            None => return push_scaled_wide(buf, i128::from(v), scale, dp, rounding),
-        }
-    } else {
-        let div = 10i64.pow(scale - dp);
-        let (q, rem) = (v / div, v % div);
-        let twice = 2 * rem.abs();
-        let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
-        if away {
-            q + v.signum()
-        } else {
-            q
-        }
-    };
-    if m < 0 {
-        buf.push(b'-');
-    }
-    let m = m.unsigned_abs();
-    let p = 10u64.pow(dp);
-    push_u64(buf, m / p);
-    if dp > 0 {
-        buf.push(b'.');
-        let mut f = m % p;
-        let mut tmp = [b'0'; 20];
-        let mut i = tmp.len();
-        while f > 0 {
-            i -= 1;
-            tmp[i] = b'0' + (f % 10) as u8;
-            f /= 10;
-        }
-        buf.extend_from_slice(&tmp[tmp.len() - dp as usize..]);
-    }
-}
+scaled_writer!(push_scaled_narrow, i64, push_u64);
+scaled_writer!(push_scaled_wide, i128, push_u128);
 
 fn push_u128(buf: &mut Vec<u8>, v: u128) {
     if let Ok(small) = u64::try_from(v) {
@@ -291,21 +267,6 @@ pub fn push_ts(buf: &mut Vec<u8>, t: Micros, cal: &Calendar) {
     two(buf, a / 3600);
     buf.push(b':');
     two(buf, a / 60 % 60);
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (proleptic
-/// Gregorian; H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
