@@ -23,38 +23,28 @@ fn read(dir: &tempfile::TempDir, name: &str) -> Vec<Row> {
     parse_csv(&std::fs::read_to_string(dir.path().join("reports").join(name)).unwrap())
 }
 
+/// The identity of a finding (SPEC §8) plus its severity.
+fn finding_key(r: &Row) -> String {
+    format!(
+        "{},{},{},{},{},{}",
+        r.get("code"),
+        r.get("severity"),
+        r.get("account_id"),
+        r.get("unsub_id"),
+        r.get("order_id"),
+        r.get("payment_id")
+    )
+}
+
 #[test]
 fn sample_shows_exactly_the_expected_findings() {
     let (dir, out) = run_sample(&[]);
     expect_code(&out, 0);
-    let got: Vec<String> = read(&dir, "discrepancies.csv")
-        .iter()
-        .map(|r| {
-            format!(
-                "{},{},{},{},{},{}",
-                r.get("code"),
-                r.get("severity"),
-                r.get("account_id"),
-                r.get("unsub_id"),
-                r.get("order_id"),
-                r.get("payment_id")
-            )
-        })
-        .collect();
+    let got: Vec<String> = read(&dir, "discrepancies.csv").iter().map(finding_key).collect();
     let want: Vec<String> =
         parse_csv(&std::fs::read_to_string(repo().join("tests/fixtures/sample_expected_findings.csv")).unwrap())
             .iter()
-            .map(|r| {
-                format!(
-                    "{},{},{},{},{},{}",
-                    r.get("code"),
-                    r.get("severity"),
-                    r.get("account_id"),
-                    r.get("unsub_id"),
-                    r.get("order_id"),
-                    r.get("payment_id")
-                )
-            })
+            .map(finding_key)
             .collect();
     let mut g = got.clone();
     g.sort();
