@@ -430,7 +430,7 @@ fn explain(a: &ExplainArgs) -> Result<u8, AppError> {
                 .inputs
                 .rejects
                 .iter()
-                .filter(|r| r.file == "unsubscriptions.csv" && r.record_id == id)
+                .filter(|r| r.file == rec.inputs.metas[2].name && r.record_id == id)
                 .collect();
             if rejected.is_empty() {
                 return Err(AppError::Usage(format!(

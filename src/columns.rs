@@ -53,6 +53,7 @@ impl StrColBuilder {
 }
 
 impl StrCol {
+    #[cfg(test)]
     pub fn from_strs<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
         StrCol {
             ca: StringChunked::from_iter_values(PlSmallStr::EMPTY, values.into_iter()),

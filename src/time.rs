@@ -123,10 +123,6 @@ impl Calendar {
         cal
     }
 
-    pub fn tz(&self) -> Tz {
-        self.tz
-    }
-
     pub fn holidays(&self) -> &BTreeSet<NaiveDate> {
         &self.holidays
     }

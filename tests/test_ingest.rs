@@ -538,3 +538,22 @@ fn validate_reports_counts_and_rejects() {
     let out = f.cmd("validate", &["--max-reject-rate", "0"]);
     expect_code(&out, 3);
 }
+
+#[test]
+fn rejects_name_the_file_actually_read() {
+    let f = Fixture::with(&[O1], &[P1], &[U1]);
+    let custom = f.data().join("2021-10-orders.csv");
+    std::fs::write(&custom, csv(ORDERS_HEADER, &[O1, &order_with(10, "1e3")])).unwrap();
+    expect_code(&f.run(&["--orders", custom.to_str().unwrap()]), 0);
+    let rejects = f.rows("rejects.csv");
+    assert_eq!(
+        (rejects[0].get("file"), rejects[0].get("line")),
+        ("2021-10-orders.csv", "3")
+    );
+    let summary: serde_json::Value = serde_json::from_str(&f.report("summary.json")).unwrap();
+    assert_eq!(summary["inputs"][0]["file"], "orders.csv");
+    assert!(summary["inputs"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("2021-10-orders.csv"));
+}

@@ -110,7 +110,7 @@ impl Inputs {
         let mut rejects = o.rejects;
         rejects.extend(p.rejects);
         rejects.extend(u.rejects);
-        rejects.sort_by(|a, b| (a.file, a.line).cmp(&(b.file, b.line)));
+        rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         Ok(Inputs {
             orders,
             payments,

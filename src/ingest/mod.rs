@@ -29,7 +29,8 @@ pub use unsubscriptions::Unsubscriptions;
 /// One rejected row (rejects.csv).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
-    pub file: &'static str,
+    /// The file's name (its last path component).
+    pub file: String,
     pub line: u64,
     pub record_id: String,
     pub column: String,
@@ -40,7 +41,10 @@ pub struct Reject {
 /// What summary.json says about one input.
 #[derive(Debug, Clone, Default)]
 pub struct InputMeta {
+    /// Which export: orders.csv, payments.csv or unsubscriptions.csv.
     pub file: &'static str,
+    /// The name of the file read (its last path component).
+    pub name: String,
     pub path: PathBuf,
     pub sha256: String,
     pub bytes: u64,
@@ -236,6 +240,10 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
     let map = header_map::<T>(&header, &shown)?;
     let mut meta = InputMeta {
         file: T::FILE,
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| T::FILE.to_string()),
         path: path.to_path_buf(),
         bytes: total_bytes,
         extra_columns: extra_columns::<T>(&header),
@@ -329,7 +337,7 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
         for &(later, first) in &dups {
             keep[later as usize] = false;
             rejects.push(Reject {
-                file: T::FILE,
+                file: String::new(),
                 line: table.line(later as usize),
                 record_id: table.id(later as usize).to_string(),
                 column: T::COLUMNS[T::ID].0.to_string(),
@@ -344,6 +352,9 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
         table.retain(&keep);
     }
     rejects.sort_by_key(|r| r.line);
+    for r in &mut rejects {
+        r.file.clone_from(&meta.name);
+    }
     meta.accepted = table.len() as u64;
     meta.rejected = rejects.len() as u64;
     debug_assert_eq!(meta.rows_read, meta.accepted + meta.rejected);
@@ -475,7 +486,7 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
         let id = map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
         if fields.len() != map.fields {
             rejects.push(Reject {
-                file: T::FILE,
+                file: String::new(),
                 line: record_line,
                 record_id: id.to_string(),
                 column: String::new(),
@@ -492,7 +503,7 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
         }
         if let Err(e) = table.push_row(&cells[..ncols], record_line, ctx) {
             rejects.push(Reject {
-                file: T::FILE,
+                file: String::new(),
                 line: record_line,
                 record_id: id.to_string(),
                 column: T::COLUMNS[e.column].0.to_string(),

@@ -10,7 +10,6 @@ mod monthly_bill;
 pub mod output;
 mod summary;
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -64,15 +63,6 @@ impl Selection {
     /// The selected accounts, sorted (empty: all).
     pub fn accounts(&self) -> Vec<String> {
         self.accounts.iter().cloned().collect()
-    }
-}
-
-/// Spreadsheet formula injection (OWASP): a text cell that begins with
-/// `=`, `+`, `-`, `@`, tab or CR gets a leading `'`. Never used on numbers.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    match s.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{s}")),
-        _ => Cow::Borrowed(s),
     }
 }
 
@@ -250,7 +240,7 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
         &rec.inputs.rejects,
         4096,
         |x, r| {
-            r.plain(x.file);
+            r.text(&x.file);
             r.int(x.line);
             r.text(&x.record_id);
             r.text(&x.column);
