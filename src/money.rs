@@ -133,17 +133,111 @@ pub fn round(value: Decimal, dp: u32, rounding: Rounding) -> Decimal {
     value.round_dp_with_strategy(dp, rounding.strategy())
 }
 
-/// Formats with exactly `dp` decimals, rounding first if the value has more.
+/// Formats with exactly `dp` decimals, rounding first if the value has
+/// more (the same text the reports write).
 pub fn format(value: Decimal, dp: u32, rounding: Rounding) -> String {
-    let mut v = round(value, dp, rounding);
-    v.rescale(dp);
-    let s = v.to_string();
-    // `-0.00` never reaches a report.
-    if v.is_zero() && s.starts_with('-') {
-        s[1..].to_string()
-    } else {
-        s
+    let mut buf = Vec::with_capacity(24);
+    write_amount(&mut buf, value, dp, rounding);
+    String::from_utf8(buf).expect("digits, sign and point")
+}
+
+/// Writes `v` with exactly `dp` decimals, rounding once if it has more.
+pub fn write_amount(buf: &mut Vec<u8>, v: Decimal, dp: u32, rounding: Rounding) {
+    write_scaled(buf, v.mantissa(), v.scale(), dp, rounding);
+}
+
+/// Writes `v / 10^scale` with exactly `dp` decimals, rounding once with
+/// the policy's rounding when `dp < scale`. `-0.00` is never written.
+pub fn write_scaled(buf: &mut Vec<u8>, v: i128, scale: u32, dp: u32, rounding: Rounding) {
+    // The common case in 64-bit arithmetic: 128-bit division is slow.
+    if let Ok(narrow) = i64::try_from(v) {
+        if scale <= 18 && dp <= 18 && write_scaled_narrow(buf, narrow, scale, dp, rounding) {
+            return;
+        }
     }
+    // Decimal's 96-bit mantissas at scale ≤ 28 always fit in i128 here.
+    let written = write_scaled_wide(buf, v, scale, dp, rounding);
+    assert!(written, "amount out of range");
+}
+
+/// Defines a writer of `v / 10^scale` at exactly `dp` decimals, rounded
+/// once (half up or half even), for one integer width. Returns false,
+/// writing nothing, when the value does not fit that width.
+macro_rules! scaled_writer {
+    ($name:ident, $int:ty, $digits:ident) => {
+        fn $name(buf: &mut Vec<u8>, v: $int, scale: u32, dp: u32, rounding: Rounding) -> bool {
+            let ten: $int = 10;
+            let m = if dp >= scale {
+                match v.checked_mul(ten.pow(dp - scale)) {
+                    Some(m) => m,
+                    None => return false,
+                }
+            } else {
+                let div = ten.pow(scale - dp);
+                let (q, rem) = (v / div, v % div);
+                let twice = 2 * rem.abs();
+                let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
+                if away {
+                    q + v.signum()
+                } else {
+                    q
+                }
+            };
+            if m < 0 {
+                buf.push(b'-');
+            }
+            let m = m.unsigned_abs();
+            let p = ten.unsigned_abs().pow(dp);
+            $digits(buf, m / p);
+            if dp > 0 {
+                buf.push(b'.');
+                let start = buf.len();
+                $digits(buf, m % p);
+                let written = buf.len() - start;
+                if written < dp as usize {
+                    buf.splice(start..start, std::iter::repeat_n(b'0', dp as usize - written));
+                }
+            }
+            true
+        }
+    };
+}
+
+scaled_writer!(write_scaled_narrow, i64, write_u64);
+scaled_writer!(write_scaled_wide, i128, write_u128);
+
+/// Writes the decimal digits of `v`.
+fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Writes the decimal digits of `v` (64-bit arithmetic when it fits).
+pub fn write_u128(buf: &mut Vec<u8>, v: u128) {
+    if let Ok(small) = u64::try_from(v) {
+        return write_u64(buf, small);
+    }
+    let mut v = v;
+    let mut tmp = [0u8; 40];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
 }
 
 /// Formats an exact value with all its digits, as written (messages).
@@ -194,12 +288,37 @@ mod tests {
     }
 
     #[test]
+    fn scaled_integers_round_once() {
+        let w = |v: &str, dp: u32, mode: Rounding| {
+            let mut b = Vec::new();
+            write_scaled(&mut b, d(v).mantissa(), 6, dp, mode);
+            String::from_utf8(b).unwrap()
+        };
+        assert_eq!(w("12.345000", 2, Rounding::HalfUp), "12.35");
+        assert_eq!(w("12.345000", 2, Rounding::HalfEven), "12.34");
+        assert_eq!(w("12.355000", 2, Rounding::HalfEven), "12.36");
+        assert_eq!(w("-12.345000", 2, Rounding::HalfUp), "-12.35");
+        assert_eq!(w("-0.004000", 2, Rounding::HalfUp), "0.00");
+        assert_eq!(w("0.500000", 0, Rounding::HalfEven), "0");
+        assert_eq!(w("1.500000", 0, Rounding::HalfEven), "2");
+        assert_eq!(w("7.000001", 3, Rounding::HalfUp), "7.000");
+        assert_eq!(w("123.450000", 6, Rounding::HalfUp), "123.450000");
+        // Beyond 64 bits.
+        let mut b = Vec::new();
+        write_scaled(&mut b, 123_456_789_012_345_678_901_234_567i128, 6, 2, Rounding::HalfUp);
+        assert_eq!(String::from_utf8(b).unwrap(), "123456789012345678901.23");
+    }
+
+    #[test]
     fn formatting_pads_and_rounds() {
         assert_eq!(format(d("5"), 2, Rounding::HalfUp), "5.00");
         assert_eq!(format(d("1100.0"), 0, Rounding::HalfUp), "1100");
         assert_eq!(format(d("10.005"), 2, Rounding::HalfUp), "10.01");
         assert_eq!(format(d("-0.001"), 2, Rounding::HalfUp), "0.00");
         assert_eq!(format(d("-1.5"), 2, Rounding::HalfUp), "-1.50");
+        assert_eq!(format(d("0.07"), 2, Rounding::HalfUp), "0.07");
+        assert_eq!(format(d("123456789.123456"), 3, Rounding::HalfUp), "123456789.123");
+        assert_eq!(format(d("-12.3"), 3, Rounding::HalfUp), "-12.300");
         assert_eq!(format_exact(d("10.00500")), "10.00500");
     }
 }

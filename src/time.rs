@@ -93,6 +93,24 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+fn two(buf: &mut Vec<u8>, v: u32) {
+    buf.push(b'0' + (v / 10) as u8);
+    buf.push(b'0' + (v % 10) as u8);
+}
+
+/// Writes a billing month, `YYYY-MM`.
+pub fn write_month(buf: &mut Vec<u8>, m: Month) {
+    let y = m.year();
+    if (0..=9999).contains(&y) {
+        two(buf, (y / 100) as u32);
+        two(buf, (y % 100) as u32);
+        buf.push(b'-');
+        two(buf, m.month());
+    } else {
+        buf.extend_from_slice(m.to_string().as_bytes());
+    }
+}
+
 /// The policy's billing time zone and business-day calendar.
 #[derive(Debug, Clone)]
 pub struct Calendar {
@@ -258,23 +276,42 @@ impl Calendar {
 
     /// RFC 3339 in the billing zone, whole seconds, `±HH:MM` (SPEC §1).
     pub fn format(&self, t: Micros) -> String {
-        let dt = self.utc(t - t.rem_euclid(SECOND));
-        let off = dt.offset().fix().local_minus_utc();
-        let l = dt.naive_local();
-        let sign = if off < 0 { '-' } else { '+' };
-        let off = off.abs();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
-            l.year(),
-            l.month(),
-            l.day(),
-            chrono::Timelike::hour(&l),
-            chrono::Timelike::minute(&l),
-            chrono::Timelike::second(&l),
-            sign,
-            off / 3600,
-            (off % 3600) / 60
-        )
+        let mut buf = Vec::with_capacity(25);
+        self.write_rfc3339(&mut buf, t);
+        String::from_utf8(buf).expect("ASCII digits and separators")
+    }
+
+    /// Writes `t` as `YYYY-MM-DDTHH:MM:SS±HH:MM` in the billing zone (RFC
+    /// 3339, whole seconds, SPEC §1).
+    pub fn write_rfc3339(&self, buf: &mut Vec<u8>, t: Micros) {
+        let secs = t.div_euclid(SECOND);
+        let off = self.offset_seconds(secs);
+        let local = secs + i64::from(off);
+        let days = local.div_euclid(86_400);
+        let sod = local.rem_euclid(86_400) as u32;
+        let (y, m, d) = civil_from_days(days);
+        if (0..=9999).contains(&y) {
+            let y = y as u32;
+            two(buf, y / 100);
+            two(buf, y % 100);
+        } else {
+            buf.extend_from_slice(format!("{y:04}").as_bytes());
+        }
+        buf.push(b'-');
+        two(buf, m);
+        buf.push(b'-');
+        two(buf, d);
+        buf.push(b'T');
+        two(buf, sod / 3600);
+        buf.push(b':');
+        two(buf, sod / 60 % 60);
+        buf.push(b':');
+        two(buf, sod % 60);
+        buf.push(if off < 0 { b'-' } else { b'+' });
+        let a = off.unsigned_abs();
+        two(buf, a / 3600);
+        buf.push(b':');
+        two(buf, a / 60 % 60);
     }
 
     /// The first instant whose local date is `d`.
@@ -386,6 +423,35 @@ mod tests {
         }
         assert_eq!(days_in_month(2100, 2), 28);
         assert_eq!(days_in_month(2000, 2), 29);
+    }
+
+    #[test]
+    fn rfc3339_output_matches_chrono_in_any_zone() {
+        for zone in [
+            chrono_tz::Asia::Shanghai,
+            chrono_tz::America::New_York,
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::UTC,
+        ] {
+            let cal = Calendar::new(zone, BTreeSet::new());
+            for s in [
+                "2021-09-30T16:30:00.9Z",
+                "2021-03-14T07:30:00Z",
+                "1969-12-31T23:59:59Z",
+                "2000-02-29T12:00:00Z",
+                "9999-12-31T00:00:00Z",
+            ] {
+                let t = cal.parse_ts(s).unwrap();
+                let want = cal
+                    .utc(t - t.rem_euclid(SECOND))
+                    .format("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string();
+                assert_eq!(cal.format(t), want, "{s} in {zone}");
+            }
+        }
+        let mut b = Vec::new();
+        write_month(&mut b, Month::parse("2021-09").unwrap());
+        assert_eq!(b, b"2021-09");
     }
 
     #[test]

@@ -61,32 +61,20 @@ fn sample_shows_exactly_the_expected_findings() {
     assert_eq!(codes.len(), 25, "{codes:?}");
 }
 
+/// Where a reject is: file, line, record id, column.
+fn reject_key(r: &Row) -> [String; 4] {
+    ["file", "line", "record_id", "column"].map(|c| r.get(c).to_string())
+}
+
 #[test]
 fn sample_rejects_are_the_planted_rows() {
     let (dir, out) = run_sample(&[]);
     expect_code(&out, 0);
-    let got: Vec<(String, String, String, String)> = read(&dir, "rejects.csv")
-        .iter()
-        .map(|r| {
-            (
-                r.get("file").into(),
-                r.get("line").into(),
-                r.get("record_id").into(),
-                r.get("column").into(),
-            )
-        })
-        .collect();
-    let want: Vec<(String, String, String, String)> =
+    let got: Vec<_> = read(&dir, "rejects.csv").iter().map(reject_key).collect();
+    let want: Vec<_> =
         parse_csv(&std::fs::read_to_string(repo().join("tests/fixtures/sample_expected_rejects.csv")).unwrap())
             .iter()
-            .map(|r| {
-                (
-                    r.get("file").into(),
-                    r.get("line").into(),
-                    r.get("record_id").into(),
-                    r.get("column").into(),
-                )
-            })
+            .map(reject_key)
             .collect();
     assert_eq!(got, want);
 }

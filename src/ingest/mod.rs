@@ -155,17 +155,16 @@ pub struct RowCtx<'a> {
 /// so the shared, locked interner sees each value once per chunk.
 #[derive(Debug, Default)]
 pub struct Memo {
-    last: Option<(Box<str>, u32)>,
+    last: String,
+    last_code: Option<u32>,
     seen: FxHashMap<Box<str>, u32>,
 }
 
 impl Memo {
     #[inline]
     pub fn code(&mut self, s: &str, interner: &Interner) -> u32 {
-        if let Some((k, c)) = &self.last {
-            if &**k == s {
-                return *c;
-            }
+        if let Some(c) = self.last_code.filter(|_| self.last == s) {
+            return c;
         }
         let code = match self.seen.get(s) {
             Some(&c) => c,
@@ -175,7 +174,9 @@ impl Memo {
                 c
             }
         };
-        self.last = Some((s.into(), code));
+        self.last.clear();
+        self.last.push_str(s);
+        self.last_code = Some(code);
         code
     }
 }
@@ -379,28 +380,11 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(crate::config::hex(&hasher.finalize()))
 }
 
-/// Reads up to `want` more bytes; returns whether the file is exhausted.
+/// Reads up to `want` more bytes (`usize::MAX`: all the rest) onto the end
+/// of `buf`; returns whether the file is exhausted.
 fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
-    if want == usize::MAX {
-        file.read_to_end(buf)?;
-        return Ok(true);
-    }
-    let start = buf.len();
-    buf.resize(start + want, 0);
-    let mut got = 0;
-    while got < want {
-        match file.read(&mut buf[start + got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e);
-            }
-        }
-    }
-    buf.truncate(start + got);
-    Ok(got < want)
+    let got = file.by_ref().take(want as u64).read_to_end(buf)?;
+    Ok(want == usize::MAX || got < want)
 }
 
 fn count_newlines(b: &[u8]) -> u64 {
