@@ -24,6 +24,10 @@ pub enum AppError {
         rate: f64,
         max: f64,
     },
+    /// An input value makes an exact computation overflow (exit 3): the
+    /// message names the file, line and step.
+    #[error("{0}")]
+    Arithmetic(String),
     /// Cannot write the output folder (exit 4).
     #[error("{0}")]
     Output(String),
@@ -39,7 +43,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Usage(_) | AppError::Policy(_) => 2,
-            AppError::Input(_) | AppError::RejectRate { .. } => 3,
+            AppError::Input(_) | AppError::RejectRate { .. } | AppError::Arithmetic(_) => 3,
             AppError::Output(_) | AppError::Locked(_) => 4,
             AppError::Internal(_) => 5,
         }

@@ -243,7 +243,10 @@ fn write_trail(s: &mut String, rec: &Reconciliation, out: &Outcome) -> std::fmt:
             .expected_type
             .filter(|t| !matches!(t, ExpectedType::Blocked | ExpectedType::Duplicate))
         {
-            let a = r4_amounts::expected_amounts(ty, &o, u.requested_at[r], policy);
+            let Ok(a) = r4_amounts::expected_amounts(ty, &o, u.requested_at[r], policy) else {
+                // The run refuses such a row before explain gets here.
+                return Ok(());
+            };
             match &a.partial {
                 Some(c) => {
                     writeln!(

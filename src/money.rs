@@ -55,27 +55,49 @@ impl MoneyError {
                 "not an amount: write digits with an optional '.' and 1-6 decimals (no sign, exponent, separator or currency sign)"
             }
             MoneyError::TooManyDecimals => "more than 6 decimal places",
-            MoneyError::TooLarge => "amount too large (more than 22 integer digits)",
+            MoneyError::TooLarge => {
+                "amount too large: refund-recon accepts at most 9999999999999.999999 (13 integer digits), so that every sum and product it computes is exact"
+            }
         }
     }
 }
 
+/// The most integer digits an amount may have (SPEC §9 sets no limit; this
+/// is refund-recon's bound, README "Money bound"). With at most 13 integer
+/// and 6 fractional digits, an amount is below 10¹⁹ units of 10⁻⁶, so:
+/// - a sum of up to 2³² − 1 amounts (the most rows a file may have) stays
+///   below 4.3 × 10²⁸, inside `rust_decimal`'s 96-bit mantissa (7.9 × 10²⁸),
+///   and far inside the bill's `i128` sums;
+/// - R4's `cash_due × (total − used)` with hour units over a term from year
+///   0 to 9999 (under 8.8 × 10⁷ hours) stays below 8.8 × 10²⁶;
+/// - `rate × cash_due` (a rate ≤ 1 with ≤ 6 decimals) stays below 10²⁵.
+pub const MAX_INTEGER_DIGITS: usize = 13;
+
+/// The largest amount accepted, as text (for messages and docs).
+pub const MAX_AMOUNT: &str = "9999999999999.999999";
+
 /// Parses a trimmed money cell: `digits[.d{1,6}]`. `.5`, `5.`, `+5`,
-/// `-5`, `1e3`, `1,000` are refused. The value keeps its written scale.
+/// `-5`, `1e3`, `1,000` are refused, and so is an amount with more than
+/// [`MAX_INTEGER_DIGITS`] integer digits (leading zeros do not count).
+/// The value keeps its written scale.
 pub fn parse_money(s: &str) -> Result<Decimal, MoneyError> {
     let b = s.as_bytes();
-    let mut mantissa: u128 = 0;
+    let mut mantissa: u64 = 0;
     let mut i = 0;
+    let mut significant = 0usize;
     while i < b.len() && b[i].is_ascii_digit() {
-        mantissa = mantissa * 10 + u128::from(b[i] - b'0');
-        i += 1;
-        if i > 22 {
-            return Err(if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-                MoneyError::TooLarge
-            } else {
-                MoneyError::Syntax
-            });
+        if significant > 0 || b[i] != b'0' {
+            significant += 1;
+            if significant > MAX_INTEGER_DIGITS {
+                return Err(if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+                    MoneyError::TooLarge
+                } else {
+                    MoneyError::Syntax
+                });
+            }
         }
+        mantissa = mantissa * 10 + u64::from(b[i] - b'0');
+        i += 1;
     }
     if i == 0 {
         return Err(MoneyError::Syntax);
@@ -88,19 +110,49 @@ pub fn parse_money(s: &str) -> Result<Decimal, MoneyError> {
         i += 1;
         let start = i;
         while i < b.len() && b[i].is_ascii_digit() {
-            mantissa = mantissa * 10 + u128::from(b[i] - b'0');
+            if i - start == 6 {
+                // A seventh decimal: too many if the rest is digits.
+                return Err(if b[i..].iter().all(u8::is_ascii_digit) {
+                    MoneyError::TooManyDecimals
+                } else {
+                    MoneyError::Syntax
+                });
+            }
+            mantissa = mantissa * 10 + u64::from(b[i] - b'0');
             i += 1;
         }
         scale = (i - start) as u32;
         if i != b.len() || scale == 0 {
             return Err(MoneyError::Syntax);
         }
-        if scale > 6 {
-            return Err(MoneyError::TooManyDecimals);
-        }
     }
-    // At most 22 + 6 = 28 digits: fits rust_decimal's 96-bit mantissa.
-    Ok(Decimal::from_i128_with_scale(mantissa as i128, scale))
+    // At most 13 + 6 = 19 digits: below 10¹⁹, inside u64 and the mantissa.
+    Ok(Decimal::from_i128_with_scale(i128::from(mantissa), scale))
+}
+
+/// `round(v × num / den)` to `dp` decimals with one exact rounding: the
+/// product and the quotient are computed on integers, never truncated in
+/// between. `None` when `den` is not positive or a step would not fit
+/// (impossible for amounts within [`MAX_AMOUNT`] and terms within year
+/// 0–9999, but checked rather than assumed).
+pub fn mul_div_round(v: Decimal, num: i64, den: i64, dp: u32, rounding: Rounding) -> Option<Decimal> {
+    if den <= 0 || dp > 28 {
+        return None;
+    }
+    let scale = v.scale();
+    let mut n = v.mantissa().checked_mul(i128::from(num))?;
+    let mut d = i128::from(den);
+    if dp >= scale {
+        n = n.checked_mul(10i128.checked_pow(dp - scale)?)?;
+    } else {
+        d = d.checked_mul(10i128.checked_pow(scale - dp)?)?;
+    }
+    let (q, r) = (n / d, n % d);
+    let twice = r.unsigned_abs().checked_mul(2)?;
+    let d_abs = d.unsigned_abs();
+    let away = twice > d_abs || (twice == d_abs && (rounding == Rounding::HalfUp || q % 2 != 0));
+    let q = if away { q + n.signum() } else { q };
+    Decimal::try_from_i128_with_scale(q, dp).ok()
 }
 
 /// Minor units per currency (SPEC §1): 0 for JPY, KRW, VND, CLP, ISK; 3 for
@@ -263,8 +315,35 @@ mod tests {
             assert_eq!(parse_money(bad), Err(MoneyError::Syntax), "{bad:?}");
         }
         assert_eq!(parse_money("1.1234567"), Err(MoneyError::TooManyDecimals));
+        assert_eq!(parse_money("10000000000000"), Err(MoneyError::TooLarge));
         assert_eq!(parse_money("12345678901234567890123"), Err(MoneyError::TooLarge));
-        assert!(parse_money("1234567890123456789012.123456").is_ok());
+        assert_eq!(parse_money(&"9".repeat(40)), Err(MoneyError::TooLarge));
+        assert_eq!(parse_money(&format!("{}x", "9".repeat(40))), Err(MoneyError::Syntax));
+        assert_eq!(parse_money(MAX_AMOUNT).unwrap(), d(MAX_AMOUNT));
+        assert_eq!(parse_money("0009999999999999.5").unwrap(), d("9999999999999.5"));
+        assert_eq!(parse_money("1.12345678x"), Err(MoneyError::Syntax));
+        assert_eq!(parse_money("1.1234567"), Err(MoneyError::TooManyDecimals));
+    }
+
+    #[test]
+    fn mul_div_rounds_once_exactly() {
+        let h = Rounding::HalfUp;
+        // SPEC §7 worked example 4: 300 × 264 / 365 = 216.9863… → 216.99.
+        assert_eq!(mul_div_round(d("300.00"), 264, 365, 2, h), Some(d("216.99")));
+        // Exact midpoints: half up goes away from zero, half even to even.
+        assert_eq!(mul_div_round(d("0.01"), 1, 2, 2, h), Some(d("0.01")));
+        assert_eq!(mul_div_round(d("0.01"), 1, 2, 2, Rounding::HalfEven), Some(d("0.00")));
+        assert_eq!(mul_div_round(d("0.03"), 1, 2, 2, Rounding::HalfEven), Some(d("0.02")));
+        assert_eq!(mul_div_round(d("10.123456"), 1, 1, 3, h), Some(d("10.123")));
+        assert_eq!(mul_div_round(d("7"), 2, 3, 6, h), Some(d("4.666667")));
+        // The largest amount over 10,000 years in hours.
+        let hours = 10_000 * 8_784;
+        // 9999999999999.999999 × 87839999 / 87840000 = 9999999886156.6484…
+        assert_eq!(
+            mul_div_round(d(MAX_AMOUNT), hours - 1, hours, 2, h),
+            Some(d("9999999886156.65"))
+        );
+        assert_eq!(mul_div_round(d("1"), 1, 0, 2, h), None);
     }
 
     #[test]

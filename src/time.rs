@@ -361,16 +361,28 @@ impl Calendar {
     }
 
     /// Business days `x` with `after < x <= upto` (LATE_REFUND, SPEC §9).
+    /// Counted by whole weeks, so a refund recorded centuries late costs no
+    /// more than one a day late.
     pub fn business_days_between(&self, after: NaiveDate, upto: NaiveDate) -> u32 {
-        let mut n = 0;
-        let mut day = after;
+        if upto <= after {
+            return 0;
+        }
+        let span = (upto - after).num_days();
+        let weeks = span / 7;
+        let mut n = weeks * 5;
+        let mut day = after + Duration::days(weeks * 7);
         while day < upto {
             day = day.succ_opt().expect("date in range");
-            if self.is_business_day(day) {
+            if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
                 n += 1;
             }
         }
-        n
+        let holidays = self
+            .holidays
+            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Included(upto)))
+            .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+            .count() as i64;
+        u32::try_from(n - holidays).unwrap_or(u32::MAX)
     }
 }
 
@@ -400,6 +412,34 @@ mod tests {
         let f = cal.parse_ts("2021-09-30T16:30:00.1234567z").unwrap();
         assert_eq!(f - a, 123_456);
         assert_eq!(cal.format(f), "2021-10-01T00:30:00+08:00", "fractions truncated");
+    }
+
+    #[test]
+    fn business_days_by_weeks_agree_with_counting_day_by_day() {
+        let holidays: BTreeSet<NaiveDate> = ["2021-10-01", "2021-10-04", "2021-10-09", "2022-01-03"]
+            .iter()
+            .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap())
+            .collect();
+        let cal = Calendar::new(chrono_tz::Asia::Shanghai, holidays);
+        let base = NaiveDate::from_ymd_opt(2021, 9, 20).unwrap();
+        for a in 0..30 {
+            for len in 0..140 {
+                let after = base + Duration::days(a);
+                let upto = after + Duration::days(len);
+                let mut slow = 0;
+                let mut d = after;
+                while d < upto {
+                    d = d.succ_opt().unwrap();
+                    if cal.is_business_day(d) {
+                        slow += 1;
+                    }
+                }
+                assert_eq!(cal.business_days_between(after, upto), slow, "{after} → {upto}");
+            }
+        }
+        let y0 = NaiveDate::from_ymd_opt(0, 1, 1).unwrap();
+        let y9999 = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap();
+        assert!(cal.business_days_between(y0, y9999) > 2_600_000);
     }
 
     #[test]

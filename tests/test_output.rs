@@ -102,3 +102,128 @@ fn unwritable_out_is_exit_4() {
     expect_code(&out, 4);
     assert!(stderr(&out).contains("not a folder"), "{}", stderr(&out));
 }
+
+/// Runs with an explicit --out (the fixture's `run` always uses reports/).
+fn run_into(f: &Fixture, out: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(f.path())
+        .args(["run", "--data"])
+        .arg(f.data())
+        .arg("--policy")
+        .arg(f.path().join("policy.toml"))
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn out_holding_a_foreign_file_or_folder_is_refused_and_untouched() {
+    let f = Fixture::with(&[O1], &[P1], &[U1]);
+    let out = f.path().join("docs");
+    std::fs::create_dir_all(out.join("drafts")).unwrap();
+    std::fs::write(out.join("budget.xlsx"), "precious").unwrap();
+    std::fs::write(out.join("drafts/memo.txt"), "also precious").unwrap();
+    let o = run_into(&f, &out);
+    expect_code(&o, 4);
+    let err = stderr(&o);
+    assert!(err.contains(&out.display().to_string()), "{err}");
+    assert!(err.contains("budget.xlsx") && err.contains("drafts"), "{err}");
+    assert!(err.contains("choose a new --out folder"), "{err}");
+    assert_eq!(std::fs::read_to_string(out.join("budget.xlsx")).unwrap(), "precious");
+    assert_eq!(std::fs::read_to_string(out.join("drafts/memo.txt")).unwrap(), "also precious");
+    assert!(!out.join("summary.json").exists());
+    // Only the subfolder left: still refused.
+    std::fs::remove_file(out.join("budget.xlsx")).unwrap();
+    expect_code(&run_into(&f, &out), 4);
+    assert!(out.join("drafts/memo.txt").exists());
+}
+
+#[test]
+fn foreign_out_is_refused_before_any_work() {
+    // The inputs are missing (exit 3 if read), but the --out check comes first.
+    let f = Fixture::new();
+    let out = f.path().join("docs");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "x").unwrap();
+    let o = run_into(&f, &out);
+    expect_code(&o, 4);
+    assert!(stderr(&o).contains("notes.txt"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_file_added_to_last_nights_reports_stops_the_rerun() {
+    let f = Fixture::with(&[O1], &[P1], &[U1]);
+    expect_code(&f.run(&[]), 0);
+    std::fs::write(f.out().join("my-analysis.csv"), "keep me").unwrap();
+    let o = f.run(&[]);
+    expect_code(&o, 4);
+    assert!(stderr(&o).contains("my-analysis.csv"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(f.out().join("my-analysis.csv")).unwrap(), "keep me");
+}
+
+#[test]
+fn nightly_rerun_into_the_same_reports_folder_works() {
+    let f = Fixture::with(&[O1], &[P1], &[U1]);
+    std::fs::create_dir_all(f.out()).unwrap();
+    std::fs::write(f.out().join(".gitkeep"), "").unwrap();
+    for _ in 0..3 {
+        expect_code(&f.run(&[]), 0);
+        assert!(f.out().join("summary.json").exists());
+        assert!(f.out().join(".gitkeep").exists());
+    }
+}
+
+#[test]
+fn symlinked_out_publishes_into_the_target_and_keeps_the_link() {
+    let f = Fixture::with(&[O1], &[P1], &[U1]);
+    let shared = f.path().join("shared/recon");
+    std::fs::create_dir_all(&shared).unwrap();
+    let link = f.path().join("latest");
+    std::os::unix::fs::symlink(&shared, &link).unwrap();
+    for _ in 0..2 {
+        expect_code(&run_into(&f, &link), 0);
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link survives");
+        assert_eq!(std::fs::read_link(&link).unwrap(), shared);
+        assert!(shared.join("summary.json").exists(), "the target holds the reports");
+    }
+    // Nothing but the link, the target's reports, and the lock beside the target.
+    let beside_link: Vec<String> = std::fs::read_dir(f.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".latest"))
+        .collect();
+    assert!(beside_link.is_empty(), "{beside_link:?}");
+}
+
+#[test]
+fn failed_control_totals_are_exit_5_and_publish_nothing() {
+    let f = Fixture::with(&[O1], &[P1], &[U1]);
+    expect_code(&f.run(&[]), 0);
+    let before = std::fs::read(f.out().join("summary.json")).unwrap();
+    for (which, needles) in [
+        ("rows", &["rows read", "accepted", "rejected"][..]),
+        ("bill", &["monthly_bill expected_refunds", "refunds.csv expected refunds"][..]),
+        ("findings", &["summary.json counts", "rows of discrepancies.csv"][..]),
+    ] {
+        let o = Command::new(BIN)
+            .current_dir(f.path())
+            .env("REFUND_RECON_TEST_SKEW_CONTROL_TOTAL", which)
+            .args(["run", "--data"])
+            .arg(f.data())
+            .arg("--policy")
+            .arg(f.path().join("policy.toml"))
+            .arg("--out")
+            .arg(f.out())
+            .output()
+            .unwrap();
+        expect_code(&o, 5);
+        let err = stderr(&o);
+        assert!(err.contains("control total failed"), "{which}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{which}: {err}");
+        }
+        assert_eq!(std::fs::read(f.out().join("summary.json")).unwrap(), before, "{which}");
+    }
+}

@@ -456,9 +456,16 @@ impl Reader<'_> {
     /// refused because it cannot hold most decimal fractions exactly.
     fn decimal(&self, v: &Value, key: &str) -> Result<Decimal, PolicyError> {
         let d = match v {
-            Value::String(s) => crate::money::parse_money(s.trim())
-                .map_err(|_| self.err(key, format!("{s:?} is not a non-negative decimal like \"0.05\"")))?,
-            Value::Integer(i) if *i >= 0 => Decimal::from(*i),
+            Value::String(s) => crate::money::parse_money(s.trim()).map_err(|e| match e {
+                crate::money::MoneyError::TooLarge => self.err(key, format!("{s:?}: {}", e.reason())),
+                _ => self.err(key, format!("{s:?} is not a non-negative decimal like \"0.05\"")),
+            })?,
+            Value::Integer(i) if *i >= 0 => {
+                if *i >= 10i64.pow(crate::money::MAX_INTEGER_DIGITS as u32) {
+                    return Err(self.err(key, format!("{i}: {}", crate::money::MoneyError::TooLarge.reason())));
+                }
+                Decimal::from(*i)
+            }
             Value::Integer(i) => return Err(self.err(key, format!("{i} is negative"))),
             Value::Float(f) => {
                 return Err(self.err(

@@ -121,9 +121,17 @@ struct YearCounts {
     recorded: u32,
 }
 
+/// A rule step on one unsubscription whose exact result does not fit
+/// (README "Money bound": impossible for accepted amounts, but checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow {
+    pub unsub: u32,
+    pub step: &'static str,
+}
+
 /// Evaluates one account's unsubscriptions (`rows`, already in evaluation
 /// order).
-pub fn account(ctx: &Ctx<'_>, rows: &[u32]) -> (Vec<Outcome>, Vec<QuotaRow>) {
+pub fn account(ctx: &Ctx<'_>, rows: &[u32]) -> Result<(Vec<Outcome>, Vec<QuotaRow>), Overflow> {
     let u: &Unsubscriptions = &ctx.inputs.unsubs;
     let o = &ctx.inputs.orders;
     let (u_acct, u_id, u_order) = (u.account_id.view(), u.unsub_id.view(), u.order_id.view());
@@ -276,7 +284,8 @@ pub fn account(ctx: &Ctx<'_>, rows: &[u32]) -> (Vec<Outcome>, Vec<QuotaRow>) {
         // R4 Expected amounts.
         let Amounts {
             refund, fee, coupon, ..
-        } = r4_amounts::expected_amounts(decision.expected, &order, requested, policy);
+        } = r4_amounts::expected_amounts(decision.expected, &order, requested, policy)
+            .map_err(|e| Overflow { unsub: row, step: e.0 })?;
         (out.refund, out.fee, out.coupon) = (refund, fee, coupon);
 
         // R5 Review and approval.
@@ -533,7 +542,7 @@ pub fn account(ctx: &Ctx<'_>, rows: &[u32]) -> (Vec<Outcome>, Vec<QuotaRow>) {
             recorded_unconditional: y.recorded,
         })
         .collect();
-    (outcomes, quota)
+    Ok((outcomes, quota))
 }
 
 fn approval_words(a: Approval) -> &'static str {

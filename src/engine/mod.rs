@@ -179,7 +179,7 @@ impl Reconciliation {
         inputs: Inputs,
         as_of: Option<Micros>,
         ingest_time: Duration,
-    ) -> Result<Reconciliation, polars::prelude::PolarsError> {
+    ) -> Result<Reconciliation, crate::error::AppError> {
         let as_of = as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);
         let mut timings = Timings {
             ingest: ingest_time,
@@ -210,7 +210,19 @@ impl Reconciliation {
             .accounts
             .par_iter()
             .map(|range| evaluate::account(&ctx, &j.unsub_sorted[range.clone()]))
-            .collect();
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                let u = &inputs.unsubs;
+                let r = e.unsub as usize;
+                crate::error::AppError::Arithmetic(format!(
+                    "{} line {} (unsub_id {}): {} does not fit exactly; the order's amounts or service dates are outside what refund-recon computes (amounts up to {}); correct or remove the row",
+                    inputs.metas[2].name,
+                    u.line(r),
+                    u.id(r),
+                    e.step,
+                    crate::money::MAX_AMOUNT
+                ))
+            })?;
         let mut outcomes = Vec::with_capacity(inputs.unsubs.len());
         let mut accounts = Vec::with_capacity(per_account.len());
         let mut quota = Vec::new();

@@ -14,6 +14,8 @@ use crate::time::{Calendar, Micros};
 #[derive(Default)]
 pub struct Rows {
     pub buf: Vec<u8>,
+    /// Rows ended so far (for the control totals).
+    pub rows: u64,
     fresh: bool,
 }
 
@@ -21,6 +23,7 @@ impl Rows {
     pub fn with_capacity(n: usize) -> Rows {
         Rows {
             buf: Vec::with_capacity(n),
+            rows: 0,
             fresh: true,
         }
     }
@@ -38,6 +41,7 @@ impl Rows {
     #[inline]
     pub fn end(&mut self) {
         self.buf.push(b'\n');
+        self.rows += 1;
         self.fresh = true;
     }
 

@@ -20,6 +20,7 @@ use rust_decimal::Decimal;
 
 use crate::engine::{Outcome, Reconciliation, NONE};
 use crate::error::AppError;
+use crate::ingest::Table;
 use crate::model::{Currency, UnsubStatus};
 use crate::money;
 use crate::rules::r0_linking::Link;
@@ -81,7 +82,7 @@ fn write_csv<T: Sync>(
     items: &[T],
     batch: usize,
     row: impl Fn(&T, &mut Rows) + Sync,
-) -> Result<(), AppError> {
+) -> Result<u64, AppError> {
     let file = File::create(path).map_err(|e| io_err(path, e))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut head = Rows::with_capacity(256);
@@ -90,25 +91,27 @@ fn write_csv<T: Sync>(
     }
     head.end();
     out.write_all(&head.buf).map_err(|e| io_err(path, e))?;
+    let mut written = 0u64;
     for group in items.chunks(batch * rayon::current_num_threads().max(1) * 4) {
-        let parts: Vec<Vec<u8>> = group
+        let parts: Vec<(Vec<u8>, u64)> = group
             .par_chunks(batch)
             .map(|chunk| {
                 let mut rows = Rows::with_capacity(chunk.len() * 160);
                 for item in chunk {
                     row(item, &mut rows);
                 }
-                rows.buf
+                (rows.buf, rows.rows)
             })
             .collect();
-        for p in parts {
+        for (p, n) in parts {
             out.write_all(&p).map_err(|e| io_err(path, e))?;
+            written += n;
         }
     }
     let file = out.into_inner().map_err(|e| io_err(path, e.into_error()))?;
     let _s = crate::trace::span("  fsync");
     file.sync_all().map_err(|e| io_err(path, e))?;
-    Ok(())
+    Ok(written)
 }
 
 /// Formats an amount at the currency's minor units (exact without one).
@@ -148,7 +151,7 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
         .collect();
     findings.par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let _s = crate::trace::span("write discrepancies.csv");
-    write_csv(
+    let findings_written = write_csv(
         &dir.join("discrepancies.csv"),
         &[
             "severity",
@@ -234,7 +237,7 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
     )?;
 
     // rejects.csv: whole, also with --account (rejects have no trusted account).
-    write_csv(
+    let rejects_written = write_csv(
         &dir.join("rejects.csv"),
         &["file", "line", "record_id", "column", "value", "reason"],
         &rec.inputs.rejects,
@@ -250,10 +253,18 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
         },
     )?;
 
-    // Control totals, then summary.json.
-    let totals = refund_totals(rec, &selected);
+    // Control totals (checked in every build), then summary.json. The
+    // test hook skews one figure to prove each check fires (exit 5).
+    let skew = std::env::var("REFUND_RECON_TEST_SKEW_CONTROL_TOTAL").unwrap_or_default();
+    let totals = refund_totals(rec, &selected)?;
+    check_rows_conserved(rec, rejects_written + u64::from(skew == "rows"))?;
+    let mut billed = billed;
+    if skew == "bill" {
+        *billed.entry(Currency::parse("USD").expect("a currency")).or_default() += 1;
+    }
     check_bill_ties_out(rec, &billed, &totals)?;
     let mut summary = Summary::new(rec, &findings, totals);
+    check_findings_counted(&summary, findings_written + u64::from(skew == "findings"))?;
     summary.started_at = started_at.to_string();
     summary.accounts = sel.accounts();
     let mut timings = rec.timings;
@@ -368,8 +379,9 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
 }
 
 /// Expected and recorded refunds of completed unsubscriptions, per
-/// currency (summary.json and the control total).
-fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> BTreeMap<Currency, Totals> {
+/// currency (summary.json and the control total). The sums fit by the
+/// money bound (README "Money bound"); an overflow is still an error.
+fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap<Currency, Totals>, AppError> {
     let u = &rec.inputs.unsubs;
     let mut totals: BTreeMap<Currency, Totals> = BTreeMap::new();
     for o in selected {
@@ -379,37 +391,111 @@ fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> BTreeMap<Curren
         }
         let Some(c) = o.currency else { continue };
         let t = totals.entry(c).or_default();
+        let overflow = || {
+            AppError::Arithmetic(format!(
+                "{} line {}: the refund total in {c} does not fit; amounts are limited to {} (README \"Money bound\")",
+                rec.inputs.metas[2].name,
+                u.line(r),
+                crate::money::MAX_AMOUNT
+            ))
+        };
         if o.expected_type.is_some() {
-            t.expected += o.refund;
+            t.expected = t.expected.checked_add(o.refund).ok_or_else(overflow)?;
         }
-        t.recorded += u.refund_amount[r].unwrap_or_default();
+        t.recorded = t
+            .recorded
+            .checked_add(u.refund_amount[r].unwrap_or_default())
+            .ok_or_else(overflow)?;
     }
-    totals
+    Ok(totals)
+}
+
+/// An amount as an integer of 10⁻⁶ units (the bill's unit).
+fn micros(v: Decimal) -> Option<i128> {
+    let scale = v.scale();
+    if scale > monthly_bill::SCALE {
+        return None;
+    }
+    v.mantissa().checked_mul(10i128.pow(monthly_bill::SCALE - scale))
+}
+
+/// Control total: for each input file, rows read = rows accepted (kept in
+/// the table) + rows rejected (in rejects.csv), counted independently.
+fn check_rows_conserved(rec: &Reconciliation, rejects_written: u64) -> Result<(), AppError> {
+    let i = &rec.inputs;
+    let kept = [i.orders.len() as u64, i.payments.len() as u64, i.unsubs.len() as u64];
+    for (m, kept) in i.metas.iter().zip(kept) {
+        // Two inputs may share a file name; compare per name.
+        let same: Vec<_> = i.metas.iter().filter(|x| x.name == m.name).collect();
+        let rejected = i.rejects.iter().filter(|r| r.file == m.name).count() as u64;
+        let expected_rejects: u64 = same.iter().map(|x| x.rejected).sum();
+        if m.rows_read != kept + m.rejected || rejected != expected_rejects {
+            return Err(AppError::Internal(format!(
+                "control total failed: {} rows read {} ≠ accepted {} + rejected {} (rejects listed for it: {rejected})",
+                m.name, m.rows_read, kept, m.rejected
+            )));
+        }
+    }
+    let read: u64 = i.metas.iter().map(|m| m.rows_read).sum();
+    let accepted = (i.orders.len() + i.payments.len() + i.unsubs.len()) as u64;
+    if read != accepted + rejects_written {
+        return Err(AppError::Internal(format!(
+            "control total failed: {read} rows read in all ≠ {accepted} accepted + {rejects_written} rows of rejects.csv"
+        )));
+    }
+    Ok(())
 }
 
 /// The monthly bill's expected refunds must equal refunds.csv's, per
-/// currency — a failure is a bug, never a silent report.
+/// currency — a failure is a bug, never a silent report. Compared exactly,
+/// as integers of 10⁻⁶.
 fn check_bill_ties_out(
     rec: &Reconciliation,
-    from_bill: &BTreeMap<Currency, Decimal>,
+    from_bill: &BTreeMap<Currency, i128>,
     totals: &BTreeMap<Currency, Totals>,
 ) -> Result<(), AppError> {
+    let show = |c: Currency, v: i128| {
+        let mut b = Vec::new();
+        crate::money::write_scaled(
+            &mut b,
+            v,
+            monthly_bill::SCALE,
+            rec.policy.minor_units.of(c),
+            rec.policy.rounding,
+        );
+        String::from_utf8_lossy(&b).into_owned()
+    };
     for (c, t) in totals {
         let billed = from_bill.get(c).copied().unwrap_or_default();
-        if billed != t.expected {
+        let listed = micros(t.expected);
+        if listed != Some(billed) {
             return Err(AppError::Internal(format!(
-                "control total failed: monthly_bill expected_refunds {} {c} ≠ refunds.csv {}",
-                amount(rec, billed, Some(*c)),
+                "control total failed: monthly_bill expected_refunds {} {c} ≠ refunds.csv expected refunds {} {c}",
+                show(*c, billed),
                 amount(rec, t.expected, Some(*c))
             )));
         }
     }
     for (c, v) in from_bill {
-        if !v.is_zero() && !totals.contains_key(c) {
+        if *v != 0 && !totals.contains_key(c) {
             return Err(AppError::Internal(format!(
-                "control total failed: monthly_bill has refunds in {c} but refunds.csv has none"
+                "control total failed: monthly_bill expected_refunds {} {c} ≠ refunds.csv expected refunds 0 {c} (none listed)",
+                show(*c, *v)
             )));
         }
+    }
+    Ok(())
+}
+
+/// summary.json's finding count must equal the rows of discrepancies.csv.
+fn check_findings_counted(summary: &Summary, written: u64) -> Result<(), AppError> {
+    let by_severity: u64 = summary.findings.by_severity.values().sum();
+    let by_code: u64 = summary.findings.by_code.values().sum();
+    if summary.findings.total != written || by_severity != written || by_code != written {
+        return Err(AppError::Internal(format!(
+            "control total failed: summary.json counts {} findings ({by_severity} by severity, {by_code} by code) ≠ {written} rows of discrepancies.csv",
+            summary.findings.total
+        )));
     }
     Ok(())
 }

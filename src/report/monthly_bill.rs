@@ -50,7 +50,7 @@ const EXP_FEE: usize = 5;
 const EXP_COUPON: usize = 6;
 /// Sums are exact integers in units of 10⁻⁶ (inputs have at most 6
 /// decimals; computed amounts are rounded to the minor units).
-const SCALE: u32 = 6;
+pub const SCALE: u32 = 6;
 
 fn scaled(v: Decimal) -> i128 {
     let mut v = v;
@@ -113,7 +113,7 @@ impl Entry {
 
 /// Writes monthly_bill.csv and returns Σ expected_refunds per currency of
 /// the rows written (the control total).
-pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTreeMap<Currency, Decimal>, AppError> {
+pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTreeMap<Currency, i128>, AppError> {
     let cal = &rec.cal;
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
     let dict = o.account_id.dict().clone();
@@ -231,10 +231,7 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTree
     }
     let file = out.into_inner().map_err(|e| super::io_err(path, e.into_error()))?;
     file.sync_all().map_err(|e| super::io_err(path, e))?;
-    Ok(totals
-        .into_iter()
-        .map(|(c, v)| (c, Decimal::from_i128_with_scale(v, SCALE)))
-        .collect())
+    Ok(totals)
 }
 
 /// One CSV row of the bill; sums are rounded once here.

@@ -2,6 +2,12 @@
 //! beside it), reports written into a temporary sibling folder and swapped
 //! into place only when complete, so an interrupted run leaves the last
 //! good reports intact.
+//!
+//! A run replaces the whole folder, so it only takes a folder it may
+//! replace: missing, empty, or holding a previous run's reports (its
+//! summary.json and nothing but report files). Anything else is refused
+//! before any work (exit 4). A symlinked `--out` is followed: the reports
+//! are published into the link's target and the link stays.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -14,12 +20,126 @@ use crate::error::AppError;
 pub struct OutputLock {
     _file: File,
     path: PathBuf,
+    /// The folder the reports go to: `--out`, or its symlink's target.
+    target: PathBuf,
 }
 
 impl OutputLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+}
+
+/// Follows `out` through symlinks (relative targets are relative to the
+/// link's folder) to the folder the reports will be published in. The
+/// target need not exist yet.
+fn resolve(out: &Path) -> Result<PathBuf, AppError> {
+    let mut p = out.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let t = fs::read_link(&p).map_err(|e| {
+                    AppError::Output(format!("{}: cannot read the symlink ({e}); check --out", p.display()))
+                })?;
+                p = if t.is_absolute() {
+                    t
+                } else {
+                    p.parent().unwrap_or(Path::new(".")).join(t)
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(AppError::Output(format!(
+        "{}: too many levels of symlinks; point --out at a folder",
+        out.display()
+    )))
+}
+
+/// Whether `dir` may be replaced by a run's reports: missing, empty, or
+/// holding refund-recon's own summary.json and only report files (plain
+/// files named as this version's reports, those the old summary lists, or
+/// `.gitkeep`). Otherwise the error names the folder, the first foreign
+/// entries and what to do.
+pub fn check_replaceable(dir: &Path, shown: &Path) -> Result<(), AppError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(AppError::Output(format!(
+                "{}: cannot read the --out folder ({e}); check its permissions",
+                shown.display()
+            )))
+        }
+    };
+    let mut names = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| AppError::Output(format!("{}: cannot list the folder ({e})", shown.display())))?;
+        let is_file = e.file_type().map(|t| t.is_file()).unwrap_or(false);
+        names.push((e.file_name().to_string_lossy().into_owned(), is_file));
+    }
+    // A placeholder alone (reports/.gitkeep in git) counts as empty.
+    if names.iter().all(|(n, is_file)| n == ".gitkeep" && *is_file) {
+        return Ok(());
+    }
+    let listed = previous_reports(&dir.join("summary.json"));
+    let foreign: Vec<&str> = names
+        .iter()
+        .filter(|(n, is_file)| {
+            let ours = n == ".gitkeep"
+                || crate::report::FILES.contains(&n.as_str())
+                || listed.as_ref().is_some_and(|l| l.contains(n));
+            !(ours && *is_file)
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if listed.is_some() && foreign.is_empty() {
+        return Ok(());
+    }
+    let mut shown_names: Vec<&str> = if foreign.is_empty() {
+        names.iter().map(|(n, _)| n.as_str()).collect()
+    } else {
+        foreign
+    };
+    shown_names.sort_unstable();
+    let more = shown_names.len().saturating_sub(5);
+    shown_names.truncate(5);
+    Err(AppError::Output(format!(
+        "{}: --out already holds files refund-recon did not write ({}{}{}); a run replaces the whole folder, so it writes only into a missing or empty folder or one holding its own earlier reports; choose a new --out folder, or move those files away",
+        shown.display(),
+        if listed.is_none() { "no summary.json of refund-recon; " } else { "" },
+        shown_names.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    )))
+}
+
+/// The report names a previous run's summary.json lists, if the file is
+/// refund-recon's own (`"tool": "refund-recon"`).
+fn previous_reports(path: &Path) -> Option<Vec<String>> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() || meta.len() > 64 << 20 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    if v.get("tool")?.as_str()? != "refund-recon" {
+        return None;
+    }
+    let listed = v
+        .get("reports")
+        .and_then(|r| r.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .filter(|n| !n.contains('/') && !n.contains('\\') && !n.starts_with('.'))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(listed)
 }
 
 fn parent_and_name(out: &Path) -> Result<(PathBuf, String), AppError> {
@@ -35,9 +155,13 @@ fn parent_and_name(out: &Path) -> Result<(PathBuf, String), AppError> {
     Ok((parent, name))
 }
 
-/// Takes the lock `.<name>.lock` beside `out` (exit 4 if another run has
-/// it). The lock is released when the process ends, however it ends.
+/// Takes the lock `.<name>.lock` beside `out` (or beside its symlink's
+/// target; exit 4 if another run has it), then checks that the folder may
+/// be replaced ([`check_replaceable`]). The lock is released when the
+/// process ends, however it ends.
 pub fn lock(out: &Path) -> Result<OutputLock, AppError> {
+    let shown = out;
+    let out = &resolve(out)?;
     let (parent, name) = parent_and_name(out)?;
     fs::create_dir_all(&parent).map_err(|e| {
         AppError::Output(format!(
@@ -48,7 +172,7 @@ pub fn lock(out: &Path) -> Result<OutputLock, AppError> {
     if out.exists() && !out.is_dir() {
         return Err(AppError::Output(format!(
             "{}: --out exists and is not a folder; choose another path",
-            out.display()
+            shown.display()
         )));
     }
     let path = parent.join(format!(".{name}.lock"));
@@ -92,16 +216,22 @@ pub fn lock(out: &Path) -> Result<OutputLock, AppError> {
             }
         }
     }
-    Ok(OutputLock { _file: file, path })
+    check_replaceable(out, shown)?;
+    Ok(OutputLock {
+        _file: file,
+        path,
+        target: out.clone(),
+    })
 }
 
 /// Writes the reports with `write` into a fresh temporary folder beside
 /// `out`, then replaces `out` with it in one step.
 pub fn publish(
-    out: &Path,
-    _lock: &OutputLock,
+    shown: &Path,
+    lock: &OutputLock,
     write: impl FnOnce(&Path) -> Result<(), AppError>,
 ) -> Result<(), AppError> {
+    let out = lock.target();
     let (parent, name) = parent_and_name(out)?;
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
@@ -135,7 +265,7 @@ pub fn publish(
     let fail = |e: std::io::Error| {
         AppError::Output(format!(
             "{}: cannot move the new reports into place ({e}); they are in {}",
-            out.display(),
+            shown.display(),
             tmp.display()
         ))
     };
@@ -196,21 +326,29 @@ fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    const OLD_SUMMARY: &str = r#"{"tool": "refund-recon", "reports": ["refunds.csv", "summary.json"]}"#;
+
+    /// A folder holding a previous run's reports.
+    fn previous_run(out: &Path) {
+        fs::create_dir_all(out).unwrap();
+        fs::write(out.join("summary.json"), OLD_SUMMARY).unwrap();
+        fs::write(out.join("refunds.csv"), "old").unwrap();
+    }
+
     #[test]
-    fn publish_replaces_whole_folder_and_keeps_gitkeep() {
+    fn publish_replaces_previous_reports_and_keeps_gitkeep() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("reports");
-        fs::create_dir(&out).unwrap();
+        previous_run(&out);
         fs::write(out.join(".gitkeep"), "").unwrap();
-        fs::write(out.join("old.csv"), "old").unwrap();
         let lock = lock(&out).unwrap();
         publish(&out, &lock, |tmp| {
-            fs::write(tmp.join("new.csv"), "new").unwrap();
+            fs::write(tmp.join("refunds.csv"), "new").unwrap();
             Ok(())
         })
         .unwrap();
-        assert!(out.join("new.csv").exists());
-        assert!(!out.join("old.csv").exists());
+        assert_eq!(fs::read_to_string(out.join("refunds.csv")).unwrap(), "new");
+        assert!(!out.join("summary.json").exists());
         assert!(out.join(".gitkeep").exists());
         let leftovers: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -221,18 +359,79 @@ mod tests {
     }
 
     #[test]
-    fn failed_write_leaves_previous_reports() {
+    fn missing_empty_and_placeholder_only_folders_are_replaceable() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        assert!(check_replaceable(&out, &out).is_ok());
+        fs::create_dir(&out).unwrap();
+        assert!(check_replaceable(&out, &out).is_ok());
+        fs::write(out.join(".gitkeep"), "").unwrap();
+        assert!(check_replaceable(&out, &out).is_ok());
+    }
+
+    #[test]
+    fn foreign_files_and_folders_are_refused_before_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        previous_run(&out);
+        fs::write(out.join("notes.docx"), "mine").unwrap();
+        let e = lock(&out).unwrap_err();
+        assert_eq!(e.exit_code(), 4);
+        let msg = e.to_string();
+        assert!(msg.contains("notes.docx") && msg.contains("did not write"), "{msg}");
+        assert!(msg.contains(&out.display().to_string()), "{msg}");
+        fs::remove_file(out.join("notes.docx")).unwrap();
+        // A subfolder named like a report is not a report.
+        fs::create_dir(out.join("rejects.csv")).unwrap();
+        assert!(lock(&out).unwrap_err().to_string().contains("rejects.csv"));
+        fs::remove_dir(out.join("rejects.csv")).unwrap();
+        assert!(lock(&out).is_ok());
+    }
+
+    #[test]
+    fn report_files_without_our_summary_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("reports");
         fs::create_dir(&out).unwrap();
-        fs::write(out.join("old.csv"), "old").unwrap();
+        fs::write(out.join("refunds.csv"), "someone else's").unwrap();
+        let msg = check_replaceable(&out, &out).unwrap_err().to_string();
+        assert!(msg.contains("no summary.json of refund-recon"), "{msg}");
+        fs::write(out.join("summary.json"), r#"{"tool": "other"}"#).unwrap();
+        assert!(check_replaceable(&out, &out).is_err());
+        fs::write(out.join("summary.json"), "not json").unwrap();
+        assert!(check_replaceable(&out, &out).is_err());
+    }
+
+    #[test]
+    fn symlinked_out_publishes_into_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        previous_run(&shared);
+        let link = dir.path().join("reports");
+        std::os::unix::fs::symlink("shared", &link).unwrap();
+        let lock = lock(&link).unwrap();
+        assert_eq!(lock.target(), dir.path().join("shared"));
+        publish(&link, &lock, |tmp| {
+            fs::write(tmp.join("refunds.csv"), "new").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read_to_string(shared.join("refunds.csv")).unwrap(), "new");
+    }
+
+    #[test]
+    fn failed_write_leaves_previous_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("reports");
+        previous_run(&out);
         let lock = lock(&out).unwrap();
         let r = publish(&out, &lock, |tmp| {
             fs::write(tmp.join("half.csv"), "x").unwrap();
             Err(AppError::Output("disk full".into()))
         });
         assert!(r.is_err());
-        assert_eq!(fs::read_to_string(out.join("old.csv")).unwrap(), "old");
+        assert_eq!(fs::read_to_string(out.join("refunds.csv")).unwrap(), "old");
         assert!(!out.join("half.csv").exists());
     }
 

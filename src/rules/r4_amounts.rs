@@ -58,6 +58,11 @@ impl Amounts {
     }
 }
 
+/// An R4 step whose exact result does not fit (impossible within the money
+/// bound and year 0–9999, README "Money bound"; checked, never assumed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow(pub &'static str);
+
 /// `raw / unit`, rounded up or down (raw ≥ 0).
 fn units(raw: Micros, unit: Micros, round_up: bool) -> i64 {
     if round_up {
@@ -68,11 +73,16 @@ fn units(raw: Micros, unit: Micros, round_up: bool) -> i64 {
 }
 
 /// R4 for one unsubscription of `order` with expected type `ty`.
-pub fn expected_amounts(ty: ExpectedType, order: &OrderFacts<'_>, requested_at: Micros, policy: &Policy) -> Amounts {
+pub fn expected_amounts(
+    ty: ExpectedType,
+    order: &OrderFacts<'_>,
+    requested_at: Micros,
+    policy: &Policy,
+) -> Result<Amounts, Overflow> {
     let dp = policy.minor_units.of(order.currency);
     let round = |v: Decimal| money::round(v, dp, policy.rounding);
     let cash_due = order.cash_due();
-    match ty {
+    Ok(match ty {
         ExpectedType::Release | ExpectedType::Blocked | ExpectedType::Duplicate => Amounts::zero(),
         ExpectedType::Unactivated => Amounts {
             refund: round(cash_due),
@@ -98,7 +108,8 @@ pub fn expected_amounts(ty: ExpectedType, order: &OrderFacts<'_>, requested_at: 
             let total = units(total_raw, unit, p.round_up).max(1);
             let used = units(used_raw, unit, p.round_up).min(total);
             // Multiply before dividing; one rounding.
-            let gross = round(cash_due * Decimal::from(total - used) / Decimal::from(total));
+            let gross = money::mul_div_round(cash_due, total - used, total, dp, policy.rounding)
+                .ok_or(Overflow("R4 gross = cash_due × (total − used) / total"))?;
             let term_days = units(total_raw, DAY, true);
             let used_days = units(used_raw, DAY, true);
             let tier = p
@@ -106,7 +117,10 @@ pub fn expected_amounts(ty: ExpectedType, order: &OrderFacts<'_>, requested_at: 
                 .iter()
                 .position(|t| term_days >= t.term_days_at_least && used_days <= t.used_days_at_most);
             let rate = tier.map(|i| p.fee_tiers[i].rate).unwrap_or(p.handling_fee_rate);
-            let fee = round(rate * cash_due);
+            let fee = round(
+                rate.checked_mul(cash_due)
+                    .ok_or(Overflow("R4 handling fee = rate × cash_due"))?,
+            );
             Amounts {
                 refund: (gross - fee).max(Decimal::ZERO),
                 fee: fee.min(gross),
@@ -124,7 +138,7 @@ pub fn expected_amounts(ty: ExpectedType, order: &OrderFacts<'_>, requested_at: 
                 }),
             }
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -146,14 +160,14 @@ mod tests {
         o.amount = d("365.00");
         o.coupon_amount = d("65.00");
         let requested = o.service_start + 100 * DAY + HOUR;
-        let a = expected_amounts(ExpectedType::Partial, &o, requested, &policy());
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &policy()).unwrap();
         let calc = a.partial.clone().unwrap();
         assert_eq!((calc.total, calc.used), (365, 101));
         assert_eq!(calc.gross, d("216.99"));
         assert_eq!(a.refund, d("216.99"));
         let mut with_fee = policy();
         with_fee.partial.handling_fee_rate = d("0.05");
-        let a = expected_amounts(ExpectedType::Partial, &o, requested, &with_fee);
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &with_fee).unwrap();
         assert_eq!(a.fee, d("15.00"));
         assert_eq!(a.refund, d("201.99"));
         assert_eq!(a.coupon, d("0"));
@@ -166,7 +180,7 @@ mod tests {
         o.order_type = OrderType::Renewal;
         o.amount = d("1200.00");
         o.coupon_amount = d("100.00");
-        let a = expected_amounts(ExpectedType::Unactivated, &o, o.ordered_at, &policy());
+        let a = expected_amounts(ExpectedType::Unactivated, &o, o.ordered_at, &policy()).unwrap();
         assert_eq!((a.refund, a.fee, a.coupon), (d("1100.00"), d("0"), d("100.00")));
     }
 
@@ -176,11 +190,11 @@ mod tests {
         o.amount = d("100");
         o.coupon_amount = d("20");
         let p = policy();
-        let a = expected_amounts(ExpectedType::Unconditional, &o, o.ordered_at, &p);
+        let a = expected_amounts(ExpectedType::Unconditional, &o, o.ordered_at, &p).unwrap();
         assert_eq!((a.refund, a.coupon), (d("80"), d("0")));
         let mut p = policy();
         p.unconditional.return_coupons = true;
-        let a = expected_amounts(ExpectedType::Unconditional, &o, o.ordered_at, &p);
+        let a = expected_amounts(ExpectedType::Unconditional, &o, o.ordered_at, &p).unwrap();
         assert_eq!((a.refund, a.coupon), (d("80"), d("20")));
     }
 
@@ -188,7 +202,10 @@ mod tests {
     fn release_blocked_duplicate_are_zero() {
         let o = order();
         for ty in [ExpectedType::Release, ExpectedType::Blocked, ExpectedType::Duplicate] {
-            assert_eq!(expected_amounts(ty, &o, o.ordered_at, &policy()), Amounts::zero());
+            assert_eq!(
+                expected_amounts(ty, &o, o.ordered_at, &policy()).unwrap(),
+                Amounts::zero()
+            );
         }
     }
 
@@ -198,18 +215,18 @@ mod tests {
         o.service_end = o.service_start + 10 * DAY;
         o.amount = d("100");
         let requested = o.service_start + 2 * DAY + 1; // one microsecond into day 3
-        let up = expected_amounts(ExpectedType::Partial, &o, requested, &policy());
+        let up = expected_amounts(ExpectedType::Partial, &o, requested, &policy()).unwrap();
         assert_eq!(up.partial.as_ref().unwrap().used, 3);
         assert_eq!(up.refund, d("70.00"));
         let mut down = policy();
         down.partial.round_up = false;
-        let a = expected_amounts(ExpectedType::Partial, &o, requested, &down);
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &down).unwrap();
         assert_eq!(a.partial.as_ref().unwrap().used, 2);
         assert_eq!(a.refund, d("80.00"));
         // Hours: 48 h + 1 µs used of 240 h.
         let mut hours = policy();
         hours.partial.consumption_unit = ConsumptionUnit::Hour;
-        let a = expected_amounts(ExpectedType::Partial, &o, requested, &hours);
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &hours).unwrap();
         assert_eq!(
             (a.partial.as_ref().unwrap().total, a.partial.as_ref().unwrap().used),
             (240, 49)
@@ -217,17 +234,42 @@ mod tests {
         assert_eq!(a.refund, d("79.58"), "100 × 191/240 = 79.5833");
     }
 
+    /// The money bound (README "Money bound"): the largest amount, hour
+    /// units, a term from year 0 to 9999 and a 10 % fee fit exactly.
+    #[test]
+    fn largest_amount_over_ten_thousand_years_in_hours_fits() {
+        let mut o = order();
+        o.service_start = t("0000-01-01T00:00:00Z");
+        o.service_end = t("9999-12-31T23:59:59Z");
+        o.ordered_at = o.service_start;
+        o.amount = d(money::MAX_AMOUNT);
+        o.coupon_amount = d("0.000001");
+        let mut p = policy();
+        p.partial.consumption_unit = ConsumptionUnit::Hour;
+        p.partial.round_up = false;
+        p.partial.handling_fee_rate = d("0.10");
+        let requested = o.service_start + HOUR + 1;
+        let a = expected_amounts(ExpectedType::Partial, &o, requested, &p).unwrap();
+        let c = a.partial.clone().unwrap();
+        assert_eq!(c.total, 87_658_199);
+        assert_eq!(c.used, 1);
+        // 9999999999999.999998 × 87658198 / 87658199 = 9999999885920.5409…
+        assert_eq!(c.gross, d("9999999885920.54"));
+        assert_eq!(a.fee, d("1000000000000.00"));
+        assert_eq!(a.refund, d("8999999885920.54"));
+    }
+
     #[test]
     fn used_is_capped_and_total_at_least_one() {
         let mut o = order();
         o.service_end = o.service_start + HOUR;
         o.amount = d("10");
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 5 * DAY, &policy());
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 5 * DAY, &policy()).unwrap();
         let c = a.partial.unwrap();
         assert_eq!((c.total, c.used), (1, 1));
         assert_eq!(a.refund, d("0"));
         // Requested before service start: nothing used.
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start - DAY, &policy());
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start - DAY, &policy()).unwrap();
         assert_eq!(a.refund, d("10.00"));
     }
 
@@ -241,19 +283,19 @@ mod tests {
         let mut o = order();
         o.amount = d("1000");
         o.service_end = o.service_start + 730 * DAY;
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 100 * DAY, &p);
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 100 * DAY, &p).unwrap();
         assert_eq!(a.partial.as_ref().unwrap().tier, Some(0));
         assert_eq!(a.fee, d("150.00"));
         assert_eq!(a.refund, d("713.01"), "1000 × 630/730 = 863.01, less 150");
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 400 * DAY, &p);
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 400 * DAY, &p).unwrap();
         assert_eq!(a.partial.as_ref().unwrap().tier, Some(1));
         // Used days round up from the raw time: 365 days + 1 s is day 366.
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 365 * DAY + 1_000_000, &p);
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 365 * DAY + 1_000_000, &p).unwrap();
         assert_eq!(a.partial.as_ref().unwrap().used_days, 366);
         assert_eq!(a.partial.as_ref().unwrap().tier, Some(1));
         // A short term: no tier, the flat rate.
         o.service_end = o.service_start + 30 * DAY;
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 29 * DAY, &p);
+        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 29 * DAY, &p).unwrap();
         assert_eq!(a.partial.as_ref().unwrap().tier, None);
         assert_eq!(a.partial.as_ref().unwrap().gross, d("33.33"));
         assert_eq!(a.fee, d("33.33"), "fee capped at gross");
@@ -267,28 +309,38 @@ mod tests {
         o.amount = d("0.20");
         let requested = o.service_start + DAY; // 7/8 of 0.20 = 0.175
         assert_eq!(
-            expected_amounts(ExpectedType::Partial, &o, requested, &policy()).refund,
+            expected_amounts(ExpectedType::Partial, &o, requested, &policy())
+                .unwrap()
+                .refund,
             d("0.18")
         );
         let mut even = policy();
         even.rounding = Rounding::HalfEven;
         assert_eq!(
-            expected_amounts(ExpectedType::Partial, &o, requested, &even).refund,
+            expected_amounts(ExpectedType::Partial, &o, requested, &even)
+                .unwrap()
+                .refund,
             d("0.18")
         );
         o.amount = d("0.60"); // 7/8 × 0.60 = 0.525
         assert_eq!(
-            expected_amounts(ExpectedType::Partial, &o, requested, &policy()).refund,
+            expected_amounts(ExpectedType::Partial, &o, requested, &policy())
+                .unwrap()
+                .refund,
             d("0.53")
         );
         assert_eq!(
-            expected_amounts(ExpectedType::Partial, &o, requested, &even).refund,
+            expected_amounts(ExpectedType::Partial, &o, requested, &even)
+                .unwrap()
+                .refund,
             d("0.52")
         );
         o.currency = Currency::parse("JPY").unwrap();
         o.amount = d("1001");
         assert_eq!(
-            expected_amounts(ExpectedType::Partial, &o, requested, &policy()).refund,
+            expected_amounts(ExpectedType::Partial, &o, requested, &policy())
+                .unwrap()
+                .refund,
             d("876")
         );
     }
