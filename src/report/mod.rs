@@ -440,7 +440,7 @@ fn check_rows_conserved(rec: &Reconciliation, rejects_written: u64) -> Result<()
     let accepted = (i.orders.len() + i.payments.len() + i.unsubs.len()) as u64;
     if read != accepted + rejects_written {
         return Err(AppError::Internal(format!(
-            "control total failed: {read} rows read in all ≠ {accepted} accepted + {rejects_written} rows of rejects.csv"
+            "control total failed: rows read {read} (all files) ≠ accepted {accepted} + rejected {rejects_written} (rows of rejects.csv)"
         )));
     }
     Ok(())
