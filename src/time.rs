@@ -32,6 +32,8 @@ pub enum TsError {
     BadOffset,
     Nonexistent,
     Ambiguous,
+    YearZero,
+    LeapSecond,
 }
 
 impl TsError {
@@ -42,6 +44,8 @@ impl TsError {
             }
             TsError::BadDate => "not a real calendar date",
             TsError::BadTime => "time of day out of range",
+            TsError::LeapSecond => "a leap second (:60) is not accepted: write :59 of the same minute",
+            TsError::YearZero => "year 0000 is out of range: timestamps are in years 0001-9999",
             TsError::BadOffset => "bad UTC offset: write Z or +HH:MM",
             TsError::Nonexistent => {
                 "local time does not exist in the billing time zone (DST gap): give it an explicit offset"
@@ -98,17 +102,25 @@ fn two(buf: &mut Vec<u8>, v: u32) {
     buf.push(b'0' + (v % 10) as u8);
 }
 
-/// Writes a billing month, `YYYY-MM`.
-pub fn write_month(buf: &mut Vec<u8>, m: Month) {
-    let y = m.year();
+/// Writes a year as four digits, or in ISO 8601's expanded form outside
+/// 0000–9999 (`+10000`, `-0001`).
+fn write_year(buf: &mut Vec<u8>, y: i64) {
     if (0..=9999).contains(&y) {
-        two(buf, (y / 100) as u32);
-        two(buf, (y % 100) as u32);
-        buf.push(b'-');
-        two(buf, m.month());
+        let y = y as u32;
+        two(buf, y / 100);
+        two(buf, y % 100);
+    } else if y > 9999 {
+        buf.extend_from_slice(format!("+{y}").as_bytes());
     } else {
-        buf.extend_from_slice(m.to_string().as_bytes());
+        buf.extend_from_slice(format!("-{:04}", y.unsigned_abs()).as_bytes());
     }
+}
+
+/// Writes a billing month, `YYYY-MM` (expanded years as [`write_year`]).
+pub fn write_month(buf: &mut Vec<u8>, m: Month) {
+    write_year(buf, i64::from(m.year()));
+    buf.push(b'-');
+    two(buf, m.month());
 }
 
 /// The policy's billing time zone and business-day calendar.
@@ -171,6 +183,14 @@ impl Calendar {
         let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
         if month == 0 || month > 12 || day == 0 || day > days_in_month(year as i64, month) {
             return Err(TsError::BadDate);
+        }
+        if year == 0 {
+            // Year 0001 and a ±14:00 zone still give local year ≥ 0000, so
+            // every output keeps a four-digit year at the lower end.
+            return Err(TsError::YearZero);
+        }
+        if hour < 24 && minute < 60 && second == 60 {
+            return Err(TsError::LeapSecond);
         }
         if hour > 23 || minute > 59 || second > 59 {
             return Err(TsError::BadTime);
@@ -283,20 +303,22 @@ impl Calendar {
 
     /// Writes `t` as `YYYY-MM-DDTHH:MM:SS±HH:MM` in the billing zone (RFC
     /// 3339, whole seconds, SPEC §1).
+    ///
+    /// RFC 3339 offsets have no seconds, so a zone offset with seconds
+    /// (local mean time before about 1900, e.g. +08:05:43 in Shanghai) is
+    /// written truncated to the minute, with the local time shifted to
+    /// match: the text is still exactly the instant. A year outside
+    /// 0000–9999 (a deadline or purge date computed past 9999) is written
+    /// in ISO 8601's expanded form, `+10000-01-04T…`.
     pub fn write_rfc3339(&self, buf: &mut Vec<u8>, t: Micros) {
         let secs = t.div_euclid(SECOND);
         let off = self.offset_seconds(secs);
+        let off = off - off % 60;
         let local = secs + i64::from(off);
         let days = local.div_euclid(86_400);
         let sod = local.rem_euclid(86_400) as u32;
         let (y, m, d) = civil_from_days(days);
-        if (0..=9999).contains(&y) {
-            let y = y as u32;
-            two(buf, y / 100);
-            two(buf, y % 100);
-        } else {
-            buf.extend_from_slice(format!("{y:04}").as_bytes());
-        }
+        write_year(buf, y);
         buf.push(b'-');
         two(buf, m);
         buf.push(b'-');

@@ -131,7 +131,10 @@ fn out_holding_a_foreign_file_or_folder_is_refused_and_untouched() {
     assert!(err.contains("budget.xlsx") && err.contains("drafts"), "{err}");
     assert!(err.contains("choose a new --out folder"), "{err}");
     assert_eq!(std::fs::read_to_string(out.join("budget.xlsx")).unwrap(), "precious");
-    assert_eq!(std::fs::read_to_string(out.join("drafts/memo.txt")).unwrap(), "also precious");
+    assert_eq!(
+        std::fs::read_to_string(out.join("drafts/memo.txt")).unwrap(),
+        "also precious"
+    );
     assert!(!out.join("summary.json").exists());
     // Only the subfolder left: still refused.
     std::fs::remove_file(out.join("budget.xlsx")).unwrap();
@@ -159,7 +162,10 @@ fn a_file_added_to_last_nights_reports_stops_the_rerun() {
     let o = f.run(&[]);
     expect_code(&o, 4);
     assert!(stderr(&o).contains("my-analysis.csv"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(f.out().join("my-analysis.csv")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(f.out().join("my-analysis.csv")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
@@ -183,7 +189,10 @@ fn symlinked_out_publishes_into_the_target_and_keeps_the_link() {
     std::os::unix::fs::symlink(&shared, &link).unwrap();
     for _ in 0..2 {
         expect_code(&run_into(&f, &link), 0);
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link survives");
+        assert!(
+            std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+            "the link survives"
+        );
         assert_eq!(std::fs::read_link(&link).unwrap(), shared);
         assert!(shared.join("summary.json").exists(), "the target holds the reports");
     }
@@ -204,7 +213,10 @@ fn failed_control_totals_are_exit_5_and_publish_nothing() {
     let before = std::fs::read(f.out().join("summary.json")).unwrap();
     for (which, needles) in [
         ("rows", &["rows read", "accepted", "rejected"][..]),
-        ("bill", &["monthly_bill expected_refunds", "refunds.csv expected refunds"][..]),
+        (
+            "bill",
+            &["monthly_bill expected_refunds", "refunds.csv expected refunds"][..],
+        ),
         ("findings", &["summary.json counts", "rows of discrepancies.csv"][..]),
     ] {
         let o = Command::new(BIN)

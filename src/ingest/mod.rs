@@ -7,6 +7,8 @@
 //! line of the file even with quoted newlines and blank lines. Text columns
 //! go straight into polars string arrays ([`crate::columns`]) for the joins.
 
+#[doc(hidden)]
+pub mod fuzz_api;
 mod orders;
 mod payments;
 mod unsubscriptions;
@@ -72,13 +74,26 @@ pub enum InputError {
         line: u64,
         column: Option<String>,
     },
-    #[error("{path}: line 1: required column `{column}` is missing from the header; add it (columns are matched by name, any order, case-insensitive)")]
-    MissingColumn { path: String, column: String },
+    #[error("{path}: line 1: required column `{column}` of {export} (--{flag}) is missing from the header; add it (columns are matched by name, any order, case-insensitive){hint}")]
+    MissingColumn {
+        path: String,
+        column: String,
+        export: &'static str,
+        flag: &'static str,
+        /// A guess at the cause (a wrong delimiter), or empty.
+        hint: String,
+    },
     #[error("{path}: line 1: column `{column}` appears twice in the header; keep one")]
     DuplicateColumn { path: String, column: String },
     #[error("{path}: {bytes} bytes of input in all is more than the memory limit of {limit} bytes (half the RAM by default); split the export into smaller periods or raise --memory-limit")]
     TooLarge { path: String, bytes: u64, limit: u64 },
+    #[error("{path}: more than {limit} rows; refund-recon indexes rows with 32-bit numbers (and bounds its sums by that count); split the export into smaller periods")]
+    TooManyRows { path: String, limit: u64 },
 }
+
+/// The most data rows one file may have: rows are indexed by `u32`, with
+/// `u32::MAX` kept as "none" (and the money bound's sums assume it).
+pub const MAX_ROWS: u64 = u32::MAX as u64 - 1;
 
 /// A row that failed validation: the index of the first failing column (in
 /// the table's SPEC order) and why.
@@ -250,7 +265,7 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
         extra_columns: extra_columns::<T>(&header),
         ..InputMeta::default()
     };
-    let mut line = 1 + count_newlines(&buf[..header_len]);
+    let mut line = 1 + count_line_breaks(&buf[..header_len], buf.get(header_len).copied());
     // A header that ends without a newline at EOF ends the file.
     buf.drain(..header_len);
 
@@ -308,6 +323,12 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
                 column,
             })?;
             meta.rows_read += chunk.rows_read;
+            if meta.rows_read > MAX_ROWS {
+                return Err(InputError::TooManyRows {
+                    path: shown.clone(),
+                    limit: MAX_ROWS,
+                });
+            }
             for mut r in chunk.rejects {
                 r.line += line - 1;
                 rejects.push(r);
@@ -358,7 +379,6 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
     }
     meta.accepted = table.len() as u64;
     meta.rejected = rejects.len() as u64;
-    debug_assert_eq!(meta.rows_read, meta.accepted + meta.rejected);
     Ok(Loaded { table, rejects, meta })
 }
 
@@ -418,9 +438,23 @@ fn header_map<T: Table>(header: &csv::ByteRecord, path: &str) -> Result<HeaderMa
     }
     for (c, (name, required)) in T::COLUMNS.iter().enumerate() {
         if *required && index[c].is_none() {
+            // One header field holding another delimiter: say so.
+            let hint = match header.iter().next().filter(|_| header.len() == 1) {
+                Some(only) => [(b';', "`;`"), (b'\t', "a tab"), (b'|', "`|`")]
+                    .iter()
+                    .find(|(d, _)| only.contains(d))
+                    .map(|(_, name)| {
+                        format!("; the header is a single column containing {name}: the file seems to use {name} as its delimiter, but refund-recon reads comma-separated files, so re-export it with `,`")
+                    })
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
             return Err(InputError::MissingColumn {
                 path: path.to_string(),
                 column: (*name).to_string(),
+                export: T::FILE,
+                flag: T::FLAG,
+                hint,
             });
         }
     }
@@ -463,37 +497,28 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
     let mut table = T::with_capacity(bytes.len() / 96 + 16);
     let mut rejects = Vec::new();
     let mut rows_read = 0;
-    let ncols = T::COLUMNS.len();
-    let newlines = for_each_record(text, |record_line, source, fields| {
+    let newlines = for_each_record_spanning(text, |record_line, span, raw, source, fields| {
         rows_read += 1;
-        let cell = |i: usize| trim(&source[fields[i].0..fields[i].1]);
-        let id = map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
-        if fields.len() != map.fields {
-            rejects.push(Reject {
-                file: String::new(),
-                line: record_line,
-                record_id: id.to_string(),
-                column: String::new(),
-                value: String::new(),
-                reason: format!("the row has {} fields but the header has {}", fields.len(), map.fields),
-            });
+        let Err(reject) = push_record(&mut table, map, ctx, record_line, span, source, fields) else {
             return;
-        }
-        let mut cells: [&str; MAX_COLUMNS] = [""; MAX_COLUMNS];
-        for (c, index) in cells.iter_mut().zip(&map.index) {
-            if let Some(i) = *index {
-                *c = cell(i);
+        };
+        // A rejected record over several lines whose later lines are each a
+        // whole row: a quote on its first line was not closed and swallowed
+        // them. Reject that line alone and read the others as rows.
+        match (span > 0).then(|| single_rows(raw, map.fields)).flatten() {
+            Some((first, rest)) => {
+                rejects.push(unclosed_quote::<T>(map, record_line, first));
+                for (k, line_text) in rest.into_iter().enumerate() {
+                    let line = record_line + 1 + k as u64;
+                    for_each_record_spanning(line_text, |_, _, _, source, fields| {
+                        rows_read += 1;
+                        if let Err(r) = push_record(&mut table, map, ctx, line, 0, source, fields) {
+                            rejects.push(*r);
+                        }
+                    });
+                }
             }
-        }
-        if let Err(e) = table.push_row(&cells[..ncols], record_line, ctx) {
-            rejects.push(Reject {
-                file: String::new(),
-                line: record_line,
-                record_id: id.to_string(),
-                column: T::COLUMNS[e.column].0.to_string(),
-                value: cells[e.column].to_string(),
-                reason: e.reason,
-            });
+            None => rejects.push(*reject),
         }
     });
     Ok(Chunk {
@@ -504,10 +529,147 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
     })
 }
 
+/// Validates one record and appends it to `table`, or says why not.
+#[allow(clippy::too_many_arguments)]
+fn push_record<T: Table>(
+    table: &mut T,
+    map: &HeaderMap,
+    ctx: &RowCtx<'_>,
+    record_line: u64,
+    span: u64,
+    source: &str,
+    fields: &[(usize, usize)],
+) -> Result<(), Box<Reject>> {
+    let cell = |i: usize| trim(&source[fields[i].0..fields[i].1]);
+    let id = map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
+    // A record over several lines usually means a quote that is not
+    // closed where it should be: say so, and which lines it took.
+    let spanning = |reason: String| {
+        if span == 0 {
+            reason
+        } else {
+            format!(
+                "{reason}; this row runs from line {record_line} to line {}, joined by a quoted field, so a quote (\") is probably not closed where it should be: check the quotes on line {record_line}",
+                record_line + span
+            )
+        }
+    };
+    if fields.len() != map.fields {
+        return Err(Box::new(Reject {
+            file: String::new(),
+            line: record_line,
+            record_id: id.to_string(),
+            column: String::new(),
+            value: String::new(),
+            reason: spanning(format!(
+                "the row has {} fields but the header has {}",
+                fields.len(),
+                map.fields
+            )),
+        }));
+    }
+    let mut cells: [&str; MAX_COLUMNS] = [""; MAX_COLUMNS];
+    for (c, index) in cells.iter_mut().zip(&map.index) {
+        if let Some(i) = *index {
+            *c = cell(i);
+        }
+    }
+    table
+        .push_row(&cells[..T::COLUMNS.len()], record_line, ctx)
+        .map_err(|e| {
+            Box::new(Reject {
+                file: String::new(),
+                line: record_line,
+                record_id: id.to_string(),
+                column: T::COLUMNS[e.column].0.to_string(),
+                value: cells[e.column].to_string(),
+                reason: spanning(e.reason),
+            })
+        })
+}
+
+/// The physical lines of a multi-line record — `(first, rest)` — when each
+/// line after the first, read on its own, is one whole row of `fields`
+/// fields (or blank); else `None`.
+fn single_rows(raw: &str, fields: usize) -> Option<(&str, Vec<&str>)> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\n' => {
+                lines.push(&raw[start..i]);
+                start = i + 1;
+            }
+            b'\r' => {
+                lines.push(&raw[start..i]);
+                if b.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < b.len() {
+        lines.push(&raw[start..]);
+    }
+    let (first, rest) = lines.split_first()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let whole = rest.iter().all(|line| {
+        let mut counts = Vec::new();
+        for_each_record(line, |_, _, f| counts.push(f.len()));
+        counts.is_empty() || counts == [fields]
+    });
+    whole.then(|| (*first, rest.to_vec()))
+}
+
+/// The reject of a line whose open quote swallowed the lines after it.
+fn unclosed_quote<T: Table>(map: &HeaderMap, line: u64, text: &str) -> Reject {
+    let mut id = String::new();
+    for_each_record(text, |_, source, fields| {
+        if let Some(&(a, b)) = map.index[T::ID].and_then(|i| fields.get(i)) {
+            id = trim(&source[a..b]).to_string();
+        }
+    });
+    Reject {
+        file: String::new(),
+        line,
+        record_id: id,
+        column: String::new(),
+        value: String::new(),
+        reason: "a quote (\") on this line is not closed before the line ends, so it would swallow the next lines; this line is rejected and the lines after it are read as rows of their own: fix the quotes on this line".into(),
+    }
+}
+
 /// Calls `f(line, source, fields)` for each record of a chunk (blank lines
 /// skipped); a field is `source[start..end]`, untrimmed. Returns the
-/// number of newlines in the chunk.
+/// number of line breaks in the chunk.
 fn for_each_record(text: &str, mut f: impl FnMut(u64, &str, &[(usize, usize)])) -> u64 {
+    for_each_record_spanning(text, |line, _, _, source, fields| f(line, source, fields))
+}
+
+/// Line breaks in `b`: LF, CRLF (once) and a bare CR, which csv_core (and
+/// editors) also end a line at.
+fn count_line_breaks(b: &[u8], next: Option<u8>) -> u64 {
+    let lf = count_newlines(b);
+    let bare_cr = memchr::memchr_iter(b'\r', b)
+        .filter(|&i| b.get(i + 1).copied().or(next) != Some(b'\n'))
+        .count() as u64;
+    lf + bare_cr
+}
+
+/// [`for_each_record`], also giving each record's number of line breaks
+/// inside quoted fields (`span`: 0 for a one-line record), so a reject can
+/// say which lines a multi-line record covers.
+///
+/// `f(line, span, raw, source, fields)` also gets the record's raw text
+/// (quotes and line breaks as in the file).
+fn for_each_record_spanning(text: &str, mut f: impl FnMut(u64, u64, &str, &str, &[(usize, usize)])) -> u64 {
     let bytes = text.as_bytes();
     let mut fields: Vec<(usize, usize)> = Vec::with_capacity(32);
     let mut slow = SlowRecord::default();
@@ -522,6 +684,9 @@ fn for_each_record(text: &str, mut f: impl FnMut(u64, &str, &[(usize, usize)])) 
                 continue;
             }
             b'\r' => {
+                if rest.get(1) != Some(&b'\n') {
+                    line += 1;
+                }
                 pos += 1;
                 continue;
             }
@@ -544,16 +709,24 @@ fn for_each_record(text: &str, mut f: impl FnMut(u64, &str, &[(usize, usize)])) 
             if end < rest.len() {
                 line += 1;
             }
+            let raw = &text[pos..pos + rec.len()];
             pos += end + 1;
-            f(record_line, text, &fields);
+            f(record_line, 0, raw, text, &fields);
         } else {
             let consumed = slow.read(rest, &mut fields);
-            line += count_newlines(&rest[..consumed]);
+            line += count_line_breaks(&rest[..consumed], rest.get(consumed).copied());
+            let raw = text.get(pos..pos + consumed).unwrap_or_default();
             pos += consumed;
+            let inner = &slow.out[..slow.len];
+            let span = if memchr::memchr2(b'\n', b'\r', inner).is_some() {
+                count_line_breaks(inner, None)
+            } else {
+                0
+            };
             // SAFETY: the record's unescaped text is valid UTF-8: csv_core
             // only drops ASCII quotes from the valid UTF-8 input.
-            let source = unsafe { std::str::from_utf8_unchecked(&slow.out[..slow.len]) };
-            f(record_line, source, &fields);
+            let source = unsafe { std::str::from_utf8_unchecked(inner) };
+            f(record_line, span, raw, source, &fields);
         }
     }
     line - 1
@@ -821,6 +994,23 @@ mod tests {
     }
 
     #[test]
+    fn bare_cr_ends_a_line_too() {
+        let mut lines = Vec::new();
+        let n = for_each_record("a,b\rc,d\r\re,f\r\ng,h", |l, _, _| lines.push(l));
+        assert_eq!(lines, vec![1, 2, 4, 5]);
+        assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn multi_line_records_report_their_span() {
+        let mut spans = Vec::new();
+        for_each_record_spanning("a,b\n\"x\ny\nz\",1\nc,2\n\"p\r\nq\",3\n", |l, s, _, _, _| {
+            spans.push((l, s))
+        });
+        assert_eq!(spans, vec![(1, 0), (2, 2), (5, 0), (6, 1)]);
+    }
+
+    #[test]
     fn split_points_respect_quotes() {
         let mut buf = Vec::new();
         for i in 0..200_000 {
@@ -851,6 +1041,44 @@ pub(crate) mod cell {
             Err(RowError::new(c, "required value is empty"))
         } else {
             Ok(v)
+        }
+    }
+
+    /// An id or token-like text (order_id, account_id, method, …): required
+    /// and single-line, without control characters (a NUL or a line break
+    /// in an id is an export fault, and would reach the reports raw).
+    pub fn id<'a>(cells: &[&'a str], c: usize) -> Result<&'a str, RowError> {
+        let v = required(cells, c)?;
+        check_plain(v, c, false)?;
+        Ok(v)
+    }
+
+    /// An optional id (batch_id, refund_destination): as [`id`] when given.
+    pub fn opt_id<'a>(cells: &[&'a str], c: usize) -> Result<&'a str, RowError> {
+        let v = cells[c];
+        check_plain(v, c, false)?;
+        Ok(v)
+    }
+
+    /// Free text (product): required; tabs and line breaks are allowed,
+    /// other control characters (NUL, …) are not.
+    pub fn text<'a>(cells: &[&'a str], c: usize) -> Result<&'a str, RowError> {
+        let v = required(cells, c)?;
+        check_plain(v, c, true)?;
+        Ok(v)
+    }
+
+    fn check_plain(v: &str, c: usize, free_text: bool) -> Result<(), RowError> {
+        let bad = v
+            .bytes()
+            .find(|&b| (b < 0x20 || b == 0x7f) && !(free_text && matches!(b, b'\t' | b'\n' | b'\r')));
+        match bad {
+            None => Ok(()),
+            Some(b'\n' | b'\r') => Err(RowError::new(c, "contains a line break; ids are single-line text")),
+            Some(b) => Err(RowError::new(
+                c,
+                format!("contains the control character U+{b:04X}; remove it from the export"),
+            )),
         }
     }
 

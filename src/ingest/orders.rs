@@ -126,10 +126,10 @@ impl Table for Orders {
 
     fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError> {
         let cal = ctx.cal;
-        let order_id = cell::required(cells, ORDER_ID)?;
-        let account_id = cell::required(cells, ACCOUNT_ID)?;
-        let instance_id = cell::required(cells, INSTANCE_ID)?;
-        let product = cell::required(cells, PRODUCT)?;
+        let order_id = cell::id(cells, ORDER_ID)?;
+        let account_id = cell::id(cells, ACCOUNT_ID)?;
+        let instance_id = cell::id(cells, INSTANCE_ID)?;
+        let product = cell::text(cells, PRODUCT)?;
         let item_kind = cell::token(cells, ITEM_KIND, ItemKind::parse, ItemKind::TOKENS)?;
         let billing_mode = cell::token(cells, BILLING_MODE, BillingMode::parse, BillingMode::TOKENS)?;
         let order_type = cell::token(cells, ORDER_TYPE, OrderType::parse, OrderType::TOKENS)?;

@@ -87,16 +87,16 @@ impl Table for Payments {
 
     fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError> {
         let cal = ctx.cal;
-        let payment_id = cell::required(cells, PAYMENT_ID)?;
-        let order_id = cell::required(cells, ORDER_ID)?;
-        let account_id = cell::required(cells, ACCOUNT_ID)?;
+        let payment_id = cell::id(cells, PAYMENT_ID)?;
+        let order_id = cell::id(cells, ORDER_ID)?;
+        let account_id = cell::id(cells, ACCOUNT_ID)?;
         let paid_at = cell::ts(cells, PAID_AT, cal)?;
         let amount = cell::money(cells, AMOUNT)?;
         if amount.is_zero() {
             return Err(RowError::new(AMOUNT, "a payment amount must be greater than 0"));
         }
         let currency = cell::currency(cells, CURRENCY)?;
-        let method = cell::required(cells, METHOD)?;
+        let method = cell::id(cells, METHOD)?;
         let status = cell::token(cells, STATUS, PaymentStatus::parse, PaymentStatus::TOKENS)?;
 
         let b = self

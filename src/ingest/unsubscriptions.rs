@@ -131,10 +131,10 @@ impl Table for Unsubscriptions {
 
     fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError> {
         let cal = ctx.cal;
-        let unsub_id = cell::required(cells, UNSUB_ID)?;
-        let order_id = cell::required(cells, ORDER_ID)?;
-        let account_id = cell::required(cells, ACCOUNT_ID)?;
-        let batch_id = cells[BATCH_ID];
+        let unsub_id = cell::id(cells, UNSUB_ID)?;
+        let order_id = cell::id(cells, ORDER_ID)?;
+        let account_id = cell::id(cells, ACCOUNT_ID)?;
+        let batch_id = cell::opt_id(cells, BATCH_ID)?;
         let requested_at = cell::ts(cells, REQUESTED_AT, cal)?;
         let reviewed_at = cell::opt_ts(cells, REVIEWED_AT, cal)?;
         if reviewed_at.is_some_and(|t| t < requested_at) {
@@ -174,9 +174,9 @@ impl Table for Unsubscriptions {
             handling_fee = Some(cell::money(cells, HANDLING_FEE)?);
             coupon_returned = Some(cell::money(cells, COUPON_RETURNED)?);
             destination = if refund.is_zero() {
-                cells[REFUND_DESTINATION]
+                cell::opt_id(cells, REFUND_DESTINATION)?
             } else {
-                cell::required(cells, REFUND_DESTINATION)?
+                cell::id(cells, REFUND_DESTINATION)?
             };
             if !refund.is_zero() || !cells[BILLING_CYCLE].is_empty() {
                 let v = cell::required(cells, BILLING_CYCLE)?;

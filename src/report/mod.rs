@@ -67,10 +67,13 @@ impl Selection {
     }
 }
 
+/// A report that could not be written. It names the report only: the
+/// file is in the temporary folder, which [`output::publish`] removes, and
+/// publish says which `--out` it was for.
 pub(crate) fn io_err(path: &Path, e: std::io::Error) -> AppError {
     AppError::Output(format!(
-        "{}: cannot write ({e}); check that the folder is writable and has space",
-        path.display()
+        "cannot write {} ({e})",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
     ))
 }
 

@@ -163,6 +163,14 @@ pub fn lock(out: &Path) -> Result<OutputLock, AppError> {
     let shown = out;
     let out = &resolve(out)?;
     let (parent, name) = parent_and_name(out)?;
+    // A file where a folder of the path should be: say which one.
+    if let Some(blocker) = parent.ancestors().find(|a| a.exists()).filter(|a| !a.is_dir()) {
+        return Err(AppError::Output(format!(
+            "{}: {} is a file, not a folder, so --out cannot be created there; choose another --out",
+            shown.display(),
+            blocker.display()
+        )));
+    }
     fs::create_dir_all(&parent).map_err(|e| {
         AppError::Output(format!(
             "{}: cannot create the folder for --out ({e}); choose a writable place",
@@ -184,7 +192,8 @@ pub fn lock(out: &Path) -> Result<OutputLock, AppError> {
         .open(&path)
         .map_err(|e| {
             AppError::Output(format!(
-                "{}: cannot create the lock file ({e}); check permissions",
+                "{}: cannot create the lock file {} beside it ({e}); --out must be in a folder this user can write (not read-only, with free space)",
+                shown.display(),
                 path.display()
             ))
         })?;
@@ -244,7 +253,13 @@ pub fn publish(
     let result = write(&tmp);
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
+        return Err(match e {
+            AppError::Output(why) => AppError::Output(format!(
+                "{}: the new reports could not be written: {why}; the previous reports there are unchanged; check that the folder is writable and has free space, or choose another --out",
+                shown.display()
+            )),
+            other => other,
+        });
     }
     // Keep a .gitkeep (or other placeholder) the folder had.
     let keep = out.join(".gitkeep");

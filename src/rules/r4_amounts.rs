@@ -235,11 +235,11 @@ mod tests {
     }
 
     /// The money bound (README "Money bound"): the largest amount, hour
-    /// units, a term from year 0 to 9999 and a 10 % fee fit exactly.
+    /// units, a term from year 1 to 9999 and a 10 % fee fit exactly.
     #[test]
     fn largest_amount_over_ten_thousand_years_in_hours_fits() {
         let mut o = order();
-        o.service_start = t("0000-01-01T00:00:00Z");
+        o.service_start = t("0001-01-01T00:00:00Z");
         o.service_end = t("9999-12-31T23:59:59Z");
         o.ordered_at = o.service_start;
         o.amount = d(money::MAX_AMOUNT);
@@ -251,12 +251,12 @@ mod tests {
         let requested = o.service_start + HOUR + 1;
         let a = expected_amounts(ExpectedType::Partial, &o, requested, &p).unwrap();
         let c = a.partial.clone().unwrap();
-        assert_eq!(c.total, 87_658_199);
+        assert_eq!(c.total, 87_649_415);
         assert_eq!(c.used, 1);
-        // 9999999999999.999998 × 87658198 / 87658199 = 9999999885920.5409…
-        assert_eq!(c.gross, d("9999999885920.54"));
+        // 9999999999999.999998 × 87649414 / 87649415 = 9999999885909.107…
+        assert_eq!(c.gross, d("9999999885909.11"));
         assert_eq!(a.fee, d("1000000000000.00"));
-        assert_eq!(a.refund, d("8999999885920.54"));
+        assert_eq!(a.refund, d("8999999885909.11"));
     }
 
     #[test]

@@ -174,3 +174,58 @@ pub fn codes_of(rows: &[Row], unsub: &str) -> Vec<String> {
     c.sort();
     c
 }
+
+// ---- Helpers for the adversarial and fault tests (appended) ----
+
+/// At most `n` characters of `s` (messages of runs on huge fields).
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}… [{} bytes in all]", s.chars().take(n).collect::<String>(), s.len())
+    }
+}
+
+/// Asserts that the process did not crash: never exit 101 (a panic), never
+/// exit 5 (an internal error: a panic caught by main, or a failed control
+/// total), never a "panicked" message, never killed by a signal.
+pub fn assert_no_panic(o: &Output) {
+    let err = stderr(o);
+    assert!(
+        code(o) != 101 && code(o) != 5 && code(o) != -1 && !err.contains("panicked"),
+        "the process crashed: exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        clip(&stdout(o), 2000),
+        clip(&err, 4000)
+    );
+}
+
+/// summary.json of the fixture's last run.
+pub fn summary_of(f: &Fixture) -> serde_json::Value {
+    serde_json::from_str(&f.report("summary.json")).expect("summary.json is JSON")
+}
+
+/// No lost rows: for every input, rows_read = accepted + rejected, and
+/// rejects.csv holds exactly `rejected` rows of that file.
+pub fn assert_rows_conserved(f: &Fixture) {
+    let s = summary_of(f);
+    let rejects = f.rows("rejects.csv");
+    let mut total = 0u64;
+    for m in s["inputs"].as_array().expect("inputs") {
+        let (read, acc, rej) = (
+            m["rows_read"].as_u64().unwrap(),
+            m["accepted"].as_u64().unwrap(),
+            m["rejected"].as_u64().unwrap(),
+        );
+        assert_eq!(read, acc + rej, "rows_read = accepted + rejected: {m}");
+        let name = Path::new(m["path"].as_str().unwrap())
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let listed = rejects.iter().filter(|r| r.get("file") == name).count() as u64;
+        assert_eq!(listed, rej, "every rejected row of {name} is in rejects.csv");
+        total += rej;
+    }
+    assert_eq!(rejects.len() as u64, total, "rejects.csv has no row of another file");
+}
