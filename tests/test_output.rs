@@ -1,7 +1,7 @@
 //! Output safety: a killed run leaves the previous reports intact, and a
 //! second run on the same --out is refused with exit 4 while one holds it.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -12,15 +12,8 @@ const U1: &str = "U1,O1,A1,,2021-09-02T10:00:00+08:00,,2021-09-02T11:00:00+08:00
 
 /// Starts a run that pauses just before publishing its reports.
 fn slow_run(f: &Fixture, pause_ms: u64) -> std::process::Child {
-    Command::new(BIN)
-        .current_dir(f.path())
+    f.run_command(&f.out())
         .env("REFUND_RECON_TEST_PAUSE_BEFORE_PUBLISH_MS", pause_ms.to_string())
-        .args(["run", "--data"])
-        .arg(f.data())
-        .arg("--policy")
-        .arg(f.path().join("policy.toml"))
-        .arg("--out")
-        .arg(f.out())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -105,16 +98,7 @@ fn unwritable_out_is_exit_4() {
 
 /// Runs with an explicit --out (the fixture's `run` always uses reports/).
 fn run_into(f: &Fixture, out: &std::path::Path) -> std::process::Output {
-    Command::new(BIN)
-        .current_dir(f.path())
-        .args(["run", "--data"])
-        .arg(f.data())
-        .arg("--policy")
-        .arg(f.path().join("policy.toml"))
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
+    f.run_command(out).output().unwrap()
 }
 
 #[test]
@@ -219,15 +203,9 @@ fn failed_control_totals_are_exit_5_and_publish_nothing() {
         ),
         ("findings", &["summary.json counts", "rows of discrepancies.csv"][..]),
     ] {
-        let o = Command::new(BIN)
-            .current_dir(f.path())
+        let o = f
+            .run_command(&f.out())
             .env("REFUND_RECON_TEST_SKEW_CONTROL_TOTAL", which)
-            .args(["run", "--data"])
-            .arg(f.data())
-            .arg("--policy")
-            .arg(f.path().join("policy.toml"))
-            .arg("--out")
-            .arg(f.out())
             .output()
             .unwrap();
         expect_code(&o, 5);

@@ -86,6 +86,20 @@ impl Fixture {
         c.output().expect("run refund-recon")
     }
 
+    /// A `run` command with --data, --policy and the given --out, for tests
+    /// that add environment variables or spawn it.
+    pub fn run_command(&self, out: &Path) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path())
+            .args(["run", "--data"])
+            .arg(self.data())
+            .arg("--policy")
+            .arg(self.dir.path().join("policy.toml"))
+            .arg("--out")
+            .arg(out);
+        c
+    }
+
     pub fn run(&self, extra: &[&str]) -> Output {
         self.cmd("run", extra)
     }
