@@ -82,52 +82,37 @@ pub const MAX_AMOUNT: &str = "9999999999999.999999";
 /// The value keeps its written scale.
 pub fn parse_money(s: &str) -> Result<Decimal, MoneyError> {
     let b = s.as_bytes();
-    let mut mantissa: u64 = 0;
-    let mut i = 0;
-    let mut significant = 0usize;
-    while i < b.len() && b[i].is_ascii_digit() {
-        if significant > 0 || b[i] != b'0' {
-            significant += 1;
-            if significant > MAX_INTEGER_DIGITS {
-                return Err(if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
-                    MoneyError::TooLarge
-                } else {
-                    MoneyError::Syntax
-                });
-            }
-        }
-        mantissa = mantissa * 10 + u64::from(b[i] - b'0');
-        i += 1;
-    }
-    if i == 0 {
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    // Syntax first: digits, then optionally '.' and 1+ digits, nothing else.
+    let int_len = digits(0);
+    if int_len == 0 {
         return Err(MoneyError::Syntax);
     }
-    let mut scale = 0u32;
-    if i < b.len() {
-        if b[i] != b'.' {
-            return Err(MoneyError::Syntax);
-        }
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start == 6 {
-                // A seventh decimal: too many if the rest is digits.
-                return Err(if b[i..].iter().all(u8::is_ascii_digit) {
-                    MoneyError::TooManyDecimals
-                } else {
-                    MoneyError::Syntax
-                });
+    let frac_len = match b.get(int_len) {
+        None => 0,
+        Some(b'.') => {
+            let n = digits(int_len + 1);
+            if n == 0 || int_len + 1 + n != b.len() {
+                return Err(MoneyError::Syntax);
             }
-            mantissa = mantissa * 10 + u64::from(b[i] - b'0');
-            i += 1;
+            n
         }
-        scale = (i - start) as u32;
-        if i != b.len() || scale == 0 {
-            return Err(MoneyError::Syntax);
-        }
+        Some(_) => return Err(MoneyError::Syntax),
+    };
+    if frac_len > 6 {
+        return Err(MoneyError::TooManyDecimals);
     }
-    // At most 13 + 6 = 19 digits: below 10¹⁹, inside u64 and the mantissa.
-    Ok(Decimal::from_i128_with_scale(i128::from(mantissa), scale))
+    let int = &b[..int_len];
+    let significant = int.len() - int.iter().take_while(|&&c| c == b'0').count();
+    if significant > MAX_INTEGER_DIGITS {
+        return Err(MoneyError::TooLarge);
+    }
+    // At most 13 + 6 = 19 significant digits: below 10¹⁹, inside u64.
+    let mantissa = int[int_len - significant..]
+        .iter()
+        .chain(b.get(int_len + 1..).unwrap_or_default())
+        .fold(0u64, |m, c| m * 10 + u64::from(c - b'0'));
+    Ok(Decimal::from_i128_with_scale(i128::from(mantissa), frac_len as u32))
 }
 
 /// `round(v × num / den)` to `dp` decimals with one exact rounding: the
@@ -319,6 +304,9 @@ mod tests {
         assert_eq!(parse_money("12345678901234567890123"), Err(MoneyError::TooLarge));
         assert_eq!(parse_money(&"9".repeat(40)), Err(MoneyError::TooLarge));
         assert_eq!(parse_money(&format!("{}x", "9".repeat(40))), Err(MoneyError::Syntax));
+        assert_eq!(parse_money("123456789012345..5"), Err(MoneyError::Syntax));
+        assert_eq!(parse_money("123456789012345.5.5"), Err(MoneyError::Syntax));
+        assert_eq!(parse_money("123456789012345.1234567"), Err(MoneyError::TooManyDecimals));
         assert_eq!(parse_money(MAX_AMOUNT).unwrap(), d(MAX_AMOUNT));
         assert_eq!(parse_money("0009999999999999.5").unwrap(), d("9999999999999.5"));
         assert_eq!(parse_money("1.12345678x"), Err(MoneyError::Syntax));

@@ -336,20 +336,31 @@ impl Calendar {
         two(buf, a / 60 % 60);
     }
 
-    /// The first instant whose local date is `d`.
+    /// The first instant whose local date is `d` (or, for a day the zone
+    /// skipped entirely, the first instant after it).
     pub fn start_of_local_day(&self, d: NaiveDate) -> Micros {
         let midnight = d.and_hms_opt(0, 0, 0).expect("midnight exists");
-        // Midnight can fall in a DST gap in a few zones: the day then starts
-        // when the gap ends; step forward until a local time exists.
-        let mut probe = midnight;
-        for _ in 0..=16 {
-            match self.tz.from_local_datetime(&probe) {
-                LocalResult::Single(dt) => return dt.timestamp() * SECOND,
-                LocalResult::Ambiguous(a, _) => return a.timestamp() * SECOND,
-                LocalResult::None => probe += Duration::minutes(15),
+        match self.tz.from_local_datetime(&midnight) {
+            LocalResult::Single(dt) => dt.timestamp() * SECOND,
+            LocalResult::Ambiguous(a, _) => a.timestamp() * SECOND,
+            // Midnight falls in a DST gap (or the day is skipped, as in
+            // Pacific/Kiritimati on 1994-12-31): the day starts when the
+            // gap ends. Search the second exactly: the first instant whose
+            // local date is d or later. Offsets stay within ±15 h.
+            LocalResult::None => {
+                let naive = midnight.and_utc().timestamp();
+                let (mut lo, mut hi) = (naive - 15 * 3600, naive + 39 * 3600);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.local_date(mid * SECOND) >= d {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                lo * SECOND
             }
         }
-        (midnight.and_utc().timestamp()) * SECOND
     }
 
     /// The last whole second of local day `d` (23:59:59 local, SPEC R9).
@@ -434,6 +445,28 @@ mod tests {
         let f = cal.parse_ts("2021-09-30T16:30:00.1234567z").unwrap();
         assert_eq!(f - a, 123_456);
         assert_eq!(cal.format(f), "2021-10-01T00:30:00+08:00", "fractions truncated");
+    }
+
+    #[test]
+    fn a_day_that_starts_in_a_dst_gap_starts_when_the_gap_ends() {
+        let cal = Calendar::new(chrono_tz::Pacific::Kiritimati, BTreeSet::new());
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        // 1979-10-01: -10:40 → -10:00 at midnight, a 40-minute gap.
+        let start = cal.start_of_local_day(date("1979-10-01"));
+        assert_eq!(cal.format(start), "1979-10-01T00:40:00-10:00");
+        assert_eq!(cal.local_date(start - SECOND), date("1979-09-30"));
+        assert_eq!(
+            cal.month_of(cal.parse_ts("1979-10-01T10:42:00Z").unwrap()).to_string(),
+            "1979-10"
+        );
+        let end = cal.end_of_local_day(date("1979-09-30"));
+        assert_eq!(cal.local_date(end), date("1979-09-30"));
+        // 1994-12-31 does not exist there: the next local day after
+        // 1994-12-30 starts on 1995-01-01, after the instant asked about.
+        let t = cal.parse_ts("1994-12-30T20:00:00-10:00").unwrap();
+        let next = cal.start_of_next_local_day(t);
+        assert!(next > t);
+        assert_eq!(cal.local_date(next), date("1995-01-01"));
     }
 
     #[test]

@@ -549,8 +549,8 @@ fn push_record<T: Table>(
             reason
         } else {
             format!(
-                "{reason}; this row runs from line {record_line} to line {}, joined by a quoted field, so a quote (\") is probably not closed where it should be: check the quotes on line {record_line}",
-                record_line + span
+                "{reason}; this row runs over {} lines, joined by a quoted field, so a quote (\") is probably not closed where it should be: check the quotes on its first line",
+                span + 1
             )
         }
     };
@@ -713,10 +713,17 @@ fn for_each_record_spanning(text: &str, mut f: impl FnMut(u64, u64, &str, &str, 
             pos += end + 1;
             f(record_line, 0, raw, text, &fields);
         } else {
-            let consumed = slow.read(rest, &mut fields);
+            let consumed = match slow.read(rest, &mut fields) {
+                0 => rest.len(),
+                n => n,
+            };
             line += count_line_breaks(&rest[..consumed], rest.get(consumed).copied());
             let raw = text.get(pos..pos + consumed).unwrap_or_default();
             pos += consumed;
+            if fields.is_empty() {
+                // csv_core's End with nothing read: no record.
+                continue;
+            }
             let inner = &slow.out[..slow.len];
             let span = if memchr::memchr2(b'\n', b'\r', inner).is_some() {
                 count_line_breaks(inner, None)
@@ -744,8 +751,15 @@ struct SlowRecord {
 
 impl Default for SlowRecord {
     fn default() -> Self {
+        // csv_core strips a UTF-8 BOM before the first record it reads (and
+        // again after `reset`). A BOM is the file's business, handled once
+        // at its start: prime the reader with one record so that a record
+        // starting with U+FEFF keeps it, as on the fast path.
+        let mut reader = csv_core::Reader::new();
+        let (mut out, mut ends) = ([0u8; 4], [0usize; 4]);
+        let _ = reader.read_record(b"x\n", &mut out, &mut ends);
         SlowRecord {
-            reader: csv_core::Reader::new(),
+            reader,
             out: vec![0; 4096],
             len: 0,
             ends: vec![0; 64],
@@ -758,7 +772,8 @@ impl SlowRecord {
     /// `fields` to its ranges in `out`, and returns the bytes consumed.
     fn read(&mut self, input: &[u8], fields: &mut Vec<(usize, usize)>) -> usize {
         use csv_core::ReadRecordResult::*;
-        self.reader.reset();
+        // No `reset`: after a record the reader is at the start of the next
+        // one, and a reset would re-arm its BOM stripping.
         let (mut nin, mut nout, mut nend) = (0, 0, 0);
         loop {
             // Once the input is used up, the empty slice tells csv_core it
@@ -816,7 +831,7 @@ fn locate_utf8_error<T: Table>(bytes: &[u8], map: &HeaderMap) -> (u64, Option<St
         while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
             start += 1;
         }
-        line += count_newlines(&bytes[seen..start]);
+        line += count_line_breaks(&bytes[seen..start], bytes.get(start).copied());
         seen = start;
         for (i, field) in rec.iter().enumerate() {
             if std::str::from_utf8(field).is_err() {
@@ -991,6 +1006,24 @@ mod tests {
         let n = for_each_record(text, |l, _, _| lines.push(l));
         assert_eq!(lines, vec![1, 2, 4, 7, 9, 11]);
         assert_eq!(n, 10);
+    }
+
+    #[test]
+    fn a_bom_inside_the_data_is_kept_on_both_paths() {
+        let mut recs = Vec::new();
+        for_each_record("x\n\u{feff}a,\"b\"\n\u{feff}\r\r\na\n", |l, src, f| {
+            recs.push((l, f.iter().map(|&(a, b)| src[a..b].to_string()).collect::<Vec<_>>()))
+        });
+        let want = |l: u64, v: &[&str]| (l, v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            recs,
+            vec![
+                want(1, &["x"]),
+                want(2, &["\u{feff}a", "b"]),
+                want(3, &["\u{feff}"]),
+                want(5, &["a"])
+            ]
+        );
     }
 
     #[test]

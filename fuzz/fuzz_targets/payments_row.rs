@@ -1,0 +1,24 @@
+//! payments.csv rows: the fuzz input is the data part of a file under the
+//! SPEC-order header. Every record goes through Payments::push_row (via the
+//! real reader, at the production block size and at a small block):
+//! Ok or a RowError, never a panic; the reader's accepted rows and
+//! rejects (line, id, column, value, reason) must equal what the `csv`
+//! crate + push_row give record by record; rows read = accepted +
+//! rejected; non-UTF-8 data is NotUtf8 naming the first bad field.
+//! Billing zone: UTC.
+#![no_main]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use refund_recon::ingest::Payments;
+use refund_recon::time::Calendar;
+
+fuzz_target!(|data: &[u8]| {
+    static CAL: OnceLock<Calendar> = OnceLock::new();
+    let cal = CAL.get_or_init(|| common::calendar(chrono_tz::UTC));
+    common::check_table::<Payments>(data, cal, &[64.max(data.len() / 4)]);
+});
