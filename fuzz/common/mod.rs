@@ -79,10 +79,10 @@ fn csv_records_raw(bytes: &[u8]) -> Vec<OracleRecord> {
 /// that the harnesses otherwise step around (see fuzz/README.md).
 pub fn strict() -> bool {
     static S: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *S.get_or_init(|| std::env::var_os("REFUND_RECON_FUZZ_STRICT").is_some_and(|v| v == "1"))
+    *S.get_or_init(|| std::env::var_os("REFUND_RECON_FUZZ_LENIENT").is_none_or(|v| v != "1"))
 }
 
-/// KNOWN (reported): `SlowRecord::read` (src/ingest/mod.rs) calls
+/// FIXED (was KNOWN; checked unless REFUND_RECON_FUZZ_LENIENT=1): `SlowRecord::read` (src/ingest/mod.rs) calls
 /// `csv_core::Reader::reset` before each record, which re-arms csv_core's
 /// UTF-8 BOM stripping, so a record that takes the slow path (a quote or
 /// bare CR on its first line) and starts with U+FEFF loses it; the fast
@@ -110,7 +110,7 @@ pub fn multi_line(r: &OracleRecord) -> bool {
 /// What a reject of a multi-line record appends to its reason.
 const SPANNING: &str = "; this row runs from line ";
 
-/// KNOWN (reported): the "this row runs from line X to line Y" text that
+/// FIXED (was KNOWN; checked unless REFUND_RECON_FUZZ_LENIENT=1): the "this row runs from line X to line Y" text that
 /// `push_record` (src/ingest/mod.rs) appends uses the chunk-relative line,
 /// not the file line (Reject::line is corrected, the text is not). Unless
 /// strict, that tail is cut off before comparing; when strict, X must be
@@ -138,7 +138,7 @@ fn normalise(mut o: Outcome) -> Outcome {
     o
 }
 
-/// Two reads of the same file agree. KNOWN (reported): with a bare CR in
+/// Two reads of the same file agree. FIXED (was KNOWN; checked unless REFUND_RECON_FUZZ_LENIENT=1): with a bare CR in
 /// the file, the NotUtf8 line depends on the block size (chunk starts
 /// count bare CRs, `locate_utf8_error` does not); unless strict, such
 /// errors are compared by column only.
@@ -381,7 +381,7 @@ pub fn check_table<T: Table>(data: &[u8], cal: &Calendar, small_blocks: &[usize]
         Err(_) => match big {
             Err(InputError::NotUtf8 { line, column, .. }) => {
                 let want = first_utf8_error::<T>(data).expect("some field is not UTF-8");
-                // KNOWN (reported): locate_utf8_error (src/ingest/mod.rs)
+                // FIXED (was KNOWN; checked unless REFUND_RECON_FUZZ_LENIENT=1): locate_utf8_error (src/ingest/mod.rs)
                 // counts only LFs, the rejects' lines also count bare CRs.
                 let bare_cr = line_breaks(data) != newlines(data);
                 if bare_cr && !strict() {

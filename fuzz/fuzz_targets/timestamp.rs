@@ -28,7 +28,7 @@ const ZONES: [Tz; 4] = [
     chrono_tz::Pacific::Kiritimati,
 ];
 
-/// KNOWN (reported): `Calendar::start_of_local_day` (src/time.rs) finds
+/// FIXED (was KNOWN; checked unless REFUND_RECON_FUZZ_LENIENT=1): `Calendar::start_of_local_day` (src/time.rs) finds
 /// the start of a day whose midnight is in a DST gap by stepping 15
 /// minutes from midnight, at most 16 times, then falls back to midnight
 /// *as UTC*. So for a gap that is not a multiple of 15 minutes it is up to
@@ -39,7 +39,7 @@ const ZONES: [Tz; 4] = [
 /// around a midnight gap unless REFUND_RECON_FUZZ_STRICT=1.
 fn strict() -> bool {
     static S: OnceLock<bool> = OnceLock::new();
-    *S.get_or_init(|| std::env::var_os("REFUND_RECON_FUZZ_STRICT").is_some_and(|v| v == "1"))
+    *S.get_or_init(|| std::env::var_os("REFUND_RECON_FUZZ_LENIENT").is_none_or(|v| v != "1"))
 }
 
 /// Whether local midnight of `d` does not exist in `tz` (a DST gap or a

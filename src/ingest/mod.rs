@@ -820,12 +820,17 @@ fn trim(s: &str) -> &str {
 /// The line and column of the first field that is not UTF-8 (slow path,
 /// only for a chunk that failed the check).
 fn locate_utf8_error<T: Table>(bytes: &[u8], map: &HeaderMap) -> (u64, Option<String>) {
+    // The csv crate drops a BOM at the start of its input (and leaves it
+    // out of its positions); a chunk may start with one that is data. A
+    // leading newline, counted as line 0, keeps it in.
+    let prefixed = [b"\n".as_slice(), bytes].concat();
+    let bytes = prefixed.as_slice();
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
-    let (mut seen, mut line) = (0usize, 1u64);
+    let (mut seen, mut line) = (0usize, 0u64);
     while rdr.read_byte_record(&mut rec).unwrap_or(false) {
         let mut start = rec.position().map(|p| p.byte() as usize).unwrap_or(seen).max(seen);
         while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
