@@ -413,15 +413,6 @@ fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap
     Ok(totals)
 }
 
-/// An amount as an integer of 10⁻⁶ units (the bill's unit).
-fn micros(v: Decimal) -> Option<i128> {
-    let scale = v.scale();
-    if scale > monthly_bill::SCALE {
-        return None;
-    }
-    v.mantissa().checked_mul(10i128.pow(monthly_bill::SCALE - scale))
-}
-
 /// Control total: for each input file, rows read = rows accepted (kept in
 /// the table) + rows rejected (in rejects.csv), counted independently.
 fn check_rows_conserved(rec: &Reconciliation, rejects_written: u64) -> Result<(), AppError> {
@@ -470,8 +461,7 @@ fn check_bill_ties_out(
     };
     for (c, t) in totals {
         let billed = from_bill.get(c).copied().unwrap_or_default();
-        let listed = micros(t.expected);
-        if listed != Some(billed) {
+        if monthly_bill::scaled(t.expected) != billed {
             return Err(AppError::Internal(format!(
                 "control total failed: monthly_bill expected_refunds {} {c} ≠ refunds.csv expected refunds {} {c}",
                 show(*c, billed),

@@ -52,7 +52,9 @@ const EXP_COUPON: usize = 6;
 /// decimals; computed amounts are rounded to the minor units).
 pub const SCALE: u32 = 6;
 
-fn scaled(v: Decimal) -> i128 {
+/// An amount as an integer of 10⁻⁶ units (the bill's sums, and the
+/// control total against refunds.csv).
+pub(super) fn scaled(v: Decimal) -> i128 {
     let mut v = v;
     v.rescale(SCALE);
     v.mantissa()
