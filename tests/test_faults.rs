@@ -19,15 +19,6 @@ const O1: &str = "O1,A1,i-1,Prod,edition,subscription,new,2021-09-01T10:00:00+08
 const P1: &str = "P1,O1,A1,2021-09-01T10:00:00+08:00,300.00,USD,credit_card,succeeded";
 const U1: &str = "U1,O1,A1,,2021-09-02T10:00:00+08:00,,2021-09-02T11:00:00+08:00,2021-09-03T10:00:00+08:00,normal,completed,unconditional,300.00,0.00,0.00,credit_card,2021-09";
 
-const REPORTS: [&str; 6] = [
-    "discrepancies.csv",
-    "refunds.csv",
-    "monthly_bill.csv",
-    "quota_usage.csv",
-    "rejects.csv",
-    "summary.json",
-];
-
 /// A tmpfs mounted for the life of the value (unmounted on drop, also when
 /// the test fails).
 struct Tmpfs {
@@ -107,7 +98,7 @@ fn spawn_to(f: &Fixture, data: &Path, out: &Path, env: &[(&str, &str)]) -> std::
 
 /// The reports in `out`, byte for byte.
 fn files(out: &Path) -> Vec<(String, Vec<u8>)> {
-    REPORTS
+    refund_recon::report::FILES
         .iter()
         .map(|n| {
             let bytes = std::fs::read(out.join(n)).unwrap_or_else(|e| panic!("{}: {e}", out.join(n).display()));
@@ -117,20 +108,8 @@ fn files(out: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The reports with summary.json's volatile fields removed.
-fn snapshot(out: &Path) -> Vec<(String, Vec<u8>)> {
-    files(out)
-        .into_iter()
-        .map(|(n, b)| {
-            if n == "summary.json" {
-                let mut v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-                v.as_object_mut().unwrap().remove("started_at");
-                v.as_object_mut().unwrap().remove("elapsed_seconds");
-                (n, v.to_string().into_bytes())
-            } else {
-                (n, b)
-            }
-        })
-        .collect()
+fn snapshot(out: &Path) -> Vec<(String, String)> {
+    report_snapshot(out, false)
 }
 
 /// Names beside `out` left by a run: `.<name>.tmp-*` or `.<name>.old-*`.

@@ -206,16 +206,9 @@ mod binary {
 
     use refund_recon::generate::{generate, GenerateOptions};
 
-    use crate::common::{expect_code, parse_csv, repo, Row, BIN};
+    use crate::common::{expect_code, parse_csv, repo, report_snapshot, Row, BIN};
 
     const FILES: [&str; 3] = ["orders.csv", "payments.csv", "unsubscriptions.csv"];
-    const CSVS: [&str; 5] = [
-        "discrepancies.csv",
-        "refunds.csv",
-        "monthly_bill.csv",
-        "quota_usage.csv",
-        "rejects.csv",
-    ];
 
     fn dec(s: &str) -> Decimal {
         s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"))
@@ -254,22 +247,7 @@ mod binary {
     /// that may differ: started_at, elapsed_seconds, and (when `no_hashes`)
     /// the inputs' sha256.
     fn snapshot(out: &Path, no_hashes: bool) -> Vec<(String, String)> {
-        let mut files: Vec<(String, String)> = CSVS
-            .iter()
-            .map(|n| (n.to_string(), std::fs::read_to_string(out.join(n)).unwrap()))
-            .collect();
-        let mut v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-        let o = v.as_object_mut().unwrap();
-        o.remove("started_at");
-        o.remove("elapsed_seconds");
-        if no_hashes {
-            for input in o["inputs"].as_array_mut().unwrap() {
-                input.as_object_mut().unwrap().remove("sha256");
-            }
-        }
-        files.push(("summary.json".into(), serde_json::to_string_pretty(&v).unwrap()));
-        files
+        report_snapshot(out, no_hashes)
     }
 
     fn assert_same(a: &[(String, String)], b: &[(String, String)], what: &str) -> Result<(), TestCaseError> {

@@ -243,3 +243,29 @@ pub fn assert_rows_conserved(f: &Fixture) {
     }
     assert_eq!(rejects.len() as u64, total, "rejects.csv has no row of another file");
 }
+
+/// Every report in `dir` (refund-recon's own list of them), with
+/// summary.json's volatile fields removed (started_at, elapsed_seconds,
+/// and with `drop_input_hashes` the inputs' sha256), for byte comparisons.
+pub fn report_snapshot(dir: &Path, drop_input_hashes: bool) -> Vec<(String, String)> {
+    refund_recon::report::FILES
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if *name == "summary.json" {
+                let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let o = v.as_object_mut().unwrap();
+                o.remove("started_at");
+                o.remove("elapsed_seconds");
+                if drop_input_hashes {
+                    for input in o["inputs"].as_array_mut().unwrap() {
+                        input.as_object_mut().unwrap().remove("sha256");
+                    }
+                }
+                text = serde_json::to_string_pretty(&v).unwrap();
+            }
+            (name.to_string(), text)
+        })
+        .collect()
+}
