@@ -1,5 +1,6 @@
 //! The worked examples of SPEC §7, end to end through the binary.
 
+use crate::common::golden;
 use crate::common::*;
 
 /// An edition subscription order in USD on its own instance.
@@ -92,6 +93,7 @@ fn example_1_review_month() {
         ],
     );
     expect_code(&f.run(&["--fail-on", "warning"]), 0);
+    golden::check_reports("examples/1-review-month", &f.out(), f.path());
     let r = f.rows("refunds.csv");
     for u in ["U1", "U2", "U3"] {
         assert_eq!(refund(&r, u).get("review_required"), "true");
@@ -144,6 +146,7 @@ fn example_2_time_zone_edge() {
         )],
     );
     expect_code(&f.run(&["--fail-on", "warning"]), 0);
+    golden::check_reports("examples/2-time-zone-edge", &f.out(), f.path());
     let r = f.rows("refunds.csv");
     let u = refund(&r, "U1");
     assert_eq!(u.get("approved_at"), "2021-10-01T00:30:00+08:00");
@@ -235,6 +238,7 @@ fn example_3_quota() {
         ],
     );
     expect_code(&f.run(&[]), 0);
+    golden::check_reports("examples/3-quota", &f.out(), f.path());
     let r = f.rows("refunds.csv");
     assert_eq!(refund(&r, "U1").get("expected_type"), "unconditional");
     assert_eq!(refund(&r, "U2").get("expected_type"), "partial");
@@ -301,6 +305,7 @@ fn example_4_partial() {
     );
     f.policy(&format!("{POLICY}\n[partial]\nhandling_fee_rate = \"0.05\"\n"));
     expect_code(&f.run(&[]), 0);
+    golden::check_reports("examples/4-partial", &f.out(), f.path());
     let r = f.rows("refunds.csv");
     let u = refund(&r, "U1");
     assert_eq!(u.get("cash_due"), "300.00");
@@ -346,6 +351,7 @@ fn example_5_unactivated_renewal() {
         )],
     );
     expect_code(&f.run(&["--fail-on", "warning"]), 0);
+    golden::check_reports("examples/5-unactivated-renewal", &f.out(), f.path());
     let r = f.rows("refunds.csv");
     let u = refund(&r, "U1");
     assert_eq!(u.get("expected_type"), "unactivated");
@@ -391,6 +397,7 @@ fn example_6_deadline() {
         )],
     );
     expect_code(&f.run(&[]), 0);
+    golden::check_reports("examples/6-deadline", &f.out(), f.path());
     let r = f.rows("refunds.csv");
     assert_eq!(refund(&r, "U1").get("refund_deadline"), "2021-10-12T23:59:59+08:00");
     let d = f.rows("discrepancies.csv");

@@ -6,6 +6,7 @@ mod common;
 mod test_adversarial;
 mod test_examples;
 mod test_faults;
+mod test_golden;
 mod test_ingest;
 mod test_output;
 mod test_properties;
