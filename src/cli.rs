@@ -98,8 +98,15 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ExplainArgs {
-    /// The unsubscription to explain.
-    pub unsub_id: String,
+    /// An unsub_id (its whole trail), else an order_id (the order, its
+    /// payments and each of its unsubscriptions), else an account_id (one
+    /// line per unsubscription, in evaluation order).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Print the trail as JSON for tools: the input rows, each rule's step
+    /// with its values, and the findings exactly as in discrepancies.csv.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -419,8 +426,13 @@ fn explain(a: &ExplainArgs) -> Result<u8, AppError> {
     let (inputs, ingest) = load_checked(&cfg, &progress)?;
     let rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
     progress.done();
-    let id = a.unsub_id.trim();
-    match crate::explain::trail(&rec, id) {
+    let id = a.id.trim();
+    let answer = if a.json {
+        crate::explain::json(&rec, id).map(|v| format!("{:#}\n", v))
+    } else {
+        crate::explain::text(&rec, id)
+    };
+    match answer {
         Some(text) => {
             print!("{text}");
             Ok(0)
@@ -434,7 +446,7 @@ fn explain(a: &ExplainArgs) -> Result<u8, AppError> {
                 .collect();
             if rejected.is_empty() {
                 return Err(AppError::Usage(format!(
-                    "unsubscription {id:?} is not in {}; check the id (ids are case-sensitive)",
+                    "{id:?} is no unsubscription, order or account in {}; check the id (ids are case-sensitive)",
                     rec.inputs.metas[2].path.display()
                 )));
             }

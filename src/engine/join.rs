@@ -6,16 +6,16 @@ use std::ops::Range;
 
 use polars::prelude::*;
 
-use super::{Inputs, NONE};
+use super::{Inputs, RowIndex};
 use crate::columns::StrCol;
 use crate::ingest::Table;
 
 /// Row indices produced by the joins and the sort.
 pub struct Joined {
-    /// Accepted order row of each unsubscription, or NONE.
-    pub order_of_unsub: Vec<u32>,
-    /// Accepted order row of each payment, or NONE.
-    pub order_of_payment: Vec<u32>,
+    /// Accepted order row of each unsubscription (None: no such order).
+    pub order_of_unsub: Vec<Option<RowIndex>>,
+    /// Accepted order row of each payment (None: no such order).
+    pub order_of_payment: Vec<Option<RowIndex>>,
     /// Unsubscription rows sorted by (account_id, requested_at, unsub_id).
     pub unsub_sorted: Vec<u32>,
     /// Each account's range in `unsub_sorted`, in account order.
@@ -31,9 +31,9 @@ fn collect(lf: LazyFrame) -> PolarsResult<DataFrame> {
 }
 
 /// For each key, the row of the order with that order_id (ids are unique).
-fn order_rows(order_ids: &StrCol, keys: &StrCol) -> PolarsResult<Vec<u32>> {
+fn order_rows(order_ids: &StrCol, keys: &StrCol) -> PolarsResult<Vec<Option<RowIndex>>> {
     let (n, m) = (keys.len(), order_ids.len());
-    let mut out = vec![NONE; n];
+    let mut out = vec![None; n];
     if n == 0 || m == 0 {
         return Ok(out);
     }
@@ -52,7 +52,7 @@ fn order_rows(order_ids: &StrCol, keys: &StrCol) -> PolarsResult<Vec<u32>> {
     let l = joined.column("l")?.u32()?;
     let r = joined.column("r")?.u32()?;
     for (a, b) in l.into_no_null_iter().zip(r.into_no_null_iter()) {
-        out[a as usize] = b;
+        out[a as usize] = Some(RowIndex::new(b as usize));
     }
     Ok(out)
 }

@@ -8,6 +8,7 @@
 mod evaluate;
 mod join;
 
+use std::num::NonZeroU32;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -21,16 +22,31 @@ use crate::config::Policy;
 use crate::ingest::{self, InputError, InputMeta, Orders, Payments, Reject, RowCtx, Table, Unsubscriptions};
 use crate::model::{BillingMode, ItemKind, PaymentStatus};
 use crate::rules::r0_linking::Link;
-use crate::rules::r10_value_added::{self, InstanceOrder, InstanceUnsub, R10Finding};
-use crate::rules::r11_batches::{self, BatchDiff, BatchRow};
-use crate::rules::r1_payments::{self, MethodCandidate, PaymentCheck};
-use crate::rules::{Cell, Code, Finding, OrderFacts};
+use crate::rules::r10_value_added::{self, Instance, InstanceOrder, InstanceUnsub};
+use crate::rules::r11_batches::{self, BatchRow};
+use crate::rules::r1_payments::{self, MethodCandidate, OrderRef, PaymentCheck, PaymentFacts};
+use crate::rules::{Finding, OrderFacts};
 use crate::time::{Calendar, Micros};
 
-pub use evaluate::{Outcome, QuotaRow};
+pub use evaluate::{unsub_facts, Outcome, QuotaRow};
 
-/// "No row": an unsubscription or payment whose order is not accepted.
-pub const NONE: u32 = u32::MAX;
+/// The index of a row in one of the accepted input tables. Stored plus one
+/// in a `NonZeroU32`, so `Option<RowIndex>` ("no such row": an
+/// unsubscription or payment whose order is not accepted) stays 4 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RowIndex(NonZeroU32);
+
+impl RowIndex {
+    /// Row `i` (tables hold at most [`crate::ingest::MAX_ROWS`] rows, so
+    /// `i + 1` fits).
+    pub fn new(i: usize) -> RowIndex {
+        RowIndex(NonZeroU32::new(i as u32 + 1).expect("row indices are below MAX_ROWS"))
+    }
+
+    pub fn get(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
 
 /// Where the three exports are.
 #[derive(Debug, Clone)]
@@ -144,8 +160,8 @@ pub struct PaymentAgg {
     pub cash_paid: Vec<Decimal>,
     /// Whether any accepted payment row names the order.
     pub has_rows: Vec<bool>,
-    /// The payment row of the original payment method, or NONE.
-    pub original: Vec<u32>,
+    /// The payment row of the original payment method.
+    pub original: Vec<Option<RowIndex>>,
     /// R1's check of each payment row.
     pub checks: Vec<PaymentCheck>,
 }
@@ -156,8 +172,8 @@ pub struct Reconciliation {
     pub cal: Calendar,
     pub as_of: Micros,
     pub inputs: Inputs,
-    pub order_of_unsub: Vec<u32>,
-    pub order_of_payment: Vec<u32>,
+    pub order_of_unsub: Vec<Option<RowIndex>>,
+    pub order_of_payment: Vec<Option<RowIndex>>,
     pub pay: PaymentAgg,
     /// One per accepted unsubscription, sorted by account_id, requested_at,
     /// unsub_id (the evaluation order).
@@ -293,20 +309,19 @@ pub fn order_facts(o: &Orders, i: usize) -> OrderFacts<'_> {
 
 /// R1: checks of every payment row, cash_paid, payment presence and the
 /// original payment method per order.
-fn payment_aggregates(inputs: &Inputs, order_of_payment: &[u32]) -> PaymentAgg {
+fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) -> PaymentAgg {
     let (o, p) = (&inputs.orders, &inputs.payments);
     let (o_acct, p_acct, p_id) = (o.account_id.view(), p.account_id.view(), p.payment_id.view());
     let checks: Vec<PaymentCheck> = (0..p.len())
         .into_par_iter()
         .map(|i| {
-            let oi = order_of_payment[i];
-            let order = (oi != NONE).then(|| (o_acct.get(oi as usize), o.currency[oi as usize]));
+            let order = order_of_payment[i].map(|oi| (o_acct.get(oi.get()), o.currency[oi.get()]));
             r1_payments::check_payment(p_acct.get(i), p.currency[i], order)
         })
         .collect();
     let mut cash_paid = vec![Decimal::ZERO; o.len()];
     let mut has_rows = vec![false; o.len()];
-    let mut original = vec![NONE; o.len()];
+    let mut original: Vec<Option<RowIndex>> = vec![None; o.len()];
     // Each task owns a range of orders and scans the payments for them,
     // in payment order: no sharing, and the result is the sequential one.
     let span = (o.len() / (rayon::current_num_threads() * 4)).max(1 << 16);
@@ -316,13 +331,13 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[u32]) -> PaymentAgg {
         .zip(original.par_chunks_mut(span))
         .enumerate()
         .for_each(|(k, ((cash_paid, has_rows), original))| {
-            let lo = (k * span) as u32;
-            let hi = lo + cash_paid.len() as u32;
-            for (i, &oi) in order_of_payment.iter().enumerate() {
-                if oi == NONE || oi < lo || oi >= hi {
+            let lo = k * span;
+            let hi = lo + cash_paid.len();
+            for (i, oi) in order_of_payment.iter().enumerate() {
+                let Some(oi) = oi.map(RowIndex::get).filter(|oi| (lo..hi).contains(oi)) else {
                     continue;
-                }
-                let at = (oi - lo) as usize;
+                };
+                let at = oi - lo;
                 has_rows[at] = true;
                 if p.status[i] != PaymentStatus::Succeeded || !checks[i].belongs() {
                     continue;
@@ -333,12 +348,15 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[u32]) -> PaymentAgg {
                     paid_at: p.paid_at[j],
                     payment_id: p_id.get(j),
                 };
-                let best = original[at];
-                if best == NONE
-                    || r1_payments::original_method_order(&candidate(i), &candidate(best as usize))
-                        == std::cmp::Ordering::Less
-                {
-                    original[at] = i as u32;
+                let better = match original[at] {
+                    None => true,
+                    Some(best) => {
+                        r1_payments::original_method_order(&candidate(i), &candidate(best.get()))
+                            == std::cmp::Ordering::Less
+                    }
+                };
+                if better {
+                    original[at] = Some(RowIndex::new(i));
                 }
             }
         });
@@ -351,118 +369,79 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[u32]) -> PaymentAgg {
 }
 
 /// R1's findings on payments and orders.
-fn payment_findings(inputs: &Inputs, order_of_payment: &[u32], pay: &PaymentAgg, policy: &Policy) -> Vec<Finding> {
+fn payment_findings(
+    inputs: &Inputs,
+    order_of_payment: &[Option<RowIndex>],
+    pay: &PaymentAgg,
+    policy: &Policy,
+) -> Vec<Finding> {
     let (o, p) = (&inputs.orders, &inputs.payments);
     let (o_acct, o_id) = (o.account_id.view(), o.order_id.view());
     let (p_acct, p_id, p_order) = (p.account_id.view(), p.payment_id.view(), p.order_id.view());
+    let order_ref = |i: usize| OrderRef {
+        order_id: o_id.get(i),
+        account_id: o_acct.get(i),
+        currency: o.currency[i],
+    };
     let mut out: Vec<Finding> = (0..p.len())
         .into_par_iter()
+        .filter(|&i| !pay.checks[i].belongs())
         .flat_map_iter(|i| {
-            let c = pay.checks[i];
-            let mut f = Vec::new();
-            if c.belongs() {
-                return f;
-            }
-            let on_payment = |code: Code, message: String| {
-                let mut x = Finding::new(code, message).currency(Some(p.currency[i]));
-                x.account_id = p_acct.get(i).to_string();
-                x.payment_id = p_id.get(i).to_string();
-                x.order_id = p_order.get(i).to_string();
-                x
+            let facts = PaymentFacts {
+                payment_id: p_id.get(i),
+                account_id: p_acct.get(i),
+                order_id: p_order.get(i),
+                currency: p.currency[i],
             };
-            if c.orphan {
-                f.push(
-                    on_payment(
-                        Code::ORPHAN_PAYMENT,
-                        format!("R1: payment {} names order {}, which is not an accepted order", p_id.get(i), p_order.get(i)),
-                    )
-                    .field("order_id", Cell::Empty, Cell::text(p_order.get(i))),
-                );
-                return f;
-            }
-            let oi = order_of_payment[i] as usize;
-            if c.currency_mismatch {
-                f.push(
-                    on_payment(
-                        Code::CURRENCY_MISMATCH,
-                        format!(
-                            "R1: payment {} is in {} but order {} is in {}; it is left out of cash_paid",
-                            p_id.get(i),
-                            p.currency[i],
-                            o_id.get(oi),
-                            o.currency[oi]
-                        ),
-                    )
-                    .field("currency", Cell::text(o.currency[oi].as_str()), Cell::text(p.currency[i].as_str())),
-                );
-            }
-            if c.account_mismatch {
-                f.push(
-                    on_payment(
-                        Code::ACCOUNT_MISMATCH,
-                        format!(
-                            "R1: payment {} is from account {} but order {} belongs to account {}; it is left out of cash_paid",
-                            p_id.get(i),
-                            p_acct.get(i),
-                            o_id.get(oi),
-                            o_acct.get(oi)
-                        ),
-                    )
-                    .field("account_id", Cell::text(o_acct.get(oi)), Cell::text(p_acct.get(i))),
-                );
-            }
-            f
+            r1_payments::payment_findings(&facts, order_of_payment[i].map(|oi| order_ref(oi.get())), pay.checks[i])
         })
         .collect();
     let tolerance = policy.amount_tolerance;
     out.par_extend((0..o.len()).into_par_iter().filter_map(|i| {
-        let due = o.cash_due(i);
-        if !r1_payments::payment_mismatch(o.billing_mode[i], pay.has_rows[i], due, pay.cash_paid[i], tolerance) {
-            return None;
-        }
-        let mut f = Finding::new(
-            Code::PAYMENT_MISMATCH,
-            format!(
-                "R1: order {} has cash_due {} (amount {} − coupon {}) but its succeeded payments sum to {}",
-                o_id.get(i),
-                crate::money::format_exact(due),
-                crate::money::format_exact(o.amount[i]),
-                crate::money::format_exact(o.coupon_amount[i]),
-                crate::money::format_exact(pay.cash_paid[i])
-            ),
+        r1_payments::payment_mismatch(
+            o.billing_mode[i],
+            pay.has_rows[i],
+            o.cash_due(i),
+            pay.cash_paid[i],
+            tolerance,
         )
-        .amounts("cash_paid", due, pay.cash_paid[i])
-        .currency(Some(o.currency[i]));
-        f.account_id = o_acct.get(i).to_string();
-        f.order_id = o_id.get(i).to_string();
-        Some(f)
+        .then(|| r1_payments::mismatch_finding(&order_ref(i), o.amount[i], o.coupon_amount[i], pay.cash_paid[i]))
     }));
     out
 }
 
+/// Whether an order can take part in R10: pay-per-use, or an asset quota
+/// or value-added package.
+fn r10_relevant(o: &Orders, i: usize) -> bool {
+    o.billing_mode[i] == BillingMode::PayPerUse || matches!(o.item_kind[i], ItemKind::AssetQuota | ItemKind::ValueAdded)
+}
+
 /// R10 per instance: findings on unsubscriptions go into their outcomes;
 /// findings on orders are returned.
-fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome], cal: &Calendar) -> Vec<Finding> {
+fn value_added(
+    inputs: &Inputs,
+    order_of_unsub: &[Option<RowIndex>],
+    outcomes: &mut [Outcome],
+    cal: &Calendar,
+) -> Vec<Finding> {
     let o = &inputs.orders;
-    let u = &inputs.unsubs;
-    let (o_acct, o_inst, o_id) = (o.account_id.view(), o.instance_id.view(), o.order_id.view());
+    let (o_acct, o_inst) = (o.account_id.view(), o.instance_id.view());
     // Instances that an unsubscription of the account's own order touches,
-    // where R10 can say something.
+    // where R10 can say something: their unsubscriptions (by outcome).
     let mut instance_of: FxHashMap<(u32, &str), u32> = FxHashMap::default();
     let mut unsubs_of: Vec<Vec<u32>> = Vec::new();
     for (k, out) in outcomes.iter().enumerate() {
         if matches!(out.link, Link::OrderNotFound | Link::AccountMismatch) {
             continue;
         }
-        let oi = order_of_unsub[out.unsub as usize] as usize;
-        let relevant = o.billing_mode[oi] == BillingMode::PayPerUse
-            || matches!(o.item_kind[oi], ItemKind::AssetQuota | ItemKind::ValueAdded);
-        if !relevant {
+        let Some(oi) = order_of_unsub[out.unsub as usize]
+            .map(RowIndex::get)
+            .filter(|&oi| r10_relevant(o, oi))
+        else {
             continue;
-        }
-        let key = (o_acct.code(oi), o_inst.get(oi));
+        };
         let next = instance_of.len() as u32;
-        let idx = *instance_of.entry(key).or_insert(next);
+        let idx = *instance_of.entry((o_acct.code(oi), o_inst.get(oi))).or_insert(next);
         if idx == next {
             unsubs_of.push(Vec::new());
         }
@@ -471,15 +450,11 @@ fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome]
     if instance_of.is_empty() {
         return Vec::new();
     }
+    // Their R10-relevant orders, in row order.
     let mut orders_of: Vec<Vec<u32>> = vec![Vec::new(); instance_of.len()];
-    // Only these orders take part in R10 (see check_instance).
-    let relevant = |i: usize| {
-        o.billing_mode[i] == BillingMode::PayPerUse
-            || matches!(o.item_kind[i], ItemKind::AssetQuota | ItemKind::ValueAdded)
-    };
     let hits: Vec<(u32, u32)> = (0..o.len())
         .into_par_iter()
-        .filter(|&i| relevant(i))
+        .filter(|&i| r10_relevant(o, i))
         .filter_map(|i| {
             instance_of
                 .get(&(o_acct.code(i), o_inst.get(i)))
@@ -489,114 +464,10 @@ fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome]
     for (k, i) in hits {
         orders_of[k as usize].push(i);
     }
-    let u_id = u.unsub_id.view();
-    // Per instance: findings on unsubscriptions (by outcome) and on orders.
-    type InstanceFindings = (Vec<(usize, Finding)>, Vec<Finding>);
+    let shared: &[Outcome] = outcomes;
     let results: Vec<InstanceFindings> = (0..orders_of.len())
         .into_par_iter()
-        .map(|k| {
-            let rows = &orders_of[k];
-            let list: Vec<InstanceOrder<'_>> = rows
-                .iter()
-                .map(|&r| {
-                    let r = r as usize;
-                    InstanceOrder {
-                        row: r,
-                        order_id: o_id.get(r),
-                        item_kind: o.item_kind[r],
-                        billing_mode: o.billing_mode[r],
-                        order_type: o.order_type[r],
-                        service_start: o.service_start[r],
-                        service_end: o.service_end[r],
-                    }
-                })
-                .collect();
-            let index_of = |row: u32| rows.binary_search(&row).expect("the unsubscribed order is on its instance");
-            let us: Vec<InstanceUnsub<'_>> = unsubs_of[k]
-                .iter()
-                .map(|&oc| {
-                    let out = &outcomes[oc as usize];
-                    let ur = out.unsub as usize;
-                    InstanceUnsub {
-                        row: oc as usize,
-                        unsub_id: u_id.get(ur),
-                        order: index_of(order_of_unsub[ur]),
-                        status: u.status[ur],
-                        requested_at: u.requested_at[ur],
-                        completed_at: u.completed_at[ur],
-                        evaluated: out.link == Link::Linked && out.blocked.is_none(),
-                    }
-                })
-                .collect();
-            let mut on_unsubs = Vec::new();
-            let mut on_orders = Vec::new();
-            for f in r10_value_added::check_instance(&list, &us) {
-                match f {
-                    R10Finding::VasBeforeQuota { unsub, quota } => {
-                        let x = &us[unsub];
-                        let q = &list[quota];
-                        let v = &list[x.order];
-                        let finding = Finding::new(
-                            Code::VAS_BEFORE_QUOTA,
-                            format!(
-                                "R10: value-added order {} was unsubscribed at {} while asset quota order {} on instance {} was in service and not unsubscribed",
-                                v.order_id,
-                                cal.format(x.requested_at),
-                                q.order_id,
-                                o_inst.get(q.row)
-                            ),
-                        )
-                        .field(
-                            "requested_at",
-                            Cell::text(format!("after asset_quota {} is unsubscribed", q.order_id)),
-                            Cell::text(cal.format(x.requested_at)),
-                        );
-                        on_unsubs.push((x.row, finding));
-                    }
-                    R10Finding::OrphanedValueAdded { order, after } => {
-                        let v = &list[order];
-                        let mut finding = Finding::new(
-                            Code::ORPHANED_VALUE_ADDED,
-                            format!(
-                                "R10: every asset quota of instance {} was unsubscribed (last at {}) but value-added order {} stays in service until {} without an unsubscription",
-                                o_inst.get(v.row),
-                                cal.format(after),
-                                v.order_id,
-                                cal.format(v.service_end)
-                            ),
-                        )
-                        .field("service_end", Cell::text(cal.format(after)), Cell::text(cal.format(v.service_end)))
-                        .currency(Some(o.currency[v.row]));
-                        finding.account_id = o_acct.get(v.row).to_string();
-                        finding.order_id = v.order_id.to_string();
-                        on_orders.push(finding);
-                    }
-                    R10Finding::ChargedAfterRelease { order, unsub, released_at } => {
-                        let usage = &list[order];
-                        let x = &us[unsub];
-                        let mut finding = Finding::new(
-                            Code::CHARGED_AFTER_RELEASE,
-                            format!(
-                                "R10: usage order {} ({} on instance {}) starts at {}, after unsubscription {} released that item at {}",
-                                usage.order_id,
-                                usage.item_kind,
-                                o_inst.get(usage.row),
-                                cal.format(usage.service_start),
-                                x.unsub_id,
-                                cal.format(released_at)
-                            ),
-                        )
-                        .field("service_start", Cell::text(cal.format(released_at)), Cell::text(cal.format(usage.service_start)))
-                        .currency(Some(o.currency[usage.row]));
-                        finding.account_id = o_acct.get(usage.row).to_string();
-                        finding.order_id = usage.order_id.to_string();
-                        finding.unsub_id = x.unsub_id.to_string();
-                        on_orders.push(finding);
-                    }
-                }
-            }
-            (on_unsubs, on_orders)
-        })
+        .map(|k| instance_findings(inputs, order_of_unsub, shared, &orders_of[k], &unsubs_of[k], cal))
         .collect();
     let mut order_findings = Vec::new();
     for (on_unsubs, on_orders) in results {
@@ -608,6 +479,73 @@ fn value_added(inputs: &Inputs, order_of_unsub: &[u32], outcomes: &mut [Outcome]
         order_findings.extend(on_orders);
     }
     order_findings
+}
+
+/// R10's findings on one instance: on unsubscriptions (by outcome), and on
+/// orders.
+type InstanceFindings = (Vec<(usize, Finding)>, Vec<Finding>);
+
+/// R10 on one instance: its order rows and the outcomes of its
+/// unsubscriptions. Returns findings on unsubscriptions (by outcome) and on
+/// orders.
+fn instance_findings(
+    inputs: &Inputs,
+    order_of_unsub: &[Option<RowIndex>],
+    outcomes: &[Outcome],
+    rows: &[u32],
+    unsub_outcomes: &[u32],
+    cal: &Calendar,
+) -> InstanceFindings {
+    let (o, u) = (&inputs.orders, &inputs.unsubs);
+    let list: Vec<InstanceOrder<'_>> = rows
+        .iter()
+        .map(|&r| {
+            let r = r as usize;
+            InstanceOrder {
+                row: r,
+                order_id: o.order_id.view().get(r),
+                item_kind: o.item_kind[r],
+                billing_mode: o.billing_mode[r],
+                order_type: o.order_type[r],
+                service_start: o.service_start[r],
+                service_end: o.service_end[r],
+                currency: o.currency[r],
+            }
+        })
+        .collect();
+    let index_of = |row: usize| {
+        rows.binary_search(&(row as u32))
+            .expect("the unsubscribed order is on its instance")
+    };
+    let us: Vec<InstanceUnsub<'_>> = unsub_outcomes
+        .iter()
+        .map(|&oc| {
+            let out = &outcomes[oc as usize];
+            let ur = out.unsub as usize;
+            InstanceUnsub {
+                row: oc as usize,
+                unsub_id: u.unsub_id.view().get(ur),
+                order: index_of(order_of_unsub[ur].map(RowIndex::get).expect("linked to an order")),
+                status: u.status[ur],
+                requested_at: u.requested_at[ur],
+                completed_at: u.completed_at[ur],
+                evaluated: out.evaluated(),
+            }
+        })
+        .collect();
+    let first = list[0].row;
+    let inst = Instance {
+        account_id: o.account_id.view().get(first),
+        instance_id: o.instance_id.view().get(first),
+    };
+    let (mut on_unsubs, mut on_orders) = (Vec::new(), Vec::new());
+    for r10 in r10_value_added::check_instance(&list, &us) {
+        match r10.finding(inst, &list, &us, cal) {
+            (Some(k), f) => on_unsubs.push((us[k].row, f)),
+            (None, f) => on_orders.push(f),
+        }
+    }
+    (on_unsubs, on_orders)
 }
 
 /// R11 over all accepted unsubscriptions.
@@ -639,33 +577,7 @@ fn batches(inputs: &Inputs, outcomes: &mut [Outcome], cal: &Calendar) {
                 }
             })
             .collect();
-        for (k, diff) in r11_batches::check_batch(&group) {
-            let r = outcomes[k].unsub as usize;
-            let (first, field, expected, recorded) = match diff {
-                BatchDiff::AccountId { first } => {
-                    let fr = outcomes[first].unsub as usize;
-                    (fr, "account_id", acct.get(fr).to_string(), acct.get(r).to_string())
-                }
-                BatchDiff::RequestedAt { first } => {
-                    let fr = outcomes[first].unsub as usize;
-                    (
-                        fr,
-                        "requested_at",
-                        cal.format(u.requested_at[fr]),
-                        cal.format(u.requested_at[r]),
-                    )
-                }
-            };
-            let mut f = Finding::new(
-                Code::BATCH_INCONSISTENT,
-                format!(
-                    "R11: batch {} has {field} {recorded} on unsubscription {} but {expected} on its first row {}",
-                    batch.get(r),
-                    ids.get(r),
-                    ids.get(first)
-                ),
-            )
-            .field(field, Cell::Text(expected), Cell::Text(recorded));
+        for (k, mut f) in r11_batches::findings(rows[start].0, &group, cal) {
             let out = &mut outcomes[k];
             out.stamp(&mut f, inputs);
             out.findings.push(f);

@@ -5,7 +5,7 @@
 //! written in order, so memory stays bounded and the bytes do not depend
 //! on the thread count.
 
-mod csvout;
+pub mod csvout;
 mod monthly_bill;
 pub mod output;
 mod summary;
@@ -18,7 +18,7 @@ use std::path::Path;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 
-use crate::engine::{Outcome, Reconciliation, NONE};
+use crate::engine::{Outcome, Reconciliation, RowIndex};
 use crate::error::AppError;
 use crate::ingest::Table;
 use crate::model::{Currency, UnsubStatus};
@@ -26,7 +26,7 @@ use crate::money;
 use crate::rules::r0_linking::Link;
 use crate::rules::{Cell, Finding};
 
-use csvout::Rows;
+pub use csvout::Rows;
 
 pub use summary::{Summary, Totals};
 
@@ -142,6 +142,39 @@ fn cell(rows: &mut Rows, rec: &Reconciliation, c: &Cell, currency: Option<Curren
     }
 }
 
+/// The columns of discrepancies.csv.
+pub const DISCREPANCIES_HEADER: [&str; 12] = [
+    "severity",
+    "code",
+    "account_id",
+    "unsub_id",
+    "order_id",
+    "payment_id",
+    "field",
+    "expected",
+    "recorded",
+    "delta",
+    "currency",
+    "message",
+];
+
+/// One finding as a row of discrepancies.csv.
+pub fn finding_row(r: &mut Rows, rec: &Reconciliation, f: &Finding) {
+    r.plain(f.severity().as_str());
+    r.plain(f.code.as_str());
+    r.text(&f.account_id);
+    r.text(&f.unsub_id);
+    r.text(&f.order_id);
+    r.text(&f.payment_id);
+    r.plain(f.field);
+    cell(r, rec, &f.expected, f.currency);
+    cell(r, rec, &f.recorded, f.currency);
+    cell(r, rec, &f.delta, f.currency);
+    r.plain(f.currency.as_ref().map(|c| c.as_str()).unwrap_or(""));
+    r.text(&f.message);
+    r.end();
+}
+
 /// Writes every report into `dir` and returns the summary.
 pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_at: &str) -> Result<Summary, AppError> {
     let t = std::time::Instant::now();
@@ -156,37 +189,10 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
     let _s = crate::trace::span("write discrepancies.csv");
     let findings_written = write_csv(
         &dir.join("discrepancies.csv"),
-        &[
-            "severity",
-            "code",
-            "account_id",
-            "unsub_id",
-            "order_id",
-            "payment_id",
-            "field",
-            "expected",
-            "recorded",
-            "delta",
-            "currency",
-            "message",
-        ],
+        &DISCREPANCIES_HEADER,
         &findings,
         4096,
-        |f, r| {
-            r.plain(f.severity().as_str());
-            r.plain(f.code.as_str());
-            r.text(&f.account_id);
-            r.text(&f.unsub_id);
-            r.text(&f.order_id);
-            r.text(&f.payment_id);
-            r.plain(f.field);
-            cell(r, rec, &f.expected, f.currency);
-            cell(r, rec, &f.recorded, f.currency);
-            cell(r, rec, &f.delta, f.currency);
-            r.plain(f.currency.as_ref().map(|c| c.as_str()).unwrap_or(""));
-            r.text(&f.message);
-            r.end();
-        },
+        |f, r| finding_row(r, rec, f),
     )?;
 
     drop(_s);
@@ -331,8 +337,7 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
     } else {
         ""
     });
-    if linked_order && oi != NONE {
-        let oi = oi as usize;
+    if let Some(oi) = oi.map(RowIndex::get).filter(|_| linked_order) {
         amount_cell(r, rec, rec.inputs.orders.cash_due(oi), currency);
         amount_cell(r, rec, rec.pay.cash_paid[oi], currency);
     } else {
@@ -350,17 +355,17 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
         Some(v) => amount_cell(r, rec, v, currency),
         None => r.empty(),
     };
-    expected(r, o.refund);
+    expected(r, o.amounts.refund);
     recorded(r, u.refund_amount[i]);
-    expected(r, o.fee);
+    expected(r, o.amounts.fee);
     recorded(r, u.handling_fee[i]);
-    expected(r, o.coupon);
+    expected(r, o.amounts.coupon);
     recorded(r, u.coupon_returned[i]);
-    match (evaluated, o.review_required) {
+    match (evaluated, o.review.map(|v| v.required)) {
         (true, Some(b)) => r.plain(if b { "true" } else { "false" }),
         _ => r.empty(),
     }
-    r.opt_ts(o.approval.filter(|_| evaluated).map(|(t, _)| t), cal);
+    r.opt_ts(o.approved_at().filter(|_| evaluated), cal);
     match o.expected_cycle.filter(|_| evaluated) {
         Some(m) => r.month(m),
         None => r.empty(),
@@ -369,7 +374,7 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
         Some(m) => r.month(m),
         None => r.empty(),
     }
-    r.opt_ts(o.deadline.filter(|_| evaluated), cal);
+    r.opt_ts(o.deadline.map(|d| d.deadline).filter(|_| evaluated), cal);
     match o.quota_used.filter(|_| evaluated) {
         Some(q) => r.int(u64::from(q)),
         None => r.empty(),
@@ -403,7 +408,7 @@ fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap
             ))
         };
         if o.expected_type.is_some() {
-            t.expected = t.expected.checked_add(o.refund).ok_or_else(overflow)?;
+            t.expected = t.expected.checked_add(o.amounts.refund).ok_or_else(overflow)?;
         }
         t.recorded = t
             .recorded

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 
 use super::csvout::Rows;
 use super::Selection;
-use crate::engine::{Reconciliation, NONE};
+use crate::engine::{Reconciliation, RowIndex};
 use crate::error::AppError;
 use crate::model::{Currency, Month, PaymentStatus, UnsubStatus};
 use crate::rules::r0_linking::Link;
@@ -161,16 +161,18 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTree
         let range = &unsub_ranges[a];
         for out in &rec.outcomes[range.start as usize..range.end as usize] {
             let r = out.unsub as usize;
-            let oi = rec.order_of_unsub[r];
-            if u.status[r] != UnsubStatus::Completed || out.link == Link::OrderNotFound || oi == NONE {
+            let Some(oi) = rec.order_of_unsub[r].map(RowIndex::get) else {
+                continue;
+            };
+            if u.status[r] != UnsubStatus::Completed || out.link == Link::OrderNotFound {
                 continue;
             }
-            let currency = o.currency[oi as usize];
+            let currency = o.currency[oi];
             if let (Some(cycle), true) = (out.expected_cycle, out.evaluated()) {
                 let mut e = Entry::new(cycle, currency);
-                e.sums[EXP_REFUND] = scaled(out.refund);
-                e.sums[EXP_FEE] = scaled(out.fee);
-                e.sums[EXP_COUPON] = scaled(out.coupon);
+                e.sums[EXP_REFUND] = scaled(out.amounts.refund);
+                e.sums[EXP_FEE] = scaled(out.amounts.fee);
+                e.sums[EXP_COUPON] = scaled(out.amounts.coupon);
                 entries.push(e);
             }
             if let (Some(cycle), Some(v)) = (u.billing_cycle[r], u.refund_amount[r]) {

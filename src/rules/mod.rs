@@ -20,8 +20,9 @@ pub use finding::{Cell, Code, Finding, Severity};
 
 use rust_decimal::Decimal;
 
-use crate::model::{BillingMode, Currency, ItemKind, OrderType};
-use crate::time::Micros;
+use crate::config::Policy;
+use crate::model::{BillingMode, Currency, InstanceState, ItemKind, Month, OrderType, RefundType, UnsubStatus};
+use crate::time::{Calendar, Micros};
 
 /// The fields of an order the rules read.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +48,83 @@ impl OrderFacts<'_> {
     pub fn cash_due(&self) -> Decimal {
         self.amount - self.coupon_amount
     }
+}
+
+/// The fields of an unsubscription the rules read, as recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct UnsubFacts<'a> {
+    pub unsub_id: &'a str,
+    pub account_id: &'a str,
+    pub order_id: &'a str,
+    pub status: UnsubStatus,
+    pub instance_state: InstanceState,
+    pub requested_at: Micros,
+    pub reviewed_at: Option<Micros>,
+    pub completed_at: Option<Micros>,
+    pub refunded_at: Option<Micros>,
+    pub refund_type: Option<RefundType>,
+    pub refund_amount: Option<Decimal>,
+    pub handling_fee: Option<Decimal>,
+    pub coupon_returned: Option<Decimal>,
+    pub refund_destination: &'a str,
+    pub billing_cycle: Option<Month>,
+}
+
+impl UnsubFacts<'_> {
+    pub fn completed(&self) -> bool {
+        self.status == UnsubStatus::Completed
+    }
+
+    /// The recorded refund, 0 when there is none.
+    pub fn recorded_refund(&self) -> Decimal {
+        self.refund_amount.unwrap_or_default()
+    }
+
+    /// R8 and R9 look at refunds that were paid out: completed, recorded > 0.
+    pub fn pays_out(&self) -> bool {
+        self.completed() && self.recorded_refund() > Decimal::ZERO
+    }
+}
+
+/// What every rule may read besides the rows: the policy, its calendar and
+/// the as_of instant.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub policy: &'a Policy,
+    pub cal: &'a Calendar,
+    pub as_of: Micros,
+}
+
+/// One line of a rule trail, as `explain` shows it: which rule, the values
+/// it used (name, value as written in the reports) and the sentence.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Step {
+    pub rule: &'static str,
+    pub name: &'static str,
+    pub values: Vec<(&'static str, String)>,
+    /// The sentence; a second line continues it (R4's fee).
+    pub lines: Vec<String>,
+}
+
+impl Step {
+    pub fn new(rule: &'static str, name: &'static str, line: String) -> Step {
+        Step {
+            rule,
+            name,
+            values: Vec::new(),
+            lines: vec![line],
+        }
+    }
+
+    pub fn value(mut self, name: &'static str, value: impl ToString) -> Step {
+        self.values.push((name, value.to_string()));
+        self
+    }
+}
+
+/// A timestamp as the reports write it, or `-`.
+pub fn ts_or_dash(cal: &Calendar, t: Option<Micros>) -> String {
+    t.map(|t| cal.format(t)).unwrap_or_else(|| "-".into())
 }
 
 #[cfg(test)]

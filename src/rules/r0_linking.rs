@@ -1,6 +1,8 @@
 //! R0 Linking: an unsubscription must point at an accepted order of its
 //! own account, and an order is unsubscribed (completed) once.
 
+use crate::rules::{Cell, Code, Finding, Step, UnsubFacts};
+
 /// How an unsubscription links to its order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
@@ -26,6 +28,107 @@ pub fn link(u_account: &str, order_account: Option<&str>, completed: bool, order
         Some(_) if completed && order_already_completed => Link::Duplicate,
         Some(_) => Link::Linked,
     }
+}
+
+/// R0's step: the link and, for a duplicate, the first completion's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStep {
+    pub link: Link,
+    /// Duplicate only: the unsubscription row that completed the order first.
+    pub first_completion: Option<u32>,
+}
+
+/// The earlier completion of an order: its unsubscription row and id.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstCompletion<'a> {
+    pub row: u32,
+    pub unsub_id: &'a str,
+}
+
+/// R0 with its findings: ORDER_NOT_FOUND, ACCOUNT_MISMATCH,
+/// DUPLICATE_UNSUBSCRIPTION.
+pub fn check(
+    u: &UnsubFacts<'_>,
+    order_account: Option<&str>,
+    first: Option<FirstCompletion<'_>>,
+    findings: &mut Vec<Finding>,
+) -> LinkStep {
+    let link = link(u.account_id, order_account, u.completed(), first.is_some());
+    let mut step = LinkStep {
+        link,
+        first_completion: None,
+    };
+    match (link, order_account, first) {
+        (Link::OrderNotFound, ..) => findings.push(
+            Finding::new(
+                Code::ORDER_NOT_FOUND,
+                format!(
+                    "R0: unsubscription {} names order {}, which is not an accepted order",
+                    u.unsub_id, u.order_id
+                ),
+            )
+            .field("order_id", Cell::Empty, Cell::text(u.order_id)),
+        ),
+        (Link::AccountMismatch, Some(owner), _) => findings.push(
+            Finding::new(
+                Code::ACCOUNT_MISMATCH,
+                format!(
+                    "R0: unsubscription {} is from account {} but order {} belongs to account {owner}",
+                    u.unsub_id, u.account_id, u.order_id
+                ),
+            )
+            .field("account_id", Cell::text(owner), Cell::text(u.account_id)),
+        ),
+        (Link::Duplicate, _, Some(first)) => {
+            step.first_completion = Some(first.row);
+            findings.push(
+                Finding::new(
+                    Code::DUPLICATE_UNSUBSCRIPTION,
+                    format!(
+                        "R0: order {} was already unsubscribed by {}; {} is a second completed unsubscription and should refund nothing",
+                        u.order_id, first.unsub_id, u.unsub_id
+                    ),
+                )
+                .field("unsub_id", Cell::text(first.unsub_id), Cell::text(u.unsub_id)),
+            );
+        }
+        _ => {}
+    }
+    step
+}
+
+/// R0's trail line. `order_account` and `first_id` as in [`check`].
+pub fn describe(step: &LinkStep, u: &UnsubFacts<'_>, order_account: Option<&str>, first_id: Option<&str>) -> Step {
+    let line = match step.link {
+        Link::OrderNotFound => format!(
+            "R0 linking: no accepted order {} → ORDER_NOT_FOUND; not evaluated further",
+            u.order_id
+        ),
+        Link::AccountMismatch => format!(
+            "R0 linking: the order belongs to account {}, not {} → ACCOUNT_MISMATCH; not evaluated further",
+            order_account.unwrap_or_default(),
+            u.account_id
+        ),
+        Link::Duplicate => format!(
+            "R0 linking: the order was already completed by {} → DUPLICATE_UNSUBSCRIPTION; expected type duplicate, amounts 0",
+            first_id.unwrap_or_default()
+        ),
+        Link::Linked => "R0 linking: order found, same account, not a second completion".to_string(),
+    };
+    let link = match step.link {
+        Link::OrderNotFound => "order_not_found",
+        Link::AccountMismatch => "account_mismatch",
+        Link::Duplicate => "duplicate",
+        Link::Linked => "linked",
+    };
+    let mut s = Step::new("R0", "linking", line).value("link", link);
+    if let Some(owner) = order_account {
+        s = s.value("order_account_id", owner);
+    }
+    if let Some(first) = first_id {
+        s = s.value("first_completion", first);
+    }
+    s
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! instance's asset quotas; one left behind after every asset quota is
 //! gone is orphaned; pay-per-use usage must stop once the item is released.
 
-use crate::model::{BillingMode, ItemKind, OrderType, UnsubStatus};
-use crate::time::Micros;
+use crate::model::{BillingMode, Currency, ItemKind, OrderType, UnsubStatus};
+use crate::rules::{Cell, Code, Finding};
+use crate::time::{Calendar, Micros};
 
 /// An order on the instance (only its R10-relevant fields).
 #[derive(Debug, Clone, Copy)]
@@ -16,6 +17,7 @@ pub struct InstanceOrder<'a> {
     pub order_type: OrderType,
     pub service_start: Micros,
     pub service_end: Micros,
+    pub currency: Currency,
 }
 
 impl InstanceOrder<'_> {
@@ -153,6 +155,96 @@ pub fn check_instance(orders: &[InstanceOrder<'_>], unsubs: &[InstanceUnsub<'_>]
     out
 }
 
+/// The instance R10 looks at: its account and id.
+#[derive(Debug, Clone, Copy)]
+pub struct Instance<'a> {
+    pub account_id: &'a str,
+    pub instance_id: &'a str,
+}
+
+impl R10Finding {
+    /// The finding as discrepancies.csv shows it, with the index (into
+    /// `unsubs`) of the unsubscription it belongs to when it is one's
+    /// (VAS_BEFORE_QUOTA: the caller puts the unsubscription's ids on it).
+    pub fn finding(
+        &self,
+        inst: Instance<'_>,
+        orders: &[InstanceOrder<'_>],
+        unsubs: &[InstanceUnsub<'_>],
+        cal: &Calendar,
+    ) -> (Option<usize>, Finding) {
+        let on_order = |mut f: Finding, o: &InstanceOrder<'_>| {
+            f.account_id = inst.account_id.to_string();
+            f.order_id = o.order_id.to_string();
+            f.currency(Some(o.currency))
+        };
+        match *self {
+            R10Finding::VasBeforeQuota { unsub, quota } => {
+                let (x, q) = (&unsubs[unsub], &orders[quota]);
+                let v = &orders[x.order];
+                let f = Finding::new(
+                    Code::VAS_BEFORE_QUOTA,
+                    format!(
+                        "R10: value-added order {} was unsubscribed at {} while asset quota order {} on instance {} was in service and not unsubscribed",
+                        v.order_id,
+                        cal.format(x.requested_at),
+                        q.order_id,
+                        inst.instance_id
+                    ),
+                )
+                .field(
+                    "requested_at",
+                    Cell::text(format!("after asset_quota {} is unsubscribed", q.order_id)),
+                    Cell::text(cal.format(x.requested_at)),
+                );
+                (Some(unsub), f)
+            }
+            R10Finding::OrphanedValueAdded { order, after } => {
+                let v = &orders[order];
+                let f = Finding::new(
+                    Code::ORPHANED_VALUE_ADDED,
+                    format!(
+                        "R10: every asset quota of instance {} was unsubscribed (last at {}) but value-added order {} stays in service until {} without an unsubscription",
+                        inst.instance_id,
+                        cal.format(after),
+                        v.order_id,
+                        cal.format(v.service_end)
+                    ),
+                )
+                .field("service_end", Cell::text(cal.format(after)), Cell::text(cal.format(v.service_end)));
+                (None, on_order(f, v))
+            }
+            R10Finding::ChargedAfterRelease {
+                order,
+                unsub,
+                released_at,
+            } => {
+                let (usage, x) = (&orders[order], &unsubs[unsub]);
+                let f = Finding::new(
+                    Code::CHARGED_AFTER_RELEASE,
+                    format!(
+                        "R10: usage order {} ({} on instance {}) starts at {}, after unsubscription {} released that item at {}",
+                        usage.order_id,
+                        usage.item_kind,
+                        inst.instance_id,
+                        cal.format(usage.service_start),
+                        x.unsub_id,
+                        cal.format(released_at)
+                    ),
+                )
+                .field(
+                    "service_start",
+                    Cell::text(cal.format(released_at)),
+                    Cell::text(cal.format(usage.service_start)),
+                );
+                let mut f = on_order(f, usage);
+                f.unsub_id = x.unsub_id.to_string();
+                (None, f)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +266,7 @@ mod tests {
             order_type: ty,
             service_start: start * HOUR,
             service_end: end * HOUR,
+            currency: Currency::parse("USD").unwrap(),
         }
     }
 

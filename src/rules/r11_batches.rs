@@ -1,7 +1,8 @@
 //! R11 Batches: the rows of one batch unsubscription (a combined order)
 //! share the account and the request time.
 
-use crate::time::Micros;
+use crate::rules::{Cell, Code, Finding, Step};
+use crate::time::{Calendar, Micros};
 
 /// One row of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +42,51 @@ pub fn check_batch(rows: &[BatchRow<'_>]) -> Vec<(usize, BatchDiff)> {
             }
         })
         .collect()
+}
+
+/// R11 with its findings: BATCH_INCONSISTENT on each row of batch
+/// `batch_id` that differs from the first row, as `(row, finding)`.
+pub fn findings(batch_id: &str, rows: &[BatchRow<'_>], cal: &Calendar) -> Vec<(usize, Finding)> {
+    let by_row = |row: usize| {
+        rows.iter()
+            .find(|r| r.row == row)
+            .expect("the first row is in the batch")
+    };
+    check_batch(rows)
+        .into_iter()
+        .map(|(row, diff)| {
+            let this = by_row(row);
+            let (first, field, expected, recorded) = match diff {
+                BatchDiff::AccountId { first } => {
+                    let f = by_row(first);
+                    (f, "account_id", f.account_id.to_string(), this.account_id.to_string())
+                }
+                BatchDiff::RequestedAt { first } => {
+                    let f = by_row(first);
+                    (f, "requested_at", cal.format(f.requested_at), cal.format(this.requested_at))
+                }
+            };
+            let f = Finding::new(
+                Code::BATCH_INCONSISTENT,
+                format!(
+                    "R11: batch {batch_id} has {field} {recorded} on unsubscription {} but {expected} on its first row {}",
+                    this.unsub_id, first.unsub_id
+                ),
+            )
+            .field(field, Cell::Text(expected), Cell::Text(recorded));
+            (row, f)
+        })
+        .collect()
+}
+
+/// R11's trail line for an unsubscription of batch `batch_id`.
+pub fn describe(batch_id: &str) -> Step {
+    Step::new(
+        "R11",
+        "batch",
+        format!("R11 batch {batch_id}: compared with the batch's first row by unsub_id"),
+    )
+    .value("batch_id", batch_id)
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::cmp::Ordering;
 use rust_decimal::Decimal;
 
 use crate::model::{BillingMode, Currency};
+use crate::money::format_exact;
+use crate::rules::{Cell, Code, Finding};
 use crate::time::Micros;
 
 /// What R1 says about one payment row, whatever its status.
@@ -73,6 +75,100 @@ pub fn original_method_order(a: &MethodCandidate<'_>, b: &MethodCandidate<'_>) -
         .cmp(&a.amount)
         .then(a.paid_at.cmp(&b.paid_at))
         .then(a.payment_id.as_bytes().cmp(b.payment_id.as_bytes()))
+}
+
+/// A payment row as R1's findings name it.
+#[derive(Debug, Clone, Copy)]
+pub struct PaymentFacts<'a> {
+    pub payment_id: &'a str,
+    pub account_id: &'a str,
+    pub order_id: &'a str,
+    pub currency: Currency,
+}
+
+/// The order a payment names, as R1's findings name it.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderRef<'a> {
+    pub order_id: &'a str,
+    pub account_id: &'a str,
+    pub currency: Currency,
+}
+
+/// R1's findings on one payment row: ORPHAN_PAYMENT, else
+/// CURRENCY_MISMATCH and/or ACCOUNT_MISMATCH.
+pub fn payment_findings(p: &PaymentFacts<'_>, order: Option<OrderRef<'_>>, check: PaymentCheck) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let finding = |code: Code, message: String| {
+        let mut x = Finding::new(code, message).currency(Some(p.currency));
+        x.account_id = p.account_id.to_string();
+        x.payment_id = p.payment_id.to_string();
+        x.order_id = p.order_id.to_string();
+        x
+    };
+    let Some(o) = order.filter(|_| !check.orphan) else {
+        out.push(
+            finding(
+                Code::ORPHAN_PAYMENT,
+                format!(
+                    "R1: payment {} names order {}, which is not an accepted order",
+                    p.payment_id, p.order_id
+                ),
+            )
+            .field("order_id", Cell::Empty, Cell::text(p.order_id)),
+        );
+        return out;
+    };
+    if check.currency_mismatch {
+        out.push(
+            finding(
+                Code::CURRENCY_MISMATCH,
+                format!(
+                    "R1: payment {} is in {} but order {} is in {}; it is left out of cash_paid",
+                    p.payment_id, p.currency, o.order_id, o.currency
+                ),
+            )
+            .field(
+                "currency",
+                Cell::text(o.currency.as_str()),
+                Cell::text(p.currency.as_str()),
+            ),
+        );
+    }
+    if check.account_mismatch {
+        out.push(
+            finding(
+                Code::ACCOUNT_MISMATCH,
+                format!(
+                    "R1: payment {} is from account {} but order {} belongs to account {}; it is left out of cash_paid",
+                    p.payment_id, p.account_id, o.order_id, o.account_id
+                ),
+            )
+            .field("account_id", Cell::text(o.account_id), Cell::text(p.account_id)),
+        );
+    }
+    out
+}
+
+/// PAYMENT_MISMATCH on an order whose succeeded payments do not sum to its
+/// cash_due (see [`payment_mismatch`] for when it is raised).
+pub fn mismatch_finding(order: &OrderRef<'_>, amount: Decimal, coupon: Decimal, cash_paid: Decimal) -> Finding {
+    let due = amount - coupon;
+    let mut f = Finding::new(
+        Code::PAYMENT_MISMATCH,
+        format!(
+            "R1: order {} has cash_due {} (amount {} − coupon {}) but its succeeded payments sum to {}",
+            order.order_id,
+            format_exact(due),
+            format_exact(amount),
+            format_exact(coupon),
+            format_exact(cash_paid)
+        ),
+    )
+    .amounts("cash_paid", due, cash_paid)
+    .currency(Some(order.currency));
+    f.account_id = order.account_id.to_string();
+    f.order_id = order.order_id.to_string();
+    f
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! invoice was issued. Expected outcome: rejected, type `blocked`, all 0.
 
 use crate::model::{BillingMode, InstanceState};
-use crate::rules::OrderFacts;
+use crate::rules::{Cell, Code, Finding, OrderFacts, Step, UnsubFacts};
 use crate::time::Micros;
 
 /// Why an unsubscription is blocked.
@@ -26,6 +26,58 @@ pub fn blocked(state: InstanceState, order: &OrderFacts<'_>, requested_at: Micro
         return Some(Blocked::InvoiceIssued);
     }
     None
+}
+
+/// R2 with its finding: INELIGIBLE_STATE when a blocked unsubscription was
+/// completed anyway.
+pub fn check(u: &UnsubFacts<'_>, order: &OrderFacts<'_>, findings: &mut Vec<Finding>) -> Option<Blocked> {
+    let b = blocked(u.instance_state, order, u.requested_at)?;
+    if u.completed() {
+        let (field, expected, recorded, why) = match b {
+            Blocked::State(s) => (
+                "instance_state",
+                "normal",
+                s.as_str(),
+                format!("its instance was {s}, which blocks self-service unsubscription"),
+            ),
+            Blocked::InvoiceIssued => (
+                "invoice_issued",
+                "false",
+                "true",
+                format!(
+                    "order {} is an unactivated promotional order with an invoice issued",
+                    order.order_id
+                ),
+            ),
+        };
+        findings.push(
+            Finding::new(
+                Code::INELIGIBLE_STATE,
+                format!(
+                    "R2: unsubscription {} was completed but {why}; expected rejected with no refund",
+                    u.unsub_id
+                ),
+            )
+            .field(field, Cell::text(expected), Cell::text(recorded)),
+        );
+    }
+    Some(b)
+}
+
+/// R2's trail line.
+pub fn describe(b: Option<Blocked>) -> Step {
+    let (line, value) = match b {
+        Some(Blocked::State(st)) => (
+            format!("R2 blocked: instance_state {st} blocks self-service unsubscription → expected rejected, type blocked, amounts 0"),
+            format!("instance_state {st}"),
+        ),
+        Some(Blocked::InvoiceIssued) => (
+            "R2 blocked: unactivated promotional order with an invoice issued → expected rejected, type blocked, amounts 0".to_string(),
+            "invoice_issued".to_string(),
+        ),
+        None => ("R2 blocked: no (instance_state normal)".to_string(), "no".to_string()),
+    };
+    Step::new("R2", "blocked", line).value("blocked", value)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use crate::config::Policy;
 use crate::model::{BillingMode, ExpectedType};
-use crate::rules::OrderFacts;
+use crate::rules::{Env, OrderFacts, Step};
 use crate::time::{Micros, HOUR};
 
 /// Which clause of R3 decided.
@@ -71,6 +71,100 @@ pub fn expected_type(
         decide(ExpectedType::Unconditional, TypeReason::WithinWindow, true)
     } else {
         decide(ExpectedType::Partial, TypeReason::QuotaExhausted, true)
+    }
+}
+
+/// R3's step: the decision and the values it used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeStep {
+    pub decision: TypeDecision,
+    /// The calendar year of requested_at (the quota's year).
+    pub year: i32,
+    /// requested_at − ordered_at.
+    pub since_purchase: Micros,
+    /// Whether the order type is one the policy lists for R3c.
+    pub type_listed: bool,
+    /// Unconditional refunds granted earlier in the account-year.
+    pub granted_before: u32,
+}
+
+/// R3 for one unsubscription (no findings of its own: R7 compares the type).
+pub fn check(
+    order: &OrderFacts<'_>,
+    requested_at: Micros,
+    year: i32,
+    granted_before: u32,
+    policy: &Policy,
+) -> TypeStep {
+    TypeStep {
+        decision: expected_type(order, requested_at, granted_before, policy),
+        year,
+        since_purchase: requested_at - order.ordered_at,
+        type_listed: policy.unconditional.order_types.contains(&order.order_type),
+        granted_before,
+    }
+}
+
+impl TypeStep {
+    /// Why R3 chose the type, in the words of a finding's message.
+    pub fn reason(&self, policy: &Policy) -> String {
+        let window = policy.unconditional.window_hours;
+        match self.decision.reason {
+            TypeReason::PayPerUse => "the order is pay-per-use (R3a)".into(),
+            TypeReason::NotYetInService => "the service had not started at the request (R3b)".into(),
+            TypeReason::WithinWindow => {
+                format!("it was requested within {window} h of purchase with quota left (R3c)")
+            }
+            TypeReason::NotEligible => {
+                format!("it was requested more than {window} h after purchase or the order type does not qualify (R3d)")
+            }
+            TypeReason::QuotaExhausted => "the yearly unconditional quota was used up (R3d)".into(),
+        }
+    }
+
+    /// R3's trail line.
+    pub fn describe(&self, order: &OrderFacts<'_>, env: &Env<'_>) -> Step {
+        let policy = env.policy;
+        let hours = self.since_purchase as f64 / HOUR as f64;
+        let window = policy.unconditional.window_hours;
+        let year = self.year;
+        let why = match self.decision.reason {
+            TypeReason::PayPerUse => "pay-per-use order (R3a)".to_string(),
+            TypeReason::NotYetInService => format!(
+                "service starts {} after the request (R3b)",
+                env.cal.format(order.service_start)
+            ),
+            TypeReason::WithinWindow => format!(
+                "{} order requested {hours:.1} h after purchase (window {window} h), quota left in {year} (R3c)",
+                order.order_type
+            ),
+            TypeReason::QuotaExhausted => format!(
+                "{} order requested {hours:.1} h after purchase (window {window} h) but the {} unconditional refund(s) of {year} were used (R3d)",
+                order.order_type, policy.unconditional.per_calendar_year
+            ),
+            TypeReason::NotEligible if self.type_listed => {
+                format!("requested {hours:.1} h after purchase, outside the {window} h window (R3d)")
+            }
+            TypeReason::NotEligible => format!(
+                "order type {} does not qualify for the unconditional refund (R3d)",
+                order.order_type
+            ),
+        };
+        let clause = match self.decision.reason {
+            TypeReason::PayPerUse => "R3a",
+            TypeReason::NotYetInService => "R3b",
+            TypeReason::WithinWindow => "R3c",
+            TypeReason::NotEligible | TypeReason::QuotaExhausted => "R3d",
+        };
+        Step::new("R3", "type", format!("R3 type: {} — {why}", self.decision.expected))
+            .value("expected_type", self.decision.expected)
+            .value("clause", clause)
+            .value("hours_since_purchase", format!("{hours:.1}"))
+            .value("window_hours", window)
+            .value("order_type_qualifies", self.type_listed)
+            .value("quota_year", year)
+            .value("granted_before", self.granted_before)
+            .value("per_calendar_year", policy.unconditional.per_calendar_year)
     }
 }
 

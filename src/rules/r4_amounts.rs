@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use crate::config::{ConsumptionUnit, Policy};
 use crate::model::ExpectedType;
 use crate::money;
-use crate::rules::OrderFacts;
+use crate::rules::{OrderFacts, Step};
 use crate::time::{Micros, DAY};
 
 /// The arithmetic of a partial refund, kept for `explain`.
@@ -139,6 +139,86 @@ pub fn expected_amounts(
             }
         }
     })
+}
+
+/// The formula behind an expected amount, in the words of a finding.
+pub fn basis(field: &str, ty: ExpectedType, order: &OrderFacts<'_>, policy: &Policy) -> String {
+    let due = money::format_exact(order.cash_due());
+    let coupon = || format!("coupon_amount {} returned", money::format_exact(order.coupon_amount));
+    match (field, ty) {
+        (_, ExpectedType::Release) => "pay-per-use resources are released without refund".into(),
+        ("refund_amount", ExpectedType::Partial) => format!("unused share of cash_due {due}, less the handling fee"),
+        ("handling_fee", ExpectedType::Partial) => format!("fee rate of the policy on cash_due {due}"),
+        ("refund_amount", _) => format!("cash_due {due}"),
+        ("coupon_returned", ExpectedType::Unactivated) => coupon(),
+        ("coupon_returned", ExpectedType::Unconditional) if policy.unconditional.return_coupons => coupon(),
+        ("coupon_returned", _) => "no coupon is returned for this type".into(),
+        _ => "no handling fee for this type".into(),
+    }
+}
+
+/// R4's trail line (two for a partial refund).
+pub fn describe(a: &Amounts, ty: ExpectedType, order: &OrderFacts<'_>, policy: &Policy) -> Step {
+    let m = money::format_exact;
+    let Some(c) = &a.partial else {
+        return Step::new(
+            "R4",
+            "amounts",
+            format!(
+                "R4 amounts: {ty} — refund {}, fee {}, coupon returned {}",
+                m(a.refund),
+                m(a.fee),
+                m(a.coupon)
+            ),
+        )
+        .value("refund", m(a.refund))
+        .value("handling_fee", m(a.fee))
+        .value("coupon_returned", m(a.coupon));
+    };
+    let unit = c.unit.as_str();
+    let mut s = Step::new(
+        "R4",
+        "amounts",
+        format!(
+            "R4 amounts: partial — term {} {unit}s, used {} {unit}s (rounded {}); gross = round({} × {}/{}) = {}",
+            c.total,
+            c.used,
+            if policy.partial.round_up { "up" } else { "down" },
+            m(order.cash_due()),
+            c.total - c.used,
+            c.total,
+            m(c.gross),
+        ),
+    );
+    let tier = match c.tier {
+        Some(i) => format!("fee tier {} (term {} d, used {} d)", i + 1, c.term_days, c.used_days),
+        None => format!(
+            "no fee tier (term {} d, used {} d): flat rate",
+            c.term_days, c.used_days
+        ),
+    };
+    s.lines.push(format!(
+        "{tier} {} → fee round({} × {}) = {}; refund max(0, gross − fee) = {}, fee charged {}",
+        m(c.rate),
+        m(c.rate),
+        m(order.cash_due()),
+        m(c.fee),
+        m(a.refund),
+        m(a.fee)
+    ));
+    s.value("cash_due", m(order.cash_due()))
+        .value("unit", unit)
+        .value("total_units", c.total)
+        .value("used_units", c.used)
+        .value("gross", m(c.gross))
+        .value("term_days", c.term_days)
+        .value("used_days", c.used_days)
+        .value("fee_tier", c.tier.map(|i| (i + 1).to_string()).unwrap_or_default())
+        .value("fee_rate", m(c.rate))
+        .value("fee_before_cap", m(c.fee))
+        .value("refund", m(a.refund))
+        .value("handling_fee", m(a.fee))
+        .value("coupon_returned", m(a.coupon))
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 
 use rust_decimal::Decimal;
 
+use crate::model::UnsubStatus;
+use crate::money::format_exact as exact;
+use crate::rules::{Cell, Code, Env, Finding, OrderFacts, Step, UnsubFacts};
 use crate::time::{whole_seconds, Micros, HOUR};
 
 /// How approved_at was found.
@@ -54,6 +57,117 @@ pub fn stale_pending(
     as_of: Micros,
 ) -> bool {
     pending && required && whole_seconds(as_of) >= whole_seconds(requested_at + auto_approve_hours * HOUR)
+}
+
+/// R5's step: whether review was needed and when the unsubscription was
+/// approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewStep {
+    pub required: bool,
+    /// The policy's threshold for the order's currency (None: not listed).
+    pub threshold: Option<Decimal>,
+    pub approved_at: Micros,
+    pub approval: Approval,
+}
+
+impl Approval {
+    /// How approved_at was found, in a message's words.
+    pub fn words(self) -> &'static str {
+        match self {
+            Approval::NotRequired => "no review needed",
+            Approval::Reviewed => "reviewed",
+            Approval::AutoApproved => "auto-approved",
+        }
+    }
+}
+
+/// R5 with its findings: REVIEW_BYPASSED and STALE_PENDING.
+pub fn check(u: &UnsubFacts<'_>, order: &OrderFacts<'_>, env: &Env<'_>, findings: &mut Vec<Finding>) -> ReviewStep {
+    let (policy, cal) = (env.policy, env.cal);
+    let hours = policy.review.auto_approve_hours;
+    let listed = policy.review.thresholds.get(&order.currency).copied();
+    let threshold = listed.unwrap_or(Decimal::MAX);
+    let required = review_required(order.amount, threshold);
+    let (approved_at, approval) = approved_at(required, u.requested_at, u.reviewed_at, hours);
+    let amount = || format!("{} {}", exact(order.amount), order.currency);
+    let bypassed = u.completed() && review_bypassed(required, u.completed_at, approved_at);
+    if let Some(done) = u.completed_at.filter(|_| bypassed) {
+        findings.push(
+            Finding::new(
+                Code::REVIEW_BYPASSED,
+                format!(
+                    "R5: order amount {} is above the review threshold {}, so approval came at {} ({}), but unsubscription {} was completed at {}",
+                    amount(),
+                    exact(threshold),
+                    cal.format(approved_at),
+                    approval.words(),
+                    u.unsub_id,
+                    cal.format(done)
+                ),
+            )
+            .field("completed_at", Cell::text(cal.format(approved_at)), Cell::text(cal.format(done))),
+        );
+    }
+    if stale_pending(
+        u.status == UnsubStatus::Pending,
+        required,
+        u.requested_at,
+        hours,
+        env.as_of,
+    ) {
+        findings.push(
+            Finding::new(
+                Code::STALE_PENDING,
+                format!(
+                    "R5: unsubscription {} needs review (order amount {} above {}) and should have been auto-approved at {}, but is still pending at as_of {}",
+                    u.unsub_id,
+                    amount(),
+                    exact(threshold),
+                    cal.format(u.requested_at + hours * HOUR),
+                    cal.format(env.as_of)
+                ),
+            )
+            .field("status", Cell::text("completed"), Cell::text("pending")),
+        );
+    }
+    ReviewStep {
+        required,
+        threshold: listed,
+        approved_at,
+        approval,
+    }
+}
+
+impl ReviewStep {
+    /// R5's trail line.
+    pub fn describe(&self, order: &OrderFacts<'_>, env: &Env<'_>) -> Step {
+        let hours = env.policy.review.auto_approve_hours;
+        let how = match self.approval {
+            Approval::NotRequired => "approved_at = requested_at".to_string(),
+            Approval::Reviewed => "reviewed within the window: approved_at = reviewed_at".to_string(),
+            Approval::AutoApproved => {
+                format!("not reviewed within {hours} h: auto-approved at requested_at + {hours} h")
+            }
+        };
+        let threshold = exact(self.threshold.unwrap_or_default());
+        let approved = env.cal.format(self.approved_at);
+        Step::new(
+            "R5",
+            "review",
+            format!(
+                "R5 review: amount {} {} {} threshold {threshold} → review {}; {how} = {approved}",
+                exact(order.amount),
+                order.currency,
+                if self.required { ">" } else { "≤" },
+                if self.required { "required" } else { "not required" },
+            ),
+        )
+        .value("order_amount", exact(order.amount))
+        .value("threshold", threshold)
+        .value("review_required", self.required)
+        .value("approval", self.approval.words())
+        .value("approved_at", approved)
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 use rust_decimal::Decimal;
 
 use crate::model::Month;
+use crate::rules::r5_review::ReviewStep;
+use crate::rules::{Cell, Code, Env, Finding, Step, UnsubFacts};
 use crate::time::{Calendar, Micros};
 
 /// `expected_cycle = month(approved_at)`.
@@ -20,6 +22,43 @@ pub fn wrong_cycle(
     expected: Month,
 ) -> bool {
     completed && recorded_refund.is_some_and(|r| r > Decimal::ZERO) && recorded != Some(expected)
+}
+
+/// R6 with its finding: WRONG_BILLING_CYCLE.
+pub fn check(u: &UnsubFacts<'_>, review: &ReviewStep, env: &Env<'_>, findings: &mut Vec<Finding>) -> Month {
+    let cycle = expected_cycle(review.approved_at, env.cal);
+    if wrong_cycle(u.completed(), u.refund_amount, u.billing_cycle, cycle) {
+        let recorded = u.billing_cycle.map(|m| m.to_string()).unwrap_or_default();
+        findings.push(
+            Finding::new(
+                Code::WRONG_BILLING_CYCLE,
+                format!(
+                    "R6: the refund of {} counts in the month of approval {} ({}), so billing_cycle should be {cycle}, not {recorded}",
+                    u.unsub_id,
+                    env.cal.format(review.approved_at),
+                    review.approval.words()
+                ),
+            )
+            .field("billing_cycle", Cell::Text(cycle.to_string()), Cell::Text(recorded)),
+        );
+    }
+    cycle
+}
+
+/// R6's trail line.
+pub fn describe(cycle: Month, u: &UnsubFacts<'_>, env: &Env<'_>) -> Step {
+    let recorded = u.billing_cycle.map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+    Step::new(
+        "R6",
+        "cycle",
+        format!(
+            "R6 cycle: month of approved_at in {} = {cycle}; recorded {recorded}",
+            env.policy.billing_timezone
+        ),
+    )
+    .value("billing_timezone", env.policy.billing_timezone)
+    .value("expected_cycle", cycle)
+    .value("recorded_cycle", recorded)
 }
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 
 use rust_decimal::Decimal;
 
-use crate::model::{ExpectedType, RefundType};
-use crate::rules::Code;
+use crate::model::{ExpectedType, RefundType, UnsubStatus};
+use crate::money::format_exact as exact;
+use crate::rules::r3_type::TypeStep;
+use crate::rules::r4_amounts::{self, Amounts};
+use crate::rules::{Cell, Code, Env, Finding, OrderFacts, Step, UnsubFacts};
 
 /// Whether two amounts match: `|recorded − expected| ≤ tolerance`.
 pub fn amounts_match(expected: Decimal, recorded: Decimal, tolerance: Decimal) -> bool {
@@ -33,6 +36,148 @@ pub fn exceeds_paid(recorded_refund: Decimal, cash_paid: Decimal, tolerance: Dec
 /// `UNEXPECTED_REJECTION`: rejected, not blocked, expected refund > 0.
 pub fn unexpected_rejection(rejected: bool, blocked: bool, expected_refund: Decimal) -> bool {
     rejected && !blocked && expected_refund > Decimal::ZERO
+}
+
+/// R7 with its findings: REFUND_TYPE_MISMATCH or QUOTA_EXCEEDED, the three
+/// amount mismatches and REFUND_EXCEEDS_PAID (completed rows), and
+/// UNEXPECTED_REJECTION.
+pub fn check(
+    u: &UnsubFacts<'_>,
+    order: &OrderFacts<'_>,
+    ty: &TypeStep,
+    a: &Amounts,
+    cash_paid: Decimal,
+    env: &Env<'_>,
+    findings: &mut Vec<Finding>,
+) {
+    let policy = env.policy;
+    let expected = ty.decision.expected;
+    if let (true, Some(recorded)) = (u.completed(), u.refund_type) {
+        if let Some(code) = type_finding(expected, ty.decision.denied_by_quota(), recorded) {
+            let why = match code {
+                Code::QUOTA_EXCEEDED => format!(
+                    "the account already used its {} unconditional refund(s) of {}",
+                    policy.unconditional.per_calendar_year, ty.year
+                ),
+                _ => ty.reason(policy),
+            };
+            findings.push(
+                Finding::new(
+                    code,
+                    format!(
+                        "R3/R7: unsubscription {} was recorded {recorded} but should be {expected} because {why}",
+                        u.unsub_id
+                    ),
+                )
+                .field(
+                    "refund_type",
+                    Cell::text(expected.as_str()),
+                    Cell::text(recorded.as_str()),
+                ),
+            );
+        }
+        amount_findings(u, order, expected, a, env, findings);
+        let recorded_refund = u.recorded_refund();
+        if exceeds_paid(recorded_refund, cash_paid, policy.amount_tolerance) {
+            findings.push(
+                Finding::new(
+                    Code::REFUND_EXCEEDS_PAID,
+                    format!(
+                        "R7: unsubscription {} refunds {} but order {} was paid only {} in succeeded payments",
+                        u.unsub_id,
+                        exact(recorded_refund),
+                        order.order_id,
+                        exact(cash_paid)
+                    ),
+                )
+                .amounts("refund_amount", cash_paid, recorded_refund),
+            );
+        }
+    }
+    if unexpected_rejection(u.status == UnsubStatus::Rejected, false, a.refund) {
+        findings.push(
+            Finding::new(
+                Code::UNEXPECTED_REJECTION,
+                format!(
+                    "R7: unsubscription {} was rejected although nothing blocks it and a {expected} refund of {} {} was due",
+                    u.unsub_id,
+                    exact(a.refund),
+                    order.currency
+                ),
+            )
+            .field("status", Cell::text("completed"), Cell::text("rejected")),
+        );
+    }
+}
+
+/// Refund, fee and coupon of a completed row against R4.
+fn amount_findings(
+    u: &UnsubFacts<'_>,
+    order: &OrderFacts<'_>,
+    ty: ExpectedType,
+    a: &Amounts,
+    env: &Env<'_>,
+    findings: &mut Vec<Finding>,
+) {
+    let checks = [
+        (Code::REFUND_AMOUNT_MISMATCH, "refund_amount", a.refund, u.refund_amount),
+        (Code::HANDLING_FEE_MISMATCH, "handling_fee", a.fee, u.handling_fee),
+        (
+            Code::COUPON_RETURN_MISMATCH,
+            "coupon_returned",
+            a.coupon,
+            u.coupon_returned,
+        ),
+    ];
+    for (code, field, expected, recorded) in checks {
+        // Completed rows always carry the three amounts (ingest checks it).
+        let Some(recorded) = recorded else { continue };
+        if !amounts_match(expected, recorded, env.policy.amount_tolerance) {
+            findings.push(
+                Finding::new(
+                    code,
+                    format!(
+                        "R4/R7: {field} of {} recorded {} but the expected {ty} amount is {} ({})",
+                        u.unsub_id,
+                        exact(recorded),
+                        exact(expected),
+                        r4_amounts::basis(field, ty, order, env.policy)
+                    ),
+                )
+                .amounts(field, expected, recorded),
+            );
+        }
+    }
+}
+
+/// R7's trail line: expected against recorded.
+pub fn describe(u: &UnsubFacts<'_>, ty: ExpectedType, a: &Amounts, cash_paid: Decimal, env: &Env<'_>) -> Step {
+    let rec = |v: Option<Decimal>| v.map(exact).unwrap_or_else(|| "-".into());
+    let recorded_type = u.refund_type.map(|t| t.as_str()).unwrap_or("-");
+    let tolerance = exact(env.policy.amount_tolerance);
+    Step::new(
+        "R7",
+        "recorded",
+        format!(
+            "R7 expected vs recorded: type {ty} / {recorded_type}, refund {} / {}, fee {} / {}, coupon {} / {} (tolerance {tolerance})",
+            exact(a.refund),
+            rec(u.refund_amount),
+            exact(a.fee),
+            rec(u.handling_fee),
+            exact(a.coupon),
+            rec(u.coupon_returned),
+        ),
+    )
+    .value("expected_type", ty)
+    .value("recorded_type", recorded_type)
+    .value("expected_refund", exact(a.refund))
+    .value("recorded_refund", rec(u.refund_amount))
+    .value("expected_fee", exact(a.fee))
+    .value("recorded_fee", rec(u.handling_fee))
+    .value("expected_coupon", exact(a.coupon))
+    .value("recorded_coupon", rec(u.coupon_returned))
+    .value("cash_paid", exact(cash_paid))
+    .value("tolerance", tolerance)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! R8 Destination: a refund goes back to the original payment method, else
 //! to the fallback (the account balance).
 
-use crate::rules::Code;
+use crate::rules::{Cell, Code, Finding, Step, UnsubFacts};
 
 /// R8 for a completed U with a recorded refund > 0. `original` is the
 /// method of the order's largest succeeded payment (None without one).
@@ -13,6 +13,58 @@ pub fn destination_finding(recorded: &str, original: Option<&str>, fallback: &st
     } else {
         Some(Code::WRONG_DESTINATION)
     }
+}
+
+/// R8 with its finding (WRONG_DESTINATION or FALLBACK_TO_BALANCE) for a
+/// refund that was paid out; returns the finding's code, None when the
+/// refund went back to the original method.
+pub fn check(
+    u: &UnsubFacts<'_>,
+    order_id: &str,
+    original: Option<&str>,
+    fallback: &str,
+    findings: &mut Vec<Finding>,
+) -> Option<Code> {
+    let recorded = u.refund_destination;
+    let code = destination_finding(recorded, original, fallback)?;
+    let origin = match original {
+        Some(m) => format!("the original payment method is {m}"),
+        None => format!("order {order_id} has no succeeded payment of its own"),
+    };
+    let what = if code == Code::FALLBACK_TO_BALANCE {
+        "fell back to"
+    } else {
+        "went to"
+    };
+    findings.push(
+        Finding::new(
+            code,
+            format!("R8: the refund of {} {what} {recorded} but {origin}", u.unsub_id),
+        )
+        .field(
+            "refund_destination",
+            original.map(Cell::text).unwrap_or(Cell::Empty),
+            Cell::text(recorded),
+        ),
+    );
+    Some(code)
+}
+
+/// R8's trail line.
+pub fn describe(verdict: Option<Code>, u: &UnsubFacts<'_>, original: Option<&str>) -> Step {
+    let verdict = verdict.map(|c| c.as_str()).unwrap_or("ok");
+    let dest = u.refund_destination;
+    Step::new(
+        "R8",
+        "destination",
+        format!(
+            "R8 destination: recorded {dest}, original {} → {verdict}",
+            original.unwrap_or("none")
+        ),
+    )
+    .value("recorded", dest)
+    .value("original", original.unwrap_or(""))
+    .value("verdict", verdict)
 }
 
 #[cfg(test)]

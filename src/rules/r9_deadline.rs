@@ -1,7 +1,7 @@
 //! R9 Refund deadline: the refund is due by the end of the local day of the
 //! `sla_business_days`-th business day after the local date of approval.
 
-use crate::rules::Code;
+use crate::rules::{ts_or_dash, Cell, Code, Env, Finding, Step, UnsubFacts};
 use crate::time::{whole_seconds, Calendar, Micros};
 
 /// 23:59:59 local of the `sla`-th business day after approved_at's date.
@@ -29,6 +29,82 @@ pub fn deadline_finding(
         Some(_) => None,
         None if whole_seconds(as_of) > whole_seconds(deadline) => Some((Code::REFUND_NOT_PAID, 0)),
         None => None,
+    }
+}
+
+/// R9's step: the deadline and, for a refund paid out, what R9 found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlineStep {
+    pub deadline: Micros,
+    /// LATE_REFUND (with business days late) or REFUND_NOT_PAID.
+    pub verdict: Option<(Code, u32)>,
+}
+
+/// R9 with its findings. `pays_out`: completed with a recorded refund > 0
+/// (only then are LATE_REFUND and REFUND_NOT_PAID checked).
+pub fn check(u: &UnsubFacts<'_>, approved_at: Micros, env: &Env<'_>, findings: &mut Vec<Finding>) -> DeadlineStep {
+    let (cal, sla) = (env.cal, env.policy.refund.sla_business_days);
+    let deadline = refund_deadline(approved_at, sla, cal);
+    let verdict = if u.pays_out() {
+        deadline_finding(deadline, u.refunded_at, env.as_of, cal)
+    } else {
+        None
+    };
+    let due = format!(
+        "R9: approved {} so due by {} ({sla} business days), but",
+        cal.format(approved_at),
+        cal.format(deadline)
+    );
+    match (verdict, u.refunded_at) {
+        (Some((code @ Code::LATE_REFUND, late)), Some(paid)) => {
+            let mut f = Finding::new(
+                code,
+                format!("{due} refunded at {}, {late} business day(s) late", cal.format(paid)),
+            )
+            .field(
+                "refunded_at",
+                Cell::text(cal.format(deadline)),
+                Cell::text(cal.format(paid)),
+            );
+            f.delta = Cell::Count(i64::from(late));
+            findings.push(f);
+        }
+        (Some((code, _)), _) => findings.push(
+            Finding::new(code, format!("{due} not refunded at as_of {}", cal.format(env.as_of))).field(
+                "refunded_at",
+                Cell::text(cal.format(deadline)),
+                Cell::Empty,
+            ),
+        ),
+        (None, _) => {}
+    }
+    DeadlineStep { deadline, verdict }
+}
+
+impl DeadlineStep {
+    /// R9's trail line for a refund paid out.
+    pub fn describe(&self, u: &UnsubFacts<'_>, approved_at: Micros, env: &Env<'_>) -> Step {
+        let cal = env.cal;
+        let verdict = match self.verdict {
+            Some((c, n)) if n > 0 => format!("{} ({n} business day(s) late)", c.as_str()),
+            Some((c, _)) => c.as_str().to_string(),
+            None => "on time".into(),
+        };
+        let sla = env.policy.refund.sla_business_days;
+        Step::new(
+            "R9",
+            "deadline",
+            format!(
+                "R9 deadline: {sla} business day(s) after {} → {}; refunded_at {} → {verdict}",
+                cal.local_date(approved_at),
+                cal.format(self.deadline),
+                ts_or_dash(cal, u.refunded_at)
+            ),
+        )
+        .value("sla_business_days", sla)
+        .value("deadline", cal.format(self.deadline))
+        .value("refunded_at", ts_or_dash(cal, u.refunded_at))
+        .value("verdict", verdict)
     }
 }
 
