@@ -54,7 +54,7 @@ pub fn lookup<'a>(rec: &'a Reconciliation, id: &str) -> Option<Subject<'a>> {
 pub fn text(rec: &Reconciliation, id: &str) -> Option<String> {
     let mut s = String::new();
     let r = match lookup(rec, id)? {
-        Subject::Unsub(out) => write_unsub(&mut s, rec, out),
+        Subject::Unsub(out) => write_unsub(&mut s, rec, out, true),
         Subject::Order => write_order(&mut s, rec, id),
         Subject::Account => write_account(&mut s, rec, id),
     };
@@ -333,7 +333,7 @@ fn unsub_json(rec: &Reconciliation, out: &Outcome) -> Value {
         "order": order.map(|oi| order_json(rec, oi)),
         "payments": payments,
         "steps": steps(rec, out).iter().map(step_json).collect::<Vec<_>>(),
-        "findings": findings_json(rec, out.findings.iter()),
+        "findings": findings_json(rec, unsub_findings(rec, out).into_iter()),
     })
 }
 
@@ -369,19 +369,36 @@ fn account_outcomes<'a>(rec: &'a Reconciliation, id: &'a str) -> impl Iterator<I
     rec.outcomes.iter().filter(move |o| ids.get(o.unsub as usize) == id)
 }
 
-fn write_unsub(s: &mut String, rec: &Reconciliation, out: &Outcome) -> std::fmt::Result {
+/// Every finding that names the unsubscription: its own, and those on
+/// orders that name it (CHARGED_AFTER_RELEASE), in discrepancies.csv order.
+fn unsub_findings<'a>(rec: &'a Reconciliation, out: &'a Outcome) -> Vec<&'a Finding> {
+    let id = rec.inputs.unsubs.unsub_id.view().get(out.unsub as usize);
+    let mut v: Vec<&Finding> = out
+        .findings
+        .iter()
+        .chain(rec.other_findings.iter().filter(|f| f.unsub_id == id))
+        .collect();
+    v.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    v
+}
+
+/// One unsubscription's whole trail; `with_order`: also its order and
+/// payments (explain ORDER_ID shows them once, above).
+fn write_unsub(s: &mut String, rec: &Reconciliation, out: &Outcome, with_order: bool) -> std::fmt::Result {
     let r = out.unsub as usize;
     write_unsub_rows(s, rec, r)?;
     writeln!(s)?;
-    match rec.order_of_unsub[r] {
-        None => writeln!(
-            s,
-            "order {}: not among the accepted orders",
-            rec.inputs.unsubs.order_id.view().get(r)
-        )?,
-        Some(oi) => write_order_rows(s, rec, oi.get())?,
+    if with_order {
+        match rec.order_of_unsub[r] {
+            None => writeln!(
+                s,
+                "order {}: not among the accepted orders",
+                rec.inputs.unsubs.order_id.view().get(r)
+            )?,
+            Some(oi) => write_order_rows(s, rec, oi.get())?,
+        }
+        writeln!(s)?;
     }
-    writeln!(s)?;
     writeln!(s, "rules")?;
     for step in steps(rec, out) {
         let mut lines = step.lines.iter();
@@ -393,11 +410,12 @@ fn write_unsub(s: &mut String, rec: &Reconciliation, out: &Outcome) -> std::fmt:
         }
     }
     writeln!(s)?;
-    writeln!(s, "findings ({})", out.findings.len())?;
-    if out.findings.is_empty() {
+    let findings = unsub_findings(rec, out);
+    writeln!(s, "findings ({})", findings.len())?;
+    if findings.is_empty() {
         writeln!(s, "  none: the recorded values match the policy")?;
     }
-    write_findings(s, rec, out.findings.iter())
+    write_findings(s, rec, findings.into_iter())
 }
 
 /// Findings as explain lists them: severity, code, field, expected and
@@ -585,7 +603,7 @@ fn write_order(s: &mut String, rec: &Reconciliation, id: &str) -> std::fmt::Resu
     for out in unsubs {
         writeln!(s)?;
         writeln!(s, "────────")?;
-        write_unsub(s, rec, out)?;
+        write_unsub(s, rec, out, false)?;
     }
     Ok(())
 }
@@ -632,7 +650,7 @@ fn short_json(rec: &Reconciliation, out: &Outcome) -> Value {
         "recorded_refund": f.refund_amount.filter(|_| f.completed()).map(exact),
         "quota_used": out.quota_used,
         "text": short_line(rec, out),
-        "findings": findings_json(rec, out.findings.iter()),
+        "findings": findings_json(rec, unsub_findings(rec, out).into_iter()),
     })
 }
 

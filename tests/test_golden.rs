@@ -83,3 +83,29 @@ fn golden_explain() {
         check(&format!("explain/{id}.txt"), &stdout(&o));
     }
 }
+
+/// `explain --json`, and explain by order and by account id.
+#[test]
+fn golden_explain_json_order_account() {
+    let cases: &[(&str, &[&str])] = &[
+        ("json/uns-007.json", &["uns-007", "--json"]),
+        ("json/uns-039.json", &["uns-039", "--json"]),
+        ("json/ord-014.json", &["ord-014", "--json"]),
+        ("json/acct-004.json", &["acct-004", "--json"]),
+        ("order/ord-014.txt", &["ord-014"]),
+        ("order/ord-043.txt", &["ord-043"]),
+        ("order/ord-999.txt", &["ord-999"]),
+        ("account/acct-004.txt", &["acct-004"]),
+        ("account/acct-033.txt", &["acct-033"]),
+    ];
+    for (golden, args) in cases {
+        let o = Command::new(BIN)
+            .current_dir(repo())
+            .arg("explain")
+            .args(*args)
+            .output()
+            .unwrap();
+        expect_code(&o, 0);
+        check(&format!("explain/{golden}"), &stdout(&o));
+    }
+}
