@@ -170,4 +170,36 @@ pub(crate) mod testkit {
             invoice_issued: false,
         }
     }
+
+    /// A completed partial unsubscription of [`order`], requested 2021-09-10,
+    /// refunded the next day to credit_card.
+    pub fn unsub() -> UnsubFacts<'static> {
+        UnsubFacts {
+            unsub_id: "U1",
+            account_id: "A",
+            order_id: "O1",
+            status: UnsubStatus::Completed,
+            instance_state: InstanceState::Normal,
+            requested_at: t("2021-09-10T10:00:00+08:00"),
+            reviewed_at: None,
+            completed_at: Some(t("2021-09-10T11:00:00+08:00")),
+            refunded_at: Some(t("2021-09-11T10:00:00+08:00")),
+            refund_type: Some(RefundType::Partial),
+            refund_amount: Some(d("100.00")),
+            handling_fee: Some(d("0.00")),
+            coupon_returned: Some(d("0.00")),
+            refund_destination: "credit_card",
+            billing_cycle: Month::parse("2021-09"),
+        }
+    }
+
+    /// Policy, calendar and an as_of of 2022-01-01.
+    pub fn with_env<R>(policy: &Policy, f: impl FnOnce(&Env<'_>) -> R) -> R {
+        let cal = cal();
+        f(&Env {
+            policy,
+            cal: &cal,
+            as_of: t("2022-01-01T00:00:00+08:00"),
+        })
+    }
 }

@@ -149,4 +149,28 @@ mod tests {
         // Ids compare exactly.
         assert_eq!(link("a", Some("A"), true, false), Link::AccountMismatch);
     }
+
+    #[test]
+    fn r0_findings_name_the_ids() {
+        use crate::rules::testkit::unsub;
+        let u = unsub();
+        let mut f = Vec::new();
+        assert_eq!(check(&u, Some("A"), None, &mut f).link, Link::Linked);
+        assert!(f.is_empty());
+        check(&u, None, None, &mut f);
+        assert_eq!(f[0].code, Code::ORDER_NOT_FOUND);
+        assert_eq!((f[0].field, &f[0].recorded), ("order_id", &Cell::text("O1")));
+        f.clear();
+        check(&u, Some("B"), None, &mut f);
+        assert_eq!(f[0].code, Code::ACCOUNT_MISMATCH);
+        assert_eq!((&f[0].expected, &f[0].recorded), (&Cell::text("B"), &Cell::text("A")));
+        f.clear();
+        let first = FirstCompletion { row: 7, unsub_id: "U0" };
+        let step = check(&u, Some("A"), Some(first), &mut f);
+        assert_eq!(step.first_completion, Some(7));
+        assert_eq!(f[0].code, Code::DUPLICATE_UNSUBSCRIPTION);
+        assert_eq!(f[0].expected, Cell::text("U0"));
+        assert!(f[0].message.contains("already unsubscribed by U0"), "{}", f[0].message);
+        assert!(describe(&step, &u, Some("A"), Some("U0")).lines[0].contains("completed by U0"));
+    }
 }

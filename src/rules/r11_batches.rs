@@ -130,4 +130,28 @@ mod tests {
         );
         assert!(check_batch(&rows[3..]).is_empty());
     }
+
+    #[test]
+    fn r11_findings_name_the_first_row() {
+        let cal = crate::rules::testkit::cal();
+        let rows = [
+            BatchRow {
+                row: 0,
+                unsub_id: "U2",
+                account_id: "A",
+                requested_at: 5,
+            },
+            BatchRow {
+                row: 1,
+                unsub_id: "U1",
+                account_id: "A",
+                requested_at: 0,
+            },
+        ];
+        let f = findings("B1", &rows, &cal);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].0, 0);
+        assert_eq!((f[0].1.code, f[0].1.field), (Code::BATCH_INCONSISTENT, "requested_at"));
+        assert!(f[0].1.message.contains("on its first row U1"), "{}", f[0].1.message);
+    }
 }

@@ -231,4 +231,35 @@ mod tests {
         };
         assert_eq!(original_method_order(&e, &a), Ordering::Less, "then payment_id");
     }
+
+    #[test]
+    fn r1_findings_on_payments_and_orders() {
+        let usd = Currency::parse("USD").unwrap();
+        let eur = Currency::parse("EUR").unwrap();
+        let p = PaymentFacts {
+            payment_id: "P1",
+            account_id: "A",
+            order_id: "O1",
+            currency: eur,
+        };
+        let orphan = payment_findings(&p, None, check_payment("A", eur, None));
+        assert_eq!(orphan.len(), 1);
+        assert_eq!(
+            (orphan[0].code, orphan[0].payment_id.as_str()),
+            (Code::ORPHAN_PAYMENT, "P1")
+        );
+        let o = OrderRef {
+            order_id: "O1",
+            account_id: "B",
+            currency: usd,
+        };
+        let both = payment_findings(&p, Some(o), check_payment("A", eur, Some(("B", usd))));
+        let codes: Vec<Code> = both.iter().map(|f| f.code).collect();
+        assert_eq!(codes, [Code::CURRENCY_MISMATCH, Code::ACCOUNT_MISMATCH]);
+        assert_eq!(both[0].currency, Some(eur));
+        let m = mismatch_finding(&o, d("500"), d("0"), d("300"));
+        assert_eq!((m.code, m.field), (Code::PAYMENT_MISMATCH, "cash_paid"));
+        assert_eq!(m.delta, Cell::Amount(d("-200")));
+        assert_eq!((m.account_id.as_str(), m.order_id.as_str()), ("B", "O1"));
+    }
 }

@@ -118,4 +118,25 @@ mod tests {
             "R3a comes first"
         );
     }
+
+    #[test]
+    fn r2_finding_only_when_completed() {
+        use crate::rules::testkit::unsub;
+        let mut u = unsub();
+        u.instance_state = InstanceState::LegalFrozen;
+        let mut f = Vec::new();
+        assert_eq!(
+            check(&u, &order(), &mut f),
+            Some(Blocked::State(InstanceState::LegalFrozen))
+        );
+        assert_eq!(f[0].code, Code::INELIGIBLE_STATE);
+        assert_eq!(
+            (f[0].field, &f[0].recorded),
+            ("instance_state", &Cell::text("legal_frozen"))
+        );
+        f.clear();
+        u.status = crate::model::UnsubStatus::Rejected;
+        assert!(check(&u, &order(), &mut f).is_some());
+        assert!(f.is_empty(), "a blocked rejection is what the policy wants");
+    }
 }

@@ -236,4 +236,32 @@ mod tests {
         assert!(!stale_pending(false, true, requested, 24, approved));
         assert!(!stale_pending(true, false, requested, 24, approved));
     }
+
+    #[test]
+    fn r5_findings() {
+        use crate::rules::testkit::{order, policy, unsub, with_env};
+        let policy = policy();
+        let mut o = order();
+        o.amount = d("2000");
+        let mut u = unsub();
+        u.completed_at = Some(u.requested_at + HOUR);
+        let mut f = Vec::new();
+        let step = with_env(&policy, |env| check(&u, &o, env, &mut f));
+        assert!(step.required);
+        assert_eq!(step.approval, Approval::AutoApproved);
+        assert_eq!(f[0].code, Code::REVIEW_BYPASSED);
+        assert_eq!(f[0].field, "completed_at");
+        f.clear();
+        u.status = UnsubStatus::Pending;
+        u.completed_at = None;
+        with_env(&policy, |env| check(&u, &o, env, &mut f));
+        assert_eq!(f[0].code, Code::STALE_PENDING);
+        assert_eq!(
+            (&f[0].expected, &f[0].recorded),
+            (&Cell::text("completed"), &Cell::text("pending"))
+        );
+        f.clear();
+        with_env(&policy, |env| check(&u, &order(), env, &mut f));
+        assert!(f.is_empty(), "below the threshold no review is needed");
+    }
 }

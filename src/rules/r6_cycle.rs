@@ -96,4 +96,27 @@ mod tests {
         assert!(!wrong_cycle(true, Some(d("0")), Some(sep), oct));
         assert!(!wrong_cycle(false, Some(d("1")), Some(sep), oct));
     }
+
+    #[test]
+    fn r6_finding_names_both_months() {
+        use crate::rules::r5_review::{Approval, ReviewStep};
+        use crate::rules::testkit::{policy, unsub, with_env};
+        let policy = policy();
+        let mut u = unsub();
+        u.billing_cycle = Month::parse("2021-10");
+        let review = ReviewStep {
+            required: false,
+            threshold: None,
+            approved_at: u.requested_at,
+            approval: Approval::NotRequired,
+        };
+        let mut f = Vec::new();
+        let cycle = with_env(&policy, |env| check(&u, &review, env, &mut f));
+        assert_eq!(cycle.to_string(), "2021-09");
+        assert_eq!(f[0].code, Code::WRONG_BILLING_CYCLE);
+        assert_eq!(
+            (&f[0].expected, &f[0].recorded),
+            (&Cell::text("2021-09"), &Cell::text("2021-10"))
+        );
+    }
 }

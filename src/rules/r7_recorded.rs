@@ -224,4 +224,47 @@ mod tests {
         assert!(!unexpected_rejection(true, false, d("0")));
         assert!(!unexpected_rejection(false, false, d("5")));
     }
+
+    #[test]
+    fn r7_findings() {
+        use crate::rules::r3_type;
+        use crate::rules::r4_amounts::expected_amounts;
+        use crate::rules::testkit::{order, policy, t, unsub, with_env};
+        let policy = policy();
+        let o = order();
+        let mut u = unsub();
+        u.requested_at = t("2021-09-02T10:00:00+08:00");
+        u.refund_type = Some(RefundType::Unconditional);
+        u.refund_amount = Some(d("300.00"));
+        // The quota of 2021 is used: expected partial, recorded unconditional.
+        let ty = r3_type::check(&o, u.requested_at, 2021, 1, &policy);
+        let a = expected_amounts(ty.decision.expected, &o, u.requested_at, &policy).unwrap();
+        let mut f = Vec::new();
+        with_env(&policy, |env| check(&u, &o, &ty, &a, d("300.00"), env, &mut f));
+        let codes: Vec<Code> = f.iter().map(|x| x.code).collect();
+        assert_eq!(codes, [Code::QUOTA_EXCEEDED, Code::REFUND_AMOUNT_MISMATCH]);
+        assert_eq!(f[1].delta, Cell::Amount(d("300.00") - a.refund));
+        assert!(
+            f[0].message.contains("1 unconditional refund(s) of 2021"),
+            "{}",
+            f[0].message
+        );
+        // Paid less than refunded.
+        f.clear();
+        let ty = r3_type::check(&o, u.requested_at, 2021, 0, &policy);
+        let a = expected_amounts(ty.decision.expected, &o, u.requested_at, &policy).unwrap();
+        with_env(&policy, |env| check(&u, &o, &ty, &a, d("200.00"), env, &mut f));
+        assert_eq!(
+            f.iter().map(|x| x.code).collect::<Vec<_>>(),
+            [Code::REFUND_EXCEEDS_PAID]
+        );
+        // A rejection that should have paid out.
+        f.clear();
+        u.status = UnsubStatus::Rejected;
+        with_env(&policy, |env| check(&u, &o, &ty, &a, d("300.00"), env, &mut f));
+        assert_eq!(
+            f.iter().map(|x| x.code).collect::<Vec<_>>(),
+            [Code::UNEXPECTED_REJECTION]
+        );
+    }
 }

@@ -99,4 +99,31 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn r8_finding_cells() {
+        use crate::rules::testkit::unsub;
+        let mut u = unsub();
+        let mut f = Vec::new();
+        assert_eq!(check(&u, "O1", Some("credit_card"), "account_balance", &mut f), None);
+        assert!(f.is_empty());
+        u.refund_destination = "alipay";
+        assert_eq!(
+            check(&u, "O1", Some("credit_card"), "account_balance", &mut f),
+            Some(Code::WRONG_DESTINATION)
+        );
+        assert_eq!(
+            (&f[0].expected, &f[0].recorded),
+            (&Cell::text("credit_card"), &Cell::text("alipay"))
+        );
+        f.clear();
+        u.refund_destination = "account_balance";
+        check(&u, "O1", None, "account_balance", &mut f);
+        assert_eq!((f[0].code, &f[0].expected), (Code::FALLBACK_TO_BALANCE, &Cell::Empty));
+        assert!(
+            f[0].message.contains("order O1 has no succeeded payment"),
+            "{}",
+            f[0].message
+        );
+    }
 }

@@ -167,4 +167,29 @@ mod tests {
             Some((Code::REFUND_NOT_PAID, 0))
         );
     }
+
+    #[test]
+    fn r9_findings_carry_days_late() {
+        use crate::rules::testkit::{policy, unsub, with_env};
+        use crate::rules::Cell;
+        let policy = policy();
+        let mut u = unsub();
+        let approved = u.requested_at; // Friday 2021-09-10: due Tuesday 09-14
+        u.refunded_at = Some(t("2021-09-16T10:00:00+08:00"));
+        let mut f = Vec::new();
+        let step = with_env(&policy, |env| check(&u, approved, env, &mut f));
+        assert_eq!(step.verdict, Some((Code::LATE_REFUND, 2)));
+        assert_eq!(f[0].delta, Cell::Count(2));
+        f.clear();
+        u.refunded_at = None;
+        with_env(&policy, |env| check(&u, approved, env, &mut f));
+        assert_eq!((f[0].code, &f[0].recorded), (Code::REFUND_NOT_PAID, &Cell::Empty));
+        f.clear();
+        u.status = crate::model::UnsubStatus::Pending;
+        let step = with_env(&policy, |env| check(&u, approved, env, &mut f));
+        assert!(
+            f.is_empty() && step.verdict.is_none(),
+            "not paid out: only the deadline"
+        );
+    }
 }
