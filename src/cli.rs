@@ -107,6 +107,11 @@ pub struct ExplainArgs {
     /// with its values, and the findings exactly as in discrepancies.csv.
     #[arg(long)]
     pub json: bool,
+    /// Answer from a finished run's reports folder (its explain.idx),
+    /// without reading the whole export again; refused when an input or
+    /// the policy changed since that run.
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -314,13 +319,20 @@ fn run(a: &RunArgs) -> Result<u8, AppError> {
     progress.phase("writing the reports");
     let mut summary: Option<Summary> = None;
     output::publish(&a.out, &lock, |dir| {
-        let s = report::write_reports(
-            &rec,
-            &cfg.selection,
-            dir,
-            &started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        )?;
-        summary = Some(s);
+        // The explain index is built while the reports are written.
+        let (s, index) = rayon::join(
+            || {
+                report::write_reports(
+                    &rec,
+                    &cfg.selection,
+                    dir,
+                    &started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+            },
+            || crate::explain::store::write(&rec, dir),
+        );
+        index?;
+        summary = Some(s?);
         Ok(())
     })?;
     progress.done();
@@ -420,7 +432,41 @@ fn print_meta(m: &InputMeta) {
     }
 }
 
+/// `explain ID --reports DIR`: from the run's explain index.
+fn explain_from_reports(a: &ExplainArgs, dir: &Path) -> Result<u8, AppError> {
+    let id = a.id.trim();
+    if let Some(text) = crate::explain::store::answer(dir, id, a.json)? {
+        print!("{text}");
+        return Ok(0);
+    }
+    let idx = crate::explain::store::Index::open(dir)?;
+    let unsubs = &idx.header.inputs[2];
+    let path = dir.join("rejects.csv");
+    let mut rd = csv::Reader::from_path(&path).map_err(|e| AppError::Usage(format!("{}: {e}", path.display())))?;
+    let mut found = false;
+    for r in rd.records() {
+        let r = r.map_err(|e| AppError::Usage(format!("{}: {e}", path.display())))?;
+        if r.get(0) == Some(unsubs.name.as_str()) && r.get(2) == Some(id) {
+            found = true;
+            println!(
+                "unsubscription {id} was rejected: {} line {}, column {}: {} (value {:?})",
+                &r[0], &r[1], &r[3], &r[5], &r[4]
+            );
+        }
+    }
+    if found {
+        return Ok(0);
+    }
+    Err(AppError::Usage(format!(
+        "{id:?} is no unsubscription, order or account in the run of {}; check the id (ids are case-sensitive)",
+        dir.display()
+    )))
+}
+
 fn explain(a: &ExplainArgs) -> Result<u8, AppError> {
+    if let Some(dir) = &a.reports {
+        return explain_from_reports(a, dir);
+    }
     let cfg = a.input.config()?;
     let progress = Progress::new(input_bytes(&cfg.paths));
     let (inputs, ingest) = load_checked(&cfg, &progress)?;

@@ -150,3 +150,73 @@ fn explain_of_an_unknown_id_is_a_usage_error() {
         stderr(&o)
     );
 }
+
+fn explain_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .arg("explain")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn explain_from_a_reports_folder_answers_as_a_fresh_evaluation() {
+    // The sample, copied so the test can change it afterwards.
+    let f = Fixture::new();
+    for name in ["orders.csv", "payments.csv", "unsubscriptions.csv"] {
+        std::fs::copy(repo().join("data").join(name), f.data().join(name)).unwrap();
+    }
+    std::fs::copy(repo().join("data/policy.toml"), f.path().join("policy.toml")).unwrap();
+    expect_code(&f.run(&[]), 0);
+    assert!(f.out().join("explain.idx").is_file());
+    let reports = f.out().display().to_string();
+    let mut ids: Vec<String> = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(f.data().join("unsubscriptions.csv"))
+        .unwrap()
+        .records()
+        .filter_map(|r| Some(r.ok()?.get(0)?.to_string()))
+        .collect();
+    assert!(ids.len() > 50);
+    ids.extend(["ord-014", "ord-043", "ord-999", "acct-004", "acct-033", "acct-036"].map(String::from));
+    for id in &ids {
+        for json in [false, true] {
+            let mut fresh = vec![id.as_str()];
+            let mut stored = vec![id.as_str(), "--reports", reports.as_str()];
+            if json {
+                fresh.push("--json");
+                stored.push("--json");
+            }
+            let a = f.cmd("explain", &fresh);
+            let b = explain_in(f.path(), &stored);
+            assert_eq!(code(&a), code(&b), "{id}: {}", stderr(&b));
+            assert_eq!(stdout(&a), stdout(&b), "{id} json={json}");
+        }
+    }
+    // The reports folder can still be replaced by the next night's run.
+    expect_code(&f.run(&[]), 0);
+
+    // Touched but unchanged: still answered (the hash is checked again).
+    let unsubs = f.data().join("unsubscriptions.csv");
+    let text = std::fs::read(&unsubs).unwrap();
+    std::fs::write(&unsubs, &text).unwrap();
+    expect_code(&explain_in(f.path(), &["uns-007", "--reports", &reports]), 0);
+
+    // Changed: refused, naming the file.
+    let mut changed = text.clone();
+    changed.extend_from_slice(b"uns-999,ord-001,acct-001,,2021-10-01T00:00:00+08:00,,,,normal,pending,,,,,,\n");
+    std::fs::write(&unsubs, &changed).unwrap();
+    let o = explain_in(f.path(), &["uns-007", "--reports", &reports]);
+    expect_code(&o, 2);
+    assert!(
+        stderr(&o).contains("unsubscriptions.csv is not the file this run read"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A folder without an index.
+    let o = explain_in(f.path(), &["uns-007", "--reports", &f.data().display().to_string()]);
+    expect_code(&o, 2);
+    assert!(stderr(&o).contains("explain index"), "{}", stderr(&o));
+}

@@ -9,6 +9,8 @@
 //! line per unsubscription, in evaluation order). Text for people, `--json`
 //! for tools.
 
+pub mod store;
+
 use std::fmt::Write;
 
 use serde_json::{json, Map, Value};

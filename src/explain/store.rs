@@ -1,0 +1,643 @@
+//! `explain.idx`: what `explain ID --reports DIR` needs, kept beside a run's
+//! reports so that an analyst's questions are answered without reading the
+//! whole export again.
+//!
+//! # Why this shape
+//! Every subject of `explain` lives in one account's *slice*: the account's
+//! own rows, the rows it names in other accounts (an order of another
+//! account, and that order's payments), the rows of other accounts that name
+//! its orders, and the other rows of its batches. Evaluating a slice gives
+//! exactly the outcomes the full run gave that account's rows — the rules
+//! look no further (R0–R9 per account, R1 per order and its payments, R10
+//! per instance of one account, R11 per batch). So the index keeps, per
+//! account, the physical line numbers of its slice in each input, and per
+//! id (unsub_id, order_id, account_id) a 32-bit hash pointing at accounts.
+//! `explain --reports` finds the slice, reads those lines from the inputs
+//! (checkpoints every [`STRIDE`] lines give their byte offsets), evaluates
+//! the slice with the run's policy and as_of, and replays the trail as
+//! always. It never trusts inputs that changed: each input's size and
+//! modification time stand for its hash (as in make and git); when either
+//! differs the file is hashed again and must match the run's SHA-256.
+//!
+//! # Layout (little-endian)
+//! `RRXI`, u32 version, u32 header length, the JSON [`Header`], then for
+//! each input its checkpoints (u64 byte offsets of lines 1, 1+STRIDE, …),
+//! then for each input its slice lines (u32, grouped by account), then per
+//! account and input the start of its group (u32; `accounts + 1` entries
+//! each), then the id table ((u32 hash, u32 account), sorted).
+
+use std::fs::File;
+use std::hash::Hasher;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Reconciliation, RowIndex};
+use crate::error::AppError;
+use crate::ingest::Table;
+
+/// The index's file name in a reports folder.
+pub const FILE: &str = "explain.idx";
+const MAGIC: &[u8; 4] = b"RRXI";
+const VERSION: u32 = 1;
+/// Lines between two byte-offset checkpoints.
+pub const STRIDE: u64 = 1024;
+
+/// One input as the run read it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputStamp {
+    pub path: PathBuf,
+    pub name: String,
+    pub size: u64,
+    pub mtime_ns: u128,
+    pub sha256: String,
+}
+
+/// The index's JSON header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub version: u32,
+    /// The run's as_of (Unix microseconds).
+    pub as_of: i64,
+    /// orders, payments, unsubscriptions.
+    pub inputs: Vec<InputStamp>,
+    pub policy: InputStamp,
+    pub accounts: u32,
+    pub ids: u64,
+    pub lines: [u64; 3],
+    pub checkpoints: [u64; 3],
+}
+
+fn stamp(path: &Path, name: &str, sha256: &str) -> std::io::Result<InputStamp> {
+    let m = std::fs::metadata(path)?;
+    let mtime_ns = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok(InputStamp {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        size: m.len(),
+        mtime_ns,
+        sha256: sha256.to_string(),
+    })
+}
+
+/// The 32-bit hash of an id in the id table.
+fn id_hash(id: &str) -> u32 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(id.as_bytes());
+    let v = h.finish();
+    (v ^ (v >> 32)) as u32
+}
+
+/// Byte offsets of lines 1, 1 + STRIDE, 1 + 2·STRIDE, … of a file, with the
+/// line breaks ingest counts (LF, CRLF once, a bare CR).
+pub fn checkpoints(path: &Path) -> std::io::Result<Vec<u64>> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 4 << 20];
+    let (mut out, mut line, mut base, mut pending_cr) = (vec![0u64], 1u64, 0u64, false);
+    let on_break = |end: u64, line: &mut u64, out: &mut Vec<u64>| {
+        *line += 1;
+        if (*line - 1).is_multiple_of(STRIDE) {
+            out.push(end);
+        }
+    };
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let b = &buf[..n];
+        if pending_cr && b[0] != b'\n' {
+            on_break(base, &mut line, &mut out);
+        }
+        pending_cr = false;
+        for i in memchr::memchr2_iter(b'\n', b'\r', b) {
+            if b[i] == b'\n' {
+                on_break(base + i as u64 + 1, &mut line, &mut out);
+            } else if i + 1 == n {
+                pending_cr = true;
+            } else if b[i + 1] != b'\n' {
+                on_break(base + i as u64 + 1, &mut line, &mut out);
+            }
+        }
+        base += n as u64;
+    }
+    Ok(out)
+}
+
+/// Rows of one input in the slices: (account, physical line).
+type SliceRows = Vec<(u32, u32)>;
+
+/// The slices of every account, per input (see the module docs).
+fn slices(rec: &Reconciliation) -> Option<[SliceRows; 3]> {
+    let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
+    let line = |l: u64| u32::try_from(l).ok();
+    let (oa, pa, ua) = (&o.account_id.codes, &p.account_id.codes, &u.account_id.codes);
+    let order_of = |x: &Option<RowIndex>| x.map(RowIndex::get);
+    // Orders: own, and those named by the account's unsubscriptions and
+    // payments.
+    let mut orders: SliceRows = (0..o.len())
+        .map(|i| Some((oa[i], line(o.line[i])?)))
+        .collect::<Option<_>>()?;
+    for (i, x) in rec.order_of_unsub.iter().enumerate() {
+        if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != ua[i]) {
+            orders.push((ua[i], line(o.line[oi])?));
+        }
+    }
+    for (i, x) in rec.order_of_payment.iter().enumerate() {
+        if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != pa[i]) {
+            orders.push((pa[i], line(o.line[oi])?));
+        }
+    }
+    // Payments: every payment naming an order of the slice.
+    let mut accounts_of_order: Vec<(u32, u32)> = orders.par_iter().map(|&(a, l)| (l, a)).collect();
+    accounts_of_order.par_sort_unstable();
+    let order_line: Vec<u32> = (0..o.len()).map(|i| o.line[i] as u32).collect();
+    let mut payments: SliceRows = Vec::with_capacity(p.len());
+    for (i, x) in rec.order_of_payment.iter().enumerate() {
+        let pl = line(p.line[i])?;
+        payments.push((pa[i], pl));
+        if let Some(oi) = order_of(x) {
+            let ol = order_line[oi];
+            let from = accounts_of_order.partition_point(|&(l, _)| l < ol);
+            for &(_, a) in accounts_of_order[from..].iter().take_while(|&&(l, _)| l == ol) {
+                if a != pa[i] {
+                    payments.push((a, pl));
+                }
+            }
+        }
+    }
+    drop(accounts_of_order);
+    // Unsubscriptions: own, those naming the account's orders, batch-mates.
+    let mut unsubs: SliceRows = Vec::with_capacity(u.len());
+    for (i, x) in rec.order_of_unsub.iter().enumerate() {
+        let ul = line(u.line[i])?;
+        unsubs.push((ua[i], ul));
+        if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != ua[i]) {
+            unsubs.push((oa[oi], ul));
+        }
+    }
+    let batch = u.batch_id.view();
+    let mut batched: Vec<(&str, u32, u32)> = (0..u.len())
+        .filter(|&i| !batch.get(i).is_empty())
+        .map(|i| (batch.get(i), ua[i], u.line[i] as u32))
+        .collect();
+    batched.par_sort_unstable();
+    for group in batched.chunk_by(|a, b| a.0 == b.0) {
+        // Each account of the batch gets the rows of the others.
+        let mut accounts: Vec<u32> = group.iter().map(|r| r.1).collect();
+        accounts.dedup();
+        if accounts.len() > 1 {
+            for &a in &accounts {
+                unsubs.extend(group.iter().filter(|r| r.1 != a).map(|r| (a, r.2)));
+            }
+        }
+    }
+    let mut all = [orders, payments, unsubs];
+    all.par_iter_mut().for_each(|v| {
+        v.par_sort_unstable();
+        v.dedup();
+    });
+    Some(all)
+}
+
+/// Every id explain may be asked about, hashed, with its account(s).
+fn id_table(rec: &Reconciliation) -> Vec<(u32, u32)> {
+    let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
+    let mut ids: Vec<(u32, u32)> = Vec::with_capacity(o.len() + 2 * u.len() + p.len());
+    let (ov, uv, pv) = (o.order_id.view(), u.unsub_id.view(), p.order_id.view());
+    let uo = u.order_id.view();
+    ids.par_extend(
+        (0..o.len())
+            .into_par_iter()
+            .map(|i| (id_hash(ov.get(i)), o.account_id.codes[i])),
+    );
+    ids.par_extend((0..u.len()).into_par_iter().flat_map_iter(|i| {
+        let a = u.account_id.codes[i];
+        [(id_hash(uv.get(i)), a), (id_hash(uo.get(i)), a)]
+    }));
+    ids.par_extend(
+        (0..p.len())
+            .into_par_iter()
+            .map(|i| (id_hash(pv.get(i)), p.account_id.codes[i])),
+    );
+    let dict = o.account_id.dict();
+    ids.par_extend(
+        (0..dict.len() as u32)
+            .into_par_iter()
+            .map(|a| (id_hash(dict.name(a)), a)),
+    );
+    ids.par_sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn io(path: &Path, e: std::io::Error) -> AppError {
+    crate::report::io_err(path, e)
+}
+
+/// Writes explain.idx for `rec` into the reports folder `dir`. Inputs with
+/// more than 2³² lines get no index (explain --reports then says so).
+pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
+    let _span = crate::trace::span("write explain.idx");
+    let Some(slices) = slices(rec) else {
+        return Ok(());
+    };
+    let ids = id_table(rec);
+    let metas = &rec.inputs.metas;
+    let cks: Vec<Vec<u64>> = metas
+        .par_iter()
+        .map(|m| checkpoints(&m.path).map_err(|e| io(&m.path, e)))
+        .collect::<Result<_, _>>()?;
+    let mut inputs = Vec::new();
+    for m in metas.iter() {
+        inputs.push(stamp(&m.path, &m.name, &m.sha256).map_err(|e| io(&m.path, e))?);
+    }
+    let policy_name = rec.policy.path.display().to_string();
+    let policy = stamp(&rec.policy.path, &policy_name, &rec.policy.sha256).map_err(|e| io(&rec.policy.path, e))?;
+    let accounts = rec.inputs.orders.account_id.dict().len() as u32;
+    let header = Header {
+        version: VERSION,
+        as_of: rec.as_of,
+        inputs,
+        policy,
+        accounts,
+        ids: ids.len() as u64,
+        lines: [0, 1, 2].map(|f| slices[f].len() as u64),
+        checkpoints: [0, 1, 2].map(|f| cks[f].len() as u64),
+    };
+    let path = dir.join(FILE);
+    let file = File::create(&path).map_err(|e| io(&path, e))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let json = serde_json::to_vec(&header).expect("the header serializes");
+    let mut put = |b: &[u8]| w.write_all(b).map_err(|e| io(&path, e));
+    put(MAGIC)?;
+    put(&VERSION.to_le_bytes())?;
+    put(&(json.len() as u32).to_le_bytes())?;
+    put(&json)?;
+    for c in &cks {
+        for v in c {
+            put(&v.to_le_bytes())?;
+        }
+    }
+    for s in &slices {
+        for &(_, l) in s {
+            put(&l.to_le_bytes())?;
+        }
+    }
+    for s in &slices {
+        let mut k = 0usize;
+        for a in 0..=accounts {
+            while k < s.len() && s[k].0 < a {
+                k += 1;
+            }
+            put(&(k as u32).to_le_bytes())?;
+        }
+    }
+    for (h, a) in &ids {
+        put(&h.to_le_bytes())?;
+        put(&a.to_le_bytes())?;
+    }
+    let file = w.into_inner().map_err(|e| io(&path, e.into_error()))?;
+    file.sync_all().map_err(|e| io(&path, e))
+}
+
+/// An open explain.idx.
+pub struct Index {
+    pub header: Header,
+    file: File,
+    path: PathBuf,
+    /// Byte offset of the first checkpoint.
+    body: u64,
+}
+
+/// Where the sections start, from the header's counts.
+struct Sections {
+    checkpoints: [u64; 3],
+    lines: [u64; 3],
+    starts: [u64; 3],
+    ids: u64,
+}
+
+impl Index {
+    /// Opens DIR/explain.idx, or says why it cannot be used.
+    pub fn open(dir: &Path) -> Result<Index, AppError> {
+        let path = dir.join(FILE);
+        let usage = |why: String| AppError::Usage(format!("{}: {why}", path.display()));
+        let mut file = File::open(&path).map_err(|e| {
+            usage(format!(
+                "cannot open the explain index ({e}); --reports needs the folder of a finished run of this version (rerun `refund-recon run`, or explain without --reports)"
+            ))
+        })?;
+        let mut head = [0u8; 12];
+        file.read_exact(&mut head)
+            .map_err(|e| usage(format!("not an explain index ({e})")))?;
+        if &head[..4] != MAGIC || head[4..8] != VERSION.to_le_bytes() {
+            return Err(usage(
+                "not an explain index of this version of refund-recon; rerun `refund-recon run`".into(),
+            ));
+        }
+        let n = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
+        let mut json = vec![0u8; n];
+        file.read_exact(&mut json)
+            .map_err(|e| usage(format!("truncated explain index ({e})")))?;
+        let header: Header =
+            serde_json::from_slice(&json).map_err(|e| usage(format!("unreadable explain index ({e})")))?;
+        Ok(Index {
+            header,
+            file,
+            path,
+            body: 12 + n as u64,
+        })
+    }
+
+    fn sections(&self) -> Sections {
+        let h = &self.header;
+        let mut at = self.body;
+        let mut checkpoints = [0; 3];
+        for (f, c) in checkpoints.iter_mut().enumerate() {
+            *c = at;
+            at += 8 * h.checkpoints[f];
+        }
+        let mut lines = [0; 3];
+        for (f, l) in lines.iter_mut().enumerate() {
+            *l = at;
+            at += 4 * h.lines[f];
+        }
+        let mut starts = [0; 3];
+        for s in starts.iter_mut() {
+            *s = at;
+            at += 4 * (u64::from(h.accounts) + 1);
+        }
+        Sections {
+            checkpoints,
+            lines,
+            starts,
+            ids: at,
+        }
+    }
+
+    fn read(&self, at: u64, buf: &mut [u8]) -> Result<(), AppError> {
+        self.file.read_exact_at(buf, at).map_err(|e| {
+            AppError::Usage(format!(
+                "{}: truncated explain index ({e}); rerun `refund-recon run`",
+                self.path.display()
+            ))
+        })
+    }
+
+    fn u32_at(&self, at: u64) -> Result<u32, AppError> {
+        let mut b = [0u8; 4];
+        self.read(at, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// The accounts whose slices may hold `id` (hash matches).
+    pub fn accounts_of(&self, id: &str) -> Result<Vec<u32>, AppError> {
+        let s = self.sections();
+        let h = id_hash(id);
+        let entry = |k: u64| -> Result<(u32, u32), AppError> {
+            let mut b = [0u8; 8];
+            self.read(s.ids + 8 * k, &mut b)?;
+            Ok((
+                u32::from_le_bytes(b[..4].try_into().expect("4 bytes")),
+                u32::from_le_bytes(b[4..].try_into().expect("4 bytes")),
+            ))
+        };
+        let (mut lo, mut hi) = (0u64, self.header.ids);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if entry(mid)?.0 < h {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut out = Vec::new();
+        while lo < self.header.ids {
+            let (eh, a) = entry(lo)?;
+            if eh != h {
+                break;
+            }
+            out.push(a);
+            lo += 1;
+        }
+        Ok(out)
+    }
+
+    /// The physical lines of the accounts' slices in input `f`, sorted.
+    pub fn slice_lines(&self, f: usize, accounts: &[u32]) -> Result<Vec<u32>, AppError> {
+        let s = self.sections();
+        let mut out = Vec::new();
+        for &a in accounts {
+            let from = self.u32_at(s.starts[f] + 4 * u64::from(a))?;
+            let to = self.u32_at(s.starts[f] + 4 * (u64::from(a) + 1))?;
+            let mut buf = vec![0u8; 4 * (to.saturating_sub(from)) as usize];
+            self.read(s.lines[f] + 4 * u64::from(from), &mut buf)?;
+            out.extend(
+                buf.chunks_exact(4)
+                    .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The byte offset of checkpoint `k` of input `f` (line 1 + k·STRIDE).
+    fn checkpoint(&self, f: usize, k: u64) -> Result<u64, AppError> {
+        let mut b = [0u8; 8];
+        self.read(self.sections().checkpoints[f] + 8 * k, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// The raw bytes of the records that start at `lines` of input `f`
+    /// (sorted), each ending with a line break, and the header record.
+    pub fn records(&self, f: usize, lines: &[u32]) -> Result<(Vec<u8>, Vec<Vec<u8>>), AppError> {
+        let path = &self.header.inputs[f].path;
+        let file = File::open(path).map_err(|e| io(path, e))?;
+        let header = record_at(&file, 0).map_err(|e| io(path, e))?;
+        let mut out = Vec::with_capacity(lines.len());
+        for &l in lines {
+            let l = u64::from(l);
+            let k = (l - 1) / STRIDE;
+            let mut at = self.checkpoint(f, k)?;
+            let skip = (l - 1) % STRIDE;
+            if skip > 0 {
+                at = skip_lines(&file, at, skip).map_err(|e| io(path, e))?;
+            }
+            out.push(record_at(&file, at).map_err(|e| io(path, e))?);
+        }
+        Ok((header, out))
+    }
+}
+
+/// The offset after `n` more line breaks from `at`.
+fn skip_lines(file: &File, mut at: u64, mut n: u64) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut f = file;
+    f.seek(SeekFrom::Start(at))?;
+    let mut pending_cr = false;
+    loop {
+        let got = f.read(&mut buf)?;
+        if got == 0 {
+            return Ok(at);
+        }
+        let b = &buf[..got];
+        if pending_cr {
+            pending_cr = false;
+            if b[0] != b'\n' {
+                n -= 1;
+                if n == 0 {
+                    return Ok(at);
+                }
+            }
+        }
+        for i in memchr::memchr2_iter(b'\n', b'\r', b) {
+            let brk = if b[i] == b'\n' {
+                true
+            } else if i + 1 == got {
+                pending_cr = true;
+                false
+            } else {
+                b[i + 1] != b'\n'
+            };
+            if brk {
+                n -= 1;
+                if n == 0 {
+                    return Ok(at + i as u64 + 1);
+                }
+            }
+        }
+        at += got as u64;
+    }
+}
+
+/// The raw bytes of the CSV record starting at byte `at` (its line break
+/// included; one added at the end of the file).
+fn record_at(file: &File, at: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = file;
+    f.seek(SeekFrom::Start(at))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(f.take(u64::MAX));
+    let mut rec = csv::ByteRecord::new();
+    rdr.read_byte_record(&mut rec)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let len = rdr.position().byte();
+    let mut out = vec![0u8; len as usize];
+    file.read_exact_at(&mut out, at)?;
+    if !out.ends_with(b"\n") && !out.ends_with(b"\r") {
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Line breaks in a record's raw bytes (as ingest counts them).
+fn breaks(b: &[u8]) -> u64 {
+    let lf = memchr::memchr_iter(b'\n', b).count() as u64;
+    let bare_cr = memchr::memchr_iter(b'\r', b)
+        .filter(|&i| b.get(i + 1) != Some(&b'\n'))
+        .count() as u64;
+    lf + bare_cr
+}
+
+/// Whether an input is still the one the run read: same size and
+/// modification time, or else the same SHA-256.
+fn unchanged(s: &InputStamp) -> Result<bool, AppError> {
+    let now = match stamp(&s.path, &s.name, &s.sha256) {
+        Ok(now) => now,
+        Err(_) => return Ok(false),
+    };
+    if now.size == s.size && now.mtime_ns == s.mtime_ns {
+        return Ok(true);
+    }
+    let sha = crate::ingest::sha256_file(&s.path).map_err(|e| io(&s.path, e))?;
+    Ok(sha == s.sha256)
+}
+
+/// Answers `explain ID [--json]` from a finished run's reports folder
+/// (`dir`): None when the id names nothing accepted there.
+pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Option<String>, AppError> {
+    let idx = Index::open(dir)?;
+    let h = &idx.header;
+    for s in h.inputs.iter().chain(std::iter::once(&h.policy)) {
+        if !unchanged(s)? {
+            return Err(AppError::Usage(format!(
+                "{}: {} is not the file this run read (sha256 {}); explain --reports answers only for the inputs of the run: rerun `refund-recon run`, or explain without --reports",
+                dir.display(),
+                s.path.display(),
+                &s.sha256[..16.min(s.sha256.len())]
+            )));
+        }
+    }
+    let accounts = idx.accounts_of(id)?;
+    if accounts.is_empty() {
+        return Ok(None);
+    }
+    let policy = crate::config::Policy::load(&h.policy.path)?;
+    let cal = policy.calendar();
+    let tmp = tempfile::Builder::new()
+        .prefix("refund-recon-explain-")
+        .tempdir()
+        .map_err(|e| AppError::Output(format!("cannot create a temporary folder ({e})")))?;
+    let mut maps = Vec::new();
+    let mut paths = Vec::new();
+    for f in 0..3 {
+        let lines = idx.slice_lines(f, &accounts)?;
+        let (header, records) = idx.records(f, &lines)?;
+        let path = tmp.path().join(&h.inputs[f].name);
+        let mut text = header.clone();
+        let mut map = rustc_hash::FxHashMap::default();
+        let mut at = 1 + breaks(&header);
+        for (line, rec) in lines.iter().zip(&records) {
+            map.insert(at, u64::from(*line));
+            at += breaks(rec);
+            text.extend_from_slice(rec);
+        }
+        std::fs::write(&path, &text).map_err(|e| io(&path, e))?;
+        maps.push(map);
+        paths.push(path);
+    }
+    let input_paths = crate::engine::InputPaths {
+        orders: paths[0].clone(),
+        payments: paths[1].clone(),
+        unsubscriptions: paths[2].clone(),
+    };
+    let mut inputs = crate::engine::Inputs::load(&input_paths, &cal)?;
+    if !inputs.rejects.is_empty() {
+        return Err(AppError::Usage(format!(
+            "{}: the explain index does not match the inputs (a row the run accepted is rejected now); rerun `refund-recon run`",
+            dir.display()
+        )));
+    }
+    let remap = |lines: &mut [u64], map: &rustc_hash::FxHashMap<u64, u64>| {
+        for l in lines.iter_mut() {
+            *l = map.get(l).copied().unwrap_or(*l);
+        }
+    };
+    remap(&mut inputs.orders.line, &maps[0]);
+    remap(&mut inputs.payments.line, &maps[1]);
+    remap(&mut inputs.unsubs.line, &maps[2]);
+    for (m, s) in inputs.metas.iter_mut().zip(&h.inputs) {
+        m.path = s.path.clone();
+        m.name = s.name.clone();
+    }
+    let rec = Reconciliation::run(policy, cal, inputs, Some(h.as_of), std::time::Duration::ZERO)?;
+    Ok(if json {
+        super::json(&rec, id).map(|v| format!("{v:#}\n"))
+    } else {
+        super::text(&rec, id)
+    })
+}
