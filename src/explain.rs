@@ -45,7 +45,7 @@ fn write_trail(s: &mut String, rec: &Reconciliation, out: &Outcome) -> std::fmt:
     writeln!(
         s,
         "unsubscription {id}  ({} line {})",
-        rec.inputs.metas[2].path.display(),
+        rec.inputs.metas.unsubs.path.display(),
         u.line[r]
     )?;
     writeln!(
@@ -95,7 +95,7 @@ fn write_trail(s: &mut String, rec: &Reconciliation, out: &Outcome) -> std::fmt:
             s,
             "order {}  ({} line {})",
             o.order_id,
-            rec.inputs.metas[0].path.display(),
+            rec.inputs.metas.orders.path.display(),
             rec.inputs.orders.line[oi as usize]
         )?;
         writeln!(

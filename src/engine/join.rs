@@ -6,9 +6,9 @@ use std::ops::Range;
 
 use polars::prelude::*;
 
-use super::{Inputs, NONE};
+use super::NONE;
 use crate::columns::StrCol;
-use crate::ingest::Table;
+use crate::ingest::{Inputs, Table};
 
 /// Row indices produced by the joins and the sort.
 pub struct Joined {
