@@ -9,9 +9,9 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Policy;
-use crate::engine::{InputPaths, Inputs, Reconciliation};
+use crate::engine::Reconciliation;
 use crate::error::AppError;
-use crate::ingest::InputMeta;
+use crate::ingest::{InputMeta, InputPaths, Inputs};
 use crate::report::{self, output, Selection, Summary};
 use crate::rules::Severity;
 use crate::time::{Calendar, Micros};
@@ -488,12 +488,12 @@ fn explain(a: &ExplainArgs) -> Result<u8, AppError> {
                 .inputs
                 .rejects
                 .iter()
-                .filter(|r| r.file == rec.inputs.metas[2].name && r.record_id == id)
+                .filter(|r| r.file == rec.inputs.metas.unsubs.name && r.record_id == id)
                 .collect();
             if rejected.is_empty() {
                 return Err(AppError::Usage(format!(
                     "{id:?} is no unsubscription, order or account in {}; check the id (ids are case-sensitive)",
-                    rec.inputs.metas[2].path.display()
+                    rec.inputs.metas.unsubs.path.display()
                 )));
             }
             for r in rejected {

@@ -9,8 +9,9 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use refund_recon::config::Policy;
-use refund_recon::engine::{InputPaths, Inputs, Reconciliation};
+use refund_recon::engine::Reconciliation;
 use refund_recon::generate::{generate, GenerateOptions};
+use refund_recon::ingest::{InputPaths, Inputs};
 use refund_recon::report::{self, Selection};
 
 use crate::common::parse_csv;
@@ -101,7 +102,7 @@ fn check_invariants(seed: u64, orders: u64, error_rate: f64, malformed_rate: f64
     assert_eq!(billed, by_currency);
     // Orders in the bill = accepted orders.
     let orders_billed: u64 = bill.iter().map(|b| b.get("orders").parse::<u64>().unwrap()).sum();
-    assert_eq!(orders_billed, rec.inputs.metas[0].accepted);
+    assert_eq!(orders_billed, rec.inputs.metas.orders.accepted);
     // Clean data, clean findings: no error-level finding without mistakes.
     if error_rate == 0.0 && malformed_rate == 0.0 {
         let d = parse_csv(&std::fs::read_to_string(out.join("discrepancies.csv")).unwrap());

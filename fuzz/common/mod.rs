@@ -4,9 +4,8 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-use refund_recon::columns::Interner;
 use refund_recon::ingest::fuzz_api;
-use refund_recon::ingest::{InputError, Loaded, RowCtx, Table};
+use refund_recon::ingest::{InputError, Interner, Loaded, RowCtx, Table};
 use refund_recon::time::Calendar;
 
 /// A calendar for a zone, without holidays.

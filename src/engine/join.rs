@@ -6,9 +6,9 @@ use std::ops::Range;
 
 use polars::prelude::*;
 
-use super::{Inputs, RowIndex};
+use super::RowIndex;
 use crate::columns::StrCol;
-use crate::ingest::Table;
+use crate::ingest::{Inputs, Table};
 
 /// Row indices produced by the joins and the sort.
 pub struct Joined {

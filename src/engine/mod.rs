@@ -10,16 +10,14 @@ mod join;
 
 use std::num::NonZeroU32;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
-use crate::columns::Interner;
 use crate::config::Policy;
-use crate::ingest::{self, InputError, InputMeta, Orders, Payments, Reject, RowCtx, Table, Unsubscriptions};
+use crate::ingest::{Inputs, Orders, Table};
 use crate::model::{BillingMode, ItemKind, PaymentStatus};
 use crate::rules::r0_linking::Link;
 use crate::rules::r10_value_added::{self, Instance, InstanceOrder, InstanceUnsub};
@@ -48,14 +46,6 @@ impl RowIndex {
     }
 }
 
-/// Where the three exports are.
-#[derive(Debug, Clone)]
-pub struct InputPaths {
-    pub orders: PathBuf,
-    pub payments: PathBuf,
-    pub unsubscriptions: PathBuf,
-}
-
 /// Wall time of each phase.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timings {
@@ -64,94 +54,6 @@ pub struct Timings {
     pub rules: Duration,
     pub aggregate: Duration,
     pub write: Duration,
-}
-
-/// The three exports as read.
-pub struct Inputs {
-    pub orders: Orders,
-    pub payments: Payments,
-    pub unsubs: Unsubscriptions,
-    pub metas: [InputMeta; 3],
-    /// Every reject of the three files, sorted by file then line.
-    pub rejects: Vec<Reject>,
-}
-
-impl Inputs {
-    /// Reads and validates the three files (each in parallel chunks), then
-    /// turns interned text into ranks of byte-ordered dictionaries.
-    pub fn load(paths: &InputPaths, cal: &Calendar) -> Result<Inputs, InputError> {
-        // Hash the files on their own threads while they are parsed.
-        let hashes: Vec<_> = [&paths.orders, &paths.payments, &paths.unsubscriptions]
-            .into_iter()
-            .map(|p| {
-                let p = p.clone();
-                std::thread::spawn(move || ingest::sha256_file(&p))
-            })
-            .collect();
-        let (accounts, products, methods) = (Interner::default(), Interner::default(), Interner::default());
-        let ctx = RowCtx {
-            cal,
-            accounts: &accounts,
-            products: &products,
-            methods: &methods,
-        };
-        let o = ingest::read_table::<Orders>(&paths.orders, &ctx)?;
-        let p = ingest::read_table::<Payments>(&paths.payments, &ctx)?;
-        let u = ingest::read_table::<Unsubscriptions>(&paths.unsubscriptions, &ctx)?;
-        let (mut orders, mut payments, mut unsubs) = (o.table, p.table, u.table);
-        let mut metas = [o.meta, p.meta, u.meta];
-        for ((meta, handle), flag) in metas
-            .iter_mut()
-            .zip(hashes)
-            .zip(["orders", "payments", "unsubscriptions"])
-        {
-            meta.sha256 = handle
-                .join()
-                .expect("hash thread")
-                .map_err(|e| InputError::Unreadable {
-                    path: meta.path.display().to_string(),
-                    flag,
-                    reason: e.to_string(),
-                })?;
-        }
-        let _span = crate::trace::span("ingest: dictionaries");
-        let (dict, remap) = accounts.finish();
-        orders.account_id.finish(&remap, &dict);
-        payments.account_id.finish(&remap, &dict);
-        unsubs.account_id.finish(&remap, &dict);
-        let (dict, remap) = products.finish();
-        orders.product.finish(&remap, &dict);
-        let (dict, remap) = methods.finish();
-        payments.method.finish(&remap, &dict);
-        let mut rejects = o.rejects;
-        rejects.extend(p.rejects);
-        rejects.extend(u.rejects);
-        rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        Ok(Inputs {
-            orders,
-            payments,
-            unsubs,
-            metas,
-            rejects,
-        })
-    }
-
-    /// SPEC §4: the latest event timestamp in the accepted inputs.
-    pub fn default_as_of(&self) -> Option<Micros> {
-        let u = &self.unsubs;
-        let opt = |v: &[Option<Micros>]| v.par_iter().filter_map(|x| *x).max();
-        [
-            self.orders.ordered_at.par_iter().copied().max(),
-            self.payments.paid_at.par_iter().copied().max(),
-            u.requested_at.par_iter().copied().max(),
-            opt(&u.reviewed_at),
-            opt(&u.completed_at),
-            opt(&u.refunded_at),
-        ]
-        .into_iter()
-        .flatten()
-        .max()
-    }
 }
 
 /// R1's aggregates per order.
@@ -232,7 +134,7 @@ impl Reconciliation {
                 let r = e.unsub as usize;
                 crate::error::AppError::Arithmetic(format!(
                     "{} line {} (unsub_id {}): {} does not fit exactly; the order's amounts or service dates are outside what refund-recon computes (amounts up to {}); correct or remove the row",
-                    inputs.metas[2].name,
+                    inputs.metas.unsubs.name,
                     u.line(r),
                     u.id(r),
                     e.step,

@@ -245,7 +245,7 @@ fn unsub_row_json(rec: &Reconciliation, r: usize) -> Value {
     let cal = &rec.cal;
     let ts = |t: Option<i64>| t.map(|t| cal.format(t)).unwrap_or_default();
     json!({
-        "file": rec.inputs.metas[2].name,
+        "file": rec.inputs.metas.unsubs.name,
         "line": u.line[r],
         "unsub_id": f.unsub_id,
         "order_id": f.order_id,
@@ -270,7 +270,7 @@ fn order_json(rec: &Reconciliation, oi: usize) -> Value {
     let o = rec.order_facts(oi);
     let cal = &rec.cal;
     json!({
-        "file": rec.inputs.metas[0].name,
+        "file": rec.inputs.metas.orders.name,
         "line": rec.inputs.orders.line[oi],
         "order_id": o.order_id,
         "account_id": o.account_id,
@@ -307,7 +307,7 @@ fn payment_note(rec: &Reconciliation, i: usize) -> &'static str {
 fn payment_json(rec: &Reconciliation, i: usize) -> Value {
     let p = &rec.inputs.payments;
     json!({
-        "file": rec.inputs.metas[1].name,
+        "file": rec.inputs.metas.payments.name,
         "line": p.line[i],
         "payment_id": p.payment_id.view().get(i),
         "order_id": p.order_id.view().get(i),
@@ -459,7 +459,7 @@ fn write_unsub_rows(s: &mut String, rec: &Reconciliation, r: usize) -> std::fmt:
         s,
         "unsubscription {}  ({} line {})",
         f.unsub_id,
-        rec.inputs.metas[2].path.display(),
+        rec.inputs.metas.unsubs.path.display(),
         u.line[r]
     )?;
     writeln!(
@@ -507,7 +507,7 @@ fn write_order_rows(s: &mut String, rec: &Reconciliation, oi: usize) -> std::fmt
         s,
         "order {}  ({} line {})",
         o.order_id,
-        rec.inputs.metas[0].path.display(),
+        rec.inputs.metas.orders.path.display(),
         rec.inputs.orders.line[oi]
     )?;
     writeln!(

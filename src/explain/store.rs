@@ -256,6 +256,8 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
     let ids = id_table(rec);
     let metas = &rec.inputs.metas;
     let cks: Vec<Vec<u64>> = metas
+        .iter()
+        .collect::<Vec<_>>()
         .par_iter()
         .map(|m| checkpoints(&m.path).map_err(|e| io(&m.path, e)))
         .collect::<Result<_, _>>()?;
@@ -610,12 +612,12 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Option<String>, AppErr
         maps.push(map);
         paths.push(path);
     }
-    let input_paths = crate::engine::InputPaths {
+    let input_paths = crate::ingest::InputPaths {
         orders: paths[0].clone(),
         payments: paths[1].clone(),
         unsubscriptions: paths[2].clone(),
     };
-    let mut inputs = crate::engine::Inputs::load(&input_paths, &cal)?;
+    let mut inputs = crate::ingest::Inputs::load(&input_paths, &cal)?;
     if !inputs.rejects.is_empty() {
         return Err(AppError::Usage(format!(
             "{}: the explain index does not match the inputs (a row the run accepted is rejected now); rerun `refund-recon run`",

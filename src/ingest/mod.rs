@@ -6,11 +6,28 @@
 //! Every chunk knows its physical start line, so a reject names the exact
 //! line of the file even with quoted newlines and blank lines. Text columns
 //! go straight into polars string arrays ([`crate::columns`]) for the joins.
+//!
+//! The modules:
+//! - this one: one export's file → a [`Table`] and its rejects
+//!   ([`read_table`]), with the cell validators shared by the exports;
+//! - `table`: [`Table`] and `declare_table!`, the one declaration of an
+//!   export's columns (SPEC order, header names, index constants, the
+//!   column store and its operations);
+//! - `orders`, `payments`, `unsubscriptions`: each export's declaration and
+//!   its hand-written row validation (`parse`);
+//! - `duplicates`: the rejects of repeated ids;
+//! - `interner`: the dictionaries of shared text and their chunk caches;
+//! - `inputs`: [`Inputs::load`], the three files read and hashed, their
+//!   dictionaries finished and rejects merged.
 
+mod duplicates;
 #[doc(hidden)]
 pub mod fuzz_api;
+mod inputs;
+mod interner;
 mod orders;
 mod payments;
+mod table;
 mod unsubscriptions;
 
 use std::fs::File;
@@ -18,14 +35,15 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
-use crate::columns::{find_duplicates, Interner};
 use crate::time::Calendar;
-use rustc_hash::FxHashMap;
+use duplicates::reject_duplicates;
 
+pub use inputs::{sha256_file, InputPaths, Inputs, Metas};
+pub use interner::Interner;
 pub use orders::Orders;
 pub use payments::Payments;
+pub use table::Table;
 pub use unsubscriptions::Unsubscriptions;
 
 /// One rejected row (rejects.csv).
@@ -112,50 +130,6 @@ impl RowError {
     }
 }
 
-/// An export whose rows become typed columns. Implemented by
-/// [`Orders`], [`Payments`] and [`Unsubscriptions`].
-pub trait Table: Sized + Send {
-    /// The file name in rejects.csv and messages.
-    const FILE: &'static str;
-    /// The command-line flag that overrides the file's path.
-    const FLAG: &'static str;
-    /// SPEC §2 columns in table order: (name, must exist in the header).
-    const COLUMNS: &'static [(&'static str, bool)];
-    /// Index in `COLUMNS` of the record's id.
-    const ID: usize;
-
-    fn with_capacity(rows: usize) -> Self;
-    /// Makes room for `rows` more rows.
-    fn reserve(&mut self, rows: usize);
-    /// Validates one row's trimmed cells (indexed like `COLUMNS`; an absent
-    /// optional column is an empty cell) and appends it with its line.
-    fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError>;
-    /// Appends another chunk's rows.
-    fn append(&mut self, other: Self);
-    /// Called once after the last chunk: make columns contiguous.
-    fn finish(&mut self);
-    /// Keeps the rows where `keep` is true (after `finish`).
-    fn retain(&mut self, keep: &[bool]);
-    /// Physical line of each row.
-    fn lines(&self) -> &[u64];
-    fn lines_mut(&mut self) -> &mut [u64];
-    /// The id column (after `finish`).
-    fn ids(&self) -> crate::columns::StrView<'_>;
-
-    fn len(&self) -> usize {
-        self.lines().len()
-    }
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    fn id(&self, i: usize) -> &str {
-        self.ids().get(i)
-    }
-    fn line(&self, i: usize) -> u64 {
-        self.lines()[i]
-    }
-}
-
 /// What row validation needs besides the cells: the billing calendar and
 /// the interners of text shared by many rows.
 pub struct RowCtx<'a> {
@@ -163,37 +137,6 @@ pub struct RowCtx<'a> {
     pub accounts: &'a Interner,
     pub products: &'a Interner,
     pub methods: &'a Interner,
-}
-
-/// A chunk's own cache in front of the shared interner: the last value
-/// (neighbouring rows repeat accounts) and every value seen in the chunk,
-/// so the shared, locked interner sees each value once per chunk.
-#[derive(Debug, Default)]
-pub struct Memo {
-    last: String,
-    last_code: Option<u32>,
-    seen: FxHashMap<Box<str>, u32>,
-}
-
-impl Memo {
-    #[inline]
-    pub fn code(&mut self, s: &str, interner: &Interner) -> u32 {
-        if let Some(c) = self.last_code.filter(|_| self.last == s) {
-            return c;
-        }
-        let code = match self.seen.get(s) {
-            Some(&c) => c,
-            None => {
-                let c = interner.code(s);
-                self.seen.insert(s.into(), c);
-                c
-            }
-        };
-        self.last.clear();
-        self.last.push_str(s);
-        self.last_code = Some(code);
-        code
-    }
 }
 
 /// The largest number of columns a table has (unsubscriptions: 16).
@@ -351,28 +294,7 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
     table.finish();
     drop(parse_span);
 
-    // Duplicate ids: only accepted rows claim an id; the first one wins.
-    let _dedupe_span = crate::trace::span("ingest: duplicate ids");
-    let dups = find_duplicates(table.ids(), table.len());
-    if !dups.is_empty() {
-        let mut keep = vec![true; table.len()];
-        for &(later, first) in &dups {
-            keep[later as usize] = false;
-            rejects.push(Reject {
-                file: String::new(),
-                line: table.line(later as usize),
-                record_id: table.id(later as usize).to_string(),
-                column: T::COLUMNS[T::ID].0.to_string(),
-                value: table.id(later as usize).to_string(),
-                reason: format!(
-                    "duplicate {}: the first row with this id (line {}) is used",
-                    T::COLUMNS[T::ID].0,
-                    table.line(first as usize)
-                ),
-            });
-        }
-        table.retain(&keep);
-    }
+    reject_duplicates(&mut table, &mut rejects);
     rejects.sort_by_key(|r| r.line);
     for r in &mut rejects {
         r.file.clone_from(&meta.name);
@@ -380,24 +302,6 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
     meta.accepted = table.len() as u64;
     meta.rejected = rejects.len() as u64;
     Ok(Loaded { table, rejects, meta })
-}
-
-/// SHA-256 of a file, hex. Run beside the parse (the inputs' hashes go to
-/// summary.json), so it is off the critical path on many cores.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-    }
-    Ok(crate::config::hex(&hasher.finalize()))
 }
 
 /// Reads up to `want` more bytes (`usize::MAX`: all the rest) onto the end

@@ -402,7 +402,7 @@ fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap
         let overflow = || {
             AppError::Arithmetic(format!(
                 "{} line {}: the refund total in {c} does not fit; amounts are limited to {} (README \"Money bound\")",
-                rec.inputs.metas[2].name,
+                rec.inputs.metas.unsubs.name,
                 u.line(r),
                 crate::money::MAX_AMOUNT
             ))
