@@ -208,156 +208,25 @@ impl Policy {
             p.amount_tolerance = r.decimal(v, "amount_tolerance")?;
         }
         if let Some(v) = table.get("holidays") {
-            let arr = r.array(v, "holidays")?;
-            for (i, item) in arr.iter().enumerate() {
-                let key = format!("holidays[{i}]");
-                let s = r.string(item, &key)?;
-                let d = NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                    .ok()
-                    .filter(|_| s.len() == 10)
-                    .ok_or_else(|| r.err(&key, format!("{s:?} is not a date YYYY-MM-DD")))?;
-                p.holidays.insert(d);
-            }
+            read_holidays(&r, v, &mut p)?;
         }
         if let Some(v) = table.get("unconditional") {
-            let t = r.table(v, "unconditional")?;
-            r.keys(
-                t,
-                "unconditional",
-                &["window_hours", "per_calendar_year", "order_types", "return_coupons"],
-            )?;
-            if let Some(v) = t.get("window_hours") {
-                p.unconditional.window_hours = r.int(v, "unconditional.window_hours", 0, 1_000_000)?;
-            }
-            if let Some(v) = t.get("per_calendar_year") {
-                p.unconditional.per_calendar_year = r.int(v, "unconditional.per_calendar_year", 0, 1_000_000)? as u32;
-            }
-            if let Some(v) = t.get("order_types") {
-                let arr = r.array(v, "unconditional.order_types")?;
-                let mut types = Vec::new();
-                for (i, item) in arr.iter().enumerate() {
-                    let key = format!("unconditional.order_types[{i}]");
-                    let s = r.string(item, &key)?;
-                    let ot = OrderType::parse(&s)
-                        .ok_or_else(|| r.err(&key, format!("{s:?} is not one of {}", OrderType::TOKENS)))?;
-                    types.push(ot);
-                }
-                p.unconditional.order_types = types;
-            }
-            if let Some(v) = t.get("return_coupons") {
-                p.unconditional.return_coupons = r.boolean(v, "unconditional.return_coupons")?;
-            }
+            read_unconditional(&r, v, &mut p)?;
         }
         if let Some(v) = table.get("partial") {
-            let t = r.table(v, "partial")?;
-            r.keys(
-                t,
-                "partial",
-                &[
-                    "handling_fee_rate",
-                    "consumption_unit",
-                    "consumption_rounding",
-                    "fee_tiers",
-                ],
-            )?;
-            if let Some(v) = t.get("handling_fee_rate") {
-                p.partial.handling_fee_rate = r.rate(v, "partial.handling_fee_rate")?;
-            }
-            if let Some(v) = t.get("consumption_unit") {
-                let s = r.string(v, "partial.consumption_unit")?;
-                p.partial.consumption_unit = match s.as_str() {
-                    "day" => ConsumptionUnit::Day,
-                    "hour" => ConsumptionUnit::Hour,
-                    _ => return Err(r.err("partial.consumption_unit", format!("{s:?} is not day or hour"))),
-                };
-            }
-            if let Some(v) = t.get("consumption_rounding") {
-                let s = r.string(v, "partial.consumption_rounding")?;
-                p.partial.round_up = match s.as_str() {
-                    "up" => true,
-                    "down" => false,
-                    _ => return Err(r.err("partial.consumption_rounding", format!("{s:?} is not up or down"))),
-                };
-            }
-            if let Some(v) = t.get("fee_tiers") {
-                let arr = r.array(v, "partial.fee_tiers")?;
-                for (i, item) in arr.iter().enumerate() {
-                    let key = format!("partial.fee_tiers[{i}]");
-                    let tier = r.table(item, &key)?;
-                    r.keys(tier, &key, &["term_days_at_least", "used_days_at_most", "rate"])?;
-                    let need = |k: &str| {
-                        tier.get(k).ok_or_else(|| {
-                            r.err(
-                                &format!("{key}.{k}"),
-                                "missing: a fee tier needs term_days_at_least, used_days_at_most and rate".into(),
-                            )
-                        })
-                    };
-                    p.partial.fee_tiers.push(FeeTier {
-                        term_days_at_least: r.int(
-                            need("term_days_at_least")?,
-                            &format!("{key}.term_days_at_least"),
-                            0,
-                            1_000_000,
-                        )?,
-                        used_days_at_most: r.int(
-                            need("used_days_at_most")?,
-                            &format!("{key}.used_days_at_most"),
-                            0,
-                            1_000_000,
-                        )?,
-                        rate: r.rate(need("rate")?, &format!("{key}.rate"))?,
-                    });
-                }
-            }
+            read_partial(&r, v, &mut p)?;
         }
         if let Some(v) = table.get("review") {
-            let t = r.table(v, "review")?;
-            r.keys(t, "review", &["auto_approve_hours", "thresholds"])?;
-            if let Some(v) = t.get("auto_approve_hours") {
-                p.review.auto_approve_hours = r.int(v, "review.auto_approve_hours", 0, 1_000_000)?;
-            }
-            if let Some(v) = t.get("thresholds") {
-                let th = r.table(v, "review.thresholds")?;
-                for (cur, amount) in th {
-                    let key = format!("review.thresholds.{cur}");
-                    let c = Currency::parse(cur)
-                        .ok_or_else(|| r.err(&key, format!("{cur:?} is not a currency (three upper-case letters)")))?;
-                    p.review.thresholds.insert(c, r.decimal(amount, &key)?);
-                }
-            }
+            read_review(&r, v, &mut p)?;
         }
         if let Some(v) = table.get("refund") {
-            let t = r.table(v, "refund")?;
-            r.keys(t, "refund", &["sla_business_days", "fallback_destination"])?;
-            if let Some(v) = t.get("sla_business_days") {
-                p.refund.sla_business_days = r.int(v, "refund.sla_business_days", 0, 3650)? as u32;
-            }
-            if let Some(v) = t.get("fallback_destination") {
-                let s = r.string(v, "refund.fallback_destination")?;
-                if s.trim().is_empty() {
-                    return Err(r.err("refund.fallback_destination", "must not be empty".into()));
-                }
-                p.refund.fallback_destination = s.trim().to_string();
-            }
+            read_refund(&r, v, &mut p)?;
         }
         if let Some(v) = table.get("retention") {
-            let t = r.table(v, "retention")?;
-            r.keys(t, "retention", &["config_days"])?;
-            if let Some(v) = t.get("config_days") {
-                p.config_days = r.int(v, "retention.config_days", 0, 100_000)?;
-            }
+            read_retention(&r, v, &mut p)?;
         }
         if let Some(v) = table.get("minor_units") {
-            let t = r.table(v, "minor_units")?;
-            let mut overrides = BTreeMap::new();
-            for (cur, digits) in t {
-                let key = format!("minor_units.{cur}");
-                let c = Currency::parse(cur)
-                    .ok_or_else(|| r.err(&key, format!("{cur:?} is not a currency (three upper-case letters)")))?;
-                overrides.insert(c, r.int(digits, &key, 0, 6)? as u32);
-            }
-            p.minor_units = MinorUnits::new(overrides);
+            read_minor_units(&r, v, &mut p)?;
         }
         Ok(p)
     }
@@ -387,6 +256,179 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// The `holidays` part of a policy.
+fn read_holidays(r: &Reader<'_>, v: &toml::Value, p: &mut Policy) -> Result<(), PolicyError> {
+    let arr = r.array(v, "holidays")?;
+    for (i, item) in arr.iter().enumerate() {
+        let key = format!("holidays[{i}]");
+        let s = r.string(item, &key)?;
+        let d = NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .ok()
+            .filter(|_| s.len() == 10)
+            .ok_or_else(|| r.err(&key, format!("{s:?} is not a date YYYY-MM-DD")))?;
+        p.holidays.insert(d);
+    }
+    Ok(())
+}
+
+/// The `unconditional` part of a policy.
+fn read_unconditional(r: &Reader<'_>, v: &toml::Value, p: &mut Policy) -> Result<(), PolicyError> {
+    let t = r.table(v, "unconditional")?;
+    r.keys(
+        t,
+        "unconditional",
+        &["window_hours", "per_calendar_year", "order_types", "return_coupons"],
+    )?;
+    if let Some(v) = t.get("window_hours") {
+        p.unconditional.window_hours = r.int(v, "unconditional.window_hours", 0, 1_000_000)?;
+    }
+    if let Some(v) = t.get("per_calendar_year") {
+        p.unconditional.per_calendar_year = r.int(v, "unconditional.per_calendar_year", 0, 1_000_000)? as u32;
+    }
+    if let Some(v) = t.get("order_types") {
+        let arr = r.array(v, "unconditional.order_types")?;
+        let mut types = Vec::new();
+        for (i, item) in arr.iter().enumerate() {
+            let key = format!("unconditional.order_types[{i}]");
+            let s = r.string(item, &key)?;
+            let ot = OrderType::parse(&s)
+                .ok_or_else(|| r.err(&key, format!("{s:?} is not one of {}", OrderType::TOKENS)))?;
+            types.push(ot);
+        }
+        p.unconditional.order_types = types;
+    }
+    if let Some(v) = t.get("return_coupons") {
+        p.unconditional.return_coupons = r.boolean(v, "unconditional.return_coupons")?;
+    }
+    Ok(())
+}
+
+/// The `partial` part of a policy.
+fn read_partial(r: &Reader<'_>, v: &toml::Value, p: &mut Policy) -> Result<(), PolicyError> {
+    let t = r.table(v, "partial")?;
+    r.keys(
+        t,
+        "partial",
+        &[
+            "handling_fee_rate",
+            "consumption_unit",
+            "consumption_rounding",
+            "fee_tiers",
+        ],
+    )?;
+    if let Some(v) = t.get("handling_fee_rate") {
+        p.partial.handling_fee_rate = r.rate(v, "partial.handling_fee_rate")?;
+    }
+    if let Some(v) = t.get("consumption_unit") {
+        let s = r.string(v, "partial.consumption_unit")?;
+        p.partial.consumption_unit = match s.as_str() {
+            "day" => ConsumptionUnit::Day,
+            "hour" => ConsumptionUnit::Hour,
+            _ => return Err(r.err("partial.consumption_unit", format!("{s:?} is not day or hour"))),
+        };
+    }
+    if let Some(v) = t.get("consumption_rounding") {
+        let s = r.string(v, "partial.consumption_rounding")?;
+        p.partial.round_up = match s.as_str() {
+            "up" => true,
+            "down" => false,
+            _ => return Err(r.err("partial.consumption_rounding", format!("{s:?} is not up or down"))),
+        };
+    }
+    if let Some(v) = t.get("fee_tiers") {
+        let arr = r.array(v, "partial.fee_tiers")?;
+        for (i, item) in arr.iter().enumerate() {
+            let key = format!("partial.fee_tiers[{i}]");
+            let tier = r.table(item, &key)?;
+            r.keys(tier, &key, &["term_days_at_least", "used_days_at_most", "rate"])?;
+            let need = |k: &str| {
+                tier.get(k).ok_or_else(|| {
+                    r.err(
+                        &format!("{key}.{k}"),
+                        "missing: a fee tier needs term_days_at_least, used_days_at_most and rate".into(),
+                    )
+                })
+            };
+            p.partial.fee_tiers.push(FeeTier {
+                term_days_at_least: r.int(
+                    need("term_days_at_least")?,
+                    &format!("{key}.term_days_at_least"),
+                    0,
+                    1_000_000,
+                )?,
+                used_days_at_most: r.int(
+                    need("used_days_at_most")?,
+                    &format!("{key}.used_days_at_most"),
+                    0,
+                    1_000_000,
+                )?,
+                rate: r.rate(need("rate")?, &format!("{key}.rate"))?,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The `review` part of a policy.
+fn read_review(r: &Reader<'_>, v: &toml::Value, p: &mut Policy) -> Result<(), PolicyError> {
+    let t = r.table(v, "review")?;
+    r.keys(t, "review", &["auto_approve_hours", "thresholds"])?;
+    if let Some(v) = t.get("auto_approve_hours") {
+        p.review.auto_approve_hours = r.int(v, "review.auto_approve_hours", 0, 1_000_000)?;
+    }
+    if let Some(v) = t.get("thresholds") {
+        let th = r.table(v, "review.thresholds")?;
+        for (cur, amount) in th {
+            let key = format!("review.thresholds.{cur}");
+            let c = Currency::parse(cur)
+                .ok_or_else(|| r.err(&key, format!("{cur:?} is not a currency (three upper-case letters)")))?;
+            p.review.thresholds.insert(c, r.decimal(amount, &key)?);
+        }
+    }
+    Ok(())
+}
+
+/// The `refund` part of a policy.
+fn read_refund(r: &Reader<'_>, v: &toml::Value, p: &mut Policy) -> Result<(), PolicyError> {
+    let t = r.table(v, "refund")?;
+    r.keys(t, "refund", &["sla_business_days", "fallback_destination"])?;
+    if let Some(v) = t.get("sla_business_days") {
+        p.refund.sla_business_days = r.int(v, "refund.sla_business_days", 0, 3650)? as u32;
+    }
+    if let Some(v) = t.get("fallback_destination") {
+        let s = r.string(v, "refund.fallback_destination")?;
+        if s.trim().is_empty() {
+            return Err(r.err("refund.fallback_destination", "must not be empty".into()));
+        }
+        p.refund.fallback_destination = s.trim().to_string();
+    }
+    Ok(())
+}
+
+/// The `retention` part of a policy.
+fn read_retention(r: &Reader<'_>, v: &toml::Value, p: &mut Policy) -> Result<(), PolicyError> {
+    let t = r.table(v, "retention")?;
+    r.keys(t, "retention", &["config_days"])?;
+    if let Some(v) = t.get("config_days") {
+        p.config_days = r.int(v, "retention.config_days", 0, 100_000)?;
+    }
+    Ok(())
+}
+
+/// The `minor_units` part of a policy.
+fn read_minor_units(r: &Reader<'_>, v: &toml::Value, p: &mut Policy) -> Result<(), PolicyError> {
+    let t = r.table(v, "minor_units")?;
+    let mut overrides = BTreeMap::new();
+    for (cur, digits) in t {
+        let key = format!("minor_units.{cur}");
+        let c = Currency::parse(cur)
+            .ok_or_else(|| r.err(&key, format!("{cur:?} is not a currency (three upper-case letters)")))?;
+        overrides.insert(c, r.int(digits, &key, 0, 6)? as u32);
+    }
+    p.minor_units = MinorUnits::new(overrides);
+    Ok(())
 }
 
 /// Lower-case hex of a digest.
