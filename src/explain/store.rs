@@ -50,7 +50,10 @@ pub const STRIDE: u64 = 1024;
 /// One input as the run read it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct InputStamp {
+    /// As given to the run (shown in messages).
     pub path: PathBuf,
+    /// Where it is (read by explain --reports from any folder).
+    pub abs: PathBuf,
     pub name: String,
     pub size: u64,
     pub mtime_ns: u128,
@@ -82,6 +85,7 @@ fn stamp(path: &Path, name: &str, sha256: &str) -> std::io::Result<InputStamp> {
         .unwrap_or(0);
     Ok(InputStamp {
         path: path.to_path_buf(),
+        abs: std::fs::canonicalize(path)?,
         name: name.to_string(),
         size: m.len(),
         mtime_ns,
@@ -144,40 +148,43 @@ fn slices(rec: &Reconciliation) -> Option<[SliceRows; 3]> {
     let line = |l: u64| u32::try_from(l).ok();
     let (oa, pa, ua) = (&o.account_id.codes, &p.account_id.codes, &u.account_id.codes);
     let order_of = |x: &Option<RowIndex>| x.map(RowIndex::get);
-    // Orders: own, and those named by the account's unsubscriptions and
-    // payments.
+    // Orders named by another account's unsubscriptions or payments: the
+    // order row and those accounts (few: mismatches).
+    let mut foreign: rustc_hash::FxHashMap<usize, Vec<u32>> = Default::default();
+    let named = rec
+        .order_of_unsub
+        .iter()
+        .zip(ua)
+        .chain(rec.order_of_payment.iter().zip(pa));
+    for (x, &a) in named {
+        if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != a) {
+            foreign.entry(oi).or_default().push(a);
+        }
+    }
+    // Orders: own, and those the account names.
     let mut orders: SliceRows = (0..o.len())
         .map(|i| Some((oa[i], line(o.line[i])?)))
         .collect::<Option<_>>()?;
-    for (i, x) in rec.order_of_unsub.iter().enumerate() {
-        if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != ua[i]) {
-            orders.push((ua[i], line(o.line[oi])?));
-        }
-    }
-    for (i, x) in rec.order_of_payment.iter().enumerate() {
-        if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != pa[i]) {
-            orders.push((pa[i], line(o.line[oi])?));
+    for (&oi, accounts) in &foreign {
+        for &a in accounts {
+            orders.push((a, line(o.line[oi])?));
         }
     }
     // Payments: every payment naming an order of the slice.
-    let mut accounts_of_order: Vec<(u32, u32)> = orders.par_iter().map(|&(a, l)| (l, a)).collect();
-    accounts_of_order.par_sort_unstable();
-    let order_line: Vec<u32> = (0..o.len()).map(|i| o.line[i] as u32).collect();
     let mut payments: SliceRows = Vec::with_capacity(p.len());
     for (i, x) in rec.order_of_payment.iter().enumerate() {
         let pl = line(p.line[i])?;
         payments.push((pa[i], pl));
-        if let Some(oi) = order_of(x) {
-            let ol = order_line[oi];
-            let from = accounts_of_order.partition_point(|&(l, _)| l < ol);
-            for &(_, a) in accounts_of_order[from..].iter().take_while(|&&(l, _)| l == ol) {
-                if a != pa[i] {
-                    payments.push((a, pl));
-                }
+        let Some(oi) = order_of(x) else { continue };
+        if oa[oi] != pa[i] {
+            payments.push((oa[oi], pl));
+        }
+        for &a in foreign.get(&oi).into_iter().flatten() {
+            if a != pa[i] {
+                payments.push((a, pl));
             }
         }
     }
-    drop(accounts_of_order);
     // Unsubscriptions: own, those naming the account's orders, batch-mates.
     let mut unsubs: SliceRows = Vec::with_capacity(u.len());
     for (i, x) in rec.order_of_unsub.iter().enumerate() {
@@ -288,13 +295,13 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
     put(&(json.len() as u32).to_le_bytes())?;
     put(&json)?;
     for c in &cks {
-        for v in c {
-            put(&v.to_le_bytes())?;
+        for chunk in c.chunks(1 << 16) {
+            put(&chunk.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
         }
     }
     for s in &slices {
-        for &(_, l) in s {
-            put(&l.to_le_bytes())?;
+        for chunk in s.chunks(1 << 16) {
+            put(&chunk.iter().flat_map(|&(_, l)| l.to_le_bytes()).collect::<Vec<u8>>())?;
         }
     }
     for s in &slices {
@@ -306,9 +313,17 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
             put(&(k as u32).to_le_bytes())?;
         }
     }
-    for (h, a) in &ids {
-        put(&h.to_le_bytes())?;
-        put(&a.to_le_bytes())?;
+    for chunk in ids.chunks(1 << 16) {
+        let bytes: Vec<u8> = chunk
+            .iter()
+            .flat_map(|&(h, a)| {
+                let mut b = [0u8; 8];
+                b[..4].copy_from_slice(&h.to_le_bytes());
+                b[4..].copy_from_slice(&a.to_le_bytes());
+                b
+            })
+            .collect();
+        put(&bytes)?;
     }
     let file = w.into_inner().map_err(|e| io(&path, e.into_error()))?;
     file.sync_all().map_err(|e| io(&path, e))
@@ -466,7 +481,7 @@ impl Index {
     /// The raw bytes of the records that start at `lines` of input `f`
     /// (sorted), each ending with a line break, and the header record.
     pub fn records(&self, f: usize, lines: &[u32]) -> Result<(Vec<u8>, Vec<Vec<u8>>), AppError> {
-        let path = &self.header.inputs[f].path;
+        let path = &self.header.inputs[f].abs;
         let file = File::open(path).map_err(|e| io(path, e))?;
         let header = record_at(&file, 0).map_err(|e| io(path, e))?;
         let mut out = Vec::with_capacity(lines.len());
@@ -558,14 +573,14 @@ fn breaks(b: &[u8]) -> u64 {
 /// Whether an input is still the one the run read: same size and
 /// modification time, or else the same SHA-256.
 fn unchanged(s: &InputStamp) -> Result<bool, AppError> {
-    let now = match stamp(&s.path, &s.name, &s.sha256) {
+    let now = match stamp(&s.abs, &s.name, &s.sha256) {
         Ok(now) => now,
         Err(_) => return Ok(false),
     };
     if now.size == s.size && now.mtime_ns == s.mtime_ns {
         return Ok(true);
     }
-    let sha = crate::ingest::sha256_file(&s.path).map_err(|e| io(&s.path, e))?;
+    let sha = crate::ingest::sha256_file(&s.abs).map_err(|e| io(&s.path, e))?;
     Ok(sha == s.sha256)
 }
 
@@ -588,7 +603,8 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Option<String>, AppErr
     if accounts.is_empty() {
         return Ok(None);
     }
-    let policy = crate::config::Policy::load(&h.policy.path)?;
+    let mut policy = crate::config::Policy::load(&h.policy.abs)?;
+    policy.path = h.policy.path.clone();
     let cal = policy.calendar();
     let tmp = tempfile::Builder::new()
         .prefix("refund-recon-explain-")
