@@ -558,12 +558,9 @@ impl AccountGen<'_> {
         let gran = if self.rng.gen_bool(0.6) { HOUR } else { DAY };
         let n = self.rng.gen_range(3..=12i64);
         let span = n * gran;
-        let (start_t, horizon) = (self.terms.start, self.terms.horizon);
-        let day = between(
-            self.rng,
-            self.terms.local_day(start_t) + 1,
-            self.terms.local_day(horizon - span - 7 * DAY),
-        );
+        let horizon = self.terms.horizon;
+        let last_day = self.terms.local_day(horizon - span - 7 * DAY);
+        let day = between(self.rng, self.terms.start_day + 1, last_day);
         let mut s0 = self.terms.day_start(day);
         if gran == HOUR {
             s0 += self.rng.gen_range(0..24) * HOUR;

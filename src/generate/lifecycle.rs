@@ -83,18 +83,19 @@ impl AccountGen<'_> {
         allow_pending: bool,
     ) -> Option<i64> {
         let terms = self.terms;
-        let any_review = orders
+        let reviews: Vec<bool> = orders
             .iter()
-            .any(|&o| terms.review_required(&self.block.orders[o as usize]));
+            .map(|&o| terms.review_required(&self.block.orders[o as usize]))
+            .collect();
+        let any_review = reviews.contains(&true);
         let p_pending = if t > terms.horizon - 20 * DAY { 0.4 } else { 0.012 };
         // Always drawn, so the data stream does not depend on the arguments.
         let draw = self.rng.gen_bool(p_pending);
         let pending = allow_pending && state == InstanceState::Normal && !any_review && draw;
         let mut all = true;
         let mut last = t;
-        for &oi in orders {
+        for (&oi, &review) in orders.iter().zip(&reviews) {
             let o = self.block.orders[oi as usize];
-            let review = terms.review_required(&o);
             let status = if terms.blocked(state, &o, t) {
                 UnsubStatus::Rejected
             } else if pending {
@@ -222,14 +223,14 @@ impl AccountGen<'_> {
                 granted.len() - 1
             }
         };
-        let expected = terms.expected_type(&o, d.requested, granted[slot].1);
+        let completed = d.status == UnsubStatus::Completed;
+        let (expected, amounts) = terms.type_and_amounts(&o, d.requested, granted[slot].1, completed);
         if expected == ExpectedType::Unconditional {
             granted[slot].1 += 1;
         }
-        if d.status != UnsubStatus::Completed {
+        let Some([refund, fee, coupon]) = amounts else {
             return u;
-        }
-        let [refund, fee, coupon] = terms.amounts(expected, &o, d.requested);
+        };
         let completed = d.completed.expect("completed has a time");
         u.rtype = recorded_type(expected);
         (u.refund, u.fee, u.coupon) = (refund, fee, coupon);

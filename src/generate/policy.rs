@@ -54,6 +54,8 @@ pub(super) struct Terms<'p> {
     pub(super) cal: Calendar,
     /// Local midnight of 2021-01-01: no order before.
     pub(super) start: i64,
+    /// Its local day.
+    pub(super) start_day: i64,
     /// Local midnight of 2022-12-28: no request after this; refunds and
     /// reviews still end within 2022.
     pub(super) horizon: i64,
@@ -79,24 +81,32 @@ impl<'p> Terms<'p> {
                 Method::ALL.map(Method::token).join(", ")
             ))
         })?;
+        let decimals = Cur::ALL.map(|c| policy.minor_units.of(c.currency()));
         let mut thresholds = [Decimal::ZERO; 4];
-        for (t, c) in thresholds.iter_mut().zip(Cur::ALL) {
+        for ((t, c), dp) in thresholds.iter_mut().zip(Cur::ALL).zip(decimals) {
             *t = *policy.review.thresholds.get(&c.currency()).ok_or_else(|| {
                 invalid(format!(
                     "the policy has no review threshold for {}, a currency of the generated orders",
                     c.code()
                 ))
             })?;
+            // At the amounts' scale, the comparison is of two integers (the
+            // same value: a threshold with more decimals keeps its own).
+            if t.scale() < dp {
+                t.rescale(dp);
+            }
         }
         let day = |y, m, d| seconds(cal.start_of_local_day(NaiveDate::from_ymd_opt(y, m, d).expect("a date")));
+        let start = day(2021, 1, 1);
         Ok(Terms {
             policy,
-            start: day(2021, 1, 1),
+            start,
+            start_day: day_number(cal.local_date(micros(start))),
             horizon: day(2022, 12, 28),
             window: policy.unconditional.window_hours * HOUR,
             auto_approve: policy.review.auto_approve_hours * HOUR,
             fallback,
-            decimals: Cur::ALL.map(|c| policy.minor_units.of(c.currency())),
+            decimals,
             thresholds,
             offsets: Offsets::new(&cal),
             cal,
@@ -187,18 +197,26 @@ impl<'p> Terms<'p> {
         seconds(r5_review::approved_at(review, micros(t), reviewed.map(micros), hours).0)
     }
 
-    /// R3: the expected type of an unsubscription of `o` requested at `t`,
-    /// `granted` unconditional refunds into its calendar year.
-    pub(super) fn expected_type(&self, o: &Order, t: i64, granted: u32) -> ExpectedType {
-        r3_type::expected_type(&self.facts(o), micros(t), granted, self.policy).expected
-    }
-
-    /// R4: refund, handling fee and coupon returned, in minor units.
-    pub(super) fn amounts(&self, ty: ExpectedType, o: &Order, t: i64) -> [i64; 3] {
-        let a = r4_amounts::expected_amounts(ty, &self.facts(o), micros(t), self.policy)
-            .expect("generated amounts and terms are within the money bound");
-        let dp = self.decimals(o.cur);
-        [minor(a.refund, dp), minor(a.fee, dp), minor(a.coupon, dp)]
+    /// R3 and R4: the expected type of an unsubscription of `o` requested
+    /// at `t`, `granted` unconditional refunds into its calendar year, and
+    /// (when `completed`) its refund, handling fee and coupon returned, in
+    /// minor units.
+    pub(super) fn type_and_amounts(
+        &self,
+        o: &Order,
+        t: i64,
+        granted: u32,
+        completed: bool,
+    ) -> (ExpectedType, Option<[i64; 3]>) {
+        let facts = self.facts(o);
+        let ty = r3_type::expected_type(&facts, micros(t), granted, self.policy).expected;
+        let amounts = completed.then(|| {
+            let a = r4_amounts::expected_amounts(ty, &facts, micros(t), self.policy)
+                .expect("generated amounts and terms are within the money bound");
+            let dp = self.decimals(o.cur);
+            [minor(a.refund, dp), minor(a.fee, dp), minor(a.coupon, dp)]
+        });
+        (ty, amounts)
     }
 
     /// R6: the billing month of a refund approved at `approved`.

@@ -184,16 +184,26 @@ fn spec_worked_examples_through_the_rules() {
     // 1 hour after service_start -> 216.99.
     let s = local_ts(&terms, 2021, 3, 1, 0);
     let o = order(s, 365, 30_000, Cur::Usd);
+    let partial = (ExpectedType::Partial, Some([21_699, 0, 0]));
+    assert_eq!(terms.type_and_amounts(&o, s + 100 * DAY + HOUR, 0, true), partial);
+    // R3c: the window is inclusive; the quota is one a year.
+    let full = (ExpectedType::Unconditional, Some([30_000, 0, 0]));
+    assert_eq!(terms.type_and_amounts(&o, s + 120 * HOUR, 0, true), full);
     assert_eq!(
-        terms.amounts(ExpectedType::Partial, &o, s + 100 * DAY + HOUR),
-        [21_699, 0, 0]
+        terms.type_and_amounts(&o, s + 120 * HOUR, 1, false).0,
+        ExpectedType::Partial
     );
-    assert_eq!(terms.expected_type(&o, s + 120 * HOUR, 0), ExpectedType::Unconditional);
-    assert_eq!(terms.expected_type(&o, s + 120 * HOUR, 1), ExpectedType::Partial);
-    assert_eq!(terms.expected_type(&o, s + 120 * HOUR + 1, 0), ExpectedType::Partial);
+    assert_eq!(
+        terms.type_and_amounts(&o, s + 120 * HOUR + 1, 0, false),
+        (ExpectedType::Partial, None)
+    );
     // JPY has no minor units: 1001 yen, 7/8 left -> 876.
-    let o = order(s, 8, 1001, Cur::Jpy);
-    assert_eq!(terms.amounts(ExpectedType::Partial, &o, s + DAY), [876, 0, 0]);
+    let mut o = order(s, 8, 1001, Cur::Jpy);
+    o.otype = OrderType::Renewal;
+    assert_eq!(
+        terms.type_and_amounts(&o, s + DAY, 0, true),
+        (ExpectedType::Partial, Some([876, 0, 0]))
+    );
     // Example 6: approved Friday 2021-10-08 10:00 -> Tuesday 23:59:59.
     let approved = local_ts(&terms, 2021, 10, 8, 10);
     assert_eq!(terms.deadline(approved), local_ts(&terms, 2021, 10, 13, 0) - 1);

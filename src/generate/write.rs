@@ -54,6 +54,10 @@ pub(super) struct Offsets {
     first_day: i64,
     /// None for a day during which the offset changes.
     by_day: Vec<Option<Offset>>,
+    /// The offset of every day of the table, when they are all the same,
+    /// and the instants the table covers.
+    fixed: Option<Offset>,
+    covered: std::ops::Range<i64>,
 }
 
 /// A UTC offset in seconds (whole minutes) and its `±HH:MM`.
@@ -79,19 +83,28 @@ impl Offset {
 
 impl Offsets {
     pub(super) fn new(cal: &Calendar) -> Offsets {
-        let first_day = days_from_civil(2019, 1, 1);
-        let by_day = (first_day..days_from_civil(2032, 1, 1))
+        let (first_day, end_day) = (days_from_civil(2019, 1, 1), days_from_civil(2032, 1, 1));
+        let by_day: Vec<Option<Offset>> = (first_day..end_day)
             .map(|d| {
                 let at_start = cal.offset_seconds(d * DAY);
                 (cal.offset_seconds(d * DAY + DAY - 1) == at_start).then(|| Offset::new(at_start))
             })
             .collect();
-        Offsets { first_day, by_day }
+        let fixed = by_day[0].filter(|f| by_day.iter().all(|d| d.is_some_and(|d| d.seconds == f.seconds)));
+        Offsets {
+            first_day,
+            by_day,
+            fixed,
+            covered: first_day * DAY..end_day * DAY,
+        }
     }
 
     /// The offset at `t` (Unix seconds).
     #[inline]
     pub(super) fn at(&self, cal: &Calendar, t: i64) -> Offset {
+        if let Some(f) = self.fixed.filter(|_| self.covered.contains(&t)) {
+            return f;
+        }
         let day = usize::try_from(t.div_euclid(DAY) - self.first_day).ok();
         match day.and_then(|d| self.by_day.get(d)) {
             Some(Some(off)) => *off,
