@@ -136,6 +136,9 @@ pub struct GenerateArgs {
     /// Share of rows per file that are malformed.
     #[arg(long, default_value_t = 0.0)]
     pub malformed_rate: f64,
+    /// Policy file (TOML) the recorded values follow.
+    #[arg(long, default_value = "data/policy.toml")]
+    pub policy: PathBuf,
 }
 
 /// Validated input options.
@@ -516,6 +519,8 @@ fn generate(a: &GenerateArgs) -> Result<u8, AppError> {
             return Err(AppError::Usage(format!("{flag} {v}: must be a share between 0 and 1")));
         }
     }
+    let policy = Policy::load(&a.policy)?;
+    policy.check_thresholds(&crate::generate::currencies())?;
     let opts = crate::generate::GenerateOptions {
         out: a.out.clone(),
         accounts: a.accounts.unwrap_or((a.orders / 10).max(1)),
@@ -523,6 +528,7 @@ fn generate(a: &GenerateArgs) -> Result<u8, AppError> {
         seed: a.seed,
         error_rate: a.error_rate,
         malformed_rate: a.malformed_rate,
+        policy,
     };
     let t = Instant::now();
     let r = crate::generate::generate(&opts)

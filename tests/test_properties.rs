@@ -20,9 +20,19 @@ fn dec(s: &str) -> Decimal {
     s.parse().unwrap()
 }
 
+fn bundled_policy() -> Policy {
+    Policy::load(&crate::common::repo().join("data/policy.toml")).unwrap()
+}
+
 /// Generates a data set, reconciles it through the library, and checks
 /// the invariants on the written reports.
 fn check_invariants(seed: u64, orders: u64, error_rate: f64, malformed_rate: f64) {
+    check_invariants_under(bundled_policy(), seed, orders, error_rate, malformed_rate);
+}
+
+/// As [`check_invariants`], generated and reconciled under `policy`;
+/// returns the codes of the findings.
+fn check_invariants_under(policy: Policy, seed: u64, orders: u64, error_rate: f64, malformed_rate: f64) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let report = generate(&GenerateOptions {
@@ -32,9 +42,9 @@ fn check_invariants(seed: u64, orders: u64, error_rate: f64, malformed_rate: f64
         seed,
         error_rate,
         malformed_rate,
+        policy: policy.clone(),
     })
     .unwrap();
-    let policy = Policy::load(&crate::common::repo().join("data/policy.toml")).unwrap();
     let cal = policy.calendar();
     let paths = InputPaths {
         orders: data.join("orders.csv"),
@@ -104,10 +114,28 @@ fn check_invariants(seed: u64, orders: u64, error_rate: f64, malformed_rate: f64
     let orders_billed: u64 = bill.iter().map(|b| b.get("orders").parse::<u64>().unwrap()).sum();
     assert_eq!(orders_billed, rec.inputs.metas.orders.accepted);
     // Clean data, clean findings: no error-level finding without mistakes.
+    let d = parse_csv(&std::fs::read_to_string(out.join("discrepancies.csv")).unwrap());
     if error_rate == 0.0 && malformed_rate == 0.0 {
-        let d = parse_csv(&std::fs::read_to_string(out.join("discrepancies.csv")).unwrap());
         let errors: Vec<_> = d.iter().filter(|x| x.get("severity") == "error").collect();
         assert!(errors.is_empty(), "seed {seed}: {:?}", errors.first());
+    }
+    d.iter().map(|x| x.get("code").to_string()).collect()
+}
+
+/// Data generated under a policy other than the bundled one (fee tiers,
+/// hour units, a quota of ten, returned coupons; another billing zone with
+/// daylight saving time) is clean under that policy.
+#[test]
+fn data_generated_under_a_policy_is_clean_under_it() {
+    let ten = Policy::load(&crate::common::repo().join("data/policies/ten-a-year.toml")).unwrap();
+    let mut new_york = bundled_policy();
+    new_york.billing_timezone = chrono_tz::America::New_York;
+    for (policy, seed) in [(bundled_policy(), 4), (ten, 5), (new_york, 6)] {
+        let name = policy.name.clone();
+        let codes = check_invariants_under(policy, seed, 3000, 0.0, 0.0);
+        assert!(codes.iter().any(|c| c == "FALLBACK_TO_BALANCE"), "{name}");
+        let other: Vec<_> = codes.iter().filter(|c| *c != "FALLBACK_TO_BALANCE").collect();
+        assert!(other.is_empty(), "{name}: {other:?}");
     }
 }
 
@@ -223,6 +251,7 @@ mod binary {
             seed,
             error_rate,
             malformed_rate,
+            policy: refund_recon::config::Policy::load(&repo().join("data/policy.toml")).unwrap(),
         })
         .unwrap();
     }
