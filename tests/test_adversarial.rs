@@ -817,7 +817,7 @@ fn largest_accepted_amount_in_every_money_column() {
     // (the run's own control total, checked from the outside).
     let refunds = f.rows("refunds.csv");
     assert_eq!(refunds.len(), 2000);
-    let sum = |rows: &[Row], col: &str, cur: &str, filter: &dyn Fn(&Row) -> bool| -> rust_decimal::Decimal {
+    let sum = |rows: &[CsvRow], col: &str, cur: &str, filter: &dyn Fn(&CsvRow) -> bool| -> rust_decimal::Decimal {
         rows.iter()
             .filter(|r| r.get("currency") == cur && filter(r))
             .map(|r| r.get(col).parse::<rust_decimal::Decimal>().unwrap_or_default())
@@ -1233,7 +1233,7 @@ fn one_batch_id_shared_by_every_unsubscription() {
     expect_reports(&f, &[]);
     assert!(t.elapsed() < Duration::from_secs(30), "took {:?}", t.elapsed());
     let d = f.rows("discrepancies.csv");
-    let batch: Vec<&Row> = d.iter().filter(|x| x.get("code") == "BATCH_INCONSISTENT").collect();
+    let batch: Vec<&CsvRow> = d.iter().filter(|x| x.get("code") == "BATCH_INCONSISTENT").collect();
     assert_eq!(batch.len(), 999, "{}", clip(&f.report("discrepancies.csv"), 2000));
     assert_eq!(summary_of(&f)["findings"]["by_code"]["BATCH_INCONSISTENT"], 999);
     assert!(

@@ -235,7 +235,7 @@ mod binary {
 
     use refund_recon::generate::{generate, GenerateOptions};
 
-    use crate::common::{expect_code, parse_csv, repo, report_snapshot, Row, BIN};
+    use crate::common::{expect_code, parse_csv, repo, report_snapshot, CsvRow, BIN};
 
     const FILES: [&str; 3] = ["orders.csv", "payments.csv", "unsubscriptions.csv"];
 
@@ -269,7 +269,7 @@ mod binary {
         expect_code(&o, 0);
     }
 
-    fn rows(out: &Path, name: &str) -> Vec<Row> {
+    fn rows(out: &Path, name: &str) -> Vec<CsvRow> {
         parse_csv(&std::fs::read_to_string(out.join(name)).unwrap())
     }
 

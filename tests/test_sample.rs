@@ -19,12 +19,12 @@ fn run_sample(extra: &[&str]) -> (tempfile::TempDir, std::process::Output) {
     (dir, out)
 }
 
-fn read(dir: &tempfile::TempDir, name: &str) -> Vec<Row> {
+fn read(dir: &tempfile::TempDir, name: &str) -> Vec<CsvRow> {
     parse_csv(&std::fs::read_to_string(dir.path().join("reports").join(name)).unwrap())
 }
 
 /// The identity of a finding (SPEC §8) plus its severity.
-fn finding_key(r: &Row) -> String {
+fn finding_key(r: &CsvRow) -> String {
     format!(
         "{},{},{},{},{},{}",
         r.get("code"),
@@ -62,7 +62,7 @@ fn sample_shows_exactly_the_expected_findings() {
 }
 
 /// Where a reject is: file, line, record id, column.
-fn reject_key(r: &Row) -> [String; 4] {
+fn reject_key(r: &CsvRow) -> [String; 4] {
     ["file", "line", "record_id", "column"].map(|c| r.get(c).to_string())
 }
 

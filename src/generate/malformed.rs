@@ -9,7 +9,7 @@ use crate::model::UnsubStatus;
 
 use super::accounts::Unsub;
 use super::policy::Terms;
-use super::write::{emit_fields, push_ts, Row, TS_UTC};
+use super::write::{emit_fields, push_ts, RowBuilder, TS_UTC};
 use super::{DAY, HOUR};
 
 const BAD_MONEY: &[&str] = &[
@@ -82,7 +82,7 @@ impl<'t> Malformer<'t> {
         v
     }
 
-    pub(super) fn order(&mut self, row: &Row<'_>, out: &mut Vec<u8>) {
+    pub(super) fn order(&mut self, row: &RowBuilder<'_>, out: &mut Vec<u8>) {
         for _ in 0..self.rows() {
             let mut f = row.fields();
             let kind = self.rng.gen_range(0..10);
@@ -127,7 +127,7 @@ impl<'t> Malformer<'t> {
         }
     }
 
-    pub(super) fn payment(&mut self, row: &Row<'_>, out: &mut Vec<u8>) {
+    pub(super) fn payment(&mut self, row: &RowBuilder<'_>, out: &mut Vec<u8>) {
         for _ in 0..self.rows() {
             let mut f = row.fields();
             let kind = self.rng.gen_range(0..8);
@@ -149,7 +149,7 @@ impl<'t> Malformer<'t> {
         }
     }
 
-    pub(super) fn unsub(&mut self, row: &Row<'_>, u: &Unsub, out: &mut Vec<u8>) {
+    pub(super) fn unsub(&mut self, row: &RowBuilder<'_>, u: &Unsub, out: &mut Vec<u8>) {
         for _ in 0..self.rows() {
             let mut f = row.fields();
             let completed = u.status == UnsubStatus::Completed;

@@ -195,15 +195,15 @@ pub(super) fn push_ts(buf: &mut Vec<u8>, terms: &Terms<'_>, t: i64, style: u8) {
 }
 
 /// One CSV row under construction: raw field values and their ends.
-pub(super) struct Row<'t> {
+pub(super) struct RowBuilder<'t> {
     pub(super) data: Vec<u8>,
     ends: Vec<usize>,
     terms: &'t Terms<'t>,
 }
 
-impl<'t> Row<'t> {
+impl<'t> RowBuilder<'t> {
     fn new(terms: &'t Terms<'t>) -> Self {
-        Row {
+        RowBuilder {
             data: Vec::new(),
             ends: Vec::new(),
             terms,
@@ -333,7 +333,7 @@ pub(super) struct BlockOut {
 
 pub(super) fn format_block(cfg: &Cfg, b: u64, block: &Block, base: Bases) -> BlockOut {
     let mut mal = Malformer::new(block_rng(cfg.seed, b, 2), cfg.malformed_rate, &cfg.terms);
-    let mut row = Row::new(&cfg.terms);
+    let mut row = RowBuilder::new(&cfg.terms);
     BlockOut {
         orders: format_orders(&mut row, &mut mal, block, base),
         payments: format_payments(&mut row, &mut mal, block, base),
@@ -348,7 +348,7 @@ pub(super) fn format_block(cfg: &Cfg, b: u64, block: &Block, base: Bases) -> Blo
     }
 }
 
-fn format_orders(row: &mut Row<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
+fn format_orders(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
     let mut out = Vec::with_capacity(block.orders.len() * 200);
     for (i, o) in block.orders.iter().enumerate() {
         let acct = block.first_account + u64::from(o.account);
@@ -378,7 +378,7 @@ fn format_orders(row: &mut Row<'_>, mal: &mut Malformer<'_>, block: &Block, base
     out
 }
 
-fn format_payments(row: &mut Row<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
+fn format_payments(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
     let mut out = Vec::with_capacity(block.payments.len() * 100);
     for (i, p) in block.payments.iter().enumerate() {
         row.clear();
@@ -396,7 +396,7 @@ fn format_payments(row: &mut Row<'_>, mal: &mut Malformer<'_>, block: &Block, ba
     out
 }
 
-fn format_unsubs(row: &mut Row<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
+fn format_unsubs(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
     let mut out = Vec::with_capacity(block.unsubs.len() * 200);
     for (i, u) in block.unsubs.iter().enumerate() {
         row.clear();
@@ -424,7 +424,7 @@ fn format_unsubs(row: &mut Row<'_>, mal: &mut Malformer<'_>, block: &Block, base
 }
 
 /// refund_type … billing_cycle: written for completed rows only.
-fn recorded_values(row: &mut Row<'_>, u: &Unsub) {
+fn recorded_values(row: &mut RowBuilder<'_>, u: &Unsub) {
     if u.status != UnsubStatus::Completed {
         for _ in 0..6 {
             row.empty();

@@ -45,7 +45,7 @@ impl Orders {
 
     /// Validates one row's cells in SPEC order.
     #[inline]
-    fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<Row<'a>, RowError> {
+    fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError> {
         let cal = ctx.cal;
         let order_id = cell::id(cells, col::order_id)?;
         let account_id = cell::id(cells, col::account_id)?;
@@ -78,7 +78,7 @@ impl Orders {
         let promotional = cell::opt_bool(cells, col::promotional)?;
         let invoice_issued = cell::opt_bool(cells, col::invoice_issued)?;
 
-        Ok(Row {
+        Ok(ParsedRow {
             order_id,
             account_id,
             instance_id,

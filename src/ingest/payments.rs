@@ -33,7 +33,7 @@ declare_table! {
 impl Payments {
     /// Validates one row's cells in SPEC order.
     #[inline]
-    fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<Row<'a>, RowError> {
+    fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError> {
         let cal = ctx.cal;
         let payment_id = cell::id(cells, col::payment_id)?;
         let order_id = cell::id(cells, col::order_id)?;
@@ -47,7 +47,7 @@ impl Payments {
         let method = cell::id(cells, col::method)?;
         let status = cell::token(cells, col::status, PaymentStatus::parse, PaymentStatus::TOKENS)?;
 
-        Ok(Row {
+        Ok(ParsedRow {
             payment_id,
             order_id,
             account_id,

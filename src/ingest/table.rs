@@ -16,10 +16,10 @@
 //! would silently misalign the rows).
 //!
 //! The validation stays hand-written per export, as the domain logic it is:
-//! each table module implements `fn parse(cells, ctx) -> Result<Row, _>`,
+//! each table module implements `fn parse(cells, ctx) -> Result<ParsedRow, _>`,
 //! checking the cells in SPEC order (so the first failing column is the one
 //! rejected) and returning the row's values; the compiler checks that the
-//! returned `Row` has every column.
+//! returned `ParsedRow` has every column.
 
 use crate::columns::{CodeCol, StrCol, StrColBuilder, StrView};
 
@@ -205,7 +205,7 @@ pub(crate) fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
 }
 
 /// Declares an export's column store, in the module of that export (it
-/// defines `Row`, `State`, `Index` and `col` there). Columns in SPEC
+/// defines `ParsedRow`, `State`, `Index` and `col` there). Columns in SPEC
 /// order, each
 ///
 /// ```text
@@ -217,7 +217,7 @@ pub(crate) fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
 /// SPEC column name; `Type` implements [`Column`]; an interned column
 /// (`CodeCol`) names the [`RowCtx`] interner it uses. `id:` names the
 /// record's id column (a `StrCol`). The module implements
-/// `fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<Row<'a>, RowError>`
+/// `fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError>`
 /// for the table; the rest of [`Table`] is generated.
 macro_rules! declare_table {
     (@required required) => {
@@ -272,7 +272,7 @@ macro_rules! declare_table {
         }
 
         /// One validated row: what `parse` hands over for storage.
-        struct Row<'a> {
+        struct ParsedRow<'a> {
             $($col: <$ty as $crate::ingest::table::Column>::Value<'a>,)+
         }
 
@@ -413,14 +413,14 @@ mod tests {
         }
 
         impl Tiny {
-            fn parse<'a>(cells: &[&'a str], _: &RowCtx<'_>) -> Result<Row<'a>, RowError> {
+            fn parse<'a>(cells: &[&'a str], _: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError> {
                 let tiny_id = cell::id(cells, col::tiny_id)?;
                 let account_id = cell::id(cells, col::account_id)?;
                 let n = cells[col::n]
                     .parse()
                     .map_err(|_| RowError::new(col::n, "not a number"))?;
                 let note = cell::opt_id(cells, col::note)?;
-                Ok(Row {
+                Ok(ParsedRow {
                     tiny_id,
                     account_id,
                     n,

@@ -48,7 +48,7 @@ impl Unsubscriptions {
     /// Validates one row's cells in SPEC order; with the status known,
     /// only the recorded fields that count for it.
     #[inline]
-    fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<Row<'a>, RowError> {
+    fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError> {
         let cal = ctx.cal;
         let unsub_id = cell::id(cells, col::unsub_id)?;
         let order_id = cell::id(cells, col::order_id)?;
@@ -111,7 +111,7 @@ impl Unsubscriptions {
             }
         }
 
-        Ok(Row {
+        Ok(ParsedRow {
             unsub_id,
             order_id,
             account_id,

@@ -111,7 +111,7 @@ impl Fixture {
     }
 
     /// A report as rows of named cells.
-    pub fn rows(&self, name: &str) -> Vec<Row> {
+    pub fn rows(&self, name: &str) -> Vec<CsvRow> {
         parse_csv(&self.report(name))
     }
 }
@@ -128,11 +128,11 @@ pub fn csv(header: &str, rows: &[&str]) -> String {
 
 /// A CSV row with access by column name.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub struct CsvRow {
     pub cells: Vec<(String, String)>,
 }
 
-impl Row {
+impl CsvRow {
     pub fn get(&self, col: &str) -> &str {
         self.cells
             .iter()
@@ -142,11 +142,11 @@ impl Row {
     }
 }
 
-pub fn parse_csv(text: &str) -> Vec<Row> {
+pub fn parse_csv(text: &str) -> Vec<CsvRow> {
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
     r.records()
-        .map(|rec| Row {
+        .map(|rec| CsvRow {
             cells: header
                 .iter()
                 .cloned()
@@ -174,14 +174,14 @@ pub fn expect_code(o: &Output, want: i32) {
 }
 
 /// The refunds.csv row of an unsubscription.
-pub fn refund<'a>(rows: &'a [Row], unsub: &str) -> &'a Row {
+pub fn refund<'a>(rows: &'a [CsvRow], unsub: &str) -> &'a CsvRow {
     rows.iter()
         .find(|r| r.get("unsub_id") == unsub)
         .unwrap_or_else(|| panic!("no refunds row {unsub}"))
 }
 
 /// Codes of the findings in discrepancies.csv for an unsubscription.
-pub fn codes_of(rows: &[Row], unsub: &str) -> Vec<String> {
+pub fn codes_of(rows: &[CsvRow], unsub: &str) -> Vec<String> {
     let mut c: Vec<String> = rows
         .iter()
         .filter(|r| r.get("unsub_id") == unsub)
