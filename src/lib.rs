@@ -7,7 +7,7 @@
 //! (CSV reports, written atomically). [`rules`] holds the SPEC's rules as
 //! pure functions; [`config`] the policy file.
 
-pub mod cli;
+pub mod cmd;
 pub mod columns;
 pub mod config;
 pub mod engine;

@@ -26,7 +26,7 @@ fn main() -> std::process::ExitCode {
             "refund-recon: internal error: the program panicked{at}: {what}; no reports were changed; this is a bug in refund-recon, please report it with the command line"
         );
     }));
-    let cli = refund_recon::cli::Cli::parse();
-    let code = std::panic::catch_unwind(|| refund_recon::cli::main_with(cli)).unwrap_or(5);
+    let cli = refund_recon::cmd::Cli::parse();
+    let code = std::panic::catch_unwind(|| refund_recon::cmd::main_with(cli)).unwrap_or(5);
     std::process::ExitCode::from(code)
 }

@@ -193,3 +193,40 @@ fn human_summary_on_stdout() {
         assert!(text.contains(needle), "stdout lacks {needle:?}:\n{text}");
     }
 }
+
+/// Every flag is checked before anything has an effect: no --out folder,
+/// no lock, no generated file after a refused command line.
+#[test]
+fn refused_flags_leave_no_trace() {
+    let f = Fixture::with(&[], &[], &[]);
+    let out = f.path().join("never");
+    for extra in [
+        &["--threads", "0"][..],
+        &["--max-reject-rate", "2"],
+        &["--as-of", "soon"],
+    ] {
+        let o = f.run_command(&out).args(extra).output().unwrap();
+        expect_code(&o, 2);
+        assert!(!out.exists(), "{extra:?} created --out");
+        let names: Vec<_> = std::fs::read_dir(f.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("never")), "{extra:?}: {names:?}");
+    }
+    let gen = f.path().join("gen");
+    let o = std::process::Command::new(BIN)
+        .current_dir(repo())
+        .args(["generate", "--orders", "0", "--out"])
+        .arg(&gen)
+        .output()
+        .unwrap();
+    expect_code(&o, 2);
+    assert!(!gen.exists());
+    let o = std::process::Command::new(BIN)
+        .current_dir(repo())
+        .args(["explain", "uns-007", "--threads", "0", "--reports", "reports"])
+        .output()
+        .unwrap();
+    expect_code(&o, 2);
+}

@@ -1,6 +1,13 @@
-//! The command line (SPEC §6): raw flags become a validated [`Config`]
-//! before anything runs; every command returns an exit code chosen in one
-//! place ([`AppError::exit_code`]).
+//! The command line (docs/cli.md): one module per command. Raw flags
+//! become a validated [`Plan`] — every flag checked and the policy loaded —
+//! before anything has an effect (the thread pools, the `--out` lock, a
+//! written file); every command returns an exit code chosen in one place
+//! ([`AppError::exit_code`]).
+
+mod explain;
+mod generate;
+mod run;
+mod validate;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -9,11 +16,9 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Policy;
-use crate::engine::Reconciliation;
 use crate::error::AppError;
-use crate::ingest::{InputMeta, InputPaths, Inputs};
-use crate::report::{self, output, Selection, Summary};
-use crate::rules::Severity;
+use crate::ingest::{InputPaths, Inputs};
+use crate::report::Selection;
 use crate::time::{Calendar, Micros};
 
 #[derive(Debug, Parser)]
@@ -211,23 +216,55 @@ pub fn configure_threads(threads: Option<usize>) {
     }
 }
 
+/// A command line checked in full, with nothing done yet.
+enum Plan {
+    Run(run::RunPlan),
+    Explain(explain::ExplainPlan),
+    Validate(Config),
+    Generate(crate::generate::GenerateOptions),
+    BenchRead(InputArgs),
+}
+
+impl Plan {
+    /// Validates every flag of `command` and loads what it reads first (the
+    /// policy); returns the plan and the thread count to configure.
+    fn new(command: Command) -> Result<(Plan, Option<usize>), AppError> {
+        Ok(match command {
+            Command::Run(a) => {
+                let cfg = a.input.config()?;
+                let threads = a.input.threads;
+                (Plan::Run(run::RunPlan::new(cfg, &a)), threads)
+            }
+            Command::Explain(a) => (Plan::Explain(explain::ExplainPlan::new(&a)?), a.input.threads),
+            Command::Validate(a) => (Plan::Validate(a.config()?), a.threads),
+            Command::Generate(a) => (Plan::Generate(generate::options(&a)?), None),
+            Command::BenchRead(a) => {
+                if a.threads == Some(0) {
+                    return Err(AppError::Usage("--threads 0: give at least 1 thread".into()));
+                }
+                let threads = a.threads;
+                (Plan::BenchRead(a), threads)
+            }
+        })
+    }
+
+    fn execute(self) -> Result<u8, AppError> {
+        match self {
+            Plan::Run(p) => run::run(p),
+            Plan::Explain(p) => explain::explain(p),
+            Plan::Validate(cfg) => validate::validate(&cfg),
+            Plan::Generate(opts) => generate::generate(&opts),
+            Plan::BenchRead(a) => bench_read(&a),
+        }
+    }
+}
+
 /// Runs a parsed command line; returns the exit code.
 pub fn main_with(cli: Cli) -> u8 {
-    let threads = match &cli.command {
-        Command::Run(a) => a.input.threads,
-        Command::Explain(a) => a.input.threads,
-        Command::Validate(a) => a.threads,
-        Command::Generate(_) => None,
-        Command::BenchRead(a) => a.threads,
-    };
-    configure_threads(threads);
-    let result = match cli.command {
-        Command::Run(a) => run(&a),
-        Command::Explain(a) => explain(&a),
-        Command::Validate(a) => validate(&a),
-        Command::Generate(a) => generate(&a),
-        Command::BenchRead(a) => bench_read(&a),
-    };
+    let result = Plan::new(cli.command).and_then(|(plan, threads)| {
+        configure_threads(threads);
+        plan.execute()
+    });
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -238,10 +275,10 @@ pub fn main_with(cli: Cli) -> u8 {
 }
 
 /// A spinner on stderr for long runs at a terminal.
-struct Progress(Option<indicatif::ProgressBar>);
+pub(crate) struct Progress(Option<indicatif::ProgressBar>);
 
 impl Progress {
-    fn new(input_bytes: u64) -> Progress {
+    pub(crate) fn new(input_bytes: u64) -> Progress {
         if !std::io::stderr().is_terminal() || input_bytes < (64 << 20) {
             return Progress(None);
         }
@@ -250,20 +287,20 @@ impl Progress {
         Progress(Some(pb))
     }
 
-    fn phase(&self, msg: &str) {
+    pub(crate) fn phase(&self, msg: &str) {
         if let Some(pb) = &self.0 {
             pb.set_message(msg.to_string());
         }
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         if let Some(pb) = &self.0 {
             pb.finish_and_clear();
         }
     }
 }
 
-fn input_bytes(paths: &InputPaths) -> u64 {
+pub(crate) fn input_bytes(paths: &InputPaths) -> u64 {
     [&paths.orders, &paths.payments, &paths.unsubscriptions]
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
@@ -272,7 +309,7 @@ fn input_bytes(paths: &InputPaths) -> u64 {
 
 /// Reads the inputs and applies the checks that stop a run (exit 2 or 3):
 /// memory limit, file errors, review thresholds, reject rate.
-fn load_checked(cfg: &Config, progress: &Progress) -> Result<(Inputs, std::time::Duration), AppError> {
+pub(crate) fn load_checked(cfg: &Config, progress: &Progress) -> Result<(Inputs, std::time::Duration), AppError> {
     let total = input_bytes(&cfg.paths);
     if total > cfg.memory_limit {
         return Err(crate::ingest::InputError::TooLarge {
@@ -309,241 +346,6 @@ fn load_checked(cfg: &Config, progress: &Progress) -> Result<(Inputs, std::time:
         }
     }
     Ok((inputs, elapsed))
-}
-
-fn run(a: &RunArgs) -> Result<u8, AppError> {
-    let started = chrono::Utc::now();
-    let cfg = a.input.config()?;
-    let lock = output::lock(&a.out)?;
-    let progress = Progress::new(input_bytes(&cfg.paths));
-    let (inputs, ingest) = load_checked(&cfg, &progress)?;
-    progress.phase("joining and evaluating the rules");
-    let rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
-    progress.phase("writing the reports");
-    let mut summary: Option<Summary> = None;
-    output::publish(&a.out, &lock, |dir| {
-        // The explain index is built while the reports are written.
-        let (s, index) = rayon::join(
-            || {
-                report::write_reports(
-                    &rec,
-                    &cfg.selection,
-                    dir,
-                    &started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                )
-            },
-            || crate::explain::store::write(&rec, dir),
-        );
-        index?;
-        summary = Some(s?);
-        Ok(())
-    })?;
-    progress.done();
-    let summary = summary.expect("publish ran the writer");
-    print_summary(&summary, &a.out);
-    let fail = match a.fail_on {
-        FailOn::Never => false,
-        FailOn::Error => summary.worst >= Some(Severity::Error),
-        FailOn::Warning => summary.worst >= Some(Severity::Warning),
-    };
-    Ok(if fail { 1 } else { 0 })
-}
-
-fn print_summary(s: &Summary, out: &Path) {
-    println!(
-        "refund-recon {} · policy {} · as_of {}",
-        s.version, s.policy.name, s.as_of
-    );
-    for i in &s.inputs {
-        println!(
-            "  {:<20} {:>10} read {:>10} accepted {:>8} rejected",
-            i.file, i.rows_read, i.accepted, i.rejected
-        );
-    }
-    let sev = |k: &str| s.findings.by_severity.get(k).copied().unwrap_or(0);
-    println!(
-        "findings: {} ({} error, {} warning, {} info)",
-        s.findings.total,
-        sev("error"),
-        sev("warning"),
-        sev("info")
-    );
-    for (code, n) in &s.findings.by_code {
-        if *n > 0 {
-            println!("  {code:<26} {n:>8}");
-        }
-    }
-    if !s.refund_totals.is_empty() {
-        println!("refunds of completed unsubscriptions:");
-        for (c, t) in &s.refund_totals {
-            println!(
-                "  {c}  expected {:>16}  recorded {:>16}",
-                t.expected_refunds, t.recorded_refunds
-            );
-        }
-    }
-    println!("reports: {}/ ({})", out.display(), report::FILES.join(", "));
-}
-
-fn validate(a: &InputArgs) -> Result<u8, AppError> {
-    let cfg = a.config()?;
-    let progress = Progress::new(input_bytes(&cfg.paths));
-    let result = load_checked(&cfg, &progress);
-    progress.done();
-    let (inputs, _) = result?;
-    println!("policy {} ({}): ok", cfg.policy.name, cfg.policy.path.display());
-    for m in &inputs.metas {
-        print_meta(m);
-    }
-    let shown = 50;
-    if inputs.rejects.is_empty() {
-        println!("no rejected rows");
-    } else {
-        println!("rejected rows ({}):", inputs.rejects.len());
-        for r in inputs.rejects.iter().take(shown) {
-            let col = if r.column.is_empty() {
-                String::new()
-            } else {
-                format!(", column {}", r.column)
-            };
-            println!(
-                "  {} line {}{col}: {} (value {:?}, id {:?})",
-                r.file, r.line, r.reason, r.value, r.record_id
-            );
-        }
-        if inputs.rejects.len() > shown {
-            println!(
-                "  … {} more; `refund-recon run` writes them all to rejects.csv",
-                inputs.rejects.len() - shown
-            );
-        }
-    }
-    Ok(0)
-}
-
-fn print_meta(m: &InputMeta) {
-    println!(
-        "{}: {} rows read, {} accepted, {} rejected (sha256 {})",
-        m.path.display(),
-        m.rows_read,
-        m.accepted,
-        m.rejected,
-        &m.sha256[..16]
-    );
-    if !m.extra_columns.is_empty() {
-        println!("  extra columns ignored: {}", m.extra_columns.join(", "));
-    }
-}
-
-/// `explain ID --reports DIR`: from the run's explain index.
-fn explain_from_reports(a: &ExplainArgs, dir: &Path) -> Result<u8, AppError> {
-    let id = a.id.trim();
-    if let Some(text) = crate::explain::store::answer(dir, id, a.json)? {
-        print!("{text}");
-        return Ok(0);
-    }
-    let idx = crate::explain::store::Index::open(dir)?;
-    let unsubs = &idx.header.inputs[2];
-    let path = dir.join("rejects.csv");
-    let mut rd = csv::Reader::from_path(&path).map_err(|e| AppError::Usage(format!("{}: {e}", path.display())))?;
-    let mut found = false;
-    for r in rd.records() {
-        let r = r.map_err(|e| AppError::Usage(format!("{}: {e}", path.display())))?;
-        if r.get(0) == Some(unsubs.name.as_str()) && r.get(2) == Some(id) {
-            found = true;
-            println!(
-                "unsubscription {id} was rejected: {} line {}, column {}: {} (value {:?})",
-                &r[0], &r[1], &r[3], &r[5], &r[4]
-            );
-        }
-    }
-    if found {
-        return Ok(0);
-    }
-    Err(AppError::Usage(format!(
-        "{id:?} is no unsubscription, order or account in the run of {}; check the id (ids are case-sensitive)",
-        dir.display()
-    )))
-}
-
-fn explain(a: &ExplainArgs) -> Result<u8, AppError> {
-    if let Some(dir) = &a.reports {
-        return explain_from_reports(a, dir);
-    }
-    let cfg = a.input.config()?;
-    let progress = Progress::new(input_bytes(&cfg.paths));
-    let (inputs, ingest) = load_checked(&cfg, &progress)?;
-    let rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
-    progress.done();
-    let id = a.id.trim();
-    let answer = if a.json {
-        crate::explain::json(&rec, id).map(|v| format!("{:#}\n", v))
-    } else {
-        crate::explain::text(&rec, id)
-    };
-    match answer {
-        Some(text) => {
-            print!("{text}");
-            Ok(0)
-        }
-        None => {
-            let rejected: Vec<_> = rec
-                .inputs
-                .rejects
-                .iter()
-                .filter(|r| r.file == rec.inputs.metas.unsubs.name && r.record_id == id)
-                .collect();
-            if rejected.is_empty() {
-                return Err(AppError::Usage(format!(
-                    "{id:?} is no unsubscription, order or account in {}; check the id (ids are case-sensitive)",
-                    rec.inputs.metas.unsubs.path.display()
-                )));
-            }
-            for r in rejected {
-                println!(
-                    "unsubscription {id} was rejected: {} line {}, column {}: {} (value {:?})",
-                    r.file, r.line, r.column, r.reason, r.value
-                );
-            }
-            Ok(0)
-        }
-    }
-}
-
-fn generate(a: &GenerateArgs) -> Result<u8, AppError> {
-    if a.orders == 0 {
-        return Err(AppError::Usage("--orders must be at least 1".into()));
-    }
-    for (flag, v) in [("--error-rate", a.error_rate), ("--malformed-rate", a.malformed_rate)] {
-        if !(0.0..=1.0).contains(&v) {
-            return Err(AppError::Usage(format!("{flag} {v}: must be a share between 0 and 1")));
-        }
-    }
-    let policy = Policy::load(&a.policy)?;
-    policy.check_thresholds(&crate::generate::currencies())?;
-    let opts = crate::generate::GenerateOptions {
-        out: a.out.clone(),
-        accounts: a.accounts.unwrap_or((a.orders / 10).max(1)),
-        orders: a.orders,
-        seed: a.seed,
-        error_rate: a.error_rate,
-        malformed_rate: a.malformed_rate,
-        policy,
-    };
-    let t = Instant::now();
-    let r = crate::generate::generate(&opts)
-        .map_err(|e| AppError::Output(format!("{}: cannot write the generated exports ({e})", a.out.display())))?;
-    println!(
-        "generated {} orders, {} payments, {} unsubscriptions ({} deliberately wrong, {} malformed rows) in {}/ in {:.1} s",
-        r.orders,
-        r.payments,
-        r.unsubscriptions,
-        r.wrong_recorded,
-        r.malformed,
-        a.out.display(),
-        t.elapsed().as_secs_f64()
-    );
-    Ok(0)
 }
 
 /// Reads the three files with polars' own CSV reader (schema inferred),

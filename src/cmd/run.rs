@@ -1,0 +1,100 @@
+//! `run`: reconcile and publish the reports (and the explain index).
+
+use std::path::{Path, PathBuf};
+
+use super::{input_bytes, load_checked, Config, FailOn, Progress, RunArgs};
+use crate::engine::Reconciliation;
+use crate::error::AppError;
+use crate::report::{self, output, Summary};
+use crate::rules::Severity;
+
+/// A validated `run`.
+pub(crate) struct RunPlan {
+    cfg: Config,
+    out: PathBuf,
+    fail_on: FailOn,
+}
+
+impl RunPlan {
+    pub(crate) fn new(cfg: Config, a: &RunArgs) -> RunPlan {
+        RunPlan {
+            cfg,
+            out: a.out.clone(),
+            fail_on: a.fail_on,
+        }
+    }
+}
+
+pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
+    let started = chrono::Utc::now();
+    let cfg = a.cfg;
+    let lock = output::lock(&a.out)?;
+    let progress = Progress::new(input_bytes(&cfg.paths));
+    let (inputs, ingest) = load_checked(&cfg, &progress)?;
+    progress.phase("joining and evaluating the rules");
+    let rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    progress.phase("writing the reports");
+    let mut summary: Option<Summary> = None;
+    output::publish(&a.out, &lock, |dir| {
+        // The explain index is built while the reports are written.
+        let (s, index) = rayon::join(
+            || {
+                report::write_reports(
+                    &rec,
+                    &cfg.selection,
+                    dir,
+                    &started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+            },
+            || crate::explain::store::write(&rec, dir),
+        );
+        index?;
+        summary = Some(s?);
+        Ok(())
+    })?;
+    progress.done();
+    let summary = summary.expect("publish ran the writer");
+    print_summary(&summary, &a.out);
+    let fail = match a.fail_on {
+        FailOn::Never => false,
+        FailOn::Error => summary.worst >= Some(Severity::Error),
+        FailOn::Warning => summary.worst >= Some(Severity::Warning),
+    };
+    Ok(if fail { 1 } else { 0 })
+}
+
+fn print_summary(s: &Summary, out: &Path) {
+    println!(
+        "refund-recon {} · policy {} · as_of {}",
+        s.version, s.policy.name, s.as_of
+    );
+    for i in &s.inputs {
+        println!(
+            "  {:<20} {:>10} read {:>10} accepted {:>8} rejected",
+            i.file, i.rows_read, i.accepted, i.rejected
+        );
+    }
+    let sev = |k: &str| s.findings.by_severity.get(k).copied().unwrap_or(0);
+    println!(
+        "findings: {} ({} error, {} warning, {} info)",
+        s.findings.total,
+        sev("error"),
+        sev("warning"),
+        sev("info")
+    );
+    for (code, n) in &s.findings.by_code {
+        if *n > 0 {
+            println!("  {code:<26} {n:>8}");
+        }
+    }
+    if !s.refund_totals.is_empty() {
+        println!("refunds of completed unsubscriptions:");
+        for (c, t) in &s.refund_totals {
+            println!(
+                "  {c}  expected {:>16}  recorded {:>16}",
+                t.expected_refunds, t.recorded_refunds
+            );
+        }
+    }
+    println!("reports: {}/ ({})", out.display(), report::FILES.join(", "));
+}
