@@ -1,5 +1,5 @@
-//! Every way a command can fail, each with its exit code (SPEC §6). Exit
-//! codes are chosen here and only here.
+//! Every way a command can fail, each with its exit code
+//! (docs/cli.md#exit-codes). Exit codes are chosen here and only here.
 
 use crate::config::PolicyError;
 use crate::ingest::InputError;

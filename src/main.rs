@@ -1,8 +1,8 @@
 use clap::Parser;
 
 // Parallel parsing makes many short-lived allocations: mimalloc is faster
-// than glibc's malloc here and peaks lower on large inputs (README,
-// performance).
+// than glibc's malloc here and peaks lower on large inputs
+// (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

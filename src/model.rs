@@ -1,4 +1,4 @@
-//! The vocabulary of the exports (SPEC §1–§2): enumerations, currencies,
+//! The vocabulary of the exports (docs/inputs.md): enumerations, currencies,
 //! booleans and billing months, each with its exact input syntax.
 
 use std::fmt;
@@ -13,7 +13,7 @@ macro_rules! token_enum {
         pub enum $name { $($var),+ }
 
         impl $name {
-            /// Every value, in SPEC order.
+            /// Every value, in the order of docs/inputs.md.
             pub const ALL: &'static [$name] = &[$($name::$var),+];
             /// The accepted tokens, for error messages.
             pub const TOKENS: &'static str = token_enum!(@join $($tok),+);
@@ -123,7 +123,8 @@ impl fmt::Display for Currency {
     }
 }
 
-/// SPEC §1 booleans: `true`/`false`, `1`/`0`, `yes`/`no`, any case.
+/// Booleans (docs/inputs.md#cell-syntax-every-file): `true`/`false`,
+/// `1`/`0`, `yes`/`no`, any case.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.len() {
         1 => match s {

@@ -1,5 +1,6 @@
-//! Exact money (SPEC §1, §9): input syntax, minor units, the policy's
-//! rounding and output formatting. Never binary floating point.
+//! Exact money (docs/rules.md#money-and-rounding): input syntax, minor
+//! units, the policy's rounding and output formatting. Never binary
+//! floating point.
 
 use std::collections::BTreeMap;
 
@@ -62,8 +63,8 @@ impl MoneyError {
     }
 }
 
-/// The most integer digits an amount may have (SPEC §9 sets no limit; this
-/// is refund-recon's bound, README "Money bound"). With at most 13 integer
+/// The most integer digits an amount may have (refund-recon's own bound:
+/// README "Money bound", docs/inputs.md#decisions). With at most 13 integer
 /// and 6 fractional digits, an amount is below 10¹⁹ units of 10⁻⁶, so:
 /// - a sum of up to 2³² − 1 amounts (the most rows a file may have) stays
 ///   below 4.3 × 10²⁸, inside `rust_decimal`'s 96-bit mantissa (7.9 × 10²⁸),
@@ -140,8 +141,9 @@ pub fn mul_div_round(v: Decimal, num: i64, den: i64, dp: u32, rounding: Rounding
     Decimal::try_from_i128_with_scale(q, dp).ok()
 }
 
-/// Minor units per currency (SPEC §1): 0 for JPY, KRW, VND, CLP, ISK; 3 for
-/// BHD, KWD, OMR, JOD, TND, IQD, LYD; 2 otherwise; the policy overrides.
+/// Minor units per currency (docs/rules.md#money-and-rounding): 0 for JPY,
+/// KRW, VND, CLP, ISK; 3 for BHD, KWD, OMR, JOD, TND, IQD, LYD; 2
+/// otherwise; the policy overrides.
 #[derive(Debug, Clone, Default)]
 pub struct MinorUnits {
     overrides: BTreeMap<Currency, u32>,
@@ -165,7 +167,7 @@ impl MinorUnits {
 }
 
 /// Rounds to `dp` decimals with the policy's rounding — the one rounding
-/// at the end of each SPEC formula.
+/// at the end of each formula of docs/rules.md.
 pub fn round(value: Decimal, dp: u32, rounding: Rounding) -> Decimal {
     value.round_dp_with_strategy(dp, rounding.strategy())
 }
@@ -316,7 +318,8 @@ mod tests {
     #[test]
     fn mul_div_rounds_once_exactly() {
         let h = Rounding::HalfUp;
-        // SPEC §7 worked example 4: 300 × 264 / 365 = 216.9863… → 216.99.
+        // Worked example 4 (docs/rules.md#example-4-partial-refund):
+        // 300 × 264 / 365 = 216.9863… → 216.99.
         assert_eq!(mul_div_round(d("300.00"), 264, 365, 2, h), Some(d("216.99")));
         // Exact midpoints: half up goes away from zero, half even to even.
         assert_eq!(mul_div_round(d("0.01"), 1, 2, 2, h), Some(d("0.01")));

@@ -1,7 +1,7 @@
-//! Time-zone-aware time (SPEC §1, §9). Instants are `i64` microseconds
-//! since the Unix epoch (UTC); everything local — months, calendar years,
-//! business days, output formatting — goes through the policy's
-//! `billing_timezone` in a [`Calendar`].
+//! Time-zone-aware time (docs/rules.md#time-and-calendar). Instants are
+//! `i64` microseconds since the Unix epoch (UTC); everything local —
+//! months, calendar years, business days, output formatting — goes through
+//! the policy's `billing_timezone` in a [`Calendar`].
 
 use std::collections::BTreeSet;
 
@@ -17,8 +17,8 @@ pub const SECOND: Micros = 1_000_000;
 pub const HOUR: Micros = 3_600 * SECOND;
 pub const DAY: Micros = 24 * HOUR;
 
-/// Truncates to whole seconds (SPEC §9: deadlines and as_of compare in
-/// whole seconds, outputs truncate fractions).
+/// Truncates to whole seconds (docs/rules.md#time-and-calendar: deadlines
+/// and as_of compare in whole seconds, outputs truncate fractions).
 pub fn whole_seconds(t: Micros) -> i64 {
     t.div_euclid(SECOND)
 }
@@ -157,9 +157,9 @@ impl Calendar {
         &self.holidays
     }
 
-    /// Parses a trimmed timestamp cell (SPEC §1, §9): `YYYY-MM-DD`, then `T`,
-    /// `t` or a space, `HH:MM:SS`, optional fraction, then `Z`, `z`,
-    /// `±HH:MM` or nothing (local time in the billing zone).
+    /// Parses a trimmed timestamp cell (docs/inputs.md#cell-syntax-every-file):
+    /// `YYYY-MM-DD`, then `T`, `t` or a space, `HH:MM:SS`, optional fraction,
+    /// then `Z`, `z`, `±HH:MM` or nothing (local time in the billing zone).
     pub fn parse_ts(&self, s: &str) -> Result<Micros, TsError> {
         let b = s.as_bytes();
         if b.len() < 19 {
@@ -277,7 +277,7 @@ impl Calendar {
         self.local(t).date()
     }
 
-    /// Month of t in the billing zone (SPEC §1).
+    /// Month of t in the billing zone (docs/rules.md#time-and-calendar).
     pub fn month_of(&self, t: Micros) -> Month {
         let first = &self.month_starts;
         if t >= first[0] && t < *first.last().expect("table is not empty") {
@@ -294,7 +294,8 @@ impl Calendar {
         self.month_of(t).year()
     }
 
-    /// RFC 3339 in the billing zone, whole seconds, `±HH:MM` (SPEC §1).
+    /// RFC 3339 in the billing zone, whole seconds, `±HH:MM`
+    /// (docs/outputs.md#cell-formats).
     pub fn format(&self, t: Micros) -> String {
         let mut buf = Vec::with_capacity(25);
         self.write_rfc3339(&mut buf, t);
@@ -302,7 +303,7 @@ impl Calendar {
     }
 
     /// Writes `t` as `YYYY-MM-DDTHH:MM:SS±HH:MM` in the billing zone (RFC
-    /// 3339, whole seconds, SPEC §1).
+    /// 3339, whole seconds, docs/outputs.md#cell-formats).
     ///
     /// RFC 3339 offsets have no seconds, so a zone offset with seconds
     /// (local mean time before about 1900, e.g. +08:05:43 in Shanghai) is
@@ -363,13 +364,15 @@ impl Calendar {
         }
     }
 
-    /// The last whole second of local day `d` (23:59:59 local, SPEC R9).
+    /// The last whole second of local day `d` (23:59:59 local,
+    /// docs/rules.md#r9-refund-deadline).
     pub fn end_of_local_day(&self, d: NaiveDate) -> Micros {
         let next = d.succ_opt().expect("date in range");
         self.start_of_local_day(next) - SECOND
     }
 
-    /// 00:00:00 of the local day after t (log data purge, SPEC §4).
+    /// 00:00:00 of the local day after t (log data purge,
+    /// docs/rules.md#retention-dates).
     pub fn start_of_next_local_day(&self, t: Micros) -> Micros {
         let d = self.local_date(t).succ_opt().expect("date in range");
         self.start_of_local_day(d)
@@ -393,7 +396,8 @@ impl Calendar {
         day
     }
 
-    /// Business days `x` with `after < x <= upto` (LATE_REFUND, SPEC §9).
+    /// Business days `x` with `after < x <= upto` (LATE_REFUND,
+    /// docs/rules.md#r9-refund-deadline).
     /// Counted by whole weeks, so a refund recorded centuries late costs no
     /// more than one a day late.
     pub fn business_days_between(&self, after: NaiveDate, upto: NaiveDate) -> u32 {

@@ -1,5 +1,5 @@
 //! Sub-phase timings on stderr when `REFUND_RECON_TRACE=1`: the profile
-//! notes in the README's performance section come from these.
+//! notes in docs/performance.md come from these.
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -1,7 +1,8 @@
 //! Adversarial inputs: whatever the exports hold, the run never panics,
 //! stops with exit 3 (and no reports) when a file is unusable, turns bad
 //! rows into rejects otherwise, names the file, line and column, and never
-//! loses a row (SPEC §1, §2, §6, §9; README "Inputs", "Exit codes").
+//! loses a row (docs/inputs.md, docs/cli.md#exit-codes; README "Inputs",
+//! "Exit codes").
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -296,7 +297,7 @@ fn required_column_named_twice_is_exit_3() {
         &csv(&format!("Status,{UNSUBS_HEADER}"), &[&format!("completed,{U1}")]),
     );
     expect_file_error(&f, &[], &["unsubscriptions.csv", "status", "twice"]);
-    // An optional SPEC column twice is a SPEC column twice too.
+    // An optional docs/inputs.md column twice is a known column twice too.
     let f = base();
     f.file(
         "unsubscriptions.csv",
@@ -596,8 +597,8 @@ fn stray_quote_does_not_merge_rows_into_an_accepted_order() {
 
 #[test]
 fn bare_cr_line_ends_do_not_lose_rows_or_lines() {
-    // Old Mac line ends are outside the SPEC (LF or CRLF): either refused
-    // (exit 3), or read with the right rows and line numbers.
+    // Old Mac line ends (bare CR) go beyond LF and CRLF (docs/inputs.md):
+    // either refused (exit 3), or read with the right rows and line numbers.
     let f = base();
     let text = [
         ORDERS_HEADER,

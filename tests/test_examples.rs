@@ -1,4 +1,5 @@
-//! The worked examples of SPEC §7, end to end through the binary.
+//! The worked examples of docs/rules.md#worked-examples, end to end
+//! through the binary.
 
 use crate::common::golden;
 use crate::common::*;

@@ -1,7 +1,8 @@
-//! Faults while writing the reports (README "Output safety", SPEC §6 exit
-//! 4): a full disk, an output folder that cannot be written, a run killed
-//! at any moment. Each must leave the previous reports whole, exit 4 with a
-//! message that says what to do, and leave nothing behind for the next run.
+//! Faults while writing the reports (README "Output safety"; exit 4 in
+//! docs/cli.md#exit-codes): a full disk, an output folder that cannot be
+//! written, a run killed at any moment. Each must leave the previous
+//! reports whole, exit 4 with a message that says what to do, and leave
+//! nothing behind for the next run.
 //!
 //! A second run while the first holds the lock (exit 4) is
 //! `test_output::concurrent_run_on_same_out_is_exit_4`.

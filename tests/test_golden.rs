@@ -1,7 +1,7 @@
 //! Golden files for whole reports (tests/golden/): the bundled sample's
 //! reports and stdout under both presets, `validate`, and `explain` for
-//! unsubscriptions that between them exercise every rule R0–R11. The SPEC's
-//! worked examples snapshot their reports in test_examples.
+//! unsubscriptions that between them exercise every rule R0–R11. The
+//! worked examples of docs/rules.md snapshot their reports in test_examples.
 //! `BLESS=1 cargo test --release` rewrites them.
 
 use std::process::Command;

@@ -1,4 +1,4 @@
-//! Ingest (SPEC §1–§2, §9): every reject reason, every file-level error,
+//! Ingest (docs/inputs.md): every reject reason, every file-level error,
 //! header handling, BOM/CRLF/quoting, time zones, row conservation.
 
 use crate::common::*;

@@ -1,5 +1,5 @@
 //! The bundled sample (data/): the exact set of findings and rejects it was
-//! built to show (tests/fixtures/, derived by hand from the SPEC), and the
+//! built to show (tests/fixtures/, derived by hand from docs/), and the
 //! monthly bill's control totals.
 
 use std::collections::BTreeMap;
@@ -23,7 +23,8 @@ fn read(dir: &tempfile::TempDir, name: &str) -> Vec<CsvRow> {
     parse_csv(&std::fs::read_to_string(dir.path().join("reports").join(name)).unwrap())
 }
 
-/// The identity of a finding (SPEC §8) plus its severity.
+/// The identity of a finding (docs/findings.md#identity-and-sort-order)
+/// plus its severity.
 fn finding_key(r: &CsvRow) -> String {
     format!(
         "{},{},{},{},{},{}",
@@ -56,7 +57,7 @@ fn sample_shows_exactly_the_expected_findings() {
         missing.is_empty() && extra.is_empty(),
         "missing {missing:#?}\nunexpected {extra:#?}"
     );
-    // Every code of SPEC §8 appears.
+    // Every code of docs/findings.md#codes appears.
     let codes: std::collections::BTreeSet<&str> = got.iter().map(|s| s.split(',').next().unwrap()).collect();
     assert_eq!(codes.len(), 25, "{codes:?}");
 }

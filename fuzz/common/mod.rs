@@ -156,7 +156,7 @@ pub fn newlines(b: &[u8]) -> u64 {
     b.iter().filter(|&&c| c == b'\n').count() as u64
 }
 
-/// The header line of a table in SPEC order.
+/// The header line of a table in the order of docs/inputs.md.
 pub fn header<T: Table>() -> String {
     T::COLUMNS.iter().map(|c| c.0).collect::<Vec<_>>().join(",")
 }
@@ -236,7 +236,7 @@ pub fn read<T: Table>(path: &std::path::Path, cal: &Calendar, block: usize) -> R
     }))
 }
 
-/// What `T`'s reader must make of `data` under the SPEC-order header:
+/// What `T`'s reader must make of `data` under the header in docs/inputs.md order:
 /// computed record by record with the `csv` crate and `push_row`. The
 /// reason of a wrong-field-count or duplicate reject is left empty (only
 /// its text differs; `same_ignoring_reasons` skips it).
@@ -329,9 +329,9 @@ pub fn same_ignoring_reasons(want: &Outcome, got: &Outcome) -> bool {
             .all(|(w, g)| w.0 == g.0 && w.1 == g.1 && w.2 == g.2 && w.3 == g.3 && (w.4.is_empty() || w.4 == g.4))
 }
 
-/// The line and column (by SPEC name; `None` for a field beyond the
-/// table's columns) of the first field of `data` that is not UTF-8, under
-/// the SPEC-order header.
+/// The line and column (by docs/inputs.md name; `None` for a field beyond
+/// the table's columns) of the first field of `data` that is not UTF-8,
+/// under the header in docs/inputs.md order.
 pub fn first_utf8_error<T: Table>(data: &[u8]) -> Option<(u64, Option<String>)> {
     for r in csv_records(data) {
         for (i, f) in r.fields.iter().enumerate() {

@@ -1,10 +1,10 @@
 //! money::parse_money on arbitrary UTF-8. Never panics. When Ok: the text
-//! has the SPEC syntax `digits[.d{1,6}]`; the value equals rust_decimal's
-//! own parse and keeps the written scale; format_exact gives the text back
-//! (minus leading zeros) and re-parses to the same value and scale; the
-//! report formatter (money::format) agrees with round + pad for 0-6
-//! decimals and both roundings. When Err: the kind fits the text, and any
-//! text with the syntax and at most 13 significant integer digits is
+//! has the syntax of docs/inputs.md, `digits[.d{1,6}]`; the value equals
+//! rust_decimal's own parse and keeps the written scale; format_exact gives
+//! the text back (minus leading zeros) and re-parses to the same value and
+//! scale; the report formatter (money::format) agrees with round + pad for
+//! 0-6 decimals and both roundings. When Err: the kind fits the text, and
+//! any text with the syntax and at most 13 significant integer digits is
 //! accepted.
 #![no_main]
 

@@ -1,6 +1,7 @@
 //! orders.csv rows: the fuzz input is the data part of a file under the
-//! SPEC-order header. Every record goes through Orders::push_row (via the
-//! real reader, at the production block size and at a small block):
+//! header in docs/inputs.md order. Every record goes through
+//! Orders::push_row (via the real reader, at the production block size
+//! and at a small block):
 //! Ok or a RowError, never a panic; the reader's accepted rows and
 //! rejects (line, id, column, value, reason) must equal what the `csv`
 //! crate + push_row give record by record; rows read = accepted +

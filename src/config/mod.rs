@@ -1,6 +1,7 @@
-//! The policy file (SPEC §3, §9): TOML → a validated [`Policy`]. Every key
-//! is optional (the SPEC §3 values are the defaults); unknown keys, wrong
-//! types and TOML floats for decimal values are errors naming the key.
+//! The policy file (docs/policy.md): TOML → a validated [`Policy`]. Every
+//! key is optional (the docs/policy.md values are the defaults); unknown
+//! keys, wrong types and TOML floats for decimal values are errors naming
+//! the key.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -105,7 +106,7 @@ pub struct Policy {
 }
 
 impl Default for Policy {
-    /// The SPEC §3 defaults (no review thresholds).
+    /// The defaults of docs/policy.md (no review thresholds).
     fn default() -> Self {
         Policy {
             name: "once-a-year".into(),
@@ -236,8 +237,8 @@ impl Policy {
         Calendar::new(self.billing_timezone, self.holidays.clone())
     }
 
-    /// SPEC §9: every currency of the accepted orders needs a review
-    /// threshold; the error names the first missing one.
+    /// Every currency of the accepted orders needs a review threshold
+    /// (docs/policy.md#review); the error names the first missing one.
     pub fn check_thresholds<'a>(&self, currencies: impl IntoIterator<Item = &'a Currency>) -> Result<(), PolicyError> {
         let missing: BTreeSet<&Currency> = currencies
             .into_iter()

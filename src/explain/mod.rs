@@ -537,15 +537,7 @@ fn write_order_rows(s: &mut String, rec: &Reconciliation, oi: usize) -> std::fmt
         o.promotional,
         o.invoice_issued
     )?;
-    writeln!(s, "payments naming {}:", o.order_id)?;
-    let mut any = false;
-    for i in payments_of(rec, oi) {
-        any = true;
-        write_payment(s, rec, i)?;
-    }
-    if !any {
-        writeln!(s, "  none")?;
-    }
+    write_payments(s, rec, o.order_id, payments_of(rec, oi))?;
     let p = &rec.inputs.payments;
     let original = match rec.pay.original[oi] {
         None => "none (no succeeded payment of its own)".to_string(),
@@ -560,6 +552,25 @@ fn write_order_rows(s: &mut String, rec: &Reconciliation, oi: usize) -> std::fmt
         "  cash_paid {} (R1); original payment method {original}",
         exact(rec.pay.cash_paid[oi])
     )
+}
+
+/// "payments naming ORDER:" and one line per payment row (or "none").
+fn write_payments(
+    s: &mut String,
+    rec: &Reconciliation,
+    order_id: &str,
+    rows: impl Iterator<Item = usize>,
+) -> std::fmt::Result {
+    writeln!(s, "payments naming {order_id}:")?;
+    let mut any = false;
+    for i in rows {
+        any = true;
+        write_payment(s, rec, i)?;
+    }
+    if !any {
+        writeln!(s, "  none")?;
+    }
+    Ok(())
 }
 
 fn write_payment(s: &mut String, rec: &Reconciliation, i: usize) -> std::fmt::Result {
@@ -584,15 +595,7 @@ fn write_order(s: &mut String, rec: &Reconciliation, id: &str) -> std::fmt::Resu
         Some(oi) => write_order_rows(s, rec, oi)?,
         None => {
             writeln!(s, "order {id}: not among the accepted orders")?;
-            writeln!(s, "payments naming {id}:")?;
-            let mut any = false;
-            for i in payments_naming(rec, id) {
-                any = true;
-                write_payment(s, rec, i)?;
-            }
-            if !any {
-                writeln!(s, "  none")?;
-            }
+            write_payments(s, rec, id, payments_naming(rec, id))?;
         }
     }
     let on_order: Vec<&Finding> = rec.other_findings.iter().filter(|f| f.order_id == id).collect();

@@ -563,11 +563,7 @@ fn record_at(file: &File, at: u64) -> std::io::Result<Vec<u8>> {
 
 /// Line breaks in a record's raw bytes (as ingest counts them).
 fn breaks(b: &[u8]) -> u64 {
-    let lf = memchr::memchr_iter(b'\n', b).count() as u64;
-    let bare_cr = memchr::memchr_iter(b'\r', b)
-        .filter(|&i| b.get(i + 1) != Some(&b'\n'))
-        .count() as u64;
-    lf + bare_cr
+    crate::ingest::count_line_breaks(b, None)
 }
 
 /// Whether an input is still the one the run read: same size and

@@ -68,8 +68,8 @@
 //!   fractional seconds occasionally (non-zero fractions only on `paid_at`,
 //!   `completed_at`, `refunded_at`, where they cannot change a rule).
 //! * Recorded values are computed under the given policy (`--policy`; the
-//!   bundled once-a-year policy is SPEC §3 defaults plus its 2021 National
-//!   Day holidays) by the rules' own functions: per account in
+//!   bundled once-a-year policy is the docs/policy.md defaults plus its
+//!   2021 National Day holidays) by the rules' own functions: per account in
 //!   (`requested_at`, `unsub_id`) order, R2 blocked states and promotional
 //!   invoiced unactivated orders are `rejected`, R3 type with the
 //!   per-calendar-year quota (completed and pending consume it), R4 amounts

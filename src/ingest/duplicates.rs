@@ -1,5 +1,5 @@
-//! Duplicate ids (SPEC §2): only accepted rows claim an id, and the first
-//! row with an id wins; every later one is a reject.
+//! Duplicate ids (docs/inputs.md#decisions): only accepted rows claim an
+//! id, and the first row with an id wins; every later one is a reject.
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;

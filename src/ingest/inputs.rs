@@ -1,5 +1,6 @@
 //! Loading: the three exports read, validated and hashed, the dictionaries
-//! of their interned text finished, their rejects merged (SPEC §1–§2, §4).
+//! of their interned text finished, their rejects merged (docs/inputs.md;
+//! as_of: docs/rules.md#evaluation-order-and-as_of).
 
 use std::fs::File;
 use std::io::Read;
@@ -118,7 +119,8 @@ impl Inputs {
         })
     }
 
-    /// SPEC §4: the latest event timestamp in the accepted inputs.
+    /// docs/rules.md#evaluation-order-and-as_of: the latest event timestamp
+    /// in the accepted inputs.
     pub fn default_as_of(&self) -> Option<Micros> {
         let u = &self.unsubs;
         let opt = |v: &[Option<Micros>]| v.par_iter().filter_map(|x| *x).max();

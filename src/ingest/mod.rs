@@ -1,4 +1,4 @@
-//! CSV → typed columns, with every bad row in rejects (SPEC §1–§2, §9).
+//! CSV → typed columns, with every bad row in rejects (docs/inputs.md).
 //!
 //! The work is split for speed *and* exact positions: the file is read in
 //! blocks; each block is cut at record boundaries (a quote-aware scan, see
@@ -11,8 +11,8 @@
 //! - this one: one export's file → a [`Table`] and its rejects
 //!   ([`read_table`]), with the cell validators shared by the exports;
 //! - `table`: [`Table`] and `declare_table!`, the one declaration of an
-//!   export's columns (SPEC order, header names, index constants, the
-//!   column store and its operations);
+//!   export's columns (their order in docs/inputs.md, header names, index
+//!   constants, the column store and its operations);
 //! - `orders`, `payments`, `unsubscriptions`: each export's declaration and
 //!   its hand-written row validation (`parse`);
 //! - `duplicates`: the rejects of repeated ids;
@@ -71,7 +71,8 @@ pub struct InputMeta {
     pub rows_read: u64,
     pub accepted: u64,
     pub rejected: u64,
-    /// Header names that are not SPEC columns, in header order, once each.
+    /// Header names that are not docs/inputs.md columns, in header order,
+    /// once each.
     pub extra_columns: Vec<String>,
 }
 
@@ -109,12 +110,12 @@ pub enum InputError {
     TooManyRows { path: String, limit: u64 },
 }
 
-/// The most data rows one file may have: rows are indexed by `u32`, with
-/// `u32::MAX` kept as "none" (and the money bound's sums assume it).
+/// The most data rows one file may have: a row's index plus one must fit a
+/// `u32` (`engine::RowIndex`), and the money bound's sums assume it.
 pub const MAX_ROWS: u64 = u32::MAX as u64 - 1;
 
 /// A row that failed validation: the index of the first failing column (in
-/// the table's SPEC order) and why.
+/// the order of docs/inputs.md) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
     pub column: usize,
@@ -149,9 +150,9 @@ pub struct Loaded<T> {
     pub meta: InputMeta,
 }
 
-/// Where each SPEC column sits in the file's header.
+/// Where each column of docs/inputs.md sits in the file's header.
 struct HeaderMap {
-    /// For each SPEC column, its field index in the file.
+    /// For each docs/inputs.md column, its field index in the file.
     index: Vec<Option<usize>>,
     fields: usize,
 }
@@ -559,7 +560,7 @@ fn for_each_record(text: &str, mut f: impl FnMut(u64, &str, &[(usize, usize)])) 
 
 /// Line breaks in `b`: LF, CRLF (once) and a bare CR, which csv_core (and
 /// editors) also end a line at.
-fn count_line_breaks(b: &[u8], next: Option<u8>) -> u64 {
+pub(crate) fn count_line_breaks(b: &[u8], next: Option<u8>) -> u64 {
     let lf = count_newlines(b);
     let bare_cr = memchr::memchr_iter(b'\r', b)
         .filter(|&i| b.get(i + 1).copied().or(next) != Some(b'\n'))

@@ -1,4 +1,4 @@
-//! orders.csv (SPEC §2): one row per order.
+//! orders.csv: one row per order (docs/inputs.md#orderscsv--one-row-per-order).
 
 use rust_decimal::Decimal;
 
@@ -10,7 +10,7 @@ use crate::model::{BillingMode, Currency, ItemKind, OrderType};
 use crate::time::Micros;
 
 declare_table! {
-    /// Accepted orders, one column per SPEC field.
+    /// Accepted orders, one column per column of docs/inputs.md.
     pub struct Orders {
         file: "orders.csv",
         flag: "orders",
@@ -38,12 +38,12 @@ declare_table! {
 }
 
 impl Orders {
-    /// `cash_due(O) = amount − coupon_amount` (SPEC §2), exact.
+    /// `cash_due(O) = amount − coupon_amount` (docs/rules.md#terms), exact.
     pub fn cash_due(&self, i: usize) -> Decimal {
         self.amount[i] - self.coupon_amount[i]
     }
 
-    /// Validates one row's cells in SPEC order.
+    /// Validates one row's cells in the order of docs/inputs.md.
     #[inline]
     fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError> {
         let cal = ctx.cal;

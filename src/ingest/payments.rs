@@ -1,4 +1,5 @@
-//! payments.csv (SPEC §2): one row per payment attempt.
+//! payments.csv: one row per payment attempt
+//! (docs/inputs.md#paymentscsv--one-row-per-payment-attempt).
 
 use rust_decimal::Decimal;
 
@@ -31,7 +32,7 @@ declare_table! {
 }
 
 impl Payments {
-    /// Validates one row's cells in SPEC order.
+    /// Validates one row's cells in the order of docs/inputs.md.
     #[inline]
     fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError> {
         let cal = ctx.cal;

@@ -1,11 +1,12 @@
 //! One declaration per export: [`declare_table!`] turns a list of columns
 //! into the column store and everything about it that is the same for
-//! every export — the struct with one field per SPEC column (plus `line`),
-//! the header list `Table::COLUMNS` in SPEC order (which is also the order
-//! in which rejects name the first failing column), an index constant per
-//! column (`col::amount`), the row type that validation hands over, and
-//! the [`Table`] operations: `with_capacity`, `reserve`, `push_row`'s
-//! storage half, `append`, `finish`, `retain`.
+//! every export — the struct with one field per column of docs/inputs.md
+//! (plus `line`), the header list `Table::COLUMNS` in that doc's order
+//! (which is also the order in which rejects name the first failing
+//! column), an index constant per column (`col::amount`), the row type
+//! that validation hands over, and the [`Table`] operations:
+//! `with_capacity`, `reserve`, `push_row`'s storage half, `append`,
+//! `finish`, `retain`.
 //!
 //! What a column does in those operations depends only on its type, through
 //! [`Column`]: a `Vec<T>` of parsed values, a [`StrCol`] of text (built in
@@ -17,9 +18,9 @@
 //!
 //! The validation stays hand-written per export, as the domain logic it is:
 //! each table module implements `fn parse(cells, ctx) -> Result<ParsedRow, _>`,
-//! checking the cells in SPEC order (so the first failing column is the one
-//! rejected) and returning the row's values; the compiler checks that the
-//! returned `ParsedRow` has every column.
+//! checking the cells in the order of docs/inputs.md (so the first failing
+//! column is the one rejected) and returning the row's values; the compiler
+//! checks that the returned `ParsedRow` has every column.
 
 use crate::columns::{CodeCol, StrCol, StrColBuilder, StrView};
 
@@ -35,7 +36,7 @@ pub trait Table: Sized + Send {
     const FILE: &'static str;
     /// The command-line flag that overrides the file's path.
     const FLAG: &'static str;
-    /// SPEC §2 columns in table order: (name, must exist in the header).
+    /// docs/inputs.md columns in table order: (name, must exist in the header).
     const COLUMNS: &'static [(&'static str, bool)];
     /// Index in `COLUMNS` of the record's id.
     const ID: usize;
@@ -205,8 +206,8 @@ pub(crate) fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
 }
 
 /// Declares an export's column store, in the module of that export (it
-/// defines `ParsedRow`, `State`, `Index` and `col` there). Columns in SPEC
-/// order, each
+/// defines `ParsedRow`, `State`, `Index` and `col` there). Columns in the
+/// order of docs/inputs.md, each
 ///
 /// ```text
 /// /// docs
@@ -214,9 +215,9 @@ pub(crate) fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
 /// ```
 ///
 /// `required`: the column must be in the header; the field name is the
-/// SPEC column name; `Type` implements [`Column`]; an interned column
-/// (`CodeCol`) names the [`RowCtx`] interner it uses. `id:` names the
-/// record's id column (a `StrCol`). The module implements
+/// column name in docs/inputs.md; `Type` implements [`Column`]; an interned
+/// column (`CodeCol`) names the [`RowCtx`] interner it uses. `id:` names
+/// the record's id column (a `StrCol`). The module implements
 /// `fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError>`
 /// for the table; the rest of [`Table`] is generated.
 macro_rules! declare_table {
@@ -276,7 +277,8 @@ macro_rules! declare_table {
             $($col: <$ty as $crate::ingest::table::Column>::Value<'a>,)+
         }
 
-        /// The columns in SPEC order; a variant's value is its index.
+        /// The columns in the order of docs/inputs.md; a variant's value is
+        /// its index.
         #[allow(non_camel_case_types)]
         enum Index {
             $($col,)+

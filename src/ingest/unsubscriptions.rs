@@ -1,5 +1,6 @@
-//! unsubscriptions.csv (SPEC §2, §9): one row per unsubscription of one
-//! order, as the billing system recorded it.
+//! unsubscriptions.csv: one row per unsubscription of one order, as the
+//! billing system recorded it
+//! (docs/inputs.md#unsubscriptionscsv--one-row-per-unsubscription-of-one-order).
 
 use rust_decimal::Decimal;
 
@@ -13,7 +14,8 @@ use crate::time::Micros;
 declare_table! {
     /// Accepted unsubscriptions. The recorded fields (`completed_at`,
     /// `refunded_at`, `refund_type`, amounts, destination, cycle) are `None` /
-    /// empty on pending and rejected rows: SPEC §9 says they are ignored there.
+    /// empty on pending and rejected rows: docs/inputs.md says they are
+    /// ignored there.
     pub struct Unsubscriptions {
         file: "unsubscriptions.csv",
         flag: "unsubscriptions",
@@ -45,8 +47,8 @@ declare_table! {
 const OUT_OF_ORDER: &str = "timestamps out of order: earlier than requested_at";
 
 impl Unsubscriptions {
-    /// Validates one row's cells in SPEC order; with the status known,
-    /// only the recorded fields that count for it.
+    /// Validates one row's cells in the order of docs/inputs.md; with the
+    /// status known, only the recorded fields that count for it.
     #[inline]
     fn parse<'a>(cells: &[&'a str], ctx: &RowCtx<'_>) -> Result<ParsedRow<'a>, RowError> {
         let cal = ctx.cal;
@@ -61,7 +63,7 @@ impl Unsubscriptions {
         }
         // The status decides which recorded fields count. With an unknown
         // status the recorded fields are checked only where given, so the
-        // first bad column in SPEC order is still the one reported.
+        // first bad column in docs/inputs.md order is still the one reported.
         let status = UnsubStatus::parse(cells[col::status]);
         let completed = status == Some(UnsubStatus::Completed);
         let recorded = status.is_none() || completed;

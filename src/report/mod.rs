@@ -1,5 +1,5 @@
-//! The reports of SPEC §5, written into a folder (the caller makes that a
-//! temporary folder and publishes it atomically, see [`output`]).
+//! The reports of docs/outputs.md, written into a folder (the caller makes
+//! that a temporary folder and publishes it atomically, see [`output`]).
 //!
 //! Rows are formatted in parallel, a batch of accounts at a time, and
 //! written in order, so memory stays bounded and the bytes do not depend
@@ -312,7 +312,7 @@ const REFUNDS_HEADER: [&str; 25] = [
     "findings",
 ];
 
-/// One row of refunds.csv (SPEC §5, §9).
+/// One row of refunds.csv (docs/outputs.md#refundscsv).
 fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
     let u = &rec.inputs.unsubs;
     let i = o.unsub as usize;

@@ -1,5 +1,6 @@
-//! monthly_bill.csv (SPEC §5, §9): one row per (account_id, billing_cycle,
-//! currency) with an order or any nonzero amount.
+//! monthly_bill.csv (docs/outputs.md#monthly_billcsv): one row per
+//! (account_id, billing_cycle, currency) with an order or any nonzero
+//! amount.
 //!
 //! Charges (by month of ordered_at), succeeded payments (by month of
 //! paid_at, under the payment's own account and currency) and the
@@ -7,8 +8,8 @@
 //! recorded by the recorded billing_cycle) are bucketed by account rank
 //! with a counting sort, then each account's few rows are summed exactly
 //! (integers at 10⁻⁶), rounded once and written — accounts in parallel
-//! batches, in rank order, which is account_id byte order. See the README's
-//! performance section for why this is not a polars group-by.
+//! batches, in rank order, which is account_id byte order. See
+//! docs/performance.md for why this is not a polars group-by.
 
 use std::collections::BTreeMap;
 use std::io::Write;

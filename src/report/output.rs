@@ -1,4 +1,5 @@
-//! Output safety (SPEC §5, §6): one run at a time per `--out` (a lock file
+//! Output safety (docs/outputs.md#atomic-write-lock-and---out; exit codes
+//! in docs/cli.md#exit-codes): one run at a time per `--out` (a lock file
 //! beside it), reports written into a temporary sibling folder and swapped
 //! into place only when complete, so an interrupted run leaves the last
 //! good reports intact.

@@ -1,5 +1,5 @@
-//! Findings (SPEC §8): a code, a severity, the ids of the row it is on,
-//! the compared field and values, and a one-sentence message.
+//! Findings (docs/findings.md): a code, a severity, the ids of the row it
+//! is on, the compared field and values, and a one-sentence message.
 
 use rust_decimal::Decimal;
 
@@ -25,7 +25,7 @@ impl Severity {
 
 macro_rules! codes {
     ($($var:ident => ($sev:ident, $rule:literal)),+ $(,)?) => {
-        /// Every finding code of SPEC §8.
+        /// Every finding code of docs/findings.md#codes.
         #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum Code { $($var),+ }
@@ -41,7 +41,7 @@ macro_rules! codes {
                 match self { $(Code::$var => Severity::$sev),+ }
             }
 
-            /// The SPEC rule that raises it.
+            /// The rule of docs/rules.md that raises it.
             pub fn rule(self) -> &'static str {
                 match self { $(Code::$var => $rule),+ }
             }

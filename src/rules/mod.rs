@@ -1,5 +1,5 @@
-//! The rules of SPEC §4 as small pure functions — no polars, no I/O: plain
-//! values in, decisions out. The engine ([`crate::engine`]) joins the
+//! The rules of docs/rules.md as small pure functions — no polars, no I/O:
+//! plain values in, decisions out. The engine ([`crate::engine`]) joins the
 //! exports, walks each account's unsubscriptions in order and calls these.
 
 pub mod finding;
@@ -44,7 +44,7 @@ pub struct OrderFacts<'a> {
 }
 
 impl OrderFacts<'_> {
-    /// `cash_due(O) = amount − coupon_amount` (SPEC §2), exact.
+    /// `cash_due(O) = amount − coupon_amount` (docs/rules.md#terms), exact.
     pub fn cash_due(&self) -> Decimal {
         self.amount - self.coupon_amount
     }

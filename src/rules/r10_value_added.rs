@@ -382,4 +382,45 @@ mod tests {
             "usage at or after the release, value-added with the asset quota, earliest releasing U by id"
         );
     }
+
+    #[test]
+    fn r10_findings_name_their_rows() {
+        let cal = crate::rules::testkit::cal();
+        let inst = Instance {
+            account_id: "A",
+            instance_id: "i-1",
+        };
+        let orders = [
+            order("Q", Sub, AssetQuota, OrderType::New, 0, 1000),
+            order("V", Sub, ValueAdded, OrderType::New, 0, 1000),
+            order("R", Ppu, ItemKind::Resource, OrderType::New, 300, 301),
+        ];
+        let unsubs = [
+            unsub("U1", 1, Completed, 100, Some(101)),
+            unsub("U2", 2, Completed, 50, Some(60)),
+        ];
+        let vas = R10Finding::VasBeforeQuota { unsub: 0, quota: 0 }.finding(inst, &orders, &unsubs, &cal);
+        assert_eq!(vas.0, Some(0), "on the unsubscription");
+        assert_eq!((vas.1.code, vas.1.field), (Code::VAS_BEFORE_QUOTA, "requested_at"));
+        assert_eq!(vas.1.expected, Cell::text("after asset_quota Q is unsubscribed"));
+        let orphan = R10Finding::OrphanedValueAdded {
+            order: 1,
+            after: 200 * HOUR,
+        }
+        .finding(inst, &orders, &unsubs, &cal);
+        assert_eq!(orphan.0, None, "on the order");
+        assert_eq!((orphan.1.account_id.as_str(), orphan.1.order_id.as_str()), ("A", "V"));
+        assert!(orphan.1.message.contains("instance i-1"), "{}", orphan.1.message);
+        let charged = R10Finding::ChargedAfterRelease {
+            order: 2,
+            unsub: 1,
+            released_at: 60 * HOUR,
+        }
+        .finding(inst, &orders, &unsubs, &cal);
+        assert_eq!(
+            (charged.1.code, charged.1.unsub_id.as_str()),
+            (Code::CHARGED_AFTER_RELEASE, "U2")
+        );
+        assert_eq!(charged.1.currency, Currency::parse("USD"));
+    }
 }

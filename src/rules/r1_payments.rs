@@ -24,7 +24,7 @@ pub struct PaymentCheck {
 
 impl PaymentCheck {
     /// Whether a succeeded payment with this check counts in cash_paid and
-    /// may be the original payment method (SPEC §9, R8).
+    /// may be the original payment method (docs/rules.md#r1-payments, R8).
     pub fn belongs(&self) -> bool {
         !self.orphan && !self.currency_mismatch && !self.account_mismatch
     }

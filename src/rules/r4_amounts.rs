@@ -229,7 +229,7 @@ mod tests {
     use crate::rules::testkit::{d, order, policy, t};
     use crate::time::HOUR;
 
-    /// SPEC §7 worked example 4.
+    /// Worked example 4 (docs/rules.md#example-4-partial-refund).
     #[test]
     fn worked_example_4_partial() {
         let mut o = order();
@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(a.coupon, d("0"));
     }
 
-    /// SPEC §7 worked example 5.
+    /// Worked example 5 (docs/rules.md#example-5-unactivated-renewal).
     #[test]
     fn worked_example_5_unactivated_renewal() {
         let mut o = order();

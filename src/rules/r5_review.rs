@@ -181,7 +181,8 @@ mod tests {
         assert!(review_required(d("1000.01"), d("1000")));
     }
 
-    /// SPEC §7 worked example 1 (all three variants).
+    /// Worked example 1, all three variants
+    /// (docs/rules.md#example-1-review-month).
     #[test]
     fn worked_example_1_review_month() {
         let requested = t("2021-09-30T10:00:00+08:00");

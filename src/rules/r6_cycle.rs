@@ -66,8 +66,8 @@ mod tests {
     use super::*;
     use crate::rules::testkit::{cal, d, t};
 
-    /// SPEC §7 worked example 2: 2021-09-30T16:30:00Z is 00:30 on
-    /// 1 October in Shanghai.
+    /// Worked example 2 (docs/rules.md#example-2-time-zone-edge):
+    /// 2021-09-30T16:30:00Z is 00:30 on 1 October in Shanghai.
     #[test]
     fn worked_example_2_time_zone_edge() {
         assert_eq!(expected_cycle(t("2021-09-30T16:30:00Z"), &cal()).to_string(), "2021-10");

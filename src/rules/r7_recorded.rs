@@ -192,8 +192,9 @@ mod tests {
         assert!(amounts_match(d("10"), d("10.000"), d("0")));
     }
 
-    /// SPEC §7 worked example 3, the second unsubscription: partial only
-    /// because the quota is used, recorded unconditional.
+    /// Worked example 3 (docs/rules.md#example-3-quota), the second
+    /// unsubscription: partial only because the quota is used, recorded
+    /// unconditional.
     #[test]
     fn worked_example_3_quota_exceeded_code() {
         assert_eq!(

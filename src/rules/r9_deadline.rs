@@ -115,7 +115,7 @@ mod tests {
     use crate::time::SECOND;
     use chrono::NaiveDate;
 
-    /// SPEC §7 worked example 6.
+    /// Worked example 6 (docs/rules.md#example-6-deadline).
     #[test]
     fn worked_example_6_friday_deadline() {
         let d = refund_deadline(t("2021-10-08T10:00:00+08:00"), 2, &cal());
