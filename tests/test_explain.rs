@@ -220,3 +220,42 @@ fn explain_from_a_reports_folder_answers_as_a_fresh_evaluation() {
     expect_code(&o, 2);
     assert!(stderr(&o).contains("explain index"), "{}", stderr(&o));
 }
+
+/// explain.idx on files with CRLF and bare-CR line ends, a quoted line
+/// break and blank lines, past several 1024-line checkpoints.
+#[test]
+fn explain_from_reports_finds_rows_past_checkpoints_whatever_the_line_ends() {
+    let n = 2500;
+    let mut orders = vec![ORDERS_HEADER.to_string()];
+    let mut payments = vec![PAYMENTS_HEADER.to_string()];
+    let mut unsubs = vec![UNSUBS_HEADER.to_string()];
+    for i in 0..n {
+        orders.push(format!(
+            "o{i},a{},i{i},\"Host\nSecurity\",edition,subscription,new,2021-09-01T10:00:00+08:00,2021-09-01T10:00:00+08:00,2022-09-01T10:00:00+08:00,300.00,0.00,USD,false,false",
+            i % 7
+        ));
+        payments.push(format!(
+            "p{i},o{i},a{},2021-09-01T10:00:00+08:00,300.00,USD,credit_card,succeeded",
+            i % 7
+        ));
+        unsubs.push(format!(
+            "u{i},o{i},a{},,2021-09-10T10:00:00+08:00,,2021-09-10T11:00:00+08:00,2021-09-11T10:00:00+08:00,normal,completed,partial,276.17,0.00,0.00,credit_card,2021-09",
+            i % 7
+        ));
+        if i % 100 == 0 {
+            unsubs.push(String::new());
+        }
+    }
+    let f = Fixture::new();
+    f.file("orders.csv", &(orders.join("\r\n") + "\r\n"));
+    f.file("payments.csv", &(payments.join("\r") + "\r"));
+    f.file("unsubscriptions.csv", &(unsubs.join("\n") + "\n"));
+    expect_code(&f.run(&[]), 0);
+    let reports = f.out().display().to_string();
+    for id in ["u0", "u1023", "u1024", "u2047", "u2499", "o1500", "a3"] {
+        let a = f.cmd("explain", &[id]);
+        let b = explain_in(f.path(), &[id, "--reports", &reports]);
+        expect_code(&b, 0);
+        assert_eq!(stdout(&a), stdout(&b), "{id}");
+    }
+}

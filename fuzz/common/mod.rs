@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 
 use refund_recon::ingest::fuzz_api;
-use refund_recon::ingest::{InputError, Interner, Loaded, RowCtx, Table};
+use refund_recon::ingest::{InputError, Interners, Loaded, Table};
 use refund_recon::time::Calendar;
 
 /// A calendar for a zone, without holidays.
@@ -199,13 +199,8 @@ pub struct Outcome {
 /// Reads the file at `path` as table `T` with block size `block`, on one
 /// thread, and checks rows read = accepted + rejected.
 pub fn read<T: Table>(path: &std::path::Path, cal: &Calendar, block: usize) -> Result<Outcome, InputError> {
-    let (accounts, products, methods) = (Interner::default(), Interner::default(), Interner::default());
-    let ctx = RowCtx {
-        cal,
-        accounts: &accounts,
-        products: &products,
-        methods: &methods,
-    };
+    let interners = Interners::default();
+    let ctx = interners.ctx(cal);
     let loaded: Loaded<T> = fuzz_api::single_threaded(|| fuzz_api::read_table_with_block::<T>(path, &ctx, block))?;
     let m = &loaded.meta;
     assert_eq!(m.rows_read, m.accepted + m.rejected, "rows read = accepted + rejected");
@@ -245,13 +240,8 @@ pub fn read<T: Table>(path: &std::path::Path, cal: &Calendar, block: usize) -> R
 /// may re-read its later lines as rows of their own (the unclosed-quote
 /// recovery in `parse_chunk`), which this model does not follow.
 pub fn expected<T: Table>(data: &[u8], cal: &Calendar) -> Option<Outcome> {
-    let (accounts, products, methods) = (Interner::default(), Interner::default(), Interner::default());
-    let ctx = RowCtx {
-        cal,
-        accounts: &accounts,
-        products: &products,
-        methods: &methods,
-    };
+    let interners = Interners::default();
+    let ctx = interners.ctx(cal);
     let ncols = T::COLUMNS.len();
     let id_col = T::COLUMNS[T::ID].0;
     let mut rows: Vec<(u64, String)> = Vec::new();

@@ -87,19 +87,18 @@ fn from_inputs(id: &str, json: bool, cfg: Config) -> Result<u8, AppError> {
 /// `explain ID --reports DIR`: from the run's explain index; an id rejected
 /// at input is found in the folder's rejects.csv.
 fn from_reports(id: &str, json: bool, dir: &Path) -> Result<u8, AppError> {
-    if let Some(text) = crate::explain::store::answer(dir, id, json)? {
+    let answer = crate::explain::store::answer(dir, id, json)?;
+    if let Some(text) = answer.text {
         print!("{text}");
         return Ok(0);
     }
-    let idx = crate::explain::store::Index::open(dir)?;
-    let unsubs = &idx.header.inputs[2];
     let path = dir.join("rejects.csv");
     let bad = |e: csv::Error| AppError::Usage(format!("{}: {e}", path.display()));
     let mut rd = csv::Reader::from_path(&path).map_err(bad)?;
     let mut found = false;
     for r in rd.records() {
         let r = r.map_err(bad)?;
-        if r.len() == 6 && &r[0] == unsubs.name.as_str() && &r[2] == id {
+        if r.len() == 6 && r[0] == answer.unsubscriptions && &r[2] == id {
             found = true;
             print_reject(id, &r[0], &r[1], &r[3], &r[5], &r[4]);
         }

@@ -187,9 +187,8 @@ pub fn account(ctx: &Ctx<'_>, rows: &[u32]) -> Result<(Vec<Outcome>, Vec<QuotaRo
         let order_account = order.map(|oi| ctx.inputs.orders.account_id.view().get(oi));
         let link = r0_linking::check(&facts, order_account, first, &mut findings);
         let mut out = Outcome::new(r, link);
-        if let (Some(oi), true) = (order, link.link != Link::OrderNotFound) {
-            out.currency = Some(ctx.inputs.orders.currency[oi]);
-        }
+        // Known whenever the order is (account mismatch and duplicate too).
+        out.currency = order.map(|oi| ctx.inputs.orders.currency[oi]);
         match (order, link.link) {
             (Some(oi), Link::Linked) => {
                 if facts.completed() {

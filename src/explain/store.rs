@@ -13,7 +13,8 @@
 //! account, the physical line numbers of its slice in each input, and per
 //! id (unsub_id, order_id, account_id) a 32-bit hash pointing at accounts.
 //! `explain --reports` finds the slice, reads those lines from the inputs
-//! (checkpoints every [`STRIDE`] lines give their byte offsets), evaluates
+//! (checkpoints every [`LINE_STRIDE`] lines, found while ingest hashed the
+//! files, give their byte offsets), evaluates
 //! the slice with the run's policy and as_of, and replays the trail as
 //! always. It never trusts inputs that changed: each input's size and
 //! modification time stand for its hash (as in make and git); when either
@@ -21,7 +22,7 @@
 //!
 //! # Layout (little-endian)
 //! `RRXI`, u32 version, u32 header length, the JSON [`Header`], then for
-//! each input its checkpoints (u64 byte offsets of lines 1, 1+STRIDE, …),
+//! each input its checkpoints (u64 byte offsets of lines 1, 1+LINE_STRIDE, …),
 //! then for each input its slice lines (u32, grouped by account), then per
 //! account and input the start of its group (u32; `accounts + 1` entries
 //! each), then the id table ((u32 hash, u32 account), sorted).
@@ -38,14 +39,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Reconciliation, RowIndex};
 use crate::error::AppError;
-use crate::ingest::Table;
+use crate::ingest::{LineBreaks, Table, LINE_STRIDE};
 
 /// The index's file name in a reports folder.
 pub const FILE: &str = "explain.idx";
 const MAGIC: &[u8; 4] = b"RRXI";
+/// The longest JSON header an index may have (paths and counts only).
+const MAX_HEADER: usize = 1 << 20;
 const VERSION: u32 = 1;
-/// Lines between two byte-offset checkpoints.
-pub const STRIDE: u64 = 1024;
 
 /// One input as the run read it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -99,44 +100,6 @@ fn id_hash(id: &str) -> u32 {
     h.write(id.as_bytes());
     let v = h.finish();
     (v ^ (v >> 32)) as u32
-}
-
-/// Byte offsets of lines 1, 1 + STRIDE, 1 + 2·STRIDE, … of a file, with the
-/// line breaks ingest counts (LF, CRLF once, a bare CR).
-pub fn checkpoints(path: &Path) -> std::io::Result<Vec<u64>> {
-    let mut f = File::open(path)?;
-    let mut buf = vec![0u8; 4 << 20];
-    let (mut out, mut line, mut base, mut pending_cr) = (vec![0u64], 1u64, 0u64, false);
-    let on_break = |end: u64, line: &mut u64, out: &mut Vec<u64>| {
-        *line += 1;
-        if (*line - 1).is_multiple_of(STRIDE) {
-            out.push(end);
-        }
-    };
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let b = &buf[..n];
-        if pending_cr && b[0] != b'\n' {
-            on_break(base, &mut line, &mut out);
-        }
-        pending_cr = false;
-        for i in memchr::memchr2_iter(b'\n', b'\r', b) {
-            if b[i] == b'\n' {
-                on_break(base + i as u64 + 1, &mut line, &mut out);
-            } else if i + 1 == n {
-                pending_cr = true;
-            } else if b[i + 1] != b'\n' {
-                on_break(base + i as u64 + 1, &mut line, &mut out);
-            }
-        }
-        base += n as u64;
-    }
-    Ok(out)
 }
 
 /// Rows of one input in the slices: (account, physical line).
@@ -262,12 +225,7 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
     };
     let ids = id_table(rec);
     let metas = &rec.inputs.metas;
-    let cks: Vec<Vec<u64>> = metas
-        .iter()
-        .collect::<Vec<_>>()
-        .par_iter()
-        .map(|m| checkpoints(&m.path).map_err(|e| io(&m.path, e)))
-        .collect::<Result<_, _>>()?;
+    let cks: Vec<&Vec<u64>> = metas.iter().map(|m| &m.line_offsets).collect();
     let mut inputs = Vec::new();
     for m in metas.iter() {
         inputs.push(stamp(&m.path, &m.name, &m.sha256).map_err(|e| io(&m.path, e))?);
@@ -294,7 +252,7 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
     put(&VERSION.to_le_bytes())?;
     put(&(json.len() as u32).to_le_bytes())?;
     put(&json)?;
-    for c in &cks {
+    for c in cks {
         for chunk in c.chunks(1 << 16) {
             put(&chunk.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
         }
@@ -365,11 +323,17 @@ impl Index {
             ));
         }
         let n = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
+        if n > MAX_HEADER {
+            return Err(usage("not an explain index (its header is too long)".into()));
+        }
         let mut json = vec![0u8; n];
         file.read_exact(&mut json)
             .map_err(|e| usage(format!("truncated explain index ({e})")))?;
         let header: Header =
             serde_json::from_slice(&json).map_err(|e| usage(format!("unreadable explain index ({e})")))?;
+        if header.inputs.len() != 3 {
+            return Err(usage("not an explain index (it does not name three inputs)".into()));
+        }
         Ok(Index {
             header,
             file,
@@ -457,9 +421,15 @@ impl Index {
         let s = self.sections();
         let mut out = Vec::new();
         for &a in accounts {
+            if a >= self.header.accounts {
+                return Err(self.corrupt());
+            }
             let from = self.u32_at(s.starts[f] + 4 * u64::from(a))?;
             let to = self.u32_at(s.starts[f] + 4 * (u64::from(a) + 1))?;
-            let mut buf = vec![0u8; 4 * (to.saturating_sub(from)) as usize];
+            if from > to || u64::from(to) > self.header.lines[f] {
+                return Err(self.corrupt());
+            }
+            let mut buf = vec![0u8; 4 * (to - from) as usize];
             self.read(s.lines[f] + 4 * u64::from(from), &mut buf)?;
             out.extend(
                 buf.chunks_exact(4)
@@ -471,8 +441,18 @@ impl Index {
         Ok(out)
     }
 
-    /// The byte offset of checkpoint `k` of input `f` (line 1 + k·STRIDE).
+    fn corrupt(&self) -> AppError {
+        AppError::Usage(format!(
+            "{}: the explain index is damaged; rerun `refund-recon run`",
+            self.path.display()
+        ))
+    }
+
+    /// The byte offset of checkpoint `k` of input `f` (line 1 + k·LINE_STRIDE).
     fn checkpoint(&self, f: usize, k: u64) -> Result<u64, AppError> {
+        if k >= self.header.checkpoints[f] {
+            return Err(self.corrupt());
+        }
         let mut b = [0u8; 8];
         self.read(self.sections().checkpoints[f] + 8 * k, &mut b)?;
         Ok(u64::from_le_bytes(b))
@@ -486,57 +466,40 @@ impl Index {
         let header = record_at(&file, 0).map_err(|e| io(path, e))?;
         let mut out = Vec::with_capacity(lines.len());
         for &l in lines {
-            let l = u64::from(l);
-            let k = (l - 1) / STRIDE;
-            let mut at = self.checkpoint(f, k)?;
-            let skip = (l - 1) % STRIDE;
-            if skip > 0 {
-                at = skip_lines(&file, at, skip).map_err(|e| io(path, e))?;
-            }
+            let Some(l) = u64::from(l).checked_sub(1) else {
+                return Err(self.corrupt());
+            };
+            let at = self.checkpoint(f, l / LINE_STRIDE)?;
+            let at = skip_lines(&file, at, l % LINE_STRIDE).map_err(|e| io(path, e))?;
             out.push(record_at(&file, at).map_err(|e| io(path, e))?);
         }
         Ok((header, out))
     }
 }
 
-/// The offset after `n` more line breaks from `at`.
-fn skip_lines(file: &File, mut at: u64, mut n: u64) -> std::io::Result<u64> {
+/// The offset after `n` more line breaks from `at` (the end of the file if
+/// it has fewer).
+fn skip_lines(file: &File, at: u64, n: u64) -> std::io::Result<u64> {
+    if n == 0 {
+        return Ok(at);
+    }
     let mut buf = vec![0u8; 1 << 16];
     let mut f = file;
     f.seek(SeekFrom::Start(at))?;
-    let mut pending_cr = false;
+    let mut breaks = LineBreaks::new(at, 0);
+    let mut found = None;
     loop {
         let got = f.read(&mut buf)?;
         if got == 0 {
-            return Ok(at);
+            return Ok(found.unwrap_or(at));
         }
-        let b = &buf[..got];
-        if pending_cr {
-            pending_cr = false;
-            if b[0] != b'\n' {
-                n -= 1;
-                if n == 0 {
-                    return Ok(at);
-                }
-            }
+        let more = breaks.feed(&buf[..got], |offset, line| {
+            found = Some(offset);
+            line < n
+        });
+        if !more {
+            return Ok(found.expect("stopped at a break"));
         }
-        for i in memchr::memchr2_iter(b'\n', b'\r', b) {
-            let brk = if b[i] == b'\n' {
-                true
-            } else if i + 1 == got {
-                pending_cr = true;
-                false
-            } else {
-                b[i + 1] != b'\n'
-            };
-            if brk {
-                n -= 1;
-                if n == 0 {
-                    return Ok(at + i as u64 + 1);
-                }
-            }
-        }
-        at += got as u64;
     }
 }
 
@@ -580,24 +543,36 @@ fn unchanged(s: &InputStamp) -> Result<bool, AppError> {
     Ok(sha == s.sha256)
 }
 
+/// What `explain --reports` found.
+pub struct Answer {
+    /// The explanation; None when the id names nothing accepted.
+    pub text: Option<String>,
+    /// The name of the run's unsubscriptions file (its rejects.csv rows).
+    pub unsubscriptions: String,
+}
+
 /// Answers `explain ID [--json]` from a finished run's reports folder
-/// (`dir`): None when the id names nothing accepted there.
-pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Option<String>, AppError> {
+/// (`dir`).
+pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Answer, AppError> {
     let idx = Index::open(dir)?;
     let h = &idx.header;
+    let none = || Answer {
+        text: None,
+        unsubscriptions: h.inputs[2].name.clone(),
+    };
     for s in h.inputs.iter().chain(std::iter::once(&h.policy)) {
         if !unchanged(s)? {
             return Err(AppError::Usage(format!(
                 "{}: {} is not the file this run read (sha256 {}); explain --reports answers only for the inputs of the run: rerun `refund-recon run`, or explain without --reports",
                 dir.display(),
                 s.path.display(),
-                &s.sha256[..16.min(s.sha256.len())]
+                s.sha256.chars().take(16).collect::<String>()
             )));
         }
     }
     let accounts = idx.accounts_of(id)?;
     if accounts.is_empty() {
-        return Ok(None);
+        return Ok(none());
     }
     let mut policy = crate::config::Policy::load(&h.policy.abs)?;
     policy.path = h.policy.path.clone();
@@ -649,9 +624,10 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Option<String>, AppErr
         m.name = s.name.clone();
     }
     let rec = Reconciliation::run(policy, cal, inputs, Some(h.as_of), std::time::Duration::ZERO)?;
-    Ok(if json {
+    let text = if json {
         super::json(&rec, id).map(|v| format!("{v:#}\n"))
     } else {
         super::text(&rec, id)
-    })
+    };
+    Ok(Answer { text, ..none() })
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::{read_table, InputError, InputMeta, Interner, Orders, Payments, Reject, RowCtx, Table, Unsubscriptions};
+use super::{read_table, InputError, InputMeta, Interners, Orders, Payments, Reject, Table, Unsubscriptions};
 use crate::time::{Calendar, Micros};
 
 /// Where the three exports are.
@@ -67,16 +67,11 @@ impl Inputs {
             .into_iter()
             .map(|p| {
                 let p = p.clone();
-                std::thread::spawn(move || sha256_file(&p))
+                std::thread::spawn(move || hash_and_index(&p))
             })
             .collect();
-        let (accounts, products, methods) = (Interner::default(), Interner::default(), Interner::default());
-        let ctx = RowCtx {
-            cal,
-            accounts: &accounts,
-            products: &products,
-            methods: &methods,
-        };
+        let interners = Interners::default();
+        let ctx = interners.ctx(cal);
         let o = read_table::<Orders>(&paths.orders, &ctx)?;
         let p = read_table::<Payments>(&paths.payments, &ctx)?;
         let u = read_table::<Unsubscriptions>(&paths.unsubscriptions, &ctx)?;
@@ -88,16 +83,22 @@ impl Inputs {
         };
         let flags = [Orders::FLAG, Payments::FLAG, Unsubscriptions::FLAG];
         for ((meta, handle), flag) in metas.iter_mut().zip(hashes).zip(flags) {
-            meta.sha256 = handle
-                .join()
-                .expect("hash thread")
-                .map_err(|e| InputError::Unreadable {
-                    path: meta.path.display().to_string(),
-                    flag,
-                    reason: e.to_string(),
-                })?;
+            (meta.sha256, meta.line_offsets) =
+                handle
+                    .join()
+                    .expect("hash thread")
+                    .map_err(|e| InputError::Unreadable {
+                        path: meta.path.display().to_string(),
+                        flag,
+                        reason: e.to_string(),
+                    })?;
         }
         let _span = crate::trace::span("ingest: dictionaries");
+        let Interners {
+            accounts,
+            products,
+            methods,
+        } = interners;
         let (dict, remap) = accounts.finish();
         orders.account_id.finish(&dict, |c| remap.rank(c));
         payments.account_id.finish(&dict, |c| remap.rank(c));
@@ -138,9 +139,84 @@ impl Inputs {
     }
 }
 
-/// SHA-256 of a file, hex. Run beside the parse (the inputs' hashes go to
-/// summary.json), so it is off the critical path on many cores.
+/// Lines between two entries of [`InputMeta::line_offsets`](super::InputMeta).
+pub const LINE_STRIDE: u64 = 1024;
+
+/// The line breaks of a file read in pieces, counted as ingest counts them
+/// (LF, CRLF once, a bare CR), also when a CRLF is split between pieces.
+#[derive(Debug, Clone)]
+pub struct LineBreaks {
+    /// Byte offset of the next piece.
+    offset: u64,
+    /// The line that starts after the last break.
+    line: u64,
+    pending_cr: bool,
+}
+
+impl LineBreaks {
+    /// Starting at byte `offset`, the start of line `line`.
+    pub fn new(offset: u64, line: u64) -> LineBreaks {
+        LineBreaks {
+            offset,
+            line,
+            pending_cr: false,
+        }
+    }
+
+    /// Feeds the next piece; `f(offset, line)` for each line that starts in
+    /// it, until `f` returns false (then `feed` returns false too).
+    pub fn feed(&mut self, b: &[u8], mut f: impl FnMut(u64, u64) -> bool) -> bool {
+        let base = self.offset;
+        self.offset += b.len() as u64;
+        let mut brk = |this: &mut Self, at: u64| {
+            this.line += 1;
+            f(at, this.line)
+        };
+        if std::mem::take(&mut self.pending_cr) && b.first() != Some(&b'\n') && !brk(self, base) {
+            return false;
+        }
+        for i in memchr::memchr2_iter(b'\n', b'\r', b) {
+            let ends_line = match (b[i], b.get(i + 1)) {
+                (b'\n', _) => true,
+                (_, None) => {
+                    self.pending_cr = true;
+                    false
+                }
+                (_, Some(&next)) => next != b'\n',
+            };
+            if ends_line && !brk(self, base + i as u64 + 1) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// SHA-256 of a file, hex, and the byte offsets of every
+/// [`LINE_STRIDE`]-th line, in one read. Run beside the parse (the hashes
+/// go to summary.json, the offsets to explain.idx), so it is off the
+/// critical path on many cores.
+fn hash_and_index(path: &Path) -> std::io::Result<(String, Vec<u64>)> {
+    let mut offsets = vec![0u64];
+    let mut breaks = LineBreaks::new(0, 1);
+    let sha = read_in_pieces(path, |b| {
+        breaks.feed(b, |at, line| {
+            if (line - 1).is_multiple_of(LINE_STRIDE) {
+                offsets.push(at);
+            }
+            true
+        });
+    })?;
+    Ok((sha, offsets))
+}
+
+/// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    read_in_pieces(path, |_| {})
+}
+
+/// Reads a file in 4 MiB pieces, giving each to `f`; returns its SHA-256.
+fn read_in_pieces(path: &Path, mut f: impl FnMut(&[u8])) -> std::io::Result<String> {
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 4 << 20];
@@ -152,6 +228,38 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+        f(&buf[..n]);
     }
     Ok(crate::config::hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Line starts as `count_line_breaks` counts, whatever the pieces.
+    #[test]
+    fn line_breaks_across_pieces() {
+        let text = b"a\r\nb\rc\n\"d\re\"\r\n\rf";
+        let want: Vec<(u64, u64)> = vec![(3, 2), (5, 3), (7, 4), (10, 5), (14, 6), (15, 7)];
+        for cut in 0..=text.len() {
+            let mut got = Vec::new();
+            let mut lb = LineBreaks::new(0, 1);
+            for piece in [&text[..cut], &text[cut..]] {
+                lb.feed(piece, |at, line| {
+                    got.push((at, line));
+                    true
+                });
+            }
+            assert_eq!(got, want, "cut at {cut}");
+        }
+        assert_eq!(super::super::count_line_breaks(text, None), 6);
+        // Stopping early.
+        let mut n = 0;
+        assert!(!LineBreaks::new(0, 1).feed(text, |_, _| {
+            n += 1;
+            n < 2
+        }));
+        assert_eq!(n, 2);
+    }
 }

@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use crate::time::Calendar;
 use duplicates::reject_duplicates;
 
-pub use inputs::{sha256_file, InputPaths, Inputs, Metas};
+pub use inputs::{sha256_file, InputPaths, Inputs, LineBreaks, Metas, LINE_STRIDE};
 pub use interner::Interner;
 pub use orders::Orders;
 pub use payments::Payments;
@@ -58,7 +58,8 @@ pub struct Reject {
     pub reason: String,
 }
 
-/// What summary.json says about one input.
+/// What summary.json says about one input (and where its lines start, for
+/// explain.idx).
 #[derive(Debug, Clone, Default)]
 pub struct InputMeta {
     /// Which export: orders.csv, payments.csv or unsubscriptions.csv.
@@ -74,6 +75,9 @@ pub struct InputMeta {
     /// Header names that are not docs/inputs.md columns, in header order,
     /// once each.
     pub extra_columns: Vec<String>,
+    /// Byte offsets of lines 1, 1 + [`LINE_STRIDE`], 1 + 2·LINE_STRIDE, …
+    /// (found while the file is hashed).
+    pub line_offsets: Vec<u64>,
 }
 
 /// A file-level input problem: exit code 3, no reports.
@@ -127,6 +131,26 @@ impl RowError {
         RowError {
             column,
             reason: reason.into(),
+        }
+    }
+}
+
+/// The dictionaries of text that many rows share, filled while parsing.
+#[derive(Default)]
+pub struct Interners {
+    pub accounts: Interner,
+    pub products: Interner,
+    pub methods: Interner,
+}
+
+impl Interners {
+    /// The context rows are parsed in, interning into these.
+    pub fn ctx<'a>(&'a self, cal: &'a Calendar) -> RowCtx<'a> {
+        RowCtx {
+            cal,
+            accounts: &self.accounts,
+            products: &self.products,
+            methods: &self.methods,
         }
     }
 }

@@ -391,8 +391,8 @@ pub(crate) use declare_table;
 
 #[cfg(test)]
 mod tests {
-    use super::super::interner::Interner;
-    use super::super::{RowCtx, RowError, Table};
+    use super::super::Interners;
+    use super::super::{RowError, Table};
     use crate::time::Calendar;
 
     /// A small export declared like the real ones.
@@ -442,13 +442,8 @@ mod tests {
         assert_eq!((Tiny::FILE, Tiny::FLAG, Tiny::ID), ("tiny.csv", "tiny", 0));
 
         let cal = Calendar::new(chrono_tz::UTC, Default::default());
-        let (accounts, products, methods) = (Interner::default(), Interner::default(), Interner::default());
-        let ctx = RowCtx {
-            cal: &cal,
-            accounts: &accounts,
-            products: &products,
-            methods: &methods,
-        };
+        let interners = Interners::default();
+        let ctx = interners.ctx(&cal);
         let mut a = Tiny::with_capacity(2);
         a.push_row(&["t1", "acc-b", "1", "x"], 2, &ctx).unwrap();
         a.push_row(&["t2", "acc-a", "2", ""], 3, &ctx).unwrap();
@@ -461,7 +456,7 @@ mod tests {
         a.finish();
         a.retain(&[true, false, true]);
 
-        let (dict, remap) = accounts.finish();
+        let (dict, remap) = interners.accounts.finish();
         a.account_id.finish(&dict, |c| remap.rank(c));
         let rows: Vec<_> = (0..a.len())
             .map(|i| {

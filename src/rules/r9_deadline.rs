@@ -50,16 +50,23 @@ pub fn check(u: &UnsubFacts<'_>, approved_at: Micros, env: &Env<'_>, findings: &
     } else {
         None
     };
-    let due = format!(
-        "R9: approved {} so due by {} ({sla} business days), but",
-        cal.format(approved_at),
-        cal.format(deadline)
-    );
+    // Formatted only for a finding (this runs on every refund).
+    let due = || {
+        format!(
+            "R9: approved {} so due by {} ({sla} business days), but",
+            cal.format(approved_at),
+            cal.format(deadline)
+        )
+    };
     match (verdict, u.refunded_at) {
         (Some((code @ Code::LATE_REFUND, late)), Some(paid)) => {
             let mut f = Finding::new(
                 code,
-                format!("{due} refunded at {}, {late} business day(s) late", cal.format(paid)),
+                format!(
+                    "{} refunded at {}, {late} business day(s) late",
+                    due(),
+                    cal.format(paid)
+                ),
             )
             .field(
                 "refunded_at",
@@ -70,11 +77,11 @@ pub fn check(u: &UnsubFacts<'_>, approved_at: Micros, env: &Env<'_>, findings: &
             findings.push(f);
         }
         (Some((code, _)), _) => findings.push(
-            Finding::new(code, format!("{due} not refunded at as_of {}", cal.format(env.as_of))).field(
-                "refunded_at",
-                Cell::text(cal.format(deadline)),
-                Cell::Empty,
-            ),
+            Finding::new(
+                code,
+                format!("{} not refunded at as_of {}", due(), cal.format(env.as_of)),
+            )
+            .field("refunded_at", Cell::text(cal.format(deadline)), Cell::Empty),
         ),
         (None, _) => {}
     }
