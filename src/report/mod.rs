@@ -8,6 +8,7 @@
 pub mod csvout;
 mod monthly_bill;
 pub mod output;
+pub mod schema;
 mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +29,7 @@ use crate::rules::{Cell, Finding};
 
 pub use csvout::Rows;
 
-pub use summary::{Summary, Totals};
+pub use summary::{BaselineInfo, Summary, Totals};
 
 /// The report files, in the order they are written.
 pub const FILES: [&str; 6] = [

@@ -62,9 +62,30 @@ pub struct Elapsed {
     pub write: f64,
 }
 
+/// What changed since `--baseline` (the first thing summary.json says).
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineInfo {
+    /// "N new errors since <baseline as_of>, M resolved".
+    pub headline: String,
+    /// The baseline folder, as given.
+    pub path: String,
+    /// The baseline run's as_of.
+    pub as_of: String,
+    /// New findings of severity error.
+    pub new_errors: u64,
+    /// New findings (every severity).
+    pub new: u64,
+    /// Findings also in the baseline.
+    pub persisting: u64,
+    /// Baseline findings gone now (rows of resolved.csv).
+    pub resolved: u64,
+}
+
 /// The content of summary.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// Since the baseline; null without `--baseline`.
+    pub baseline: Option<BaselineInfo>,
     pub tool: &'static str,
     pub version: &'static str,
     pub policy: PolicyInfo,
@@ -98,6 +119,7 @@ impl Summary {
         }
         let fmt = |c: Currency, v: Decimal| crate::money::format(v, rec.policy.minor_units.of(c), rec.policy.rounding);
         Summary {
+            baseline: None,
             tool: "refund-recon",
             version: env!("CARGO_PKG_VERSION"),
             policy: PolicyInfo {
