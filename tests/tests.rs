@@ -4,6 +4,7 @@
 mod common;
 
 mod test_adversarial;
+mod test_baseline;
 mod test_examples;
 mod test_explain;
 mod test_faults;

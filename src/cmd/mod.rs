@@ -8,6 +8,7 @@ mod explain;
 mod generate;
 mod run;
 mod validate;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub enum Command {
     Validate(InputArgs),
     /// Write a synthetic, seeded set of the three exports.
     Generate(GenerateArgs),
+    /// Check a reports folder against its summary.json: every report's
+    /// SHA-256, and the inputs' and the policy's where they still are.
+    Verify(VerifyArgs),
     /// Benchmark floor: polars merely reading the three files into memory.
     #[command(hide = true)]
     BenchRead(InputArgs),
@@ -99,6 +103,17 @@ pub struct RunArgs {
     /// Exit 1 when a finding of this severity or worse exists.
     #[arg(long, value_enum, default_value_t = FailOn::Never)]
     pub fail_on: FailOn,
+    /// A previous run's reports folder (may be --out itself): mark each
+    /// finding new or persisting, and list the ones gone in resolved.csv.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// A reports folder written by `run`.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -222,6 +237,7 @@ enum Plan {
     Explain(explain::ExplainPlan),
     Validate(Config),
     Generate(crate::generate::GenerateOptions),
+    Verify(VerifyArgs),
     BenchRead(InputArgs),
 }
 
@@ -233,11 +249,12 @@ impl Plan {
             Command::Run(a) => {
                 let cfg = a.input.config()?;
                 let threads = a.input.threads;
-                (Plan::Run(run::RunPlan::new(cfg, &a)), threads)
+                (Plan::Run(run::RunPlan::new(cfg, &a)?), threads)
             }
             Command::Explain(a) => (Plan::Explain(explain::ExplainPlan::new(&a)?), a.input.threads),
             Command::Validate(a) => (Plan::Validate(a.config()?), a.threads),
             Command::Generate(a) => (Plan::Generate(generate::options(&a)?), None),
+            Command::Verify(a) => (Plan::Verify(a), None),
             Command::BenchRead(a) => {
                 if a.threads == Some(0) {
                     return Err(AppError::Usage("--threads 0: give at least 1 thread".into()));
@@ -254,6 +271,7 @@ impl Plan {
             Plan::Explain(p) => explain::explain(p),
             Plan::Validate(cfg) => validate::validate(&cfg),
             Plan::Generate(opts) => generate::generate(&opts),
+            Plan::Verify(a) => verify::verify(&a),
             Plan::BenchRead(a) => bench_read(&a),
         }
     }

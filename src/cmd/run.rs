@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::{input_bytes, load_checked, Config, FailOn, Progress, RunArgs};
 use crate::engine::Reconciliation;
 use crate::error::AppError;
-use crate::report::{self, output, Summary};
+use crate::report::{self, output, Baseline, ReportOptions, Summary};
 use crate::rules::Severity;
 
 /// A validated `run`.
@@ -13,15 +13,27 @@ pub(crate) struct RunPlan {
     cfg: Config,
     out: PathBuf,
     fail_on: FailOn,
+    /// `--baseline`, read before anything is written (it may be `--out`).
+    baseline: Option<Baseline>,
 }
 
 impl RunPlan {
-    pub(crate) fn new(cfg: Config, a: &RunArgs) -> RunPlan {
-        RunPlan {
+    pub(crate) fn new(cfg: Config, a: &RunArgs) -> Result<RunPlan, AppError> {
+        let baseline = match &a.baseline {
+            Some(dir) => Some(Baseline::load(
+                dir,
+                &cfg.policy.sha256,
+                &cfg.selection.accounts(),
+                &cfg.cal,
+            )?),
+            None => None,
+        };
+        Ok(RunPlan {
             cfg,
             out: a.out.clone(),
             fail_on: a.fail_on,
-        }
+            baseline,
+        })
     }
 }
 
@@ -33,23 +45,28 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
     let (inputs, ingest) = load_checked(&cfg, &progress)?;
     progress.phase("joining and evaluating the rules");
     let rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    if let Some(b) = &a.baseline {
+        b.check_order(rec.as_of, &rec.cal)?;
+    }
     progress.phase("writing the reports");
     let mut summary: Option<Summary> = None;
+    let started_at = started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let opts = ReportOptions {
+        started_at: &started_at,
+        baseline: a.baseline.as_ref(),
+    };
     output::publish(&a.out, &lock, |dir| {
         // The explain index is built while the reports are written.
         let (s, index) = rayon::join(
-            || {
-                report::write_reports(
-                    &rec,
-                    &cfg.selection,
-                    dir,
-                    &started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                )
-            },
+            || report::write_reports(&rec, &cfg.selection, dir, opts),
             || crate::explain::store::write(&rec, dir),
         );
         index?;
-        summary = Some(s?);
+        let (mut s, mut written) = s?;
+        written.push((crate::explain::store::FILE.to_string(), None));
+        // summary.json last: it lists every other file with its SHA-256.
+        report::finish(&mut s, dir, written)?;
+        summary = Some(s);
         Ok(())
     })?;
     progress.done();
@@ -64,6 +81,9 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
 }
 
 fn print_summary(s: &Summary, out: &Path) {
+    if let Some(b) = &s.baseline {
+        println!("{}", b.headline);
+    }
     println!(
         "refund-recon {} · policy {} · as_of {}",
         s.version, s.policy.name, s.as_of

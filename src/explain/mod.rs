@@ -197,7 +197,11 @@ fn payout_steps(rec: &Reconciliation, out: &Outcome, u: &crate::rules::UnsubFact
 /// The findings as discrepancies.csv writes them: (column, cell) pairs.
 pub fn finding_cells(rec: &Reconciliation, f: &Finding) -> Vec<(&'static str, String)> {
     let mut rows = Rows::with_capacity(256);
-    finding_row(&mut rows, rec, f);
+    let tracked = crate::report::Tracked {
+        id: f.id(),
+        since: None,
+    };
+    finding_row(&mut rows, rec, f, &tracked);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(rows.buf.as_slice());

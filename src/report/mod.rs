@@ -5,7 +5,9 @@
 //! written in order, so memory stays bounded and the bytes do not depend
 //! on the thread count.
 
+pub mod baseline;
 pub mod csvout;
+pub mod manifest;
 mod monthly_bill;
 pub mod output;
 pub mod schema;
@@ -29,17 +31,36 @@ use crate::rules::{Cell, Finding};
 
 pub use csvout::Rows;
 
+pub use baseline::Baseline;
+pub use manifest::{verify, FileEntry};
 pub use summary::{BaselineInfo, Summary, Totals};
 
+use crate::rules::finding::FindingId;
+use baseline::Since;
+
 /// The report files, in the order they are written.
-pub const FILES: [&str; 6] = [
+pub const FILES: [&str; 7] = [
     "discrepancies.csv",
+    "resolved.csv",
     "refunds.csv",
     "monthly_bill.csv",
     "quota_usage.csv",
     "rejects.csv",
     "summary.json",
 ];
+
+/// What the reports of a run are written with besides the results.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportOptions<'a> {
+    /// When the run started (summary.json).
+    pub started_at: &'a str,
+    /// `--baseline`: the previous run to compare the findings with.
+    pub baseline: Option<&'a Baseline>,
+}
+
+/// The reports written so far and their data rows (None: not a table),
+/// for summary.json's file list.
+pub type Written = Vec<(String, Option<u64>)>;
 
 /// Which accounts the reports keep (`--account`); all when empty.
 #[derive(Debug, Clone, Default)]
@@ -144,7 +165,7 @@ fn cell(rows: &mut Rows, rec: &Reconciliation, c: &Cell, currency: Option<Curren
 }
 
 /// The columns of discrepancies.csv.
-pub const DISCREPANCIES_HEADER: [&str; 12] = [
+pub const DISCREPANCIES_HEADER: [&str; 16] = [
     "severity",
     "code",
     "account_id",
@@ -157,10 +178,21 @@ pub const DISCREPANCIES_HEADER: [&str; 12] = [
     "delta",
     "currency",
     "message",
+    "finding_id",
+    "status",
+    "first_seen",
+    "age_days",
 ];
 
+/// A finding's id, and how it stands against `--baseline` (None without).
+#[derive(Debug, Clone, Copy)]
+pub struct Tracked {
+    pub id: FindingId,
+    pub since: Option<Since>,
+}
+
 /// One finding as a row of discrepancies.csv.
-pub fn finding_row(r: &mut Rows, rec: &Reconciliation, f: &Finding) {
+pub fn finding_row(r: &mut Rows, rec: &Reconciliation, f: &Finding, t: &Tracked) {
     r.plain(f.severity().as_str());
     r.plain(f.code.as_str());
     r.text(&f.account_id);
@@ -173,11 +205,30 @@ pub fn finding_row(r: &mut Rows, rec: &Reconciliation, f: &Finding) {
     cell(r, rec, &f.delta, f.currency);
     r.plain(f.currency.as_ref().map(|c| c.as_str()).unwrap_or(""));
     r.text(&f.message);
+    r.plain(&t.id.to_string());
+    match t.since {
+        Some(s) => {
+            r.plain(if s.new { "new" } else { "persisting" });
+            r.ts(s.first_seen, &rec.cal);
+            r.plain(&s.age_days(rec.as_of).to_string());
+        }
+        None => {
+            r.empty();
+            r.empty();
+            r.empty();
+        }
+    }
     r.end();
 }
 
-/// Writes every report into `dir` and returns the summary.
-pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_at: &str) -> Result<Summary, AppError> {
+/// Writes every report but summary.json into `dir`; returns the summary
+/// and the files written, for [`finish`].
+pub fn write_reports(
+    rec: &Reconciliation,
+    sel: &Selection,
+    dir: &Path,
+    opts: ReportOptions<'_>,
+) -> Result<(Summary, Written), AppError> {
     let t = std::time::Instant::now();
     // discrepancies.csv
     let mut findings: Vec<&Finding> = rec
@@ -188,13 +239,40 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
         .collect();
     findings.par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     let _s = crate::trace::span("write discrepancies.csv");
+    let tracked: Vec<(&Finding, Tracked)> = findings
+        .par_iter()
+        .map(|f| {
+            let id = f.id();
+            let since = opts.baseline.map(|b| b.since(id, rec.as_of));
+            (*f, Tracked { id, since })
+        })
+        .collect();
     let findings_written = write_csv(
         &dir.join("discrepancies.csv"),
         &DISCREPANCIES_HEADER,
-        &findings,
+        &tracked,
         4096,
-        |f, r| finding_row(r, rec, f),
+        |(f, t), r| finding_row(r, rec, f, t),
     )?;
+    let mut written: Written = vec![("discrepancies.csv".into(), Some(findings_written))];
+    let since_baseline = match opts.baseline {
+        Some(b) => Some(write_resolved(rec, b, &tracked, &dir.join("resolved.csv"))?),
+        None => {
+            write_csv(
+                &dir.join("resolved.csv"),
+                &baseline::RESOLVED_HEADER,
+                &[(); 0],
+                1,
+                |_, _| {},
+            )?;
+            None
+        }
+    };
+    written.push((
+        "resolved.csv".into(),
+        Some(since_baseline.as_ref().map_or(0, |s| s.resolved)),
+    ));
+    drop(tracked);
 
     drop(_s);
     let _s = crate::trace::span("write refunds.csv");
@@ -204,20 +282,22 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
         .iter()
         .filter(|o| sel.keeps(u_acct.get(o.unsub as usize)))
         .collect();
-    write_csv(&dir.join("refunds.csv"), &REFUNDS_HEADER, &selected, 2048, |o, r| {
+    let n = write_csv(&dir.join("refunds.csv"), &REFUNDS_HEADER, &selected, 2048, |o, r| {
         refund_row(r, rec, o)
     })?;
+    written.push(("refunds.csv".into(), Some(n)));
 
     drop(_s);
     let _s = crate::trace::span("write monthly_bill.csv");
     let bill_start = std::time::Instant::now();
-    let billed = monthly_bill::write(rec, sel, &dir.join("monthly_bill.csv"))?;
+    let (billed, n) = monthly_bill::write(rec, sel, &dir.join("monthly_bill.csv"))?;
+    written.push(("monthly_bill.csv".into(), Some(n)));
     let aggregate = bill_start.elapsed();
 
     drop(_s);
     // quota_usage.csv
     let quota: Vec<_> = rec.quota.iter().filter(|q| sel.keeps(&q.account_id)).collect();
-    write_csv(
+    let n = write_csv(
         &dir.join("quota_usage.csv"),
         &[
             "account_id",
@@ -245,6 +325,7 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
             r.end();
         },
     )?;
+    written.push(("quota_usage.csv".into(), Some(n)));
 
     // rejects.csv: whole, also with --account (rejects have no trusted account).
     let rejects_written = write_csv(
@@ -262,6 +343,7 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
             r.end();
         },
     )?;
+    written.push(("rejects.csv".into(), Some(rejects_written)));
 
     // Control totals (checked in every build), then summary.json. The
     // test hook skews one figure to prove each check fires (exit 5).
@@ -275,14 +357,71 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
     check_bill_ties_out(rec, &billed, &totals)?;
     let mut summary = Summary::new(rec, &findings, totals);
     check_findings_counted(&summary, findings_written + u64::from(skew == "findings"))?;
-    summary.started_at = started_at.to_string();
+    summary.baseline = since_baseline;
+    summary.started_at = opts.started_at.to_string();
     summary.accounts = sel.accounts();
     let mut timings = rec.timings;
     timings.aggregate = aggregate;
     timings.write = t.elapsed() - aggregate;
     summary.set_timings(&timings);
-    summary.write(&dir.join("summary.json"))?;
-    Ok(summary)
+    Ok((summary, written))
+}
+
+/// Completes a reports folder: lists every file in `dir` that the run
+/// wrote (`written`, plus `extra` such as the explain index) with its
+/// SHA-256, size and rows in the summary, then writes summary.json — last.
+pub fn finish(summary: &mut Summary, dir: &Path, written: Written) -> Result<(), AppError> {
+    let _s = crate::trace::span("write summary.json");
+    summary.files = manifest::entries(dir, &written)?;
+    summary.write(&dir.join("summary.json"))
+}
+
+/// Writes resolved.csv (the baseline's findings that are gone) and
+/// returns what changed since the baseline.
+fn write_resolved(
+    rec: &Reconciliation,
+    b: &Baseline,
+    tracked: &[(&Finding, Tracked)],
+    path: &Path,
+) -> Result<BaselineInfo, AppError> {
+    let mut current: Vec<FindingId> = tracked.iter().map(|(_, t)| t.id).collect();
+    current.par_sort_unstable();
+    current.dedup();
+    let gone: Vec<&baseline::PastFinding> = b.resolved(&current).collect();
+    let last_seen = b.as_of;
+    let resolved = write_csv(path, &baseline::RESOLVED_HEADER, &gone, 4096, |p, r| {
+        r.plain(&p.id.to_string());
+        for c in &p.cells {
+            r.text(c);
+        }
+        r.ts(p.first_seen, &rec.cal);
+        r.ts(last_seen, &rec.cal);
+        r.end();
+    })?;
+    let (mut new, mut new_errors, mut persisting) = (0u64, 0u64, 0u64);
+    for (f, t) in tracked {
+        match t.since {
+            Some(s) if s.new => {
+                new += 1;
+                new_errors += u64::from(f.severity() == crate::rules::Severity::Error);
+            }
+            _ => persisting += 1,
+        }
+    }
+    let as_of = rec.cal.format(b.as_of);
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    Ok(BaselineInfo {
+        headline: format!(
+            "{} since {as_of}, {resolved} resolved",
+            plural(new_errors, "new error", "new errors")
+        ),
+        path: b.path.display().to_string(),
+        as_of,
+        new_errors,
+        new,
+        persisting,
+        resolved,
+    })
 }
 
 const REFUNDS_HEADER: [&str; 25] = [

@@ -114,9 +114,9 @@ impl Entry {
     }
 }
 
-/// Writes monthly_bill.csv and returns Σ expected_refunds per currency of
-/// the rows written (the control total).
-pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTreeMap<Currency, i128>, AppError> {
+/// Writes monthly_bill.csv; returns Σ expected_refunds per currency of
+/// the rows written (the control total) and the number of rows.
+pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<(BTreeMap<Currency, i128>, u64), AppError> {
     let cal = &rec.cal;
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
     let dict = o.account_id.dict().clone();
@@ -211,9 +211,10 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTree
         .filter(|&a| sel.is_all() || sel.keeps(dict.name(a as u32)))
         .collect();
     let mut totals: BTreeMap<Currency, i128> = BTreeMap::new();
+    let mut written = 0u64;
     const BATCH: usize = 2048;
     for group in selected.chunks(BATCH * rayon::current_num_threads().max(1) * 4) {
-        let parts: Vec<(Vec<u8>, BTreeMap<Currency, i128>)> = group
+        let parts: Vec<(Vec<u8>, u64, BTreeMap<Currency, i128>)> = group
             .par_chunks(BATCH)
             .map(|chunk| {
                 let mut rows = Rows::with_capacity(chunk.len() * 200);
@@ -224,11 +225,12 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTree
                         row(&mut rows, rec, dict.name(a as u32), &e);
                     }
                 }
-                (rows.buf, sums)
+                (rows.buf, rows.rows, sums)
             })
             .collect();
-        for (bytes, sums) in parts {
+        for (bytes, n, sums) in parts {
             out.write_all(&bytes).map_err(|e| super::io_err(path, e))?;
+            written += n;
             for (c, v) in sums {
                 *totals.entry(c).or_default() += v;
             }
@@ -236,7 +238,7 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<BTree
     }
     let file = out.into_inner().map_err(|e| super::io_err(path, e.into_error()))?;
     file.sync_all().map_err(|e| super::io_err(path, e))?;
-    Ok(totals)
+    Ok((totals, written))
 }
 
 /// One CSV row of the bill; sums are rounded once here.

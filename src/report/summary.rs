@@ -96,6 +96,9 @@ pub struct Summary {
     pub findings: FindingCounts,
     pub refund_totals: BTreeMap<String, TotalsOut>,
     pub reports: Vec<&'static str>,
+    /// Every file the run wrote but this one: name, bytes, SHA-256, data
+    /// rows (`refund-recon verify` checks them).
+    pub files: Vec<super::FileEntry>,
     /// When the run started (excluded from byte-identical comparisons).
     pub started_at: String,
     /// Seconds per phase (excluded from byte-identical comparisons).
@@ -162,6 +165,7 @@ impl Summary {
                 })
                 .collect(),
             reports: super::FILES.to_vec(),
+            files: Vec::new(),
             started_at: String::new(),
             elapsed_seconds: Elapsed::default(),
             worst,

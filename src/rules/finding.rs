@@ -2,6 +2,7 @@
 //! is on, the compared field and values, and a one-sentence message.
 
 use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
 
 use crate::model::Currency;
 
@@ -101,6 +102,41 @@ impl Cell {
     }
 }
 
+/// A finding's stable id (docs/findings.md#finding-id): the first 64 bits
+/// of the SHA-256 of its identity — code, account_id, unsub_id, order_id,
+/// payment_id, each followed by a 0x1F unit separator — written as 16
+/// lower-case hex digits. The same finding gets the same id in every run,
+/// whatever else changed about it (amounts, message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FindingId(pub u64);
+
+impl FindingId {
+    pub fn of(code: &str, account_id: &str, unsub_id: &str, order_id: &str, payment_id: &str) -> FindingId {
+        let mut h = Sha256::new();
+        for part in [code, account_id, unsub_id, order_id, payment_id] {
+            h.update(part.as_bytes());
+            h.update([0x1f]);
+        }
+        let d = h.finalize();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&d[..8]);
+        FindingId(u64::from_be_bytes(b))
+    }
+
+    /// Parses the 16 hex digits of a report cell.
+    pub fn parse(s: &str) -> Option<FindingId> {
+        (s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u64::from_str_radix(s, 16).ok().map(FindingId))
+            .flatten()
+    }
+}
+
+impl std::fmt::Display for FindingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
 /// One finding (a row of discrepancies.csv).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -158,6 +194,17 @@ impl Finding {
         self
     }
 
+    /// The stable id of this finding's identity.
+    pub fn id(&self) -> FindingId {
+        FindingId::of(
+            self.code.as_str(),
+            &self.account_id,
+            &self.unsub_id,
+            &self.order_id,
+            &self.payment_id,
+        )
+    }
+
     /// The sort key of discrepancies.csv: account, code, unsub, order,
     /// payment, then field.
     pub fn sort_key(&self) -> (&str, &str, &str, &str, &str, &str) {
@@ -190,5 +237,47 @@ mod tests {
         let infos = Code::ALL.iter().filter(|c| c.severity() == Severity::Info).count();
         assert_eq!((warnings, infos), (4, 1));
         assert!(Severity::Error > Severity::Warning && Severity::Warning > Severity::Info);
+    }
+
+    #[test]
+    fn finding_id_is_its_identity_only() {
+        let f = Finding::new(Code::REFUND_AMOUNT_MISMATCH, "one".into());
+        let mut f = f.amounts("refund_amount", Decimal::ONE, Decimal::TWO);
+        f.account_id = "acc-1".into();
+        f.unsub_id = "uns-1".into();
+        f.order_id = "ord-1".into();
+        let id = f.id();
+        // Values and message are not part of the identity.
+        let mut g = f.clone().amounts("refund_amount", Decimal::TEN, Decimal::ONE);
+        g.message = "another".into();
+        assert_eq!(g.id(), id);
+        // Every identity part is.
+        for change in 0..5 {
+            let mut h = f.clone();
+            match change {
+                0 => h.code = Code::HANDLING_FEE_MISMATCH,
+                1 => h.account_id.push('x'),
+                2 => h.unsub_id.push('x'),
+                3 => h.order_id.push('x'),
+                _ => h.payment_id.push('x'),
+            }
+            assert_ne!(h.id(), id, "part {change}");
+        }
+        // The separator keeps parts apart: ("ab", "") is not ("a", "b").
+        assert_ne!(
+            FindingId::of("C", "ab", "", "", ""),
+            FindingId::of("C", "a", "b", "", "")
+        );
+        let text = id.to_string();
+        assert_eq!(text.len(), 16);
+        assert_eq!(FindingId::parse(&text), Some(id));
+        assert_eq!(FindingId::parse("xyz"), None);
+        assert_eq!(FindingId::parse("0123456789abcdeg"), None);
+        // Pinned (Python: sha256(b"ORDER_NOT_FOUND\x1fa\x1fu\x1fo\x1f\x1f")[:16]):
+        // the id must not change between versions, or every baseline breaks.
+        assert_eq!(
+            FindingId::of("ORDER_NOT_FOUND", "a", "u", "o", "").to_string(),
+            "8bfd5e3d8a58cb60"
+        );
     }
 }
