@@ -319,7 +319,7 @@ fn verify_names_each_file_that_differs() {
             "{word} {name}: {text}"
         );
     }
-    assert!(text.contains("NOT VERIFIED: 3 files"), "{text}");
+    assert!(text.contains("NOT VERIFIED: 3 files differ"), "{text}");
     // An input no longer at its path is skipped, not failed.
     std::fs::remove_file(f.data().join("orders.csv")).unwrap();
     let o = verify(&f);
@@ -328,7 +328,7 @@ fn verify_names_each_file_that_differs() {
     assert!(text
         .lines()
         .any(|l| l.starts_with("skipped") && l.contains("orders.csv")));
-    assert!(text.contains("NOT VERIFIED: 2 files"), "{text}");
+    assert!(text.contains("NOT VERIFIED: 2 files differ"), "{text}");
     // No readable summary.json: exit 2.
     std::fs::write(f.out().join("summary.json"), "{").unwrap();
     expect_code(&verify(&f), 2);

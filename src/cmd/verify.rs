@@ -25,9 +25,9 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<u8, AppError> {
         Ok(0)
     } else {
         println!(
-            "NOT VERIFIED: {failed} file{} of {} differ from its summary.json",
-            if failed == 1 { "" } else { "s" },
-            a.dir.display()
+            "NOT VERIFIED: {failed} {} from {}",
+            if failed == 1 { "file differs" } else { "files differ" },
+            a.dir.join("summary.json").display()
         );
         Ok(1)
     }
