@@ -443,13 +443,14 @@ fn write_findings<'a>(
         };
         writeln!(
             s,
-            "  {} {} [{}]: expected {}, recorded {}\n    {}",
+            "  {} {} [{}]: expected {}, recorded {}\n    {}\n    finding_id {}",
             f.severity().as_str(),
             f.code.as_str(),
             f.field,
             cell("expected"),
             cell("recorded"),
-            f.message
+            f.message,
+            cell("finding_id")
         )?;
     }
     Ok(())
