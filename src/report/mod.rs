@@ -6,6 +6,7 @@
 //! on the thread count.
 
 pub mod csvout;
+pub mod focus;
 mod monthly_bill;
 pub mod output;
 pub mod schema;
@@ -32,10 +33,11 @@ pub use csvout::Rows;
 pub use summary::{BaselineInfo, Summary, Totals};
 
 /// The report files, in the order they are written.
-pub const FILES: [&str; 6] = [
+pub const FILES: [&str; 7] = [
     "discrepancies.csv",
     "refunds.csv",
     "monthly_bill.csv",
+    "monthly_bill.focus.csv",
     "quota_usage.csv",
     "rejects.csv",
     "summary.json",
@@ -213,6 +215,10 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
     let bill_start = std::time::Instant::now();
     let billed = monthly_bill::write(rec, sel, &dir.join("monthly_bill.csv"))?;
     let aggregate = bill_start.elapsed();
+
+    drop(_s);
+    let _s = crate::trace::span("write monthly_bill.focus.csv");
+    focus::write(rec, sel, &dir.join(focus::FILE))?;
 
     drop(_s);
     // quota_usage.csv
