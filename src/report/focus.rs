@@ -136,7 +136,7 @@ fn month_start(cal: &Calendar, m: Month) -> Micros {
     match NaiveDate::from_ymd_opt(m.year(), m.month(), 1) {
         Some(d) => cal.start_of_local_day(d),
         // Outside chrono's ±262 000 years (no input gets there): UTC.
-        None => days_from_civil(i64::from(m.year()), i64::from(m.month()), 1) * DAY,
+        None => days_from_civil(i64::from(m.year()), i64::from(m.month()), 1).saturating_mul(DAY),
     }
 }
 
