@@ -8,6 +8,7 @@ mod test_baseline;
 mod test_examples;
 mod test_explain;
 mod test_faults;
+mod test_focus;
 mod test_golden;
 mod test_ingest;
 mod test_output;

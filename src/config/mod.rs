@@ -17,6 +17,9 @@ use crate::model::{Currency, OrderType};
 use crate::money::{MinorUnits, Rounding};
 use crate::time::{Calendar, DAY, HOUR};
 
+mod focus;
+pub use focus::{Focus, CHARGE_FREQUENCIES, SERVICE_CATEGORIES};
+
 /// A policy problem: exit code 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("policy {file}: {}{message}", key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
@@ -100,6 +103,8 @@ pub struct Policy {
     pub refund: RefundPolicy,
     pub config_days: i64,
     pub minor_units: MinorUnits,
+    /// `[focus]`: the fixed values of monthly_bill.focus.csv.
+    pub focus: Focus,
     /// Where it was read from and the SHA-256 of its bytes (summary.json).
     pub path: PathBuf,
     pub sha256: String,
@@ -136,6 +141,7 @@ impl Default for Policy {
             },
             config_days: 7,
             minor_units: MinorUnits::default(),
+            focus: Focus::default(),
             path: PathBuf::new(),
             sha256: String::new(),
         }
@@ -186,6 +192,7 @@ impl Policy {
                 "refund",
                 "retention",
                 "minor_units",
+                "focus",
             ],
         )?;
         if let Some(v) = table.get("name") {
@@ -228,6 +235,9 @@ impl Policy {
         }
         if let Some(v) = table.get("minor_units") {
             read_minor_units(&r, v, &mut p)?;
+        }
+        if let Some(v) = table.get("focus") {
+            p.focus = focus::read(&r, v)?;
         }
         Ok(p)
     }

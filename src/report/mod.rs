@@ -8,6 +8,7 @@
 pub mod baseline;
 pub mod csvout;
 pub mod manifest;
+pub mod focus;
 mod monthly_bill;
 pub mod output;
 pub mod schema;
@@ -39,11 +40,12 @@ use crate::rules::finding::FindingId;
 use baseline::Since;
 
 /// The report files, in the order they are written.
-pub const FILES: [&str; 7] = [
+pub const FILES: [&str; 8] = [
     "discrepancies.csv",
     "resolved.csv",
     "refunds.csv",
     "monthly_bill.csv",
+    "monthly_bill.focus.csv",
     "quota_usage.csv",
     "rejects.csv",
     "summary.json",
@@ -293,6 +295,11 @@ pub fn write_reports(
     let (billed, n) = monthly_bill::write(rec, sel, &dir.join("monthly_bill.csv"))?;
     written.push(("monthly_bill.csv".into(), Some(n)));
     let aggregate = bill_start.elapsed();
+
+    drop(_s);
+    let _s = crate::trace::span("write monthly_bill.focus.csv");
+    let n = focus::write(rec, sel, &dir.join(focus::FILE))?;
+    written.push((focus::FILE.into(), Some(n)));
 
     drop(_s);
     // quota_usage.csv

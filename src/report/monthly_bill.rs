@@ -63,13 +63,13 @@ pub(super) fn scaled(v: Decimal) -> i128 {
 
 /// Row indices bucketed by account rank (a counting sort; rows keep their
 /// order within an account).
-struct ByAccount {
+pub(super) struct ByAccount {
     start: Vec<u32>,
     rows: Vec<u32>,
 }
 
 impl ByAccount {
-    fn new(accounts: usize, n: usize, rank: impl Fn(usize) -> Option<u32>) -> ByAccount {
+    pub(super) fn new(accounts: usize, n: usize, rank: impl Fn(usize) -> Option<u32>) -> ByAccount {
         let mut start = vec![0u32; accounts + 1];
         for i in 0..n {
             if let Some(r) = rank(i) {
@@ -90,7 +90,7 @@ impl ByAccount {
         ByAccount { start, rows }
     }
 
-    fn of(&self, account: usize) -> &[u32] {
+    pub(super) fn of(&self, account: usize) -> &[u32] {
         &self.rows[self.start[account] as usize..self.start[account + 1] as usize]
     }
 }
