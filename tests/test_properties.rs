@@ -78,7 +78,7 @@ fn check_invariants_under(policy: Policy, seed: u64, orders: u64, error_rate: f6
     let rec = Reconciliation::run(policy, cal, inputs, None, Default::default()).unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    report::write_reports(&rec, &Selection::default(), &out, "").unwrap();
+    report::write_reports(&rec, &Selection::default(), &out, "", report::Formats::default()).unwrap();
 
     // Expected refunds never exceed the cash due; fees and coupons are
     // within the order's amounts.

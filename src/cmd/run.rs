@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{input_bytes, load_checked, Config, FailOn, Progress, RunArgs};
+use super::{input_bytes, load_checked, Config, FailOn, Format, Progress, RunArgs};
 use crate::engine::Reconciliation;
 use crate::error::AppError;
 use crate::report::{self, output, Summary};
@@ -13,16 +13,31 @@ pub(crate) struct RunPlan {
     cfg: Config,
     out: PathBuf,
     fail_on: FailOn,
+    formats: report::Formats,
 }
 
 impl RunPlan {
-    pub(crate) fn new(cfg: Config, a: &RunArgs) -> RunPlan {
+    pub(crate) fn new(cfg: Config, a: &RunArgs, formats: report::Formats) -> RunPlan {
         RunPlan {
             cfg,
             out: a.out.clone(),
             fail_on: a.fail_on,
+            formats,
         }
     }
+}
+
+/// Checks `--format`: the CSVs are always written (verify, explain and
+/// `--baseline` read them), so the list must name csv (exit 2 otherwise).
+pub(crate) fn formats(list: &[Format]) -> Result<report::Formats, AppError> {
+    if !list.contains(&Format::Csv) {
+        return Err(AppError::Usage(
+            "--format must include csv: the CSV reports are always written (verify, explain and --baseline read them); use --format csv,parquet for Parquet copies as well".into(),
+        ));
+    }
+    Ok(report::Formats {
+        parquet: list.contains(&Format::Parquet),
+    })
 }
 
 pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
@@ -44,6 +59,7 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
                     &cfg.selection,
                     dir,
                     &started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    a.formats,
                 )
             },
             || crate::explain::store::write(&rec, dir),
@@ -96,5 +112,5 @@ fn print_summary(s: &Summary, out: &Path) {
             );
         }
     }
-    println!("reports: {}/ ({})", out.display(), report::FILES.join(", "));
+    println!("reports: {}/ ({})", out.display(), s.reports.join(", "));
 }

@@ -8,6 +8,7 @@
 pub mod csvout;
 mod monthly_bill;
 pub mod output;
+pub mod parquet;
 pub mod schema;
 mod summary;
 
@@ -28,6 +29,7 @@ use crate::rules::r0_linking::Link;
 use crate::rules::{Cell, Finding};
 
 pub use csvout::Rows;
+pub use parquet::Formats;
 
 pub use summary::{BaselineInfo, Summary, Totals};
 
@@ -176,8 +178,15 @@ pub fn finding_row(r: &mut Rows, rec: &Reconciliation, f: &Finding) {
     r.end();
 }
 
-/// Writes every report into `dir` and returns the summary.
-pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_at: &str) -> Result<Summary, AppError> {
+/// Writes every report into `dir` (and, per `formats`, their Parquet
+/// copies) and returns the summary.
+pub fn write_reports(
+    rec: &Reconciliation,
+    sel: &Selection,
+    dir: &Path,
+    started_at: &str,
+    formats: Formats,
+) -> Result<Summary, AppError> {
     let t = std::time::Instant::now();
     // discrepancies.csv
     let mut findings: Vec<&Finding> = rec
@@ -263,6 +272,12 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
         },
     )?;
 
+    // Parquet copies (docs/parquet.md), read back from the finished CSVs.
+    if formats.parquet {
+        let _s = crate::trace::span("write parquet copies");
+        parquet::write_copies(dir, &parquet::COPIED, rec.policy.billing_timezone.name())?;
+    }
+
     // Control totals (checked in every build), then summary.json. The
     // test hook skews one figure to prove each check fires (exit 5).
     let skew = std::env::var("REFUND_RECON_TEST_SKEW_CONTROL_TOTAL").unwrap_or_default();
@@ -277,6 +292,14 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
     check_findings_counted(&summary, findings_written + u64::from(skew == "findings"))?;
     summary.started_at = started_at.to_string();
     summary.accounts = sel.accounts();
+    if formats.parquet {
+        let at = summary
+            .reports
+            .iter()
+            .position(|n| *n == "summary.json")
+            .unwrap_or(summary.reports.len());
+        summary.reports.splice(at..at, parquet::FILES);
+    }
     let mut timings = rec.timings;
     timings.aggregate = aggregate;
     timings.write = t.elapsed() - aggregate;
