@@ -181,8 +181,8 @@ fn write_err(parquet: &Path, e: PolarsError) -> AppError {
 }
 
 /// The scale of each amount column (first pass over the file): the most
-/// decimals of any of its cells, at least [`MIN_SCALE`]; 0 for the other
-/// columns.
+/// decimals of any of its cells, at least [`MIN_SCALE`] and at most
+/// [`PRECISION`]; 0 for the other columns.
 fn amount_scales(csv: &Path, columns: &[Column]) -> Result<Vec<usize>, AppError> {
     let shown = file_name(csv);
     let mut scales: Vec<usize> = columns
@@ -201,7 +201,8 @@ fn amount_scales(csv: &Path, columns: &[Column]) -> Result<Vec<usize>, AppError>
             }
             if let Some(cell) = record.get(j) {
                 if let Some(dot) = cell.iter().position(|&b| b == b'.') {
-                    scales[j] = scales[j].max(cell.len() - dot - 1);
+                    // Capped: a cell past 38 decimals is reported by itself.
+                    scales[j] = scales[j].max((cell.len() - dot - 1).min(PRECISION));
                 }
             }
         }
@@ -604,6 +605,13 @@ mod tests {
         assert!(e.to_string().contains("column ok"), "{e}");
         let e = copy("id,n,ok,amount,at,month,note\na,1,,1e3,,,\n").unwrap_err();
         assert!(e.to_string().contains("column amount"), "{e}");
+        let tiny = format!("0.{}1", "0".repeat(40));
+        let e = copy(&format!("id,n,ok,amount,at,month,note\na,1,,0.5,,,\nb,2,,{tiny},,,\n")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("line 3, column amount") && msg.contains("Decimal(38, 38)"),
+            "{msg}"
+        );
         let e = copy("id,n,ok,amount,at,month,note\na,1,,,2021-10-01,,\n").unwrap_err();
         assert!(e.to_string().contains("column at"), "{e}");
         let e = copy("id,n,ok,amount,at,month,note\na,1,,,,2021-1,\n").unwrap_err();
