@@ -81,6 +81,7 @@ fn check_invariants_under(policy: Policy, seed: u64, orders: u64, error_rate: f6
     let opts = report::ReportOptions {
         started_at: "",
         baseline: None,
+        formats: report::Formats::default(),
     };
     let (mut summary, written) = report::write_reports(&rec, &Selection::default(), &out, opts).unwrap();
     report::finish(&mut summary, &out, written).unwrap();

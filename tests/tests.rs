@@ -12,6 +12,7 @@ mod test_focus;
 mod test_golden;
 mod test_ingest;
 mod test_output;
+mod test_parquet;
 mod test_properties;
 mod test_run;
 mod test_sample;

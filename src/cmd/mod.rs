@@ -93,6 +93,15 @@ pub enum FailOn {
     Warning,
 }
 
+/// A report format of `run --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The CSV reports (always needed: verify, explain and --baseline read them).
+    Csv,
+    /// A typed Parquet copy next to each CSV report (docs/parquet.md).
+    Parquet,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -107,6 +116,10 @@ pub struct RunArgs {
     /// finding new or persisting, and list the ones gone in resolved.csv.
     #[arg(long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
+    /// Report formats, comma-separated: csv, or csv,parquet for typed
+    /// Parquet copies as well.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv")]
+    pub format: Vec<Format>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -247,9 +260,10 @@ impl Plan {
     fn new(command: Command) -> Result<(Plan, Option<usize>), AppError> {
         Ok(match command {
             Command::Run(a) => {
+                let formats = run::formats(&a.format)?;
                 let cfg = a.input.config()?;
                 let threads = a.input.threads;
-                (Plan::Run(run::RunPlan::new(cfg, &a)?), threads)
+                (Plan::Run(run::RunPlan::new(cfg, &a, formats)?), threads)
             }
             Command::Explain(a) => (Plan::Explain(explain::ExplainPlan::new(&a)?), a.input.threads),
             Command::Validate(a) => (Plan::Validate(a.config()?), a.threads),

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{input_bytes, load_checked, Config, FailOn, Progress, RunArgs};
+use super::{input_bytes, load_checked, Config, FailOn, Format, Progress, RunArgs};
 use crate::engine::Reconciliation;
 use crate::error::AppError;
 use crate::report::{self, output, Baseline, ReportOptions, Summary};
@@ -15,10 +15,11 @@ pub(crate) struct RunPlan {
     fail_on: FailOn,
     /// `--baseline`, read before anything is written (it may be `--out`).
     baseline: Option<Baseline>,
+    formats: report::Formats,
 }
 
 impl RunPlan {
-    pub(crate) fn new(cfg: Config, a: &RunArgs) -> Result<RunPlan, AppError> {
+    pub(crate) fn new(cfg: Config, a: &RunArgs, formats: report::Formats) -> Result<RunPlan, AppError> {
         let baseline = match &a.baseline {
             Some(dir) => Some(Baseline::load(
                 dir,
@@ -33,8 +34,22 @@ impl RunPlan {
             out: a.out.clone(),
             fail_on: a.fail_on,
             baseline,
+            formats,
         })
     }
+}
+
+/// Checks `--format`: the CSVs are always written (verify, explain and
+/// `--baseline` read them), so the list must name csv (exit 2 otherwise).
+pub(crate) fn formats(list: &[Format]) -> Result<report::Formats, AppError> {
+    if !list.contains(&Format::Csv) {
+        return Err(AppError::Usage(
+            "--format must include csv: the CSV reports are always written (verify, explain and --baseline read them); use --format csv,parquet for Parquet copies as well".into(),
+        ));
+    }
+    Ok(report::Formats {
+        parquet: list.contains(&Format::Parquet),
+    })
 }
 
 pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
@@ -54,6 +69,7 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
     let opts = ReportOptions {
         started_at: &started_at,
         baseline: a.baseline.as_ref(),
+        formats: a.formats,
     };
     output::publish(&a.out, &lock, |dir| {
         // The explain index is built while the reports are written.
@@ -116,5 +132,5 @@ fn print_summary(s: &Summary, out: &Path) {
             );
         }
     }
-    println!("reports: {}/ ({})", out.display(), report::FILES.join(", "));
+    println!("reports: {}/ ({})", out.display(), s.reports.join(", "));
 }

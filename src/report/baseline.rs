@@ -56,20 +56,7 @@ impl Since {
 }
 
 /// The columns of resolved.csv.
-pub const RESOLVED_HEADER: [&str; 12] = [
-    "finding_id",
-    "severity",
-    "code",
-    "account_id",
-    "unsub_id",
-    "order_id",
-    "payment_id",
-    "field",
-    "currency",
-    "message",
-    "first_seen",
-    "last_seen",
-];
+pub const RESOLVED_HEADER: [&str; 12] = super::schema::header(&super::schema::RESOLVED);
 
 /// The identity and text columns a baseline's discrepancies.csv must have
 /// (in [`PastFinding::cells`] order).

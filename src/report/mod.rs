@@ -7,10 +7,11 @@
 
 pub mod baseline;
 pub mod csvout;
-pub mod manifest;
 pub mod focus;
+pub mod manifest;
 mod monthly_bill;
 pub mod output;
+pub mod parquet;
 pub mod schema;
 mod summary;
 
@@ -31,6 +32,7 @@ use crate::rules::r0_linking::Link;
 use crate::rules::{Cell, Finding};
 
 pub use csvout::Rows;
+pub use parquet::Formats;
 
 pub use baseline::Baseline;
 pub use manifest::{verify, FileEntry};
@@ -58,6 +60,8 @@ pub struct ReportOptions<'a> {
     pub started_at: &'a str,
     /// `--baseline`: the previous run to compare the findings with.
     pub baseline: Option<&'a Baseline>,
+    /// `--format`: Parquet copies too.
+    pub formats: Formats,
 }
 
 /// The reports written so far and their data rows (None: not a table),
@@ -167,24 +171,7 @@ fn cell(rows: &mut Rows, rec: &Reconciliation, c: &Cell, currency: Option<Curren
 }
 
 /// The columns of discrepancies.csv.
-pub const DISCREPANCIES_HEADER: [&str; 16] = [
-    "severity",
-    "code",
-    "account_id",
-    "unsub_id",
-    "order_id",
-    "payment_id",
-    "field",
-    "expected",
-    "recorded",
-    "delta",
-    "currency",
-    "message",
-    "finding_id",
-    "status",
-    "first_seen",
-    "age_days",
-];
+pub const DISCREPANCIES_HEADER: [&str; 16] = schema::header(&schema::DISCREPANCIES);
 
 /// A finding's id, and how it stands against `--baseline` (None without).
 #[derive(Debug, Clone, Copy)]
@@ -306,15 +293,7 @@ pub fn write_reports(
     let quota: Vec<_> = rec.quota.iter().filter(|q| sel.keeps(&q.account_id)).collect();
     let n = write_csv(
         &dir.join("quota_usage.csv"),
-        &[
-            "account_id",
-            "year",
-            "allowed",
-            "granted",
-            "denied_by_quota",
-            "recorded_unconditional",
-            "over_quota",
-        ],
+        &schema::header(&schema::QUOTA_USAGE),
         &quota,
         4096,
         |q, r| {
@@ -337,7 +316,7 @@ pub fn write_reports(
     // rejects.csv: whole, also with --account (rejects have no trusted account).
     let rejects_written = write_csv(
         &dir.join("rejects.csv"),
-        &["file", "line", "record_id", "column", "value", "reason"],
+        &schema::header(&schema::REJECTS),
         &rec.inputs.rejects,
         4096,
         |x, r| {
@@ -351,6 +330,13 @@ pub fn write_reports(
         },
     )?;
     written.push(("rejects.csv".into(), Some(rejects_written)));
+
+    // Parquet copies (docs/parquet.md), read back from the finished CSVs.
+    if opts.formats.parquet {
+        let _s = crate::trace::span("write parquet copies");
+        let copies = parquet::write_copies(dir, &parquet::COPIED, rec.policy.billing_timezone.name())?;
+        written.extend(copies.into_iter().map(|(name, rows)| (name, Some(rows))));
+    }
 
     // Control totals (checked in every build), then summary.json. The
     // test hook skews one figure to prove each check fires (exit 5).
@@ -367,6 +353,14 @@ pub fn write_reports(
     summary.baseline = since_baseline;
     summary.started_at = opts.started_at.to_string();
     summary.accounts = sel.accounts();
+    if opts.formats.parquet {
+        let at = summary
+            .reports
+            .iter()
+            .position(|n| *n == "summary.json")
+            .unwrap_or(summary.reports.len());
+        summary.reports.splice(at..at, parquet::FILES);
+    }
     let mut timings = rec.timings;
     timings.aggregate = aggregate;
     timings.write = t.elapsed() - aggregate;
@@ -431,33 +425,7 @@ fn write_resolved(
     })
 }
 
-const REFUNDS_HEADER: [&str; 25] = [
-    "unsub_id",
-    "account_id",
-    "order_id",
-    "batch_id",
-    "status",
-    "currency",
-    "expected_type",
-    "recorded_type",
-    "cash_due",
-    "cash_paid",
-    "expected_refund",
-    "recorded_refund",
-    "expected_fee",
-    "recorded_fee",
-    "expected_coupon_returned",
-    "recorded_coupon_returned",
-    "review_required",
-    "approved_at",
-    "expected_cycle",
-    "recorded_cycle",
-    "refund_deadline",
-    "quota_used",
-    "config_data_purge_at",
-    "log_data_purge_at",
-    "findings",
-];
+const REFUNDS_HEADER: [&str; 25] = schema::header(&schema::REFUNDS);
 
 /// One row of refunds.csv (docs/outputs.md#refundscsv).
 fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {

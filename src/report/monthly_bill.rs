@@ -25,22 +25,7 @@ use crate::error::AppError;
 use crate::model::{Currency, Month, PaymentStatus, UnsubStatus};
 use crate::rules::r0_linking::Link;
 
-pub const HEADER: [&str; 14] = [
-    "account_id",
-    "billing_cycle",
-    "currency",
-    "orders",
-    "charged",
-    "coupon_deducted",
-    "cash_due",
-    "paid",
-    "expected_refunds",
-    "recorded_refunds",
-    "refund_difference",
-    "expected_handling_fees",
-    "expected_coupons_returned",
-    "expected_net",
-];
+pub const HEADER: [&str; 14] = super::schema::header(&super::schema::MONTHLY_BILL);
 
 const CHARGED: usize = 0;
 const COUPON: usize = 1;

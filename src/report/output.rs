@@ -93,6 +93,7 @@ pub fn check_replaceable(dir: &Path, shown: &Path) -> Result<(), AppError> {
         .filter(|(n, is_file)| {
             let ours = n == ".gitkeep"
                 || crate::report::FILES.contains(&n.as_str())
+                || crate::report::parquet::is_copy(n)
                 || n == crate::explain::store::FILE
                 || listed.as_ref().is_some_and(|l| l.contains(n));
             !(ours && *is_file)
