@@ -11,5 +11,6 @@ mod test_golden;
 mod test_ingest;
 mod test_output;
 mod test_properties;
+mod test_report_html;
 mod test_run;
 mod test_sample;

@@ -6,6 +6,7 @@
 //! on the thread count.
 
 pub mod csvout;
+pub mod html;
 mod monthly_bill;
 pub mod output;
 pub mod schema;
@@ -32,12 +33,13 @@ pub use csvout::Rows;
 pub use summary::{BaselineInfo, Summary, Totals};
 
 /// The report files, in the order they are written.
-pub const FILES: [&str; 6] = [
+pub const FILES: [&str; 7] = [
     "discrepancies.csv",
     "refunds.csv",
     "monthly_bill.csv",
     "quota_usage.csv",
     "rejects.csv",
+    "report.html",
     "summary.json",
 ];
 
@@ -277,6 +279,8 @@ pub fn write_reports(rec: &Reconciliation, sel: &Selection, dir: &Path, started_
     check_findings_counted(&summary, findings_written + u64::from(skew == "findings"))?;
     summary.started_at = started_at.to_string();
     summary.accounts = sel.accounts();
+    // report.html reads the CSV files back; it shows no timings.
+    html::write(dir, &summary)?;
     let mut timings = rec.timings;
     timings.aggregate = aggregate;
     timings.write = t.elapsed() - aggregate;
