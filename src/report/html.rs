@@ -506,10 +506,11 @@ fn largest(h: &mut String, d: &Data) {
         h.push_str("<p class=\"note\">No account has a refund difference.</p></section>\n");
         return;
     }
+    h.push_str("<div class=\"grid2\">");
     for (currency, list) in &d.top {
         let _ = write!(
             h,
-            "<h3>{}</h3><table><thead><tr><th class=\"num\">#</th><th>account</th><th class=\"num\">expected</th>\
+            "<div><h3>{}</h3><table><thead><tr><th class=\"num\">#</th><th>account</th><th class=\"num\">expected</th>\
              <th class=\"num\">recorded</th><th class=\"num\">recorded − expected</th></tr></thead><tbody>",
             escape(currency)
         );
@@ -524,9 +525,9 @@ fn largest(h: &mut String, d: &Data) {
                 diff_cell(a.difference)
             );
         }
-        h.push_str("</tbody></table>");
+        h.push_str("</tbody></table></div>");
     }
-    h.push_str("</section>\n");
+    h.push_str("</div></section>\n");
 }
 
 /// quota_usage.csv per year, and the over-quota rows.
@@ -615,7 +616,7 @@ section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:1
 .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card .big{font-size:30px;font-weight:650;font-variant-numeric:tabular-nums}
 .card .sub{color:var(--muted)}
-.two{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:24px}
+.two{display:grid;grid-template-columns:minmax(0,6fr) minmax(0,5fr);gap:24px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-weight:600;color:var(--muted);font-size:12px;white-space:nowrap}
@@ -623,15 +624,16 @@ tfoot th,tfoot td{border-top:2px solid var(--line);font-weight:600;color:var(--i
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:12px}
 .wrap{overflow-wrap:anywhere;max-width:460px}
-.diff{color:var(--err);font-weight:600}
+.diff{color:var(--err)}
 .sev-error{color:var(--err)}.sev-warning{color:var(--warn)}.sev-info{color:var(--info)}
 .barcell{width:38%}
 .hbar{height:11px;border-radius:2px;background:var(--exp);-webkit-print-color-adjust:exact;print-color-adjust:exact}
 .sev-bg-error{background:var(--err)}.sev-bg-warning{background:var(--warn)}.sev-bg-info{background:var(--info)}
-table.compact{width:100%}
-.currency{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:20px;align-items:start}
+.grid2{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:8px 24px}
+table.compact td,table.compact th{padding:2px 8px}
+.currency{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:20px;align-items:start}
 .chart{display:block;width:100%;height:auto;margin:4px 0 8px}
-.chart text{fill:var(--muted);font-size:12px;font-family:inherit}
+.chart text{fill:var(--muted);font-size:14px;font-family:inherit}
 .chart .legend{fill:var(--ink)}
 .chart .grid{stroke:#e6e9ed;stroke-width:1}
 .chart .axis{stroke:#9aa5b1;stroke-width:1}
@@ -645,7 +647,11 @@ main{max-width:none;padding:0}
 section{border:none;border-radius:0;padding:0;margin-top:0;break-before:page}
 section.first,section#baseline{break-before:auto;margin-top:12px}
 .cards{grid-template-columns:repeat(3,1fr)}
+.two,.currency,.grid2{grid-template-columns:minmax(0,1fr)}
 .card{border-color:#999}
+th{white-space:normal}
+h2,h3{break-after:avoid}
+.wrap{max-width:none}
 tr,.chart,.card{break-inside:avoid}
 thead{display:table-header-group}
 code{background:none}

@@ -16,7 +16,7 @@ pub const HEIGHT: f64 = 260.0;
 /// Room for the amount labels (left), the legend (top) and the month
 /// labels (bottom).
 const LEFT: f64 = 84.0;
-const RIGHT: f64 = 12.0;
+const RIGHT: f64 = 30.0;
 const TOP: f64 = 34.0;
 const BOTTOM: f64 = 40.0;
 /// At most this many months are drawn (the latest); the table lists all.
@@ -186,7 +186,7 @@ pub fn svg(months: &[MonthRefunds], currency: &str) -> String {
             escape(text)
         );
     }
-    let lx = WIDTH - RIGHT - 200.0;
+    let lx = WIDTH - RIGHT - 236.0;
     let _ = write!(
         s,
         "<rect class=\"bar-exp\" x=\"{lx:.1}\" y=\"8\" width=\"12\" height=\"12\"/><text class=\"legend\" x=\"{:.1}\" y=\"18\">expected</text>\

@@ -97,8 +97,9 @@ pub struct Data {
 /// Reads every report of `dir` that the page needs. discrepancies.csv is
 /// read only with a baseline (its status column is empty otherwise).
 pub fn read(dir: &Path, with_baseline: bool) -> Result<Data, AppError> {
-    let (months, top) = read_bill(dir)?;
-    let quota = read_quota(dir)?;
+    // The two largest reads, side by side.
+    let (bill, quota) = rayon::join(|| read_bill(dir), || read_quota(dir));
+    let ((months, top), quota) = (bill?, quota?);
     let rejects = read_listing(
         dir,
         "rejects.csv",
