@@ -146,7 +146,9 @@ fn dir_bytes(dir: &Path) -> u64 {
 #[test]
 fn disk_full_is_exit_4_and_keeps_the_previous_reports() {
     let f = Fixture::with(&[O1], &[P1], &[U1]);
-    let Some(fs) = Tmpfs::mount(&f.path().join("small-disk"), "64k", "disk_full") else {
+    // Room for two small runs' reports (the published one and the next
+    // one's temporary folder, each file at least one 4 KiB page).
+    let Some(fs) = Tmpfs::mount(&f.path().join("small-disk"), "128k", "disk_full") else {
         return;
     };
     let out = fs.dir.join("reports");

@@ -212,10 +212,9 @@ fn inputs(h: &mut String, s: &Summary) {
         let key = |f: &str| format!("inputs.{}.{f}", i.file);
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class=\"mono wrap\" title=\"sha256 {}\">{}</td><td class=\"num\">{}</td>\
+            "<tr><td>{}</td><td class=\"mono wrap\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             escape(&i.file),
-            escape(&i.sha256),
             escape(&clip(&i.path)),
             figure(&key("rows_read"), &i.rows_read.to_string()),
             figure(&key("accepted"), &i.accepted.to_string()),
