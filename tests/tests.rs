@@ -14,5 +14,6 @@ mod test_ingest;
 mod test_output;
 mod test_parquet;
 mod test_properties;
+mod test_report_html;
 mod test_run;
 mod test_sample;

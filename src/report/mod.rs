@@ -8,6 +8,7 @@
 pub mod baseline;
 pub mod csvout;
 pub mod focus;
+pub mod html;
 pub mod manifest;
 mod monthly_bill;
 pub mod output;
@@ -42,7 +43,7 @@ use crate::rules::finding::FindingId;
 use baseline::Since;
 
 /// The report files, in the order they are written.
-pub const FILES: [&str; 8] = [
+pub const FILES: [&str; 9] = [
     "discrepancies.csv",
     "resolved.csv",
     "refunds.csv",
@@ -50,6 +51,7 @@ pub const FILES: [&str; 8] = [
     "monthly_bill.focus.csv",
     "quota_usage.csv",
     "rejects.csv",
+    "report.html",
     "summary.json",
 ];
 
@@ -361,6 +363,9 @@ pub fn write_reports(
             .unwrap_or(summary.reports.len());
         summary.reports.splice(at..at, parquet::FILES);
     }
+    // report.html reads the CSV files back; it shows no timings.
+    html::write(dir, &summary)?;
+    written.push((html::FILE.to_string(), None));
     let mut timings = rec.timings;
     timings.aggregate = aggregate;
     timings.write = t.elapsed() - aggregate;

@@ -248,7 +248,7 @@ pub fn assert_rows_conserved(f: &Fixture) {
 
 /// Every report in `dir` (refund-recon's own list of them), with
 /// summary.json's volatile fields removed (started_at, elapsed_seconds,
-/// explain.idx's hash and size, and with `drop_input_hashes` the inputs'
+/// explain.idx's and report.html's hash and size, and with `drop_input_hashes` the inputs'
 /// sha256), for byte comparisons.
 pub fn report_snapshot(dir: &Path, drop_input_hashes: bool) -> Vec<(String, String)> {
     refund_recon::report::FILES
@@ -261,10 +261,11 @@ pub fn report_snapshot(dir: &Path, drop_input_hashes: bool) -> Vec<(String, Stri
                 let o = v.as_object_mut().unwrap();
                 o.remove("started_at");
                 o.remove("elapsed_seconds");
-                // explain.idx holds absolute paths and modification times.
+                // explain.idx holds absolute paths and modification times,
+                // report.html the input paths (compared scrubbed, as a file).
                 for f in o["files"].as_array_mut().unwrap() {
                     let f = f.as_object_mut().unwrap();
-                    if f["name"] == "explain.idx" {
+                    if f["name"] == "explain.idx" || f["name"] == "report.html" {
                         f.remove("sha256");
                         f.remove("bytes");
                     }
