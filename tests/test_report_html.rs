@@ -322,3 +322,83 @@ fn report_html_shows_hostile_values_as_text_in_the_browser() {
         "reject value not shown"
     );
 }
+
+/// Night 1: the sample; night 2: uns-007's refund corrected, uns-001's
+/// mistyped, against night 1 as the baseline (the README's example).
+fn two_nights() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for f in ["orders.csv", "payments.csv", "unsubscriptions.csv"] {
+        std::fs::copy(repo().join("data").join(f), data.join(f)).unwrap();
+    }
+    let run = |out: &str, extra: &[&str]| {
+        let o = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["run", "--data", "data", "--policy"])
+            .arg(repo().join("data/policy.toml"))
+            .args(["--out", out])
+            .args(extra)
+            .output()
+            .unwrap();
+        expect_code(&o, 0);
+    };
+    run("night1", &[]);
+    let path = data.join("unsubscriptions.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let fixed = text
+        .replace(
+            ",199.00,0.00,0.00,credit_card,2021-06",
+            ",197.91,0.00,0.00,credit_card,2021-06",
+        )
+        .replace(
+            ",1775.34,0.00,0.00,credit_card,2021-09",
+            ",1785.34,0.00,0.00,credit_card,2021-09",
+        );
+    assert_ne!(fixed, text, "the sample still has the rows this test edits");
+    std::fs::write(&path, fixed).unwrap();
+    run("night2", &["--baseline", "night1"]);
+    let reports = dir.path().join("night2");
+    (dir, reports)
+}
+
+#[test]
+fn report_html_since_the_baseline_in_the_browser() {
+    let Some(browser) = browser() else { return };
+    let (_dir, reports) = two_nights();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["baseline"]["new_errors"], 1);
+    assert_eq!(summary["baseline"]["resolved"], 1);
+    let dom = dump_dom(&browser, &reports.join("report.html"));
+    let figs = figures(&dom);
+    for key in [
+        "baseline.new_errors",
+        "baseline.new",
+        "baseline.persisting",
+        "baseline.resolved",
+    ] {
+        let (_, text) = figs
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("no data-figure {key} on the page"));
+        assert_eq!(text, &expected(&summary, &reports, key), "{key}");
+    }
+    let text = unescape(&dom);
+    assert!(
+        text.contains(summary["baseline"]["headline"].as_str().unwrap()),
+        "the page shows the headline"
+    );
+    // The new finding (uns-001) and the resolved one (uns-007) are listed.
+    let new = parse_csv(&std::fs::read_to_string(reports.join("discrepancies.csv")).unwrap());
+    let new: Vec<_> = new.iter().filter(|r| r.get("status") == "new").collect();
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].get("unsub_id"), "uns-001");
+    let resolved = parse_csv(&std::fs::read_to_string(reports.join("resolved.csv")).unwrap());
+    assert_eq!(resolved[0].get("unsub_id"), "uns-007");
+    let section = text
+        .split("Since the baseline")
+        .nth(1)
+        .expect("a section on the baseline");
+    assert!(section.contains("uns-001") && section.contains("uns-007"), "{section}");
+}
