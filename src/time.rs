@@ -116,6 +116,31 @@ fn write_year(buf: &mut Vec<u8>, y: i64) {
     }
 }
 
+/// Writes `secs` (seconds since 1970-01-01T00:00:00 on the clock meant) as
+/// `YYYY-MM-DDTHH:MM:SS`, expanded years as [`write_year`].
+fn write_civil(buf: &mut Vec<u8>, secs: i64) {
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    write_year(buf, y);
+    buf.push(b'-');
+    two(buf, m);
+    buf.push(b'-');
+    two(buf, d);
+    buf.push(b'T');
+    two(buf, sod / 3600);
+    buf.push(b':');
+    two(buf, sod / 60 % 60);
+    buf.push(b':');
+    two(buf, sod % 60);
+}
+
+/// Writes `t` in UTC as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds; the FOCUS
+/// bill's format, docs/focus.md#cell-formats).
+pub fn write_utc(buf: &mut Vec<u8>, t: Micros) {
+    write_civil(buf, t.div_euclid(SECOND));
+    buf.push(b'Z');
+}
+
 /// Writes a billing month, `YYYY-MM` (expanded years as [`write_year`]).
 pub fn write_month(buf: &mut Vec<u8>, m: Month) {
     write_year(buf, i64::from(m.year()));
@@ -315,21 +340,7 @@ impl Calendar {
         let secs = t.div_euclid(SECOND);
         let off = self.offset_seconds(secs);
         let off = off - off % 60;
-        let local = secs + i64::from(off);
-        let days = local.div_euclid(86_400);
-        let sod = local.rem_euclid(86_400) as u32;
-        let (y, m, d) = civil_from_days(days);
-        write_year(buf, y);
-        buf.push(b'-');
-        two(buf, m);
-        buf.push(b'-');
-        two(buf, d);
-        buf.push(b'T');
-        two(buf, sod / 3600);
-        buf.push(b':');
-        two(buf, sod / 60 % 60);
-        buf.push(b':');
-        two(buf, sod % 60);
+        write_civil(buf, secs + i64::from(off));
         buf.push(if off < 0 { b'-' } else { b'+' });
         let a = off.unsigned_abs();
         two(buf, a / 3600);

@@ -124,6 +124,12 @@ impl Rows {
         cal.write_rfc3339(&mut self.buf, t);
     }
 
+    /// UTC, whole seconds, `…Z`.
+    pub fn utc(&mut self, t: Micros) {
+        self.sep();
+        crate::time::write_utc(&mut self.buf, t);
+    }
+
     pub fn opt_ts(&mut self, t: Option<Micros>, cal: &Calendar) {
         match t {
             Some(t) => self.ts(t, cal),

@@ -36,7 +36,7 @@ use crate::engine::{Reconciliation, RowIndex};
 use crate::error::AppError;
 use crate::model::{ItemKind, Month, UnsubStatus};
 use crate::rules::r0_linking::Link;
-use crate::time::{civil_from_days, days_from_civil, Calendar, Micros, DAY, SECOND};
+use crate::time::{days_from_civil, Calendar, Micros, DAY};
 
 /// The file name, written right after monthly_bill.csv.
 pub const FILE: &str = "monthly_bill.focus.csv";
@@ -151,20 +151,6 @@ fn local_day(cal: &Calendar, t: Micros) -> (Micros, Micros) {
     let start = cal.start_of_local_day(d);
     let end = d.succ_opt().map(|n| cal.start_of_local_day(n)).unwrap_or(start + DAY);
     (start, end)
-}
-
-/// Writes `t` as `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds).
-fn write_utc(buf: &mut String, t: Micros) {
-    let secs = t.div_euclid(SECOND);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    buf.clear();
-    let (h, min, s) = (sod / 3600, sod / 60 % 60, sod % 60);
-    let _ = if (0..=9999).contains(&y) {
-        write!(buf, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}Z")
-    } else {
-        write!(buf, "{y:+05}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}Z")
-    };
 }
 
 /// The FOCUS rows of one account, sorted by billing period, charge period
@@ -294,8 +280,8 @@ struct Writer<'a> {
     rec: &'a Reconciliation,
     rows: Rows,
     text: String,
-    /// The last billing month and its start and end, as UTC text.
-    period: (Option<Month>, String, String),
+    /// The last billing month and its start and end.
+    period: (Option<Month>, Micros, Micros),
 }
 
 /// An amount at the currency's minor units, with more decimals only when
@@ -313,18 +299,13 @@ fn opt_exact(r: &mut Rows, v: Option<Decimal>, dp: u32) {
     }
 }
 
-fn utc(r: &mut Rows, scratch: &mut String, t: Micros) {
-    write_utc(scratch, t);
-    r.plain(scratch);
-}
-
 impl<'a> Writer<'a> {
     fn new(rec: &'a Reconciliation) -> Writer<'a> {
         Writer {
             rec,
             rows: Rows::with_capacity(1 << 16),
             text: String::with_capacity(96),
-            period: (None, String::new(), String::new()),
+            period: (None, 0, 0),
         }
     }
 
@@ -343,9 +324,11 @@ impl<'a> Writer<'a> {
         };
         let purchase = l.charge != Charge::Credit;
         if self.period.0 != Some(l.cycle) {
-            write_utc(&mut self.period.1, month_start(&rec.cal, l.cycle));
-            write_utc(&mut self.period.2, month_end(&rec.cal, l.cycle));
-            self.period.0 = Some(l.cycle);
+            self.period = (
+                Some(l.cycle),
+                month_start(&rec.cal, l.cycle),
+                month_end(&rec.cal, l.cycle),
+            );
         }
         self.description(l);
         let (r, text) = (&mut self.rows, &mut self.text);
@@ -354,14 +337,14 @@ impl<'a> Writer<'a> {
         r.text(account);
         r.empty(); // BillingAccountName
         r.plain(currency.as_str());
-        r.plain(&self.period.2);
-        r.plain(&self.period.1);
+        r.utc(self.period.2); // BillingPeriodEnd
+        r.utc(self.period.1); // BillingPeriodStart
         r.plain(if purchase { "Purchase" } else { "Credit" });
         r.plain(if l.correction { "Correction" } else { "" });
         r.text(text);
         r.text(&focus.charge_frequency);
-        utc(r, text, l.charge_end);
-        utc(r, text, l.charge_start);
+        r.utc(l.charge_end);
+        r.utc(l.charge_start);
         for _ in 0..7 {
             r.empty(); // CommitmentDiscount* (5), ConsumedQuantity, ConsumedUnit
         }
@@ -430,15 +413,16 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::time::SECOND;
 
     fn cal(zone: &str) -> Calendar {
         Calendar::new(zone.parse().unwrap(), BTreeSet::new())
     }
 
     fn text(t: Micros) -> String {
-        let mut s = String::new();
-        write_utc(&mut s, t);
-        s
+        let mut b = Vec::new();
+        crate::time::write_utc(&mut b, t);
+        String::from_utf8(b).unwrap()
     }
 
     #[test]
