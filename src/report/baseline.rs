@@ -154,8 +154,7 @@ impl Baseline {
         })?;
         let discrepancies = dir.join("discrepancies.csv");
         check_recorded_hash(dir, &summary, &discrepancies)?;
-        let findings = read_findings(dir, &discrepancies, as_of, cal)?;
-        let by_id = findings.iter().enumerate().map(|(i, f)| (f.id, i as u32)).collect();
+        let (findings, by_id) = read_findings(dir, &discrepancies, as_of, cal)?;
         Ok(Baseline {
             path: dir.to_path_buf(),
             as_of_text,
@@ -232,8 +231,14 @@ fn check_recorded_hash(dir: &Path, summary: &serde_json::Value, path: &Path) -> 
 
 /// The findings of a baseline's discrepancies.csv, one per finding id.
 /// A baseline written before finding ids existed gets them computed from
-/// its identity cells, and first_seen = its as_of.
-fn read_findings(dir: &Path, path: &Path, as_of: Micros, cal: &Calendar) -> Result<Vec<PastFinding>, AppError> {
+/// its identity cells, and first_seen = its as_of. Also returns where
+/// each id is in that list.
+fn read_findings(
+    dir: &Path,
+    path: &Path,
+    as_of: Micros,
+    cal: &Calendar,
+) -> Result<(Vec<PastFinding>, FxHashMap<FindingId, u32>), AppError> {
     let mut reader = csv::ReaderBuilder::new()
         .from_path(path)
         .map_err(|e| refuse(dir, format!("cannot read its discrepancies.csv ({e})")))?;
@@ -253,7 +258,7 @@ fn read_findings(dir: &Path, path: &Path, as_of: Micros, cal: &Calendar) -> Resu
     }
     let (id_col, seen_col) = (pos("finding_id"), pos("first_seen"));
     let mut findings: Vec<PastFinding> = Vec::new();
-    let mut seen: FxHashMap<FindingId, ()> = FxHashMap::default();
+    let mut by_id: FxHashMap<FindingId, u32> = FxHashMap::default();
     for (n, record) in reader.records().enumerate() {
         let line = n + 2;
         let record = record.map_err(|e| refuse(dir, format!("discrepancies.csv line {line}: {e}")))?;
@@ -275,8 +280,11 @@ fn read_findings(dir: &Path, path: &Path, as_of: Micros, cal: &Calendar) -> Resu
                 unguard(cell(cols[5])),
             ),
         };
-        if seen.insert(id, ()).is_some() {
-            continue;
+        match by_id.entry(id) {
+            std::collections::hash_map::Entry::Occupied(_) => continue,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(findings.len() as u32);
+            }
         }
         let first_seen = match seen_col.map(cell).filter(|s| !s.is_empty()) {
             Some(s) => cal.parse_ts(s).map_err(|e| {
@@ -296,7 +304,7 @@ fn read_findings(dir: &Path, path: &Path, as_of: Micros, cal: &Calendar) -> Resu
             cells: cols.map(|c| cell(c).to_string()),
         });
     }
-    Ok(findings)
+    Ok((findings, by_id))
 }
 
 #[cfg(test)]
