@@ -10,13 +10,7 @@ use crate::common::*;
 fn sample_findings() -> Vec<Vec<(String, String)>> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");
-    let o = Command::new(BIN)
-        .current_dir(repo())
-        .args(["run", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    expect_code(&o, 0);
+    expect_code(&run_sample_to(&out, &[]), 0);
     let mut rd = csv::Reader::from_path(out.join("discrepancies.csv")).unwrap();
     let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
     rd.records()

@@ -122,14 +122,7 @@ fn utc(s: &str) -> DateTime<Utc> {
 
 /// Runs the job on the bundled sample (or with extra flags) in the repo.
 fn sample(out: &Path, extra: &[&str]) {
-    let o = Command::new(BIN)
-        .current_dir(repo())
-        .args(["run", "--out"])
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
-    expect_code(&o, 0);
+    expect_code(&run_sample_to(out, extra), 0);
 }
 
 fn read(out: &Path, name: &str) -> (Vec<String>, Vec<CsvRow>) {

@@ -12,13 +12,7 @@ use crate::common::*;
 fn sample_run(golden: &str, extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reports");
-    let o = Command::new(BIN)
-        .current_dir(repo())
-        .args(["run", "--out"])
-        .arg(&out)
-        .args(extra)
-        .output()
-        .unwrap();
+    let o = run_sample_to(&out, extra);
     expect_code(&o, 0);
     check_reports(golden, &out, dir.path());
     check(

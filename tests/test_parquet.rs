@@ -17,13 +17,7 @@ use crate::common::*;
 
 /// Runs the bundled sample (data/) into `<dir>/reports` with `extra` flags.
 fn run_sample(dir: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .current_dir(repo())
-        .args(["run", "--out"])
-        .arg(dir.join("reports"))
-        .args(extra)
-        .output()
-        .unwrap()
+    run_sample_to(&dir.join("reports"), extra)
 }
 
 fn read_parquet(path: &Path) -> DataFrame {

@@ -167,13 +167,7 @@ fn expected(summary: &serde_json::Value, reports: &Path, key: &str) -> String {
 fn sample_reports() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
-    let out = Command::new(BIN)
-        .current_dir(repo())
-        .args(["run", "--out"])
-        .arg(&reports)
-        .output()
-        .unwrap();
-    expect_code(&out, 0);
+    expect_code(&run_sample_to(&reports, &[]), 0);
     (dir, reports)
 }
 

@@ -9,13 +9,7 @@ use crate::common::*;
 
 fn run_sample(extra: &[&str]) -> (tempfile::TempDir, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .current_dir(repo())
-        .args(["run", "--out"])
-        .arg(dir.path().join("reports"))
-        .args(extra)
-        .output()
-        .unwrap();
+    let out = run_sample_to(&dir.path().join("reports"), extra);
     (dir, out)
 }
 

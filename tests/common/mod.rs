@@ -25,6 +25,18 @@ pub const ORDERS_HEADER: &str = "order_id,account_id,instance_id,product,item_ki
 pub const PAYMENTS_HEADER: &str = "payment_id,order_id,account_id,paid_at,amount,currency,method,status";
 pub const UNSUBS_HEADER: &str = "unsub_id,order_id,account_id,batch_id,requested_at,reviewed_at,completed_at,refunded_at,instance_state,status,refund_type,refund_amount,handling_fee,coupon_returned,refund_destination,billing_cycle";
 
+/// Runs `run --out OUT EXTRA…` on the bundled sample (data/, from the
+/// repository root).
+pub fn run_sample_to(out: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(repo())
+        .args(["run", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run refund-recon")
+}
+
 /// A temporary work folder with data/ and a policy.
 pub struct Fixture {
     pub dir: tempfile::TempDir,
