@@ -141,6 +141,110 @@ pub fn write_utc(buf: &mut Vec<u8>, t: Micros) {
     buf.push(b'Z');
 }
 
+/// Why a report cell is not a timestamp or month as the reports write them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrittenError {
+    /// Not the written shape.
+    Syntax,
+    /// A date or time past the calendar, or an instant past i64 microseconds.
+    Range,
+}
+
+/// Reads a year: four digits, or ISO 8601's expanded form (`+10000`,
+/// `-0001`: a sign and at least four digits). Returns it and the rest.
+fn parse_year(s: &str) -> Result<(i64, &str), WrittenError> {
+    let (sign, body) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => (0, s),
+    };
+    let n = body.bytes().take_while(u8::is_ascii_digit).count();
+    if n < 4 || (sign == 0 && n != 4) || n > 9 {
+        return Err(WrittenError::Syntax);
+    }
+    let year: i64 = body[..n].parse().map_err(|_| WrittenError::Syntax)?;
+    Ok((if sign < 0 { -year } else { year }, &body[n..]))
+}
+
+/// Two ASCII digits.
+fn two_digits(b: &[u8]) -> Result<u32, WrittenError> {
+    match b {
+        [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Ok(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
+        _ => Err(WrittenError::Syntax),
+    }
+}
+
+/// A billing month `YYYY-MM` (expanded years allowed, as written past 9999).
+pub fn parse_written_month(s: &str) -> Result<(), WrittenError> {
+    let (_, rest) = parse_year(s)?;
+    let b = rest.as_bytes();
+    if b.len() != 3 || b[0] != b'-' {
+        return Err(WrittenError::Syntax);
+    }
+    match two_digits(&b[1..3])? {
+        1..=12 => Ok(()),
+        _ => Err(WrittenError::Range),
+    }
+}
+
+/// An RFC 3339 timestamp as the reports write it ([`Calendar::write_rfc3339`],
+/// [`write_utc`]) —
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, expanded years allowed — as
+/// microseconds since the epoch (the exact instant its offset names).
+pub fn parse_written_ts(s: &str) -> Result<Micros, WrittenError> {
+    let (year, rest) = parse_year(s)?;
+    let b = rest.as_bytes();
+    if b.len() < 15 || b[0] != b'-' || b[3] != b'-' || b[6] != b'T' || b[9] != b':' || b[12] != b':' {
+        return Err(WrittenError::Syntax);
+    }
+    let (month, day) = (two_digits(&b[1..3])?, two_digits(&b[4..6])?);
+    let (hour, minute, second) = (two_digits(&b[7..9])?, two_digits(&b[10..12])?, two_digits(&b[13..15])?);
+    let mut i = 15;
+    let mut micros: i64 = 0;
+    if b.get(i) == Some(&b'.') {
+        let n = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 6 {
+            return Err(WrittenError::Syntax);
+        }
+        for &c in &b[i + 1..i + 1 + n] {
+            micros = micros * 10 + i64::from(c - b'0');
+        }
+        micros *= 10i64.pow(6 - n as u32);
+        i += 1 + n;
+    }
+    let offset: i64 = match &b[i..] {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), h0, h1, b':', m0, m1] => {
+            let (oh, om) = (two_digits(&[*h0, *h1])?, two_digits(&[*m0, *m1])?);
+            if oh > 23 || om > 59 {
+                return Err(WrittenError::Range);
+            }
+            let o = i64::from(oh * 3600 + om * 60);
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return Err(WrittenError::Syntax),
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+        return Err(WrittenError::Range);
+    }
+    let days = days_from_civil(year, i64::from(month), i64::from(day));
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
+    secs.checked_mul(1_000_000)
+        .and_then(|v| v.checked_add(micros))
+        .ok_or(WrittenError::Range)
+}
+
 /// Writes a billing month, `YYYY-MM` (expanded years as [`write_year`]).
 pub fn write_month(buf: &mut Vec<u8>, m: Month) {
     write_year(buf, i64::from(m.year()));
@@ -620,5 +724,23 @@ mod tests {
         assert_eq!(cal.format(eod), "2021-10-12T23:59:59+08:00");
         let t = cal.parse_ts("2021-10-12T23:59:59.9+08:00").unwrap();
         assert_eq!(cal.format(cal.start_of_next_local_day(t)), "2021-10-13T00:00:00+08:00");
+    }
+
+    #[test]
+    fn written_timestamps_read_back_exactly() {
+        let cal = Calendar::new(chrono_tz::Asia::Shanghai, BTreeSet::new());
+        for t in [0, -SECOND, 1_632_990_600 * SECOND, 253_402_300_800 * SECOND + 21 * HOUR] {
+            let mut zoned = Vec::new();
+            cal.write_rfc3339(&mut zoned, t);
+            let mut utc = Vec::new();
+            write_utc(&mut utc, t);
+            for text in [zoned, utc] {
+                let text = String::from_utf8(text).unwrap();
+                assert_eq!(parse_written_ts(&text), Ok(t), "{text}");
+            }
+        }
+        assert_eq!(parse_written_ts("+10000-01-01T21:59:59+08:00").map(|t| t > 0), Ok(true));
+        assert_eq!(parse_written_ts("2021-09-30 15:00:00"), Err(WrittenError::Syntax));
+        assert_eq!(parse_written_month("+10000-01"), Ok(()));
     }
 }

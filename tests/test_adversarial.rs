@@ -1081,6 +1081,21 @@ fn timestamps_in_year_9999_are_accepted_and_later_dates_use_expanded_years() {
     let e = f.cmd("explain", &["U3"]);
     assert_no_panic(&e);
     expect_code(&e, 0);
+    // A run past 9999 is a usable baseline: its as_of and first_seen are
+    // read back in the expanded form they were written in.
+    let out = f.out().display().to_string();
+    let again = f.run(&["--baseline", &out]);
+    assert_no_panic(&again);
+    expect_code(&again, 0);
+    assert!(
+        stdout(&again).starts_with("0 new errors since +10000-01-01T21:59:59+08:00"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(f
+        .rows("discrepancies.csv")
+        .iter()
+        .all(|d| d.get("status") == "persisting"));
     // An ordinary local time late in 9999 gives a deadline in 10000.
     let o4 = order_with(&[
         (0, "O4"),

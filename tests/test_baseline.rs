@@ -211,6 +211,18 @@ fn unusable_baselines_are_refused_with_what_to_do() {
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("A2", "A3")).unwrap();
     refused(&["--as-of", DAY9], "not the one its run wrote");
+    std::fs::write(&path, &text).unwrap();
+    // A first_seen after the baseline's own as_of (summary.json's file
+    // list dropped, so the edit is not caught by its hash).
+    let mut sj = summary_at(&base);
+    sj.as_object_mut().unwrap().remove("files");
+    std::fs::write(base.join("summary.json"), serde_json::to_string_pretty(&sj).unwrap()).unwrap();
+    let rows = rows_at(&base, "discrepancies.csv");
+    let id = rows[0].get("finding_id");
+    let edited = text.replace(&format!("{id},,,\n"), &format!("{id},new,{DAY9},0\n"));
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    refused(&["--as-of", DAY9], "later than the baseline's own as_of");
     std::fs::write(&path, text).unwrap();
     // Not a reports folder at all.
     std::fs::remove_file(base.join("summary.json")).unwrap();

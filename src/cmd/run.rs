@@ -21,12 +21,7 @@ pub(crate) struct RunPlan {
 impl RunPlan {
     pub(crate) fn new(cfg: Config, a: &RunArgs, formats: report::Formats) -> Result<RunPlan, AppError> {
         let baseline = match &a.baseline {
-            Some(dir) => Some(Baseline::load(
-                dir,
-                &cfg.policy.sha256,
-                &cfg.selection.accounts(),
-                &cfg.cal,
-            )?),
+            Some(dir) => Some(Baseline::load(dir, &cfg.policy.sha256, &cfg.selection.accounts())?),
             None => None,
         };
         Ok(RunPlan {

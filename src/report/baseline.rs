@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::AppError;
 use crate::rules::finding::FindingId;
-use crate::time::{Calendar, Micros, DAY};
+use crate::time::{parse_written_ts, Calendar, Micros, DAY};
 
 /// One finding of the baseline, as its discrepancies.csv wrote it.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ fn unguard(cell: &str) -> &str {
 impl Baseline {
     /// Reads the baseline folder `dir` for a run under `policy_sha256` with
     /// the `--account` selection `accounts` (sorted; empty: all).
-    pub fn load(dir: &Path, policy_sha256: &str, accounts: &[String], cal: &Calendar) -> Result<Baseline, AppError> {
+    pub fn load(dir: &Path, policy_sha256: &str, accounts: &[String]) -> Result<Baseline, AppError> {
         let summary_path = dir.join("summary.json");
         let text = std::fs::read(&summary_path).map_err(|e| {
             refuse(
@@ -146,15 +146,15 @@ impl Baseline {
             .and_then(|v| v.as_str())
             .ok_or_else(|| refuse(dir, "its summary.json has no as_of"))?
             .to_string();
-        let as_of = cal.parse_ts(&as_of_text).map_err(|e| {
+        let as_of = parse_written_ts(&as_of_text).map_err(|_| {
             refuse(
                 dir,
-                format!("its as_of {as_of_text:?} is not a timestamp ({})", e.reason()),
+                format!("its as_of {as_of_text:?} is not a timestamp as refund-recon writes them"),
             )
         })?;
         let discrepancies = dir.join("discrepancies.csv");
         check_recorded_hash(dir, &summary, &discrepancies)?;
-        let (findings, by_id) = read_findings(dir, &discrepancies, as_of, cal)?;
+        let (findings, by_id) = read_findings(dir, &discrepancies, as_of)?;
         Ok(Baseline {
             path: dir.to_path_buf(),
             as_of_text,
@@ -237,7 +237,6 @@ fn read_findings(
     dir: &Path,
     path: &Path,
     as_of: Micros,
-    cal: &Calendar,
 ) -> Result<(Vec<PastFinding>, FxHashMap<FindingId, u32>), AppError> {
     let mut reader = csv::ReaderBuilder::new()
         .from_path(path)
@@ -287,17 +286,23 @@ fn read_findings(
             }
         }
         let first_seen = match seen_col.map(cell).filter(|s| !s.is_empty()) {
-            Some(s) => cal.parse_ts(s).map_err(|e| {
+            Some(s) => parse_written_ts(s).map_err(|_| {
                 refuse(
                     dir,
-                    format!(
-                        "discrepancies.csv line {line}, column first_seen: {s:?} ({})",
-                        e.reason()
-                    ),
+                    format!("discrepancies.csv line {line}, column first_seen: {s:?} is not a timestamp as refund-recon writes them"),
                 )
             })?,
             None => as_of,
         };
+        if first_seen > as_of {
+            return Err(refuse(
+                dir,
+                format!(
+                    "discrepancies.csv line {line}, column first_seen: {} is later than the baseline's own as_of; the file was edited: give another baseline",
+                    seen_col.map(cell).unwrap_or("")
+                ),
+            ));
+        }
         findings.push(PastFinding {
             id,
             first_seen,

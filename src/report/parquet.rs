@@ -361,98 +361,24 @@ pub(crate) fn parse_amount(s: &str, scale: usize) -> Result<i128, CellError> {
     Ok(if negative { -v } else { v })
 }
 
-/// Reads a year: four digits, or ISO 8601's expanded form (`+10000`,
-/// `-0001`: a sign and at least four digits). Returns it and the rest.
-fn parse_year(s: &str) -> Result<(i64, &str), CellError> {
-    let (sign, body) = match s.as_bytes().first() {
-        Some(b'+') => (1, &s[1..]),
-        Some(b'-') => (-1, &s[1..]),
-        _ => (0, s),
-    };
-    let n = body.bytes().take_while(u8::is_ascii_digit).count();
-    if n < 4 || (sign == 0 && n != 4) || n > 9 {
-        return Err(CellError::Syntax);
-    }
-    let year: i64 = body[..n].parse().map_err(|_| CellError::Syntax)?;
-    Ok((if sign < 0 { -year } else { year }, &body[n..]))
-}
-
-/// Two ASCII digits.
-fn two(b: &[u8]) -> Result<u32, CellError> {
-    match b {
-        [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Ok(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
-        _ => Err(CellError::Syntax),
+impl From<crate::time::WrittenError> for CellError {
+    fn from(e: crate::time::WrittenError) -> CellError {
+        match e {
+            crate::time::WrittenError::Syntax => CellError::Syntax,
+            crate::time::WrittenError::Range => CellError::Range,
+        }
     }
 }
 
 /// A billing month `YYYY-MM` (expanded years allowed, as written past 9999).
 pub(crate) fn parse_month(s: &str) -> Result<(), CellError> {
-    let (_, rest) = parse_year(s)?;
-    let b = rest.as_bytes();
-    if b.len() != 3 || b[0] != b'-' {
-        return Err(CellError::Syntax);
-    }
-    match two(&b[1..3])? {
-        1..=12 => Ok(()),
-        _ => Err(CellError::Range),
-    }
+    crate::time::parse_written_month(s).map_err(CellError::from)
 }
 
-/// An RFC 3339 timestamp as the reports write it —
-/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, expanded years allowed — as
-/// microseconds since the epoch (the exact instant its offset names).
+/// An RFC 3339 timestamp as the reports write it (expanded years allowed),
+/// as microseconds since the epoch.
 pub(crate) fn parse_timestamp(s: &str) -> Result<i64, CellError> {
-    let (year, rest) = parse_year(s)?;
-    let b = rest.as_bytes();
-    if b.len() < 15 || b[0] != b'-' || b[3] != b'-' || b[6] != b'T' || b[9] != b':' || b[12] != b':' {
-        return Err(CellError::Syntax);
-    }
-    let (month, day) = (two(&b[1..3])?, two(&b[4..6])?);
-    let (hour, minute, second) = (two(&b[7..9])?, two(&b[10..12])?, two(&b[13..15])?);
-    let mut i = 15;
-    let mut micros: i64 = 0;
-    if b.get(i) == Some(&b'.') {
-        let n = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 || n > 6 {
-            return Err(CellError::Syntax);
-        }
-        for &c in &b[i + 1..i + 1 + n] {
-            micros = micros * 10 + i64::from(c - b'0');
-        }
-        micros *= 10i64.pow(6 - n as u32);
-        i += 1 + n;
-    }
-    let offset: i64 = match &b[i..] {
-        b"Z" => 0,
-        [sign @ (b'+' | b'-'), h0, h1, b':', m0, m1] => {
-            let (oh, om) = (two(&[*h0, *h1])?, two(&[*m0, *m1])?);
-            if oh > 23 || om > 59 {
-                return Err(CellError::Range);
-            }
-            let o = i64::from(oh * 3600 + om * 60);
-            if *sign == b'-' {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return Err(CellError::Syntax),
-    };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in_month = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
-        return Err(CellError::Range);
-    }
-    let days = crate::time::days_from_civil(year, i64::from(month), i64::from(day));
-    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset;
-    secs.checked_mul(1_000_000)
-        .and_then(|v| v.checked_add(micros))
-        .ok_or(CellError::Range)
+    crate::time::parse_written_ts(s).map_err(CellError::from)
 }
 
 #[cfg(test)]
