@@ -103,7 +103,7 @@ pub fn read(dir: &Path, with_baseline: bool) -> Result<Data, AppError> {
     let rejects = read_listing(
         dir,
         "rejects.csv",
-        &["file", "line", "record_id", "column", "value", "reason"],
+        &crate::report::schema::header(&crate::report::schema::REJECTS),
     )?
     .unwrap_or_default();
     let status = if with_baseline { read_status(dir)? } else { None };
