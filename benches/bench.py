@@ -1,22 +1,30 @@
 #!/usr/bin/env python3
 """refund-recon benchmark.
 
-Generates the standard data sets with `refund-recon generate` (seed 42,
-cached under .bench-data/<size>/), then for each size reports, as medians
-of --runs runs:
+Generates the standard data sets with `refund-recon generate --seed 42` in
+both row layouts, cached under .bench-data/<size>-<layout>/:
 
-  * bare read: polars merely reading the three CSV files into memory
-    (the floor; hidden `refund-recon bench-read` subcommand)
+  * interleaved: each file in time order with accounts interleaved, as a
+    billing system exports them (generate's default; the headline figures)
+  * by-account: each account's rows together (`generate --layout by-account`)
+
+The layouts hold the same rows. For each size, layout and thread count it
+reports, as medians of --runs runs (runs alternate between the layouts, and
+with --compare between the two binaries, so a ratio comes from one sitting):
+
+  * the floor: polars merely reading the three CSV files into memory
+    (hidden `refund-recon bench-read` subcommand)
   * full run: `refund-recon run` wall seconds, rows per second, peak RSS,
-    and the share of time in each phase (from summary.json)
-  * the headline ratio full run / bare read, peak RSS / input bytes
-  * thread scaling: --threads 1 vs the machine's cores (--scaling)
+    peak RSS / input bytes, full run / floor
+  * ingest MB/s per core: input bytes / ingest seconds / threads
+  * the phase table (seconds and shares, from summary.json)
+  * thread scaling: speed-up and parallel efficiency against 1 thread
 
 Usage:
-  python3 benches/bench.py                 # S and M, 3 runs each
-  python3 benches/bench.py --sizes S,M,L   # add L (10M orders, ~3 GB)
-  python3 benches/bench.py --sizes M --threads 1,2 --runs 5
-The binary is built with `cargo build --release` first unless --no-build.
+  python3 benches/bench.py                       # S and M, 3 runs, 1 and all threads
+  python3 benches/bench.py --sizes M,L --runs 3  # add L (10M orders, ~3 GB)
+  python3 benches/bench.py --sizes M --layouts interleaved --compare OLD_BINARY
+The binary is built with `cargo build --release` first unless --no-build or --bin.
 """
 
 import argparse
@@ -30,21 +38,21 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SIZES = {"S": 100_000, "M": 1_000_000, "L": 10_000_000}
+SIZES = {"XS": 10_000, "S": 100_000, "M": 1_000_000, "L": 10_000_000}
+LAYOUTS = ("interleaved", "by-account")
+PHASES = ("ingest", "join", "rules", "aggregate", "write")
 
 
-BIN = None
-
-
-def binary():
-    if BIN:
-        return BIN
+def default_binary():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     return os.path.join(target, "release", "refund-recon")
 
 
 def timed(cmd):
-    """Runs cmd; returns (seconds, peak RSS bytes, stdout)."""
+    """Runs cmd; returns (seconds, peak RSS bytes, stdout). Flushes the page
+    cache's dirty pages first, so a run does not wait for the disk writes of
+    the one before it."""
+    os.sync()
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
         start = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=fo, stderr=fe, cwd=ROOT)
@@ -59,13 +67,14 @@ def timed(cmd):
     return seconds, usage.ru_maxrss * 1024, out.decode()
 
 
-def dataset(size):
-    folder = os.path.join(ROOT, ".bench-data", size)
+def dataset(binary, size, layout):
+    folder = os.path.join(ROOT, ".bench-data", f"{size}-{layout}")
     done = os.path.join(folder, ".complete")
     if not os.path.exists(done):
         shutil.rmtree(folder, ignore_errors=True)
-        print(f"generating {size} ({SIZES[size]:,} orders) ...", flush=True)
-        secs, _, out = timed([binary(), "generate", "--out", folder, "--orders", str(SIZES[size]), "--seed", "42"])
+        print(f"generating {size} {layout} ({SIZES[size]:,} orders) ...", flush=True)
+        cmd = [binary, "generate", "--out", folder, "--orders", str(SIZES[size]), "--seed", "42", "--layout", layout]
+        _, _, out = timed(cmd)
         print(f"  {out.strip()}", flush=True)
         open(done, "w").close()
     return folder
@@ -82,98 +91,132 @@ def human(n):
         n /= 1024
 
 
-def bench_size(size, runs, threads):
-    folder = dataset(size)
-    nbytes = input_bytes(folder)
-    result = {"size": size, "orders": SIZES[size], "input_bytes": nbytes}
-    bare = []
-    for _ in range(runs):
-        secs, rss, out = timed([binary(), "bench-read", "--data", folder])
-        bare.append(secs)
-    result["bare_read_s"] = statistics.median(bare)
+def full_run(binary, folder, threads):
+    """One `run`: wall seconds, peak RSS, phases, rows read."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = os.path.join(tmp, "reports")
+        cmd = [binary, "run", "--data", folder, "--out", out_dir, "--threads", str(threads)]
+        secs, rss, _ = timed(cmd)
+        with open(os.path.join(out_dir, "summary.json")) as f:
+            s = json.load(f)
+    return secs, rss, s["elapsed_seconds"], sum(i["rows_read"] for i in s["inputs"])
+
+
+def summarize(samples, nbytes, floor, threads):
+    walls = [x[0] for x in samples]
+    wall = statistics.median(walls)
+    rows = samples[0][3]
+    phases = {k: statistics.median(x[2][k] for x in samples) for k in PHASES}
+    return {
+        "wall_s": wall,
+        "walls": walls,
+        "rows": rows,
+        "rows_per_s": rows / wall,
+        "peak_rss": statistics.median(x[1] for x in samples),
+        "rss_per_input": statistics.median(x[1] for x in samples) / nbytes,
+        "full_per_floor": wall / floor,
+        "ingest_mb_s_per_core": nbytes / 1e6 / max(phases["ingest"], 1e-9) / threads,
+        "phases": phases,
+    }
+
+
+def bench_size(size, layouts, runs, threads, binaries):
+    """Figures of one size: {layout: {"input_bytes", "floor_s", binary label: {threads: figures}}}."""
+    folders = {lay: dataset(binaries[0][1], size, lay) for lay in layouts}
+    result = {}
+    for lay in layouts:
+        floor = statistics.median(timed([binaries[0][1], "bench-read", "--data", folders[lay]])[0] for _ in range(runs))
+        result[lay] = {"input_bytes": input_bytes(folders[lay]), "floor_s": floor}
     for t in threads:
-        walls, rsses, phases = [], [], []
-        rows = 0
+        samples = {(lay, label): [] for lay in layouts for label, _ in binaries}
         for _ in range(runs):
-            with tempfile.TemporaryDirectory() as tmp:
-                out_dir = os.path.join(tmp, "reports")
-                cmd = [binary(), "run", "--data", folder, "--out", out_dir, "--threads", str(t)]
-                secs, rss, _ = timed(cmd)
-                walls.append(secs)
-                rsses.append(rss)
-                with open(os.path.join(out_dir, "summary.json")) as f:
-                    s = json.load(f)
-                phases.append(s["elapsed_seconds"])
-                rows = sum(i["rows_read"] for i in s["inputs"])
-        med = statistics.median(walls)
-        phase = {k: statistics.median(p[k] for p in phases) for k in phases[0]}
-        result[f"threads_{t}"] = {
-            "wall_s": med,
-            "walls": walls,
-            "rows": rows,
-            "rows_per_s": rows / med,
-            "peak_rss": max(rsses),
-            "phases": phase,
-        }
+            for lay in layouts:
+                for label, binary in binaries:
+                    samples[(lay, label)].append(full_run(binary, folders[lay], t))
+        for (lay, label), xs in samples.items():
+            r = result[lay]
+            r.setdefault(label, {})[t] = summarize(xs, r["input_bytes"], r["floor_s"], t)
     return result
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="S,M")
+    ap.add_argument("--sizes", default="S,M", help="comma list of XS, S, M, L")
+    ap.add_argument("--layouts", default=",".join(LAYOUTS))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", default=None, help="comma list; default: 1 and all cores")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--json", help="also write the raw figures here")
     ap.add_argument("--bin", help="the refund-recon binary (default: the cargo release build)")
+    ap.add_argument("--compare", help="a second binary (e.g. the build before a change), run alternately with the first")
     args = ap.parse_args()
-    global BIN
-    BIN = args.bin
+    binary = args.bin or default_binary()
     if not args.no_build and not args.bin:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    binaries = [("this", binary)] + ([("compare", args.compare)] if args.compare else [])
     cores = os.cpu_count() or 1
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, cores})
-    results = [bench_size(s.strip(), args.runs, threads) for s in args.sizes.split(",")]
+    layouts = [x.strip() for x in args.layouts.split(",")]
+    for lay in layouts:
+        if lay not in LAYOUTS:
+            sys.exit(f"--layouts: {lay} is not one of {', '.join(LAYOUTS)}")
+    sizes = [s.strip() for s in args.sizes.split(",")]
+    results = {s: bench_size(s, layouts, args.runs, threads, binaries) for s in sizes}
 
-    print()
-    print(f"refund-recon benchmark · {time.strftime('%Y-%m-%d')} · {cores} cores · median of {args.runs} runs")
     top = max(threads)
     print()
-    print("| size | orders | input | rows | bare read (s) | full run (s) | full / bare | rows/s | peak RSS | RSS / input |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        t = r[f"threads_{top}"]
-        print(
-            f"| {r['size']} | {r['orders']:,} | {human(r['input_bytes'])} | {t['rows']:,} | {r['bare_read_s']:.2f} | "
-            f"{t['wall_s']:.2f} | {t['wall_s'] / r['bare_read_s']:.2f} | {t['rows_per_s']:,.0f} | "
-            f"{human(t['peak_rss'])} | {t['peak_rss'] / r['input_bytes']:.2f} |"
-        )
+    print(f"refund-recon benchmark · {time.strftime('%Y-%m-%d')} · {cores} cores · median of {args.runs} runs")
+    for label, path in binaries:
+        print(f"  {label}: {path}")
     print()
-    print(f"phase shares at {top} thread(s) (seconds inside the run, from summary.json):")
-    print("| size | ingest (read + validate) | join | rules | aggregate | write |")
-    print("|---|---|---|---|---|---|")
-    for r in results:
-        p = r[f"threads_{top}"]["phases"]
-        total = sum(p[k] for k in ("ingest", "join", "rules", "aggregate", "write")) or 1
-        cells = " | ".join(f"{p[k]:.2f} s ({100 * p[k] / total:.0f} %)" for k in ("ingest", "join", "rules", "aggregate", "write"))
-        print(f"| {r['size']} | {cells} |")
-    if len(threads) > 1:
+    print(f"at {top} thread(s):")
+    print("| size | layout | binary | input | rows | floor (s) | full run (s) | full / floor | rows/s | ingest MB/s/core | peak RSS | RSS / input |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for size, by_layout in results.items():
+        for lay, r in by_layout.items():
+            for label, _ in binaries:
+                f = r[label][top]
+                print(
+                    f"| {size} | {lay} | {label} | {human(r['input_bytes'])} | {f['rows']:,} | {r['floor_s']:.2f} | "
+                    f"{f['wall_s']:.2f} | {f['full_per_floor']:.2f} | {f['rows_per_s']:,.0f} | "
+                    f"{f['ingest_mb_s_per_core']:.0f} | {human(f['peak_rss'])} | {f['rss_per_input']:.2f} |"
+                )
+    print()
+    print(f"phases at {top} thread(s), seconds (share), from summary.json:")
+    print("| size | layout | binary | " + " | ".join(PHASES) + " |")
+    print("|---|---|---|" + "---|" * len(PHASES))
+    for size, by_layout in results.items():
+        for lay, r in by_layout.items():
+            for label, _ in binaries:
+                p = r[label][top]["phases"]
+                total = sum(p.values()) or 1
+                cells = " | ".join(f"{p[k]:.2f} ({100 * p[k] / total:.0f} %)" for k in PHASES)
+                print(f"| {size} | {lay} | {label} | {cells} |")
+    if len(layouts) > 1:
         print()
-        print("| size | " + " | ".join(f"{t} thr (s)" for t in threads) + " | speed-up | efficiency |")
-        print("|---|" + "---|" * (len(threads) + 2))
-        for r in results:
-            base = r["threads_1"]["wall_s"] if "threads_1" in r else None
-            cells = " | ".join(f"{r[f'threads_{t}']['wall_s']:.2f}" for t in threads)
-            if base:
-                speed = base / r[f"threads_{top}"]["wall_s"]
-                print(f"| {r['size']} | {cells} | {speed:.2f}× | {100 * speed / top:.0f} % |")
-            else:
-                print(f"| {r['size']} | {cells} | | |")
-    if len(results) > 1 and all(r["size"] in ("M", "L") for r in results[-2:]):
-        m, l = results[-2], results[-1]
-        if m["size"] == "M" and l["size"] == "L":
-            ratio = l[f"threads_{top}"]["wall_s"] / m[f"threads_{top}"]["wall_s"]
-            print(f"\nM → L time ratio: {ratio:.1f}× for 10× the rows")
+        print(f"interleaved / by-account wall, at {top} thread(s):")
+        for size, by_layout in results.items():
+            for label, _ in binaries:
+                a, b = by_layout["interleaved"][label][top], by_layout["by-account"][label][top]
+                print(f"  {size} {label}: {a['wall_s']:.2f} / {b['wall_s']:.2f} = {a['wall_s'] / b['wall_s']:.2f}")
+    if args.compare:
+        print()
+        print("this / compare wall (below 1: this binary is faster):")
+        for size, by_layout in results.items():
+            for lay, r in by_layout.items():
+                for t in threads:
+                    a, b = r["this"][t], r["compare"][t]
+                    print(f"  {size} {lay} {t} thr: {a['wall_s']:.2f} / {b['wall_s']:.2f} = {a['wall_s'] / b['wall_s']:.3f}")
+    if 1 in threads and len(threads) > 1:
+        print()
+        print("| size | layout | binary | " + " | ".join(f"{t} thr (s)" for t in threads) + f" | speed-up at {top} | efficiency |")
+        print("|---|---|---|" + "---|" * (len(threads) + 2))
+        for size, by_layout in results.items():
+            for lay, r in by_layout.items():
+                for label, _ in binaries:
+                    cells = " | ".join(f"{r[label][t]['wall_s']:.2f}" for t in threads)
+                    speed = r[label][1]["wall_s"] / r[label][top]["wall_s"]
+                    print(f"| {size} | {lay} | {label} | {cells} | {speed:.2f}× | {100 * speed / top:.0f} % |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

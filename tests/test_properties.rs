@@ -43,6 +43,7 @@ fn check_invariants_under(policy: Policy, seed: u64, orders: u64, error_rate: f6
         error_rate,
         malformed_rate,
         policy: policy.clone(),
+        layout: Default::default(),
     })
     .unwrap();
     let cal = policy.calendar();
@@ -258,6 +259,7 @@ mod binary {
             error_rate,
             malformed_rate,
             policy: refund_recon::config::Policy::load(&repo().join("data/policy.toml")).unwrap(),
+            layout: Default::default(),
         })
         .unwrap();
     }

@@ -27,6 +27,10 @@ pub(crate) fn options(a: &GenerateArgs) -> Result<GenerateOptions, AppError> {
         error_rate: a.error_rate,
         malformed_rate: a.malformed_rate,
         policy,
+        layout: match a.layout {
+            super::LayoutArg::Interleaved => crate::generate::Layout::Interleaved,
+            super::LayoutArg::ByAccount => crate::generate::Layout::ByAccount,
+        },
     })
 }
 

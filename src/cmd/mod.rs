@@ -172,6 +172,17 @@ pub struct GenerateArgs {
     /// Policy file (TOML) the recorded values follow.
     #[arg(long, default_value = "data/policy.toml")]
     pub policy: PathBuf,
+    /// Row order: `interleaved` (each file in time order, accounts mixed, as
+    /// billing systems export) or `by-account` (each account's rows together).
+    #[arg(long, value_enum, default_value_t = LayoutArg::Interleaved)]
+    pub layout: LayoutArg,
+}
+
+/// `generate --layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    Interleaved,
+    ByAccount,
 }
 
 /// Validated input options.

@@ -20,6 +20,7 @@ fn opts(dir: &Path, orders: u64, seed: u64) -> GenerateOptions {
         error_rate: 0.02,
         malformed_rate: 0.0,
         policy: bundled(),
+        layout: Layout::default(),
     }
 }
 
@@ -488,4 +489,89 @@ fn bad_options_are_refused() {
         ..opts(d.path(), 10, 1)
     })
     .is_err());
+}
+
+/// The time of a generated timestamp cell (any of the written styles).
+fn instant(cell: &str) -> i64 {
+    DateTime::parse_from_rfc3339(&cell.replacen(' ', "T", 1))
+        .unwrap_or_else(|e| panic!("{cell}: {e}"))
+        .timestamp()
+}
+
+#[test]
+fn interleaved_is_the_by_account_rows_in_time_order() {
+    let (a, b) = (tmp(), tmp());
+    let by_account = generate(&GenerateOptions {
+        layout: Layout::ByAccount,
+        ..opts(a.path(), 20_000, 3)
+    })
+    .unwrap();
+    let interleaved = generate(&opts(b.path(), 20_000, 3)).unwrap();
+    assert_eq!(by_account, interleaved);
+    for (file, time) in [
+        ("orders.csv", "ordered_at"),
+        ("payments.csv", "paid_at"),
+        ("unsubscriptions.csv", "requested_at"),
+    ] {
+        let (ta, tb) = (read(a.path(), file), read(b.path(), file));
+        assert_ne!(ta, tb, "{file}: the layouts differ");
+        let (mut la, mut lb): (Vec<&str>, Vec<&str>) = (ta.lines().collect(), tb.lines().collect());
+        assert_eq!(la[0], lb[0], "{file}: one header");
+        // Time order, ties in by-account order.
+        let (_, rows) = table(b.path(), file);
+        let times: Vec<i64> = rows.iter().map(|r| instant(&r[time])).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{file} is in {time} order");
+        // Accounts interleave: the first 100 rows name many accounts.
+        let first: HashSet<&str> = rows.iter().take(100).map(|r| r["account_id"].as_str()).collect();
+        assert!(
+            first.len() > 50,
+            "{file}: {} accounts in the first 100 rows",
+            first.len()
+        );
+        // The same rows.
+        la.sort_unstable();
+        lb.sort_unstable();
+        assert_eq!(la, lb, "{file}: the same rows");
+    }
+}
+
+#[test]
+fn interleaved_keeps_malformed_rows_after_their_row() {
+    let (a, b) = (tmp(), tmp());
+    let o = GenerateOptions {
+        malformed_rate: 0.05,
+        ..opts(a.path(), 5_000, 8)
+    };
+    let ra = generate(&GenerateOptions {
+        layout: Layout::ByAccount,
+        ..o.clone()
+    })
+    .unwrap();
+    let rb = generate(&GenerateOptions {
+        out: b.path().to_path_buf(),
+        ..o
+    })
+    .unwrap();
+    assert_eq!(ra, rb);
+    assert!(ra.malformed > 100, "{ra:?}");
+    for file in ["orders.csv", "payments.csv", "unsubscriptions.csv"] {
+        let pairs = |dir: &Path| {
+            let text = read(dir, file);
+            let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            // Each row that is not a plain valid one (its id ends in M, or
+            // it repeats the row before), with the row before it.
+            let mut p: Vec<(String, String)> = lines
+                .windows(2)
+                .filter(|w| w[1].split(',').next().is_some_and(|id| id.ends_with('M')) || w[0] == w[1])
+                .map(|w| (w[0].clone(), w[1].clone()))
+                .collect();
+            p.sort_unstable();
+            (p, lines.len())
+        };
+        let (pa, na) = pairs(a.path());
+        let (pb, nb) = pairs(b.path());
+        assert_eq!(na, nb, "{file}: as many lines");
+        assert!(!pa.is_empty(), "{file} has malformed rows");
+        assert_eq!(pa, pb, "{file}: every malformed row follows the same row");
+    }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use rayon::slice::ParallelSliceMut;
 
 use crate::model::{Month, UnsubStatus};
 use crate::time::{civil_from_days, days_from_civil, Calendar};
@@ -323,21 +324,47 @@ pub(super) struct Bases {
 
 /// A block's three files' bytes and counts.
 pub(super) struct BlockOut {
-    orders: Vec<u8>,
-    payments: Vec<u8>,
-    unsubs: Vec<u8>,
+    /// orders, payments, unsubscriptions.
+    files: [Vec<u8>; 3],
+    /// Per file, where each valid row (with the malformed rows written
+    /// after it) ends, and its time: what the interleaved layout sorts.
+    marks: [Vec<Mark>; 3],
     malformed: u64,
     counts: [u64; 3],
     wrong: u64,
 }
 
+/// The end (in its block's bytes) and the time of one valid row together
+/// with the malformed rows that follow it.
+#[derive(Clone, Copy)]
+struct Mark {
+    at: i64,
+    end: u32,
+}
+
+/// Records that a valid row (and its malformed followers) ends here.
+fn mark(marks: &mut Vec<Mark>, at: i64, out: &[u8]) {
+    let end = u32::try_from(out.len()).expect("a block's bytes stay far below 4 GiB");
+    marks.push(Mark { at, end });
+}
+
 pub(super) fn format_block(cfg: &Cfg, b: u64, block: &Block, base: Bases) -> BlockOut {
     let mut mal = Malformer::new(block_rng(cfg.seed, b, 2), cfg.malformed_rate, &cfg.terms);
     let mut row = RowBuilder::new(&cfg.terms);
+    let mut marks: [Vec<Mark>; 3] = [
+        Vec::with_capacity(block.orders.len()),
+        Vec::with_capacity(block.payments.len()),
+        Vec::with_capacity(block.unsubs.len()),
+    ];
+    let [mo, mp, mu] = &mut marks;
+    let files = [
+        format_orders(&mut row, &mut mal, block, base, mo),
+        format_payments(&mut row, &mut mal, block, base, mp),
+        format_unsubs(&mut row, &mut mal, block, base, mu),
+    ];
     BlockOut {
-        orders: format_orders(&mut row, &mut mal, block, base),
-        payments: format_payments(&mut row, &mut mal, block, base),
-        unsubs: format_unsubs(&mut row, &mut mal, block, base),
+        files,
+        marks,
         malformed: mal.count,
         counts: [
             block.orders.len() as u64,
@@ -348,7 +375,13 @@ pub(super) fn format_block(cfg: &Cfg, b: u64, block: &Block, base: Bases) -> Blo
     }
 }
 
-fn format_orders(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
+fn format_orders(
+    row: &mut RowBuilder<'_>,
+    mal: &mut Malformer<'_>,
+    block: &Block,
+    base: Bases,
+    marks: &mut Vec<Mark>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(block.orders.len() * 200);
     for (i, o) in block.orders.iter().enumerate() {
         let acct = block.first_account + u64::from(o.account);
@@ -374,11 +407,18 @@ fn format_orders(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Bloc
         row.text(bool_token(o.invoice, o.bool_style));
         row.emit(&mut out);
         mal.order(row, &mut out);
+        mark(marks, o.ordered_at, &out);
     }
     out
 }
 
-fn format_payments(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
+fn format_payments(
+    row: &mut RowBuilder<'_>,
+    mal: &mut Malformer<'_>,
+    block: &Block,
+    base: Bases,
+    marks: &mut Vec<Mark>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(block.payments.len() * 100);
     for (i, p) in block.payments.iter().enumerate() {
         row.clear();
@@ -392,11 +432,18 @@ fn format_payments(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Bl
         row.text(p.status.as_str());
         row.emit(&mut out);
         mal.payment(row, &mut out);
+        mark(marks, p.paid_at, &out);
     }
     out
 }
 
-fn format_unsubs(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Block, base: Bases) -> Vec<u8> {
+fn format_unsubs(
+    row: &mut RowBuilder<'_>,
+    mal: &mut Malformer<'_>,
+    block: &Block,
+    base: Bases,
+    marks: &mut Vec<Mark>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(block.unsubs.len() * 200);
     for (i, u) in block.unsubs.iter().enumerate() {
         row.clear();
@@ -419,6 +466,7 @@ fn format_unsubs(row: &mut RowBuilder<'_>, mal: &mut Malformer<'_>, block: &Bloc
         recorded_values(row, u);
         row.emit(&mut out);
         mal.unsub(row, u, &mut out);
+        mark(marks, u.requested, &out);
     }
     out
 }
@@ -451,17 +499,50 @@ pub(super) fn open(path: PathBuf, header: &str) -> io::Result<BufWriter<File>> {
     Ok(w)
 }
 
-/// Writes a group's blocks in order and counts their rows.
+/// Counts a block's rows.
+fn count(o: &BlockOut, report: &mut GenerateReport) {
+    report.orders += o.counts[0];
+    report.payments += o.counts[1];
+    report.unsubscriptions += o.counts[2];
+    report.malformed += o.malformed;
+    report.wrong_recorded += o.wrong;
+}
+
+/// Writes a group's blocks in order (the by-account layout) and counts
+/// their rows.
 pub(super) fn write_group(w: &mut Writers, outs: Vec<BlockOut>, report: &mut GenerateReport) -> io::Result<()> {
     for o in outs {
-        w[0].write_all(&o.orders)?;
-        w[1].write_all(&o.payments)?;
-        w[2].write_all(&o.unsubs)?;
-        report.orders += o.counts[0];
-        report.payments += o.counts[1];
-        report.unsubscriptions += o.counts[2];
-        report.malformed += o.malformed;
-        report.wrong_recorded += o.wrong;
+        for (w, bytes) in w.iter_mut().zip(&o.files) {
+            w.write_all(bytes)?;
+        }
+        count(&o, report);
+    }
+    Ok(())
+}
+
+/// Writes every block's rows in time order (the interleaved layout): each
+/// file's valid rows sorted by their time (ordered_at, paid_at,
+/// requested_at), ties in by-account order, each followed by the malformed
+/// rows generated after it. Counts the rows.
+pub(super) fn write_interleaved(w: &mut Writers, outs: &[BlockOut], report: &mut GenerateReport) -> io::Result<()> {
+    for o in outs {
+        count(o, report);
+    }
+    for (file, w) in w.iter_mut().enumerate() {
+        // (time, block, start, end): sorting on the first three is the
+        // stable sort of the by-account order by time.
+        let mut rows: Vec<(i64, u32, u32, u32)> = Vec::with_capacity(outs.iter().map(|o| o.marks[file].len()).sum());
+        for (b, o) in outs.iter().enumerate() {
+            let mut start = 0;
+            for m in &o.marks[file] {
+                rows.push((m.at, b as u32, start, m.end));
+                start = m.end;
+            }
+        }
+        rows.par_sort_unstable_by_key(|&(at, b, start, _)| (at, b, start));
+        for (_, b, start, end) in rows {
+            w.write_all(&outs[b as usize].files[file][start as usize..end as usize])?;
+        }
     }
     Ok(())
 }
