@@ -93,6 +93,17 @@ impl StrCol {
         out
     }
 
+    /// The rows at `rows`, in that order (a gather of the string views; long
+    /// strings keep sharing their buffers).
+    pub fn gather(&self, rows: &[u32]) -> StrCol {
+        let idx = IdxCa::from_vec(PlSmallStr::EMPTY, rows.iter().map(|&r| r as IdxSize).collect());
+        let mut out = StrCol {
+            ca: self.ca.take(&idx).expect("gather rows are within the column"),
+        };
+        out.rechunk();
+        out
+    }
+
     /// A cheap borrowed view for indexed access. The column must be rechunked.
     pub fn view(&self) -> StrView<'_> {
         let arr = if self.ca.chunks().is_empty() {

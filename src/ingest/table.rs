@@ -53,6 +53,9 @@ pub trait Table: Sized + Send {
     fn finish(&mut self);
     /// Keeps the rows where `keep` is true (after `finish`).
     fn retain(&mut self, keep: &[bool]);
+    /// Reorders the rows (after `finish`): row `k` becomes the old row
+    /// `rows[k]`; `rows` is a permutation.
+    fn gather(&mut self, rows: &[u32]);
     /// Physical line of each row.
     fn lines(&self) -> &[u64];
     fn lines_mut(&mut self) -> &mut [u64];
@@ -100,10 +103,12 @@ pub trait Column: Default + std::fmt::Debug + Send {
     fn finish(&mut self) {}
     /// Keeps the rows where `keep` is true.
     fn retain(&mut self, keep: &[bool]);
+    /// Row `k` becomes the old row `rows[k]` (finished columns).
+    fn gather(&mut self, rows: &[u32]);
 }
 
 /// Parsed values, one per row.
-impl<T: std::fmt::Debug + Send> Column for Vec<T> {
+impl<T: std::fmt::Debug + Copy + Send + Sync> Column for Vec<T> {
     type Value<'a> = T;
     type State = ();
 
@@ -126,6 +131,10 @@ impl<T: std::fmt::Debug + Send> Column for Vec<T> {
 
     fn retain(&mut self, keep: &[bool]) {
         retain(self, keep);
+    }
+
+    fn gather(&mut self, rows: &[u32]) {
+        *self = gather(self, rows);
     }
 }
 
@@ -164,6 +173,10 @@ impl Column for StrCol {
     fn retain(&mut self, keep: &[bool]) {
         *self = self.filter(keep);
     }
+
+    fn gather(&mut self, rows: &[u32]) {
+        *self = StrCol::gather(self, rows);
+    }
 }
 
 /// Interned text: a provisional code per row (ranks once the loader has
@@ -194,6 +207,16 @@ impl Column for CodeCol {
     fn retain(&mut self, keep: &[bool]) {
         retain(&mut self.codes, keep);
     }
+
+    fn gather(&mut self, rows: &[u32]) {
+        self.codes = gather(&self.codes, rows);
+    }
+}
+
+/// The elements at `rows`, in that order (in parallel).
+pub(crate) fn gather<T: Copy + Send + Sync>(v: &[T], rows: &[u32]) -> Vec<T> {
+    use rayon::prelude::*;
+    rows.par_iter().map(|&r| v[r as usize]).collect()
 }
 
 /// Keeps the elements whose flag is true.
@@ -372,6 +395,11 @@ macro_rules! declare_table {
                 $crate::ingest::table::retain(&mut self.line, keep);
             }
 
+            fn gather(&mut self, rows: &[u32]) {
+                $($crate::ingest::table::Column::gather(&mut self.$col, rows);)+
+                self.line = $crate::ingest::table::gather(&self.line, rows);
+            }
+
             fn lines(&self) -> &[u64] {
                 &self.line
             }
@@ -455,6 +483,7 @@ mod tests {
         a.append(b);
         a.finish();
         a.retain(&[true, false, true]);
+        a.gather(&[1, 0]);
 
         let (dict, remap) = interners.accounts.finish();
         a.account_id.finish(&dict, |c| remap.rank(c));
@@ -469,6 +498,6 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(rows, vec![("t1", "acc-b", 1, "x", 2), ("t4", "acc-b", 4, "y", 5)]);
+        assert_eq!(rows, vec![("t4", "acc-b", 4, "y", 5), ("t1", "acc-b", 1, "x", 2)]);
     }
 }
