@@ -154,6 +154,10 @@ mod tests {
         assert_eq!(v.get(2), "z");
         let kept = col.filter(&[true, false, true]);
         assert_eq!(kept.view().get(1), "z");
+        let moved = col.gather(&[2, 0, 1]);
+        let v = moved.view();
+        assert_eq!((v.get(0), v.get(1)), ("z", "x"));
+        assert_eq!(v.get(2), "a rather long string beyond twelve bytes");
     }
 }
 

@@ -1,14 +1,15 @@
-//! The polars part of the engine: hash joins of payments and
-//! unsubscriptions to their orders, and the sort that fixes the evaluation
-//! order. Results come back as plain row indices.
+//! The joins of payments and unsubscriptions to their orders, and the sort
+//! that fixes the evaluation order. Results come back as plain row indices.
 
 use std::ops::Range;
 
 use polars::prelude::*;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::RowIndex;
-use crate::columns::StrCol;
-use crate::ingest::{Inputs, Table};
+use crate::columns::{StrCol, StrView};
+use crate::ingest::{Inputs, Orders, Table};
 
 /// Row indices produced by the joins and the sort.
 pub struct Joined {
@@ -22,6 +23,135 @@ pub struct Joined {
     pub accounts: Vec<Range<usize>>,
 }
 
+/// Where each account's rows are in a table in account order: account `a`
+/// has rows `start[a]..start[a + 1]`. None when the table is not in
+/// account order (ingest sorts it; `explain --reports` loads a few
+/// accounts' rows in file order).
+fn account_starts(codes: &[u32], accounts: usize) -> Option<Vec<u32>> {
+    if !codes.windows(2).all(|w| w[0] <= w[1]) {
+        return None;
+    }
+    let mut start = vec![0u32; accounts + 1];
+    for &a in codes {
+        *start.get_mut(a as usize + 1)? += 1;
+    }
+    for a in 0..accounts {
+        start[a + 1] += start[a];
+    }
+    Some(start)
+}
+
+/// An account's orders above this many are searched through a sorted
+/// index, fewer by a scan.
+const SCAN: usize = 16;
+
+/// The order rows of each account, for finding an order_id among them:
+/// the rows themselves for a small account, sorted by order_id for a
+/// large one (so an account with a million orders is not scanned).
+struct OrderIndex<'a> {
+    ids: StrView<'a>,
+    start: Vec<u32>,
+    /// Large accounts: their rows sorted by order_id.
+    sorted: FxHashMap<u32, Vec<u32>>,
+    /// Every order's id hash and row, sorted: the fallback for an id that is
+    /// not among its own account's orders.
+    all: std::sync::OnceLock<Vec<(u64, u32)>>,
+}
+
+fn id_hash(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(s)
+}
+
+impl<'a> OrderIndex<'a> {
+    fn new(ids: StrView<'a>, start: Vec<u32>) -> Self {
+        let large: Vec<u32> = (0..start.len() as u32 - 1)
+            .filter(|&a| (start[a as usize + 1] - start[a as usize]) as usize > SCAN)
+            .collect();
+        let sorted = large
+            .into_par_iter()
+            .map(|a| {
+                let mut rows: Vec<u32> = (start[a as usize]..start[a as usize + 1]).collect();
+                rows.sort_unstable_by(|&x, &y| ids.get(x as usize).cmp(ids.get(y as usize)));
+                (a, rows)
+            })
+            .collect();
+        OrderIndex {
+            ids,
+            start,
+            sorted,
+            all: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The row of the order with id `id`, looked for among account
+    /// `account`'s orders first.
+    fn find(&self, account: u32, id: &str) -> Option<u32> {
+        let a = account as usize;
+        if let (Some(&lo), Some(&hi)) = (self.start.get(a), self.start.get(a + 1)) {
+            let found = match self.sorted.get(&account) {
+                Some(rows) => rows
+                    .binary_search_by(|&r| self.ids.get(r as usize).cmp(id))
+                    .ok()
+                    .map(|k| rows[k]),
+                None => (lo..hi).find(|&r| self.ids.get(r as usize) == id),
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        self.anywhere(id)
+    }
+
+    /// The row of the order with id `id`, in any account.
+    fn anywhere(&self, id: &str) -> Option<u32> {
+        let all = self.all.get_or_init(|| {
+            let n = *self.start.last().unwrap_or(&0);
+            let mut v: Vec<(u64, u32)> = (0..n)
+                .into_par_iter()
+                .map(|r| (id_hash(self.ids.get(r as usize)), r))
+                .collect();
+            v.par_sort_unstable();
+            v
+        });
+        let h = id_hash(id);
+        let from = all.partition_point(|&(x, _)| x < h);
+        all[from..]
+            .iter()
+            .take_while(|&&(x, _)| x == h)
+            .map(|&(_, r)| r)
+            .find(|&r| self.ids.get(r as usize) == id)
+    }
+}
+
+/// For each row of `keys` (order_id and account), the row of the order with
+/// that order_id (ids are unique), or None. Each key is looked for among
+/// its own account's orders first, which are contiguous once ingest has put
+/// the orders in account order, so the lookups stay in cache; an id of
+/// another account's order (or of none) falls back to a sorted hash index
+/// of every order, built only when some key needs it. Orders not in account
+/// order (explain's few accounts) go through a polars hash join instead.
+fn order_rows(orders: &Orders, key_ids: &StrCol, key_accounts: &[u32]) -> PolarsResult<Vec<Option<RowIndex>>> {
+    let (n, m) = (key_ids.len(), orders.len());
+    if n == 0 || m == 0 {
+        return Ok(vec![None; n]);
+    }
+    let accounts = orders.account_id.dict().len();
+    let Some(start) = account_starts(&orders.account_id.codes, accounts) else {
+        return hash_join(&orders.order_id, key_ids);
+    };
+    let index = OrderIndex::new(orders.order_id.view(), start);
+    let keys = key_ids.view();
+    Ok((0..n)
+        .into_par_iter()
+        .map(|i| {
+            index
+                .find(key_accounts[i], keys.get(i))
+                .map(|r| RowIndex::new(r as usize))
+        })
+        .collect())
+}
+
 fn row_index(name: &str, n: usize) -> Column {
     Column::new(PlSmallStr::from_str(name), (0..n as u32).collect::<Vec<u32>>())
 }
@@ -30,8 +160,9 @@ fn collect(lf: LazyFrame) -> PolarsResult<DataFrame> {
     Ok(lf.collect_with_engine(Engine::InMemory)?.unwrap_single())
 }
 
-/// For each key, the row of the order with that order_id (ids are unique).
-fn order_rows(order_ids: &StrCol, keys: &StrCol) -> PolarsResult<Vec<Option<RowIndex>>> {
+/// For each key, the row of the order with that order_id (ids are unique),
+/// by a polars hash join.
+fn hash_join(order_ids: &StrCol, keys: &StrCol) -> PolarsResult<Vec<Option<RowIndex>>> {
     let (n, m) = (keys.len(), order_ids.len());
     let mut out = vec![None; n];
     if n == 0 || m == 0 {
@@ -60,10 +191,10 @@ fn order_rows(order_ids: &StrCol, keys: &StrCol) -> PolarsResult<Vec<Option<RowI
 pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
     let span = crate::trace::span("join: payments → orders");
-    let order_of_payment = order_rows(&o.order_id, &p.order_id)?;
+    let order_of_payment = order_rows(o, &p.order_id, &p.account_id.codes)?;
     drop(span);
     let span = crate::trace::span("join: unsubs → orders");
-    let order_of_unsub = order_rows(&o.order_id, &u.order_id)?;
+    let order_of_unsub = order_rows(o, &u.order_id, &u.account_id.codes)?;
     drop(span);
     let _span = crate::trace::span("join: sort unsubs");
 
@@ -100,4 +231,55 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
         unsub_sorted,
         accounts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Orders in account order: account 0 has 2, account 1 has 40 (a large
+    /// one, searched through its sorted index), account 2 none, account 3 one.
+    fn orders() -> (StrCol, Vec<u32>) {
+        let mut ids = vec!["o-a1".to_string(), "o-a0".to_string()];
+        let mut accts = vec![0, 0];
+        for k in (0..40).rev() {
+            ids.push(format!("o-b{k:02}-a longer id than twelve bytes"));
+            accts.push(1);
+        }
+        ids.push("o-d".into());
+        accts.push(3);
+        (StrCol::from_strs(ids.iter().map(String::as_str)), accts)
+    }
+
+    #[test]
+    fn an_order_is_found_in_its_own_account_or_any_other() {
+        let (col, accts) = orders();
+        let start = account_starts(&accts, 4).unwrap();
+        assert_eq!(start, vec![0, 2, 42, 42, 43]);
+        let index = OrderIndex::new(col.view(), start);
+        assert!(index.sorted.contains_key(&1) && !index.sorted.contains_key(&0));
+        let naive = |id: &str| (0..col.len() as u32).find(|&r| col.view().get(r as usize) == id);
+        let mut probes: Vec<(u32, String)> = Vec::new();
+        for a in 0..4 {
+            for id in ["o-a0", "o-a1", "o-d", "o-missing", "", "o-b"] {
+                probes.push((a, id.into()));
+            }
+            for k in [0, 7, 39, 40] {
+                probes.push((a, format!("o-b{k:02}-a longer id than twelve bytes")));
+            }
+        }
+        for (a, id) in &probes {
+            assert_eq!(index.find(*a, id), naive(id), "account {a}, id {id:?}");
+        }
+        assert!(
+            index.all.get().is_some(),
+            "ids of other accounts went through the fallback"
+        );
+    }
+
+    #[test]
+    fn a_table_out_of_account_order_has_no_starts() {
+        assert_eq!(account_starts(&[0, 2, 1], 3), None);
+        assert_eq!(account_starts(&[], 2), Some(vec![0, 0, 0]));
+    }
 }
