@@ -135,7 +135,7 @@ use write::{format_block, open, write_group, write_interleaved, Bases, BlockOut,
 pub enum Layout {
     /// Each file in time order (orders by ordered_at, payments by paid_at,
     /// unsubscriptions by requested_at), accounts interleaved, as a billing
-    /// system exports them. The files are assembled in memory (about 1.2×
+    /// system exports them. The files are assembled in memory (about 1.4×
     /// their size) before they are written.
     #[default]
     Interleaved,
