@@ -157,14 +157,18 @@ pub struct Overflow {
 /// Evaluates one account's unsubscriptions (`rows`, already in evaluation
 /// order): R0, R2–R9 in turn on each, carrying the yearly quota counter and
 /// the first completion of each order.
-pub fn account(ctx: &Ctx<'_>, rows: &[u32]) -> Result<(Vec<Outcome>, Vec<QuotaRow>), Overflow> {
+pub fn account(
+    ctx: &Ctx<'_>,
+    rows: &[u32],
+    outcomes: &mut Vec<Outcome>,
+    quota: &mut Vec<QuotaRow>,
+) -> Result<(), Overflow> {
     let u: &Unsubscriptions = &ctx.inputs.unsubs;
     let env = Env {
         policy: ctx.policy,
         cal: ctx.cal,
         as_of: ctx.as_of,
     };
-    let mut outcomes = Vec::with_capacity(rows.len());
     let mut first_completion: FxHashMap<u32, u32> = FxHashMap::default();
     let mut years: BTreeMap<i32, YearCounts> = BTreeMap::new();
     for &row in rows {
@@ -207,7 +211,8 @@ pub fn account(ctx: &Ctx<'_>, rows: &[u32]) -> Result<(Vec<Outcome>, Vec<QuotaRo
         out.findings = findings;
         outcomes.push(out);
     }
-    Ok((outcomes, quota_rows(ctx, rows, years)))
+    quota.extend(quota_rows(ctx, rows, years));
+    Ok(())
 }
 
 /// R2–R9 on a linked unsubscription of order row `oi`; `y` is its
@@ -261,7 +266,11 @@ fn linked(
 }
 
 /// The account's rows of quota_usage.csv, by year.
-fn quota_rows(ctx: &Ctx<'_>, rows: &[u32], years: BTreeMap<i32, YearCounts>) -> Vec<QuotaRow> {
+fn quota_rows<'c>(
+    ctx: &'c Ctx<'_>,
+    rows: &[u32],
+    years: BTreeMap<i32, YearCounts>,
+) -> impl Iterator<Item = QuotaRow> + 'c {
     let account_id = rows
         .first()
         .map(|&r| ctx.inputs.unsubs.account_id.view().get(r as usize).to_string())
@@ -269,7 +278,7 @@ fn quota_rows(ctx: &Ctx<'_>, rows: &[u32], years: BTreeMap<i32, YearCounts>) -> 
     years
         .into_iter()
         .filter(|(_, y)| y.exists)
-        .map(|(year, y)| QuotaRow {
+        .map(move |(year, y)| QuotaRow {
             account_id: account_id.clone(),
             year,
             allowed: ctx.policy.unconditional.per_calendar_year,
@@ -277,5 +286,4 @@ fn quota_rows(ctx: &Ctx<'_>, rows: &[u32], years: BTreeMap<i32, YearCounts>) -> 
             denied_by_quota: y.denied,
             recorded_unconditional: y.recorded,
         })
-        .collect()
 }

@@ -46,6 +46,9 @@ impl RowIndex {
     }
 }
 
+/// Accounts evaluated by one rayon task (their outcomes in one vector).
+const ACCOUNTS_PER_TASK: usize = 512;
+
 /// Wall time of each phase.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timings {
@@ -124,12 +127,22 @@ impl Reconciliation {
             order_of_unsub: &j.order_of_unsub,
             pay: &pay,
         };
-        let per_account: Vec<(Vec<Outcome>, Vec<QuotaRow>)> = j
+        // Accounts a task at a time: one outcome per unsubscription, in
+        // the evaluation order, so each account's outcomes take the range
+        // its unsubscriptions have in `unsub_sorted`.
+        let per_task: Vec<(Vec<Outcome>, Vec<QuotaRow>)> = j
             .accounts
-            .par_iter()
-            .map(|range| evaluate::account(&ctx, &j.unsub_sorted[range.clone()]))
+            .par_chunks(ACCOUNTS_PER_TASK)
+            .map(|accounts| {
+                let rows: usize = accounts.iter().map(Range::len).sum();
+                let (mut outcomes, mut quota) = (Vec::with_capacity(rows), Vec::new());
+                for range in accounts {
+                    evaluate::account(&ctx, &j.unsub_sorted[range.clone()], &mut outcomes, &mut quota)?;
+                }
+                Ok((outcomes, quota))
+            })
             .collect::<Result<_, _>>()
-            .map_err(|e| {
+            .map_err(|e: evaluate::Overflow| {
                 let u = &inputs.unsubs;
                 let r = e.unsub as usize;
                 crate::error::AppError::Arithmetic(format!(
@@ -142,13 +155,13 @@ impl Reconciliation {
                 ))
             })?;
         let mut outcomes = Vec::with_capacity(inputs.unsubs.len());
-        let mut accounts = Vec::with_capacity(per_account.len());
         let mut quota = Vec::new();
-        for (o, q) in per_account {
-            accounts.push(outcomes.len()..outcomes.len() + o.len());
+        for (o, q) in per_task {
             outcomes.extend(o);
             quota.extend(q);
         }
+        let accounts = j.accounts.clone();
+        debug_assert_eq!(accounts.last().map_or(0, |r| r.end), outcomes.len());
         drop(span);
         let span = crate::trace::span("rules: R1 findings");
         let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &policy);
