@@ -500,3 +500,26 @@ fn batches(inputs: &Inputs, outcomes: &mut [Outcome], cal: &Calendar) {
         start = end;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the engine keeps per row stays small: peak memory at 10M orders
+    /// is mostly these (docs/performance.md, "Memory").
+    #[test]
+    fn sizes_of_what_is_kept_per_row() {
+        let sizes = [
+            ("Outcome", std::mem::size_of::<Outcome>()),
+            ("Decimal", std::mem::size_of::<Decimal>()),
+            ("Option<Decimal>", std::mem::size_of::<Option<Decimal>>()),
+            ("Option<Micros>", std::mem::size_of::<Option<Micros>>()),
+            ("Option<RowIndex>", std::mem::size_of::<Option<RowIndex>>()),
+            ("PaymentCheck", std::mem::size_of::<PaymentCheck>()),
+            ("Finding", std::mem::size_of::<Finding>()),
+        ];
+        println!("{sizes:?}");
+        assert_eq!(std::mem::size_of::<Option<RowIndex>>(), 4);
+        assert!(std::mem::size_of::<Outcome>() <= 288, "{sizes:?}");
+    }
+}
