@@ -289,6 +289,8 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
             },
         );
         let first_block = table.is_empty();
+        let rows: usize = parsed.iter().flatten().map(|c| c.table.len()).sum();
+        table.reserve(rows);
         for chunk in parsed {
             let chunk = chunk.map_err(|(rel_line, column)| InputError::NotUtf8 {
                 path: shown.clone(),
@@ -428,7 +430,9 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(locate_utf8_error::<T>(bytes, map));
     };
-    let mut table = T::with_capacity(bytes.len() / 96 + 16);
+    // A row per line at most (short rows, as payments', outnumber any
+    // guess by bytes, and growing every column copies it).
+    let mut table = T::with_capacity(memchr::memchr_iter(b'\n', bytes).count() + 1);
     let mut rejects = Vec::new();
     let mut rows_read = 0;
     let newlines = for_each_record_spanning(text, |record_line, span, raw, source, fields| {
@@ -475,7 +479,8 @@ fn push_record<T: Table>(
     fields: &[(usize, usize)],
 ) -> Result<(), Box<Reject>> {
     let cell = |i: usize| trim(&source[fields[i].0..fields[i].1]);
-    let id = map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
+    // Only a reject names the id.
+    let id = || map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
     // A record over several lines usually means a quote that is not
     // closed where it should be: say so, and which lines it took.
     let spanning = |reason: String| {
@@ -492,7 +497,7 @@ fn push_record<T: Table>(
         return Err(Box::new(Reject {
             file: String::new(),
             line: record_line,
-            record_id: id.to_string(),
+            record_id: id().to_string(),
             column: String::new(),
             value: String::new(),
             reason: spanning(format!(
@@ -514,7 +519,7 @@ fn push_record<T: Table>(
             Box::new(Reject {
                 file: String::new(),
                 line: record_line,
-                record_id: id.to_string(),
+                record_id: id().to_string(),
                 column: T::COLUMNS[e.column].0.to_string(),
                 value: cells[e.column].to_string(),
                 reason: spanning(e.reason),
