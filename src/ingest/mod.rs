@@ -693,8 +693,8 @@ fn for_each_record_spanning(text: &str, mut f: impl FnMut(u64, u64, &str, &str, 
 /// index of the `\n` that ends it (`rest.len()` without one), with its
 /// fields' ranges, offset by `base`, in `fields`. `None` (and `fields` in
 /// any state) for a record with a quote or a CR, which the callers split
-/// more carefully. One pass, 16 bytes at a time: ends, commas and the
-/// bytes that need care at once.
+/// more carefully. One pass, 32 bytes at a time with AVX2 (else 16 with
+/// SSE2): ends, commas and the bytes that need care at once.
 #[inline]
 fn split_plain(rest: &[u8], base: usize, fields: &mut Vec<(usize, usize)>) -> Option<usize> {
     fields.clear();
