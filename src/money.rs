@@ -82,38 +82,53 @@ pub const MAX_AMOUNT: &str = "9999999999999.999999";
 /// [`MAX_INTEGER_DIGITS`] integer digits (leading zeros do not count).
 /// The value keeps its written scale.
 pub fn parse_money(s: &str) -> Result<Decimal, MoneyError> {
+    // One pass: the digits accumulate as they are checked. The mantissa
+    // may wrap on an over-long cell, which is refused below before the
+    // value is used.
     let b = s.as_bytes();
-    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let (mut mantissa, mut significant, mut started) = (0u64, 0usize, false);
+    let mut i = 0;
+    while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+        started |= d != 0;
+        significant += usize::from(started);
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
     // Syntax first: digits, then optionally '.' and 1+ digits, nothing else.
-    let int_len = digits(0);
-    if int_len == 0 {
+    if i == 0 {
         return Err(MoneyError::Syntax);
     }
-    let frac_len = match b.get(int_len) {
-        None => 0,
+    let mut frac_len = 0;
+    match b.get(i) {
+        None => {}
         Some(b'.') => {
-            let n = digits(int_len + 1);
-            if n == 0 || int_len + 1 + n != b.len() {
+            i += 1;
+            while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+                frac_len += 1;
+                i += 1;
+            }
+            if frac_len == 0 || i != b.len() {
                 return Err(MoneyError::Syntax);
             }
-            n
         }
         Some(_) => return Err(MoneyError::Syntax),
-    };
+    }
     if frac_len > 6 {
         return Err(MoneyError::TooManyDecimals);
     }
-    let int = &b[..int_len];
-    let significant = int.len() - int.iter().take_while(|&&c| c == b'0').count();
     if significant > MAX_INTEGER_DIGITS {
         return Err(MoneyError::TooLarge);
     }
-    // At most 13 + 6 = 19 significant digits: below 10¹⁹, inside u64.
-    let mantissa = int[int_len - significant..]
-        .iter()
-        .chain(b.get(int_len + 1..).unwrap_or_default())
-        .fold(0u64, |m, c| m * 10 + u64::from(c - b'0'));
-    Ok(Decimal::from_i128_with_scale(i128::from(mantissa), frac_len as u32))
+    // At most 13 + 6 = 19 significant digits: below 10¹⁹, inside u64, so
+    // nothing wrapped.
+    Ok(Decimal::from_parts(
+        mantissa as u32,
+        (mantissa >> 32) as u32,
+        0,
+        false,
+        frac_len as u32,
+    ))
 }
 
 /// `round(v × num / den)` to `dp` decimals with one exact rounding: the
@@ -291,6 +306,57 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    /// The parser before it became one pass, as the oracle.
+    fn parse_money_reference(s: &str) -> Result<Decimal, MoneyError> {
+        let b = s.as_bytes();
+        let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+        // Syntax first: digits, then optionally '.' and 1+ digits, nothing else.
+        let int_len = digits(0);
+        if int_len == 0 {
+            return Err(MoneyError::Syntax);
+        }
+        let frac_len = match b.get(int_len) {
+            None => 0,
+            Some(b'.') => {
+                let n = digits(int_len + 1);
+                if n == 0 || int_len + 1 + n != b.len() {
+                    return Err(MoneyError::Syntax);
+                }
+                n
+            }
+            Some(_) => return Err(MoneyError::Syntax),
+        };
+        if frac_len > 6 {
+            return Err(MoneyError::TooManyDecimals);
+        }
+        let int = &b[..int_len];
+        let significant = int.len() - int.iter().take_while(|&&c| c == b'0').count();
+        if significant > MAX_INTEGER_DIGITS {
+            return Err(MoneyError::TooLarge);
+        }
+        // At most 13 + 6 = 19 significant digits: below 10¹⁹, inside u64.
+        let mantissa = int[int_len - significant..]
+            .iter()
+            .chain(b.get(int_len + 1..).unwrap_or_default())
+            .fold(0u64, |m, c| m * 10 + u64::from(c - b'0'));
+        Ok(Decimal::from_i128_with_scale(i128::from(mantissa), frac_len as u32))
+    }
+
+    #[test]
+    fn one_pass_parser_agrees_with_the_reference() {
+        use proptest::prelude::*;
+        let alphabet = prop::sample::select(vec!["0", "1", "5", "9", ".", "x", "-", "00", "999999"]);
+        proptest!(ProptestConfig::with_cases(4000), |(parts in prop::collection::vec(alphabet, 0..12))| {
+            let text: String = parts.concat();
+            let (ours, theirs) = (parse_money(&text), parse_money_reference(&text));
+            prop_assert_eq!(ours, theirs, "{:?}", text);
+            if let (Ok(a), Ok(b)) = (ours, theirs) {
+                prop_assert_eq!((a.mantissa(), a.scale()), (b.mantissa(), b.scale()));
+                prop_assert_eq!(a.to_string(), b.to_string());
+            }
+        });
     }
 
     #[test]

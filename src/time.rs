@@ -82,6 +82,19 @@ pub const fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// [`days_from_civil`] for years 1–9999 (what [`Calendar::parse_ts`]
+/// reads), in unsigned arithmetic: the divisions need no sign fix-up.
+#[inline]
+fn days_from_civil_ad(y: u32, m: u32, d: u32) -> i64 {
+    debug_assert!((1..=9999).contains(&y) && (1..=12).contains(&m));
+    let y = if m <= 2 { y - 1 } else { y };
+    let (era, yoe) = (y / 400, y % 400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i64::from(era) * 146_097 + i64::from(doe) - 719_468
+}
+
 /// (year, month, day) of a day count since 1970-01-01; the inverse of
 /// [`days_from_civil`].
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -291,26 +304,44 @@ impl Calendar {
     /// then `Z`, `z`, `±HH:MM` or nothing (local time in the billing zone).
     pub fn parse_ts(&self, s: &str) -> Result<Micros, TsError> {
         let b = s.as_bytes();
-        if b.len() < 19 {
+        // The fixed 19-byte head `YYYY-MM-DDTHH:MM:SS`, read as an array
+        // (no bounds checks): its 14 digits are checked all at once.
+        let Some(head) = b.first_chunk::<19>() else {
             return Err(TsError::Syntax);
-        }
-        let num = |r: std::ops::Range<usize>| -> Result<u32, TsError> {
-            let mut v = 0u32;
-            for &c in &b[r] {
-                let d = c.wrapping_sub(b'0');
-                if d > 9 {
-                    return Err(TsError::Syntax);
-                }
-                v = v * 10 + u32::from(d);
-            }
-            Ok(v)
         };
-        if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        if head[4] != b'-'
+            || head[7] != b'-'
+            || !matches!(head[10], b'T' | b't' | b' ')
+            || head[13] != b':'
+            || head[16] != b':'
+        {
             return Err(TsError::Syntax);
         }
-        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if month == 0 || month > 12 || day == 0 || day > days_in_month(year as i64, month) {
+        let d = |i: usize| u32::from(head[i].wrapping_sub(b'0'));
+        let digits = [
+            d(0),
+            d(1),
+            d(2),
+            d(3),
+            d(5),
+            d(6),
+            d(8),
+            d(9),
+            d(11),
+            d(12),
+            d(14),
+            d(15),
+            d(17),
+            d(18),
+        ];
+        if digits.iter().any(|&x| x > 9) {
+            return Err(TsError::Syntax);
+        }
+        let [y0, y1, y2, y3, mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1] = digits;
+        let year = y0 * 1000 + y1 * 100 + y2 * 10 + y3;
+        let (month, day) = (mo0 * 10 + mo1, d0 * 10 + d1);
+        let (hour, minute, second) = (h0 * 10 + h1, mi0 * 10 + mi1, s0 * 10 + s1);
+        if month == 0 || month > 12 || day == 0 || day > days_in_month(i64::from(year), month) {
             return Err(TsError::BadDate);
         }
         if year == 0 {
@@ -343,38 +374,40 @@ impl Calendar {
                 micros *= 10;
             }
         }
-        let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
+        let days = days_from_civil_ad(year, month, day);
         let local_secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-        let offset_secs: i64 = if i == b.len() {
+        let offset_secs: i64 = match &b[i..] {
             // No offset: local time in the billing zone.
-            let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or(TsError::BadDate)?;
-            let ndt = date.and_hms_opt(hour, minute, second).ok_or(TsError::BadTime)?;
-            match self.tz.offset_from_local_datetime(&ndt) {
-                LocalResult::Single(off) => i64::from(off.fix().local_minus_utc()),
-                LocalResult::None => return Err(TsError::Nonexistent),
-                LocalResult::Ambiguous(..) => return Err(TsError::Ambiguous),
-            }
-        } else {
-            match b[i] {
-                b'Z' | b'z' if i + 1 == b.len() => 0,
-                b'+' | b'-' => {
-                    if b.len() != i + 6 || b[i + 3] != b':' {
-                        return Err(TsError::BadOffset);
-                    }
-                    let oh = num(i + 1..i + 3).map_err(|_| TsError::BadOffset)?;
-                    let om = num(i + 4..i + 6).map_err(|_| TsError::BadOffset)?;
-                    if oh > 23 || om > 59 {
-                        return Err(TsError::BadOffset);
-                    }
-                    let o = i64::from(oh * 3600 + om * 60);
-                    if b[i] == b'-' {
-                        -o
-                    } else {
-                        o
-                    }
+            [] => {
+                let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or(TsError::BadDate)?;
+                let ndt = date.and_hms_opt(hour, minute, second).ok_or(TsError::BadTime)?;
+                match self.tz.offset_from_local_datetime(&ndt) {
+                    LocalResult::Single(off) => i64::from(off.fix().local_minus_utc()),
+                    LocalResult::None => return Err(TsError::Nonexistent),
+                    LocalResult::Ambiguous(..) => return Err(TsError::Ambiguous),
                 }
-                _ => return Err(TsError::Syntax),
             }
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), rest @ ..] => {
+                let [oh0, oh1, b':', om0, om1] = rest else {
+                    return Err(TsError::BadOffset);
+                };
+                let o = [oh0, oh1, om0, om1].map(|c| u32::from(c.wrapping_sub(b'0')));
+                if o.iter().any(|&x| x > 9) {
+                    return Err(TsError::BadOffset);
+                }
+                let (oh, om) = (o[0] * 10 + o[1], o[2] * 10 + o[3]);
+                if oh > 23 || om > 59 {
+                    return Err(TsError::BadOffset);
+                }
+                let o = i64::from(oh * 3600 + om * 60);
+                if *sign == b'-' {
+                    -o
+                } else {
+                    o
+                }
+            }
+            _ => return Err(TsError::Syntax),
         };
         Ok((local_secs - offset_secs) * SECOND + micros)
     }
@@ -541,6 +574,23 @@ impl Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn unsigned_days_match_days_from_civil() {
+        for y in (1..=9999)
+            .step_by(7)
+            .chain([1, 4, 100, 400, 1600, 1900, 2000, 2024, 9999])
+        {
+            for m in 1..=12 {
+                for d in [1, 15, days_in_month(i64::from(y), m)] {
+                    assert_eq!(
+                        days_from_civil_ad(y, m, d),
+                        days_from_civil(i64::from(y), i64::from(m), i64::from(d)),
+                        "{y}-{m}-{d}"
+                    );
+                }
+            }
+        }
+    }
 
     fn shanghai() -> Calendar {
         Calendar::new(chrono_tz::Asia::Shanghai, BTreeSet::new())

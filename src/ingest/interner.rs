@@ -22,10 +22,81 @@ pub struct Interner {
 }
 
 /// One lock-protected part of an [`Interner`]: text → index in the shard.
-type Shard = std::sync::Mutex<FxHashMap<Box<str>, u32>>;
+type Shard = std::sync::Mutex<FxHashMap<Key, u32>>;
 
 const SHARD_BITS: u32 = 8;
 const INDEX_BITS: u32 = 32 - SHARD_BITS;
+
+/// The bytes a [`Key`] holds in place.
+const INLINE: usize = 22;
+
+/// Interned text as a map key: in place when short (ids are), so a lookup
+/// compares it without reading a second allocation — with a million
+/// accounts the dictionary is far larger than the caches, and that read
+/// was a cache miss of its own.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+impl Key {
+    fn new(s: &str) -> Key {
+        if s.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Key::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Heap(s.into())
+        }
+    }
+
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            // SAFETY: the bytes were copied whole from a `&str` (`Key::new`).
+            Key::Inline { len, bytes } => unsafe { std::str::from_utf8_unchecked(&bytes[..usize::from(*len)]) },
+            Key::Heap(s) => s,
+        }
+    }
+
+    fn into_boxed(self) -> Box<str> {
+        match self {
+            Key::Heap(s) => s,
+            inline => inline.as_str().into(),
+        }
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// Hashes as the `str` does, so the map is queried with a `&str`.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
 
 impl Default for Interner {
     fn default() -> Self {
@@ -35,13 +106,24 @@ impl Default for Interner {
     }
 }
 
+/// The hash the interner and the chunk caches share.
+#[inline]
+fn hash(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(s)
+}
+
 impl Interner {
     /// The provisional code of `s`.
     pub fn code(&self, s: &str) -> u32 {
-        use std::hash::BuildHasher;
+        self.code_hashed(s, hash(s))
+    }
+
+    /// [`Interner::code`] of `s` whose [`hash`] is `h`.
+    fn code_hashed(&self, s: &str, h: u64) -> u32 {
         // Middle bits pick the shard: the shard's own table uses the low bits
         // (slot) and the top 7 (tag) of the same hash.
-        let shard = ((rustc_hash::FxBuildHasher.hash_one(s) >> 40) & ((1 << SHARD_BITS) - 1)) as u32;
+        let shard = ((h >> 40) & ((1 << SHARD_BITS) - 1)) as u32;
         let mut map = self.shards[shard as usize].lock().expect("interner shard");
         if let Some(&i) = map.get(s) {
             return shard << INDEX_BITS | i;
@@ -51,19 +133,19 @@ impl Interner {
             i < 1 << INDEX_BITS,
             "more than 16 million distinct values in one interner shard"
         );
-        map.insert(s.into(), i);
+        map.insert(Key::new(s), i);
         shard << INDEX_BITS | i
     }
 
     /// The dictionary in byte order, and the map from provisional codes to
     /// ranks in it.
     pub fn finish(self) -> (Arc<Dict>, Remap) {
-        let mut all: Vec<(Box<str>, u32)> = Vec::new();
+        let mut all: Vec<(Key, u32)> = Vec::new();
         for (s, shard) in self.shards.into_vec().into_iter().enumerate() {
             let map = shard.into_inner().expect("interner shard");
             all.extend(map.into_iter().map(|(k, i)| (k, (s as u32) << INDEX_BITS | i)));
         }
-        all.par_sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        all.par_sort_unstable_by(|a, b| a.0.as_str().as_bytes().cmp(b.0.as_str().as_bytes()));
         let mut ranks: Vec<Vec<u32>> = vec![Vec::new(); 1 << SHARD_BITS];
         for (rank, (_, code)) in all.iter().enumerate() {
             let (s, i) = ((code >> INDEX_BITS) as usize, (code & ((1 << INDEX_BITS) - 1)) as usize);
@@ -72,7 +154,7 @@ impl Interner {
             }
             ranks[s][i] = rank as u32;
         }
-        let names = all.into_iter().map(|(k, _)| k).collect();
+        let names = all.into_par_iter().map(|(k, _)| k.into_boxed()).collect();
         (Arc::new(Dict::from_sorted(names)), Remap { ranks })
     }
 }
@@ -88,14 +170,22 @@ impl Remap {
     }
 }
 
+/// Slots of a [`Memo`] (a power of two).
+const MEMO_SLOTS: usize = 512;
+
 /// A chunk's own cache in front of the shared interner: the last value
-/// (neighbouring rows repeat accounts) and every value seen in the chunk,
-/// so the shared, locked interner sees each value once per chunk.
+/// (neighbouring rows repeat accounts) and a fixed table of recent values
+/// by hash (products and methods: a few values, each seen again and
+/// again), so the shared, locked interner sees most values once per chunk.
+/// A miss costs one slot, never an allocation or a growing map: accounts of
+/// interleaved rows rarely repeat within a chunk.
 #[derive(Debug, Default)]
 pub struct Memo {
     last: String,
     last_code: Option<u32>,
-    seen: FxHashMap<Box<str>, u32>,
+    /// `(hash, code, text)`, indexed by the hash's low bits; empty until
+    /// the first miss of `last`.
+    slots: Vec<(u64, u32, Key)>,
 }
 
 impl Memo {
@@ -104,13 +194,17 @@ impl Memo {
         if let Some(c) = self.last_code.filter(|_| self.last == s) {
             return c;
         }
-        let code = match self.seen.get(s) {
-            Some(&c) => c,
-            None => {
-                let c = interner.code(s);
-                self.seen.insert(s.into(), c);
-                c
-            }
+        let h = hash(s);
+        if self.slots.is_empty() {
+            self.slots = vec![(0, u32::MAX, Key::new("")); MEMO_SLOTS];
+        }
+        let slot = &mut self.slots[h as usize & (MEMO_SLOTS - 1)];
+        let code = if slot.1 != u32::MAX && slot.0 == h && slot.2.as_str() == s {
+            slot.1
+        } else {
+            let c = interner.code_hashed(s, h);
+            *slot = (h, c, Key::new(s));
+            c
         };
         self.last.clear();
         self.last.push_str(s);

@@ -240,6 +240,7 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
     let parse_span = crate::trace::span("ingest: read + parse");
     let mut table = T::with_capacity(0);
     let mut rejects = Vec::new();
+    let mut spare: Vec<u8> = Vec::new();
     loop {
         if buf.is_empty() && eof {
             break;
@@ -266,7 +267,11 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
         };
         // Read the next block, after the incomplete record left at the end
         // of this one, while this one is parsed.
-        let mut next = Vec::with_capacity(buf.len() - cut + block);
+        // The buffer of the block before last is free again: reusing it
+        // saves faulting in fresh pages for every block.
+        let mut next = std::mem::take(&mut spare);
+        next.clear();
+        next.reserve(buf.len() - cut + block);
         next.extend_from_slice(&buf[cut..]);
         let (read, parsed) = rayon::join(
             || {
@@ -284,6 +289,8 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
             },
         );
         let first_block = table.is_empty();
+        let rows: usize = parsed.iter().flatten().map(|c| c.table.len()).sum();
+        table.reserve(rows);
         for chunk in parsed {
             let chunk = chunk.map_err(|(rel_line, column)| InputError::NotUtf8 {
                 path: shown.clone(),
@@ -314,7 +321,7 @@ fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) 
             table.reserve((estimate + estimate / 32).saturating_sub(table.len()));
         }
         eof = read.map_err(unreadable)?;
-        buf = next;
+        spare = std::mem::replace(&mut buf, next);
     }
     table.finish();
     drop(parse_span);
@@ -423,7 +430,9 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Err(locate_utf8_error::<T>(bytes, map));
     };
-    let mut table = T::with_capacity(bytes.len() / 96 + 16);
+    // A row per line at most (short rows, as payments', outnumber any
+    // guess by bytes, and growing every column copies it).
+    let mut table = T::with_capacity(memchr::memchr_iter(b'\n', bytes).count() + 1);
     let mut rejects = Vec::new();
     let mut rows_read = 0;
     let newlines = for_each_record_spanning(text, |record_line, span, raw, source, fields| {
@@ -470,7 +479,8 @@ fn push_record<T: Table>(
     fields: &[(usize, usize)],
 ) -> Result<(), Box<Reject>> {
     let cell = |i: usize| trim(&source[fields[i].0..fields[i].1]);
-    let id = map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
+    // Only a reject names the id.
+    let id = || map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
     // A record over several lines usually means a quote that is not
     // closed where it should be: say so, and which lines it took.
     let spanning = |reason: String| {
@@ -487,7 +497,7 @@ fn push_record<T: Table>(
         return Err(Box::new(Reject {
             file: String::new(),
             line: record_line,
-            record_id: id.to_string(),
+            record_id: id().to_string(),
             column: String::new(),
             value: String::new(),
             reason: spanning(format!(
@@ -509,7 +519,7 @@ fn push_record<T: Table>(
             Box::new(Reject {
                 file: String::new(),
                 line: record_line,
-                record_id: id.to_string(),
+                record_id: id().to_string(),
                 column: T::COLUMNS[e.column].0.to_string(),
                 value: cells[e.column].to_string(),
                 reason: spanning(e.reason),
@@ -621,12 +631,23 @@ fn for_each_record_spanning(text: &str, mut f: impl FnMut(u64, u64, &str, &str, 
             }
             _ => {}
         }
+        let record_line = line;
+        // The usual record (no quote, no CR): one pass finds its end and
+        // its commas.
+        if let Some(end) = split_plain(rest, pos, &mut fields) {
+            if end < rest.len() {
+                line += 1;
+            }
+            let raw = &text[pos..pos + end];
+            pos += end + 1;
+            f(record_line, 0, raw, text, &fields);
+            continue;
+        }
         let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
         let mut rec = &rest[..end];
         if rec.last() == Some(&b'\r') {
             rec = &rec[..rec.len() - 1];
         }
-        let record_line = line;
         if memchr::memchr2(b'"', b'\r', rec).is_none() {
             fields.clear();
             let mut start = 0;
@@ -666,6 +687,133 @@ fn for_each_record_spanning(text: &str, mut f: impl FnMut(u64, u64, &str, &str, 
         }
     }
     line - 1
+}
+
+/// The record at the start of `rest` when it has no quote and no CR: the
+/// index of the `\n` that ends it (`rest.len()` without one), with its
+/// fields' ranges, offset by `base`, in `fields`. `None` (and `fields` in
+/// any state) for a record with a quote or a CR, which the callers split
+/// more carefully. One pass, 32 bytes at a time with AVX2 (else 16 with
+/// SSE2): ends, commas and the bytes that need care at once.
+#[inline]
+fn split_plain(rest: &[u8], base: usize, fields: &mut Vec<(usize, usize)>) -> Option<usize> {
+    fields.clear();
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { split_plain_avx2(rest, base, fields) };
+    }
+    split_plain_from(rest, base, fields, 0, 0)
+}
+
+/// [`split_plain`] with AVX2: 32 bytes at a time, then the rest as
+/// [`split_plain_from`] does it.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn split_plain_avx2(rest: &[u8], base: usize, fields: &mut Vec<(usize, usize)>) -> Option<usize> {
+    use std::arch::x86_64::{
+        __m256i, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+    };
+    let (mut start, mut k) = (0usize, 0usize);
+    let (nl_v, comma_v) = (_mm256_set1_epi8(b'\n' as i8), _mm256_set1_epi8(b',' as i8));
+    let (quote_v, cr_v) = (_mm256_set1_epi8(b'"' as i8), _mm256_set1_epi8(b'\r' as i8));
+    while k + 32 <= rest.len() {
+        // SAFETY: the load reads `rest[k..k + 32]`, inside the slice.
+        let v = unsafe { _mm256_loadu_si256(rest.as_ptr().add(k).cast::<__m256i>()) };
+        let nl = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, nl_v)) as u32;
+        let comma = _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, comma_v)) as u32;
+        let special = _mm256_movemask_epi8(_mm256_or_si256(
+            _mm256_cmpeq_epi8(v, quote_v),
+            _mm256_cmpeq_epi8(v, cr_v),
+        )) as u32;
+        // The bytes before the record's end.
+        let before = if nl != 0 {
+            (1u32 << nl.trailing_zeros()) - 1
+        } else {
+            u32::MAX
+        };
+        if special & before != 0 {
+            return None;
+        }
+        let mut c = comma & before;
+        while c != 0 {
+            let i = k + c.trailing_zeros() as usize;
+            fields.push((base + start, base + i));
+            start = i + 1;
+            c &= c - 1;
+        }
+        if nl != 0 {
+            let end = k + nl.trailing_zeros() as usize;
+            fields.push((base + start, base + end));
+            return Some(end);
+        }
+        k += 32;
+    }
+    split_plain_from(rest, base, fields, start, k)
+}
+
+/// [`split_plain`] from byte `k` of the record on, the current field
+/// starting at `start` (the fields before it already in `fields`).
+#[inline]
+fn split_plain_from(
+    rest: &[u8],
+    base: usize,
+    fields: &mut Vec<(usize, usize)>,
+    mut start: usize,
+    mut k: usize,
+) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    while k + 16 <= rest.len() {
+        use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+        // SAFETY: SSE2 is part of x86_64, and the load reads
+        // `rest[k..k + 16]`, inside the slice.
+        let (nl, comma, special) = unsafe {
+            let v = _mm_loadu_si128(rest.as_ptr().add(k).cast::<__m128i>());
+            let eq = |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u32;
+            (eq(b'\n'), eq(b','), eq(b'"') | eq(b'\r'))
+        };
+        // The bytes before the record's end.
+        let before = if nl != 0 {
+            (1u32 << nl.trailing_zeros()) - 1
+        } else {
+            0xffff
+        };
+        if special & before != 0 {
+            return None;
+        }
+        let mut c = comma & before;
+        while c != 0 {
+            let i = k + c.trailing_zeros() as usize;
+            fields.push((base + start, base + i));
+            start = i + 1;
+            c &= c - 1;
+        }
+        if nl != 0 {
+            let end = k + nl.trailing_zeros() as usize;
+            fields.push((base + start, base + end));
+            return Some(end);
+        }
+        k += 16;
+    }
+    for (i, &b) in rest.iter().enumerate().skip(k) {
+        match b {
+            b'\n' => {
+                fields.push((base + start, base + i));
+                return Some(i);
+            }
+            b',' => {
+                fields.push((base + start, base + i));
+                start = i + 1;
+            }
+            b'"' | b'\r' => return None,
+            _ => {}
+        }
+    }
+    fields.push((base + start, base + rest.len()));
+    Some(rest.len())
 }
 
 /// `csv_core` for the records the fast splitter leaves alone (quotes, bare
@@ -978,6 +1126,24 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_found_at_any_position() {
+        for len in 0..40 {
+            let plain: Vec<u8> = (0..len).map(|i| b"aZ09-_ \x80\xff~"[i % 10]).collect();
+            assert!(!cell::has_control(&plain), "{len}");
+            for at in 0..len {
+                for bad in [0x00, 0x09, 0x0a, 0x0d, 0x1f, 0x7f] {
+                    let mut v = plain.clone();
+                    v[at] = bad;
+                    assert!(cell::has_control(&v), "{len} {at} {bad}");
+                }
+                let mut v = plain.clone();
+                v[at] = 0x20;
+                assert!(!cell::has_control(&v));
+            }
+        }
+    }
+
+    #[test]
     fn split_points_respect_quotes() {
         let mut buf = Vec::new();
         for i in 0..200_000 {
@@ -1036,6 +1202,9 @@ pub(crate) mod cell {
     }
 
     fn check_plain(v: &str, c: usize, free_text: bool) -> Result<(), RowError> {
+        if !has_control(v.as_bytes()) {
+            return Ok(());
+        }
         let bad = v
             .bytes()
             .find(|&b| (b < 0x20 || b == 0x7f) && !(free_text && matches!(b, b'\t' | b'\n' | b'\r')));
@@ -1047,6 +1216,34 @@ pub(crate) mod cell {
                 format!("contains the control character U+{b:04X}; remove it from the export"),
             )),
         }
+    }
+
+    /// Whether any byte is a control character (below 0x20, or 0x7F):
+    /// eight bytes at a time, the last eight overlapping the ones before
+    /// (a cell of 8 to 16 bytes, as ids are, takes two words).
+    #[inline]
+    pub(super) fn has_control(b: &[u8]) -> bool {
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+        // Some byte below 0x20, or some byte 0x7F (a zero byte once XORed):
+        // exact for the word as a whole, whatever its other bytes.
+        let word = |w: &[u8]| {
+            let x = u64::from_ne_bytes(w.try_into().unwrap_or_default());
+            let y = x ^ (ONES * 0x7f);
+            (x.wrapping_sub(ONES * 0x20) & !x | y.wrapping_sub(ONES) & !y) & HIGH != 0
+        };
+        let n = b.len();
+        if n < 8 {
+            return b.iter().any(|&c| c < 0x20 || c == 0x7f);
+        }
+        let mut i = 0;
+        while i + 8 < n {
+            if word(&b[i..i + 8]) {
+                return true;
+            }
+            i += 8;
+        }
+        word(&b[n - 8..])
     }
 
     pub fn ts(cells: &[&str], c: usize, cal: &Calendar) -> Result<Micros, RowError> {
