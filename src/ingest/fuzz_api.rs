@@ -80,6 +80,7 @@ pub fn push_row<T: Table>(cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result
         usize::from(r.is_ok()),
         "push_row appended a row iff it returned Ok"
     );
+    table.resolve(ctx);
     r
 }
 

@@ -125,6 +125,11 @@ impl Interner {
         // (slot) and the top 7 (tag) of the same hash.
         let shard = ((h >> 40) & ((1 << SHARD_BITS) - 1)) as u32;
         let mut map = self.shards[shard as usize].lock().expect("interner shard");
+        Interner::code_in(&mut map, shard, s)
+    }
+
+    /// The provisional code of `s` in shard `shard`, whose map is `map`.
+    fn code_in(map: &mut FxHashMap<Key, u32>, shard: u32, s: &str) -> u32 {
         if let Some(&i) = map.get(s) {
             return shard << INDEX_BITS | i;
         }
@@ -173,24 +178,32 @@ impl Remap {
 /// Slots of a [`Memo`] (a power of two).
 const MEMO_SLOTS: usize = 512;
 
-/// A chunk's own cache in front of the shared interner: the last value
-/// (neighbouring rows repeat accounts) and a fixed table of recent values
-/// by hash (products and methods: a few values, each seen again and
-/// again), so the shared, locked interner sees most values once per chunk.
-/// A miss costs one slot, never an allocation or a growing map: accounts of
-/// interleaved rows rarely repeat within a chunk.
+/// A chunk's own dictionary in front of the shared interner. A row gets a
+/// chunk-local code; [`Memo::resolve`] interns the chunk's values in one
+/// batch when the chunk is parsed, taking each shard's lock once, and
+/// turns the local codes into provisional ones. On exports in time order
+/// nearly every row names an account the chunk has not seen, and a lock
+/// per row had both cores pulling the shards' lock words back and forth.
+/// In front: the last value (neighbouring rows repeat accounts) and a fixed
+/// table of recent values by hash (products and methods: a few values,
+/// seen again and again). A miss costs one slot and one local entry, never
+/// a growing map.
 #[derive(Debug, Default)]
 pub struct Memo {
     last: String,
     last_code: Option<u32>,
-    /// `(hash, code, text)`, indexed by the hash's low bits; empty until
-    /// the first miss of `last`.
+    /// `(hash, local code, text)`, indexed by the hash's low bits; empty
+    /// until the first miss of `last`.
     slots: Vec<(u64, u32, Key)>,
+    /// The chunk's values by local code: `(hash, text)` (a value evicted
+    /// from `slots` and seen again gets a second code; both resolve alike).
+    local: Vec<(u64, Key)>,
 }
 
 impl Memo {
+    /// The chunk-local code of `s`.
     #[inline]
-    pub fn code(&mut self, s: &str, interner: &Interner) -> u32 {
+    pub fn code(&mut self, s: &str) -> u32 {
         if let Some(c) = self.last_code.filter(|_| self.last == s) {
             return c;
         }
@@ -202,14 +215,41 @@ impl Memo {
         let code = if slot.1 != u32::MAX && slot.0 == h && slot.2.as_str() == s {
             slot.1
         } else {
-            let c = interner.code_hashed(s, h);
-            *slot = (h, c, Key::new(s));
+            let c = self.local.len() as u32;
+            let key = Key::new(s);
+            self.local.push((h, key.clone()));
+            *slot = (h, c, key);
             c
         };
         self.last.clear();
         self.last.push_str(s);
         self.last_code = Some(code);
         code
+    }
+
+    /// Interns the chunk's values (each shard locked once) and rewrites
+    /// `codes`, local codes from [`Memo::code`], into the interner's
+    /// provisional codes. The memo is empty afterwards.
+    pub fn resolve(&mut self, codes: &mut [u32], interner: &Interner) {
+        let local = std::mem::take(&mut self.local);
+        *self = Memo::default();
+        if local.is_empty() {
+            return;
+        }
+        let shard_of = |h: u64| ((h >> 40) & ((1 << SHARD_BITS) - 1)) as usize;
+        let mut by_shard: Vec<u32> = (0..local.len() as u32).collect();
+        by_shard.sort_unstable_by_key(|&k| shard_of(local[k as usize].0));
+        let mut global = vec![0u32; local.len()];
+        for group in by_shard.chunk_by(|&a, &b| shard_of(local[a as usize].0) == shard_of(local[b as usize].0)) {
+            let shard = shard_of(local[group[0] as usize].0);
+            let mut map = interner.shards[shard].lock().expect("interner shard");
+            for &k in group {
+                global[k as usize] = Interner::code_in(&mut map, shard as u32, local[k as usize].1.as_str());
+            }
+        }
+        for c in codes.iter_mut() {
+            *c = global[*c as usize];
+        }
     }
 }
 

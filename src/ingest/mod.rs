@@ -459,6 +459,7 @@ fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Res
             None => rejects.push(*reject),
         }
     });
+    table.resolve(ctx);
     Ok(Chunk {
         table,
         rejects,

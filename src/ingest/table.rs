@@ -47,6 +47,9 @@ pub trait Table: Sized + Send {
     /// Validates one row's trimmed cells (indexed like `COLUMNS`; an absent
     /// optional column is an empty cell) and appends it with its line.
     fn push_row(&mut self, cells: &[&str], line: u64, ctx: &RowCtx<'_>) -> Result<(), RowError>;
+    /// After a chunk's last `push_row`: interns the chunk's shared text in
+    /// one batch (before the chunk is appended to another).
+    fn resolve(&mut self, ctx: &RowCtx<'_>);
     /// Appends another chunk's rows.
     fn append(&mut self, other: Self);
     /// Called once after the last chunk: make columns contiguous.
@@ -97,6 +100,10 @@ pub trait Column: Default + std::fmt::Debug + Send {
     fn push(&mut self, state: &mut Self::State, value: Self::Value<'_>, interner: Option<&Interner>);
     /// Moves what `state` holds into the column.
     fn flush(&mut self, _state: &mut Self::State) {}
+    /// At the end of a chunk: turns what the rows' values left pending in
+    /// `state` into final values (an interned column's chunk-local codes
+    /// into the interner's codes).
+    fn resolve(&mut self, _state: &mut Self::State, _interner: Option<&Interner>) {}
     /// Appends another chunk's column (both flushed).
     fn append(&mut self, other: Self);
     /// After the last chunk (flushed): make the column contiguous.
@@ -195,9 +202,13 @@ impl Column for CodeCol {
     }
 
     #[inline]
-    fn push(&mut self, memo: &mut Memo, value: &str, interner: Option<&Interner>) {
+    fn push(&mut self, memo: &mut Memo, value: &str, _: Option<&Interner>) {
+        self.codes.push(memo.code(value));
+    }
+
+    fn resolve(&mut self, memo: &mut Memo, interner: Option<&Interner>) {
         let interner = interner.expect("an interned column is declared with its dictionary");
-        self.codes.push(memo.code(value, interner));
+        memo.resolve(&mut self.codes, interner);
     }
 
     fn append(&mut self, mut other: Self) {
@@ -378,6 +389,17 @@ macro_rules! declare_table {
                 Ok(())
             }
 
+            fn resolve(&mut self, ctx: &$crate::ingest::RowCtx<'_>) {
+                let _ = ctx;
+                $(
+                    $crate::ingest::table::Column::resolve(
+                        &mut self.$col,
+                        &mut self.state.$col,
+                        $crate::ingest::table::declare_table!(@interner ctx $($dict)?),
+                    );
+                )+
+            }
+
             fn append(&mut self, mut other: Self) {
                 other.flush();
                 self.flush();
@@ -477,9 +499,11 @@ mod tests {
         a.push_row(&["t2", "acc-a", "2", ""], 3, &ctx).unwrap();
         let bad = a.push_row(&["t3", "acc-a", "z", ""], 4, &ctx);
         assert_eq!(bad, Err(RowError::new(2, "not a number")));
+        a.resolve(&ctx);
         let mut b = Tiny::with_capacity(0);
         b.reserve(8);
         b.push_row(&["t4", "acc-b", "4", "y"], 5, &ctx).unwrap();
+        b.resolve(&ctx);
         a.append(b);
         a.finish();
         a.retain(&[true, false, true]);
