@@ -237,9 +237,28 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
     let mut cash_paid = vec![Decimal::ZERO; o.len()];
     let mut has_rows = vec![false; o.len()];
     let mut original: Vec<Option<RowIndex>> = vec![None; o.len()];
-    // Each task owns a range of orders and scans the payments for them,
-    // in payment order: no sharing, and the result is the sequential one.
+    // Each task owns a range of orders and reads the payments for them, in
+    // payment order: no sharing, and the result is the sequential one. The
+    // payments are first bucketed by their order's range (a counting sort,
+    // stable), so each task reads only its own.
     let span = (o.len() / (rayon::current_num_threads() * 4)).max(1 << 16);
+    let tasks = o.len().div_ceil(span);
+    let mut start = vec![0usize; tasks + 1];
+    for oi in order_of_payment.iter().flatten() {
+        start[oi.get() / span + 1] += 1;
+    }
+    for t in 0..tasks {
+        start[t + 1] += start[t];
+    }
+    let mut next = start.clone();
+    let mut bucketed = vec![0u32; start[tasks]];
+    for (i, oi) in order_of_payment.iter().enumerate() {
+        if let Some(oi) = oi {
+            let t = oi.get() / span;
+            bucketed[next[t]] = i as u32;
+            next[t] += 1;
+        }
+    }
     cash_paid
         .par_chunks_mut(span)
         .zip(has_rows.par_chunks_mut(span))
@@ -247,9 +266,9 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
         .enumerate()
         .for_each(|(k, ((cash_paid, has_rows), original))| {
             let lo = k * span;
-            let hi = lo + cash_paid.len();
-            for (i, oi) in order_of_payment.iter().enumerate() {
-                let Some(oi) = oi.map(RowIndex::get).filter(|oi| (lo..hi).contains(oi)) else {
+            for &i in &bucketed[start[k]..start[k + 1]] {
+                let i = i as usize;
+                let Some(oi) = order_of_payment[i].map(RowIndex::get) else {
                     continue;
                 };
                 let at = oi - lo;
