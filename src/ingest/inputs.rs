@@ -37,6 +37,7 @@ fn by_account<T: Table>(table: &mut T, codes: impl Fn(&T) -> &Vec<u32>) {
         rows[next[a as usize] as usize] = i as u32;
         next[a as usize] += 1;
     }
+    let _s = crate::trace::span("    gather");
     table.gather(&rows);
 }
 
@@ -137,8 +138,15 @@ impl Inputs {
         payments.method.finish(&dict, |c| remap.rank(c));
         drop(_span);
         let _span = crate::trace::span("ingest: rows by account");
-        by_account(&mut orders, |t| &t.account_id.codes);
-        by_account(&mut payments, |t| &t.account_id.codes);
+        {
+            let _s = crate::trace::span("  orders by account");
+            by_account(&mut orders, |t| &t.account_id.codes);
+        }
+        {
+            let _s = crate::trace::span("  payments by account");
+            by_account(&mut payments, |t| &t.account_id.codes);
+        }
+        let _s = crate::trace::span("  unsubscriptions by account");
         by_account(&mut unsubs, |t| &t.account_id.codes);
         let mut rejects = o.rejects;
         rejects.extend(p.rejects);
