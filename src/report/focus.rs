@@ -163,10 +163,19 @@ fn day_bounds(cal: &Calendar, d: NaiveDate) -> (Micros, Micros) {
 #[derive(Default)]
 struct Cache {
     days: FxHashMap<NaiveDate, (Micros, Micros)>,
+    months: FxHashMap<Month, (Micros, Micros)>,
     utc: FxHashMap<Micros, Vec<u8>>,
 }
 
 impl Cache {
+    /// Billing month `m`: [start, end) as instants.
+    fn month(&mut self, cal: &Calendar, m: Month) -> (Micros, Micros) {
+        *self
+            .months
+            .entry(m)
+            .or_insert_with(|| (month_start(cal, m), month_end(cal, m)))
+    }
+
     /// The local day of `t` in the policy's zone: [start, end) as instants.
     fn local_day(&mut self, cal: &Calendar, t: Micros) -> (Micros, Micros) {
         let d = cal.local_date(t);
@@ -221,7 +230,7 @@ fn account_lines(
         let Some(cycle) = out.expected_cycle else { continue };
         let (charge_start, charge_end) = match out.approved_at() {
             Some(t) => cache.local_day(cal, t),
-            None => (month_start(cal, cycle), month_end(cal, cycle)),
+            None => cache.month(cal, cycle),
         };
         let correction = cycle > cal.month_of(o.ordered_at[oi]);
         for (charge, value) in [
@@ -348,11 +357,8 @@ impl<'a> Writer<'a> {
         };
         let purchase = l.charge != Charge::Credit;
         if self.period.0 != Some(l.cycle) {
-            self.period = (
-                Some(l.cycle),
-                month_start(&rec.cal, l.cycle),
-                month_end(&rec.cal, l.cycle),
-            );
+            let (start, end) = self.cache.month(&rec.cal, l.cycle);
+            self.period = (Some(l.cycle), start, end);
         }
         self.description(l);
         let (r, text, utc) = (&mut self.rows, &mut self.text, &mut self.cache.utc);
@@ -413,17 +419,36 @@ impl<'a> Writer<'a> {
         let unsub_id = l.unsub.map(|x| u.unsub_id.view().get(x)).unwrap_or("");
         let t = &mut self.text;
         t.clear();
-        let _ = match l.charge {
-            Charge::Purchase => write!(
-                t,
-                "Order {order_id} ({}, {}): {}",
-                o.order_type[i],
-                o.billing_mode[i],
-                o.product.view().get(i)
-            ),
-            Charge::Refund => write!(t, "Refund ({}) for {unsub_id} of order {order_id}", l.refund_type),
-            Charge::Credit => write!(t, "Coupon returned for {unsub_id} of order {order_id}"),
+        // Pieces pushed in turn: `write!` was a tenth of this file's time.
+        let pieces: [&str; 8] = match l.charge {
+            // "Order {order_id} ({order_type}, {billing_mode}): {product}"
+            Charge::Purchase => [
+                "Order ",
+                order_id,
+                " (",
+                o.order_type[i].as_str(),
+                ", ",
+                o.billing_mode[i].as_str(),
+                "): ",
+                o.product.view().get(i),
+            ],
+            // "Refund ({refund_type}) for {unsub_id} of order {order_id}"
+            Charge::Refund => [
+                "Refund (",
+                l.refund_type,
+                ") for ",
+                unsub_id,
+                " of order ",
+                order_id,
+                "",
+                "",
+            ],
+            // "Coupon returned for {unsub_id} of order {order_id}"
+            Charge::Credit => ["Coupon returned for ", unsub_id, " of order ", order_id, "", "", "", ""],
         };
+        for p in pieces {
+            t.push_str(p);
+        }
         if l.charge == Charge::Refund && !l.fee.is_zero() {
             let dp = rec.policy.minor_units.of(o.currency[i]);
             let fee = crate::money::format(l.fee, dp, rec.policy.rounding);
