@@ -1,9 +1,9 @@
 //! How a report file is written: every byte goes through a [`Sink`], which
 //! hashes it (SHA-256) and counts it on the way to the file, so
-//! summary.json's file list needs no second read of the reports. The files
-//! are made durable together, just before the folder is published
-//! ([`Written::sync_all`]); writeback of a large file is started while it is
-//! still being written, so that last fsync has little left to wait for.
+//! summary.json's file list needs no second read of the reports. Each file
+//! is fsynced on a thread of its own as soon as it is complete, while the
+//! next reports are formatted; [`Written::sync_all`] waits for them all
+//! before summary.json is written and the folder is published.
 //!
 //! [`pipeline`] is the writers' shared loop: items formatted in parallel a
 //! group of batches at a time, while the previous group is hashed and
@@ -21,18 +21,12 @@ use super::csvout::Rows;
 use super::manifest::FileEntry;
 use crate::error::AppError;
 
-/// Start writeback every this many bytes written (Linux), so the data of a
-/// large report is on its way to disk while the rest is formatted.
-const WRITEBACK_EVERY: u64 = 32 << 20;
-
 /// A report file being written, hashed and counted as it goes.
 pub struct Sink {
     path: PathBuf,
     file: File,
     hasher: Sha256,
     bytes: u64,
-    /// Bytes up to here have had writeback started.
-    flushed: u64,
 }
 
 impl Sink {
@@ -44,7 +38,6 @@ impl Sink {
             file,
             hasher: Sha256::new(),
             bytes: 0,
-            flushed: 0,
         })
     }
 
@@ -54,14 +47,24 @@ impl Sink {
     }
 
     /// The file's entry for summary.json (`rows`: its data rows, None for
-    /// a file that is not a table) and the file, still to be fsynced.
+    /// a file that is not a table); its fsync is started on a thread of its
+    /// own (done here where no thread can be started).
     pub fn finish(self, rows: Option<u64>) -> Done {
         let name = self
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        start_writeback(&self.file, self.flushed, self.bytes - self.flushed);
+        let (tx, rx) = sync_channel(1);
+        let spawned = self.file.try_clone().and_then(|dup| {
+            std::thread::Builder::new().name("report fsync".into()).spawn(move || {
+                let _ = tx.send(dup.sync_all());
+            })
+        });
+        let sync = match spawned {
+            Ok(_) => Fsync::Pending(rx),
+            Err(_) => Fsync::Done(self.file.sync_all()),
+        };
         Done {
             entry: FileEntry {
                 name,
@@ -69,7 +72,7 @@ impl Sink {
                 sha256: crate::config::hex(&self.hasher.finalize()),
                 rows,
             },
-            file: self.file,
+            sync,
             path: self.path,
         }
     }
@@ -80,10 +83,6 @@ impl Write for Sink {
         let n = self.file.write(b)?;
         self.hasher.update(&b[..n]);
         self.bytes += n as u64;
-        if self.bytes - self.flushed >= WRITEBACK_EVERY {
-            start_writeback(&self.file, self.flushed, self.bytes - self.flushed);
-            self.flushed = self.bytes;
-        }
         Ok(n)
     }
 
@@ -92,32 +91,28 @@ impl Write for Sink {
     }
 }
 
-/// Asks the kernel to start writing `len` bytes at `offset` back to disk,
-/// without waiting (a hint: durability comes from the fsync before
-/// publish).
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    if len == 0 {
-        return;
-    }
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: a plain syscall on an open descriptor that outlives the call;
-    // it only schedules writeback. A failure is harmless (fsync follows).
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-    }
+/// A file's fsync: running on its thread, which sends the result, or
+/// done.
+enum Fsync {
+    Pending(std::sync::mpsc::Receiver<std::io::Result<()>>),
+    Done(std::io::Result<()>),
 }
 
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+impl Fsync {
+    fn wait(self) -> std::io::Result<()> {
+        match self {
+            Fsync::Pending(rx) => rx
+                .recv()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the fsync thread ended without a result"))),
+            Fsync::Done(r) => r,
+        }
+    }
+}
 
 /// A report written but maybe not yet durable.
 pub struct Done {
     pub entry: FileEntry,
-    file: File,
+    sync: Fsync,
     path: PathBuf,
 }
 
@@ -129,26 +124,30 @@ impl Done {
 }
 
 /// The reports written so far, in order (summary.json's file list), with
-/// the files still to be fsynced.
+/// their fsyncs.
 #[derive(Default)]
 pub struct Written {
     entries: Vec<FileEntry>,
-    unsynced: Vec<(File, PathBuf)>,
+    syncs: Vec<(Fsync, PathBuf)>,
 }
 
 impl Written {
     pub fn push(&mut self, d: Done) {
         self.entries.push(d.entry);
-        self.unsynced.push((d.file, d.path));
+        self.syncs.push((d.sync, d.path));
     }
 
-    /// Makes every file written so far durable (in parallel: the disk
-    /// queues them together).
+    /// Waits until every file written so far is durable (their fsyncs ran
+    /// while later reports were written); the first failure is the error.
     pub fn sync_all(&mut self) -> Result<(), AppError> {
         let _s = crate::trace::span("  fsync reports");
-        std::mem::take(&mut self.unsynced)
-            .into_par_iter()
-            .try_for_each(|(file, path)| file.sync_all().map_err(|e| super::io_err(&path, e)))
+        let mut first = Ok(());
+        for (sync, path) in std::mem::take(&mut self.syncs) {
+            if let Err(e) = sync.wait() {
+                first = first.and(Err(super::io_err(&path, e)));
+            }
+        }
+        first
     }
 
     /// The files' entries, in the order they were written.
