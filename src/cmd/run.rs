@@ -72,9 +72,11 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
             || report::write_reports(&rec, &cfg.selection, dir, opts),
             || crate::explain::store::write(&rec, dir),
         );
-        index?;
+        let index = index?;
         let (mut s, mut written) = s?;
-        written.push((crate::explain::store::FILE.to_string(), None));
+        if let Some(d) = index {
+            written.push(d);
+        }
         // summary.json last: it lists every other file with its SHA-256.
         report::finish(&mut s, dir, written)?;
         summary = Some(s);

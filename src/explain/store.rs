@@ -217,11 +217,12 @@ fn io(path: &Path, e: std::io::Error) -> AppError {
 }
 
 /// Writes explain.idx for `rec` into the reports folder `dir`. Inputs with
-/// more than 2³² lines get no index (explain --reports then says so).
-pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
+/// more than 2³² lines get no index (explain --reports then says so):
+/// None. The file is hashed as written and fsynced before publish.
+pub fn write(rec: &Reconciliation, dir: &Path) -> Result<Option<crate::report::Done>, AppError> {
     let _span = crate::trace::span("write explain.idx");
     let Some(slices) = slices(rec) else {
-        return Ok(());
+        return Ok(None);
     };
     let ids = id_table(rec);
     let metas = &rec.inputs.metas;
@@ -244,7 +245,7 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
         checkpoints: [0, 1, 2].map(|f| cks[f].len() as u64),
     };
     let path = dir.join(FILE);
-    let file = File::create(&path).map_err(|e| io(&path, e))?;
+    let file = crate::report::sink::Sink::create(&path)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let json = serde_json::to_vec(&header).expect("the header serializes");
     let mut put = |b: &[u8]| w.write_all(b).map_err(|e| io(&path, e));
@@ -284,7 +285,7 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<(), AppError> {
         put(&bytes)?;
     }
     let file = w.into_inner().map_err(|e| io(&path, e.into_error()))?;
-    file.sync_all().map_err(|e| io(&path, e))
+    Ok(Some(file.finish(None)))
 }
 
 /// An open explain.idx.

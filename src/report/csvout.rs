@@ -17,6 +17,8 @@ pub struct Rows {
     /// Rows ended so far (for the control totals).
     pub rows: u64,
     fresh: bool,
+    /// Where the last cell's text starts (see [`Rows::last_cell`]).
+    cell: usize,
 }
 
 impl Rows {
@@ -25,6 +27,7 @@ impl Rows {
             buf: Vec::with_capacity(n),
             rows: 0,
             fresh: true,
+            cell: 0,
         }
     }
 
@@ -35,6 +38,28 @@ impl Rows {
         } else {
             self.buf.push(b',');
         }
+        self.cell = self.buf.len();
+    }
+
+    /// The bytes of the last cell written in `buf`, for [`Rows::copy`].
+    #[inline]
+    pub fn last_cell(&self) -> std::ops::Range<usize> {
+        self.cell..self.buf.len()
+    }
+
+    /// A cell with the same text as an earlier one of this row
+    /// ([`Rows::last_cell`] then): formatted once, written twice.
+    #[inline]
+    pub fn copy(&mut self, cell: std::ops::Range<usize>) {
+        self.sep();
+        self.buf.extend_from_within(cell);
+    }
+
+    /// A cell of bytes known to need neither quoting nor escaping.
+    #[inline]
+    pub fn plain_bytes(&mut self, b: &[u8]) {
+        self.sep();
+        self.buf.extend_from_slice(b);
     }
 
     /// Ends the current row.
@@ -50,7 +75,7 @@ impl Rows {
     pub fn text(&mut self, s: &str) {
         self.sep();
         let formula = matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
-        let quote = s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+        let quote = needs_quotes(s.as_bytes());
         if quote {
             self.buf.push(b'"');
         }
@@ -58,12 +83,14 @@ impl Rows {
             self.buf.push(b'\'');
         }
         if quote {
-            for b in s.bytes() {
-                if b == b'"' {
-                    self.buf.push(b'"');
-                }
-                self.buf.push(b);
+            // Each `"` doubled; the runs between them copied whole.
+            let mut rest = s.as_bytes();
+            while let Some(at) = memchr::memchr(b'"', rest) {
+                self.buf.extend_from_slice(&rest[..=at]);
+                self.buf.push(b'"');
+                rest = &rest[at + 1..];
             }
+            self.buf.extend_from_slice(rest);
             self.buf.push(b'"');
         } else {
             self.buf.extend_from_slice(s.as_bytes());
@@ -138,9 +165,74 @@ impl Rows {
     }
 }
 
+/// Whether `s` holds `,`, `"`, CR or LF: eight bytes at a time (a text
+/// cell is scanned for every row of every report).
+#[inline]
+fn needs_quotes(s: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Nonzero exactly when some byte of `x` equals `b` (the classic
+    // has-zero-byte test on x ^ b…b).
+    #[inline(always)]
+    fn has(x: u64, b: u8) -> u64 {
+        let y = x ^ (LO * u64::from(b));
+        y.wrapping_sub(LO) & !y & HI
+    }
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        let x = u64::from_le_bytes(word);
+        if has(x, b',') | has(x, b'"') | has(x, b'\r') | has(x, b'\n') != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoting_scan_matches_the_bytewise_rule() {
+        let naive = |s: &[u8]| s.iter().any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new(), b"plain text here".to_vec()];
+        for len in 0..20 {
+            for at in 0..len {
+                for special in [b',', b'"', b'\r', b'\n', 0x2b, 0x2d, 0x0b, 0x8c, 0xac, 0x00, 0xff] {
+                    let mut v: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                    v[at] = special;
+                    cases.push(v.clone());
+                    v[len - 1 - at] = 0x80 | special;
+                    cases.push(v);
+                }
+            }
+        }
+        for c in &cases {
+            assert_eq!(needs_quotes(c), naive(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn a_cell_copies_an_earlier_one() {
+        let mut r = Rows::with_capacity(64);
+        r.plain("a");
+        r.amount(rust_decimal::Decimal::new(-150, 2), 2, Rounding::HalfUp);
+        let amount = r.last_cell();
+        r.empty();
+        let empty = r.last_cell();
+        r.copy(amount);
+        r.copy(empty);
+        r.plain_bytes(b"z");
+        r.end();
+        r.copy(0..1);
+        r.end();
+        assert_eq!(String::from_utf8(r.buf).unwrap(), "a,-1.50,,-1.50,,z\na\n");
+    }
 
     #[test]
     fn text_cells_are_quoted_and_escaped() {
@@ -149,13 +241,14 @@ mod tests {
         r.text("=1+1");
         r.text("say \"hi\"");
         r.text("-x,y");
+        r.text("\"a\"\"b,\"");
         r.plain("2021-09");
         r.empty();
         r.int(42);
         r.end();
         assert_eq!(
             String::from_utf8(r.buf).unwrap(),
-            "\"a,b\",'=1+1,\"say \"\"hi\"\"\",\"'-x,y\",2021-09,,42\n"
+            "\"a,b\",'=1+1,\"say \"\"hi\"\"\",\"'-x,y\",\"\"\"a\"\"\"\"b,\"\"\",2021-09,,42\n"
         );
     }
 }

@@ -13,13 +13,11 @@ mod chart;
 mod data;
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use super::io_err;
 use super::summary::Summary;
 use crate::error::AppError;
 use crate::rules::Code;
@@ -33,14 +31,13 @@ pub const FILE: &str = "report.html";
 const CELL_CHARS: usize = 160;
 
 /// Writes `dir/report.html` from `summary` and the CSV reports in `dir`.
-pub fn write(dir: &Path, summary: &Summary) -> Result<(), AppError> {
+pub fn write(dir: &Path, summary: &Summary) -> Result<super::Done, AppError> {
     let _s = crate::trace::span("write report.html");
     let data = data::read(dir, summary.baseline.is_some())?;
     let page = render(summary, &data);
-    let path = dir.join(FILE);
-    let mut file = std::fs::File::create(&path).map_err(|e| io_err(&path, e))?;
-    file.write_all(page.as_bytes()).map_err(|e| io_err(&path, e))?;
-    file.sync_all().map_err(|e| io_err(&path, e))
+    let mut file = super::sink::Sink::create(&dir.join(FILE))?;
+    file.put(page.as_bytes())?;
+    Ok(file.finish(None))
 }
 
 /// Text for HTML: `& < > " '` as character references, so a value shows

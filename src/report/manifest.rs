@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Written;
 use crate::error::AppError;
 use crate::ingest::sha256_file;
 
@@ -21,25 +20,6 @@ pub struct FileEntry {
     pub sha256: String,
     /// Data rows (header excluded); null for a file that is not a table.
     pub rows: Option<u64>,
-}
-
-/// Hashes the written files of `dir`, in parallel, in `written`'s order.
-pub(super) fn entries(dir: &Path, written: &Written) -> Result<Vec<FileEntry>, AppError> {
-    written
-        .par_iter()
-        .map(|(name, rows)| {
-            let path = dir.join(name);
-            let err = |e: std::io::Error| super::io_err(&path, e);
-            let bytes = std::fs::metadata(&path).map_err(err)?.len();
-            let sha256 = sha256_file(&path).map_err(err)?;
-            Ok(FileEntry {
-                name: name.clone(),
-                bytes,
-                sha256,
-                rows: *rows,
-            })
-        })
-        .collect()
 }
 
 /// What `verify` found for one file.

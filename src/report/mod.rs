@@ -3,7 +3,10 @@
 //!
 //! Rows are formatted in parallel, a batch of accounts at a time, and
 //! written in order, so memory stays bounded and the bytes do not depend
-//! on the thread count.
+//! on the thread count; a writer thread hashes and writes one group of
+//! batches while the next is formatted ([`sink::pipeline`]). Every file
+//! is hashed as it is written, and all are fsynced together before
+//! summary.json lists them ([`sink`]).
 
 pub mod baseline;
 pub mod csvout;
@@ -14,11 +17,10 @@ mod monthly_bill;
 pub mod output;
 pub mod parquet;
 pub mod schema;
+pub mod sink;
 mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -37,6 +39,7 @@ pub use parquet::Formats;
 
 pub use baseline::Baseline;
 pub use manifest::{verify, FileEntry};
+pub use sink::{Done, Written};
 pub use summary::{BaselineInfo, Summary, Totals};
 
 use crate::rules::finding::FindingId;
@@ -65,10 +68,6 @@ pub struct ReportOptions<'a> {
     /// `--format`: Parquet copies too.
     pub formats: Formats,
 }
-
-/// The reports written so far and their data rows (None: not a table),
-/// for summary.json's file list.
-pub type Written = Vec<(String, Option<u64>)>;
 
 /// Which accounts the reports keep (`--account`); all when empty.
 #[derive(Debug, Clone, Default)]
@@ -107,44 +106,43 @@ pub(crate) fn io_err(path: &Path, e: std::io::Error) -> AppError {
     ))
 }
 
+/// Creates a CSV report and writes its header line.
+fn csv_sink(path: &Path, header: &[&str]) -> Result<sink::Sink, AppError> {
+    let mut out = sink::Sink::create(path)?;
+    let mut head = Rows::with_capacity(1024);
+    for h in header {
+        head.plain(h);
+    }
+    head.end();
+    out.put(&head.buf)?;
+    Ok(out)
+}
+
 /// Writes a CSV file: the header, then the rows that `row` appends for
-/// each item, formatted in parallel a batch at a time and written in order.
+/// each item, formatted in parallel a batch at a time and written in order
+/// ([`sink::pipeline`]). The file's entry counts its data rows.
 fn write_csv<T: Sync>(
     path: &Path,
     header: &[&str],
     items: &[T],
     batch: usize,
     row: impl Fn(&T, &mut Rows) + Sync,
-) -> Result<u64, AppError> {
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut head = Rows::with_capacity(256);
-    for h in header {
-        head.plain(h);
-    }
-    head.end();
-    out.write_all(&head.buf).map_err(|e| io_err(path, e))?;
-    let mut written = 0u64;
-    for group in items.chunks(batch * rayon::current_num_threads().max(1) * 4) {
-        let parts: Vec<(Vec<u8>, u64)> = group
-            .par_chunks(batch)
-            .map(|chunk| {
-                let mut rows = Rows::with_capacity(chunk.len() * 160);
-                for item in chunk {
-                    row(item, &mut rows);
-                }
-                (rows.buf, rows.rows)
-            })
-            .collect();
-        for (p, n) in parts {
-            out.write_all(&p).map_err(|e| io_err(path, e))?;
-            written += n;
-        }
-    }
-    let file = out.into_inner().map_err(|e| io_err(path, e.into_error()))?;
-    let _s = crate::trace::span("  fsync");
-    file.sync_all().map_err(|e| io_err(path, e))?;
-    Ok(written)
+) -> Result<Done, AppError> {
+    let mut out = csv_sink(path, header)?;
+    let n = sink::pipeline(
+        &mut out,
+        items,
+        batch,
+        |chunk| {
+            let mut rows = Rows::with_capacity(chunk.len() * 160);
+            for item in chunk {
+                row(item, &mut rows);
+            }
+            (rows, ())
+        },
+        |()| {},
+    )?;
+    Ok(out.finish(Some(n)))
 }
 
 /// Formats an amount at the currency's minor units (exact without one).
@@ -238,31 +236,33 @@ pub fn write_reports(
             (*f, Tracked { id, since })
         })
         .collect();
-    let findings_written = write_csv(
+    let d = write_csv(
         &dir.join("discrepancies.csv"),
         &DISCREPANCIES_HEADER,
         &tracked,
         4096,
         |(f, t), r| finding_row(r, rec, f, t),
     )?;
-    let mut written: Written = vec![("discrepancies.csv".into(), Some(findings_written))];
+    let findings_written = d.rows();
+    let mut written = Written::default();
+    written.push(d);
     let since_baseline = match opts.baseline {
-        Some(b) => Some(write_resolved(rec, b, &tracked, &dir.join("resolved.csv"))?),
+        Some(b) => {
+            let (info, d) = write_resolved(rec, b, &tracked, &dir.join("resolved.csv"))?;
+            written.push(d);
+            Some(info)
+        }
         None => {
-            write_csv(
+            written.push(write_csv(
                 &dir.join("resolved.csv"),
                 &baseline::RESOLVED_HEADER,
                 &[(); 0],
                 1,
                 |_, _| {},
-            )?;
+            )?);
             None
         }
     };
-    written.push((
-        "resolved.csv".into(),
-        Some(since_baseline.as_ref().map_or(0, |s| s.resolved)),
-    ));
     drop(tracked);
 
     drop(_s);
@@ -273,27 +273,29 @@ pub fn write_reports(
         .iter()
         .filter(|o| sel.keeps(u_acct.get(o.unsub as usize)))
         .collect();
-    let n = write_csv(&dir.join("refunds.csv"), &REFUNDS_HEADER, &selected, 2048, |o, r| {
-        refund_row(r, rec, o)
-    })?;
-    written.push(("refunds.csv".into(), Some(n)));
+    written.push(write_csv(
+        &dir.join("refunds.csv"),
+        &REFUNDS_HEADER,
+        &selected,
+        2048,
+        |o, r| refund_row(r, rec, o),
+    )?);
 
     drop(_s);
     let _s = crate::trace::span("write monthly_bill.csv");
     let bill_start = std::time::Instant::now();
-    let (billed, n) = monthly_bill::write(rec, sel, &dir.join("monthly_bill.csv"))?;
-    written.push(("monthly_bill.csv".into(), Some(n)));
+    let (billed, d) = monthly_bill::write(rec, sel, &dir.join("monthly_bill.csv"))?;
+    written.push(d);
     let aggregate = bill_start.elapsed();
 
     drop(_s);
     let _s = crate::trace::span("write monthly_bill.focus.csv");
-    let n = focus::write(rec, sel, &dir.join(focus::FILE))?;
-    written.push((focus::FILE.into(), Some(n)));
+    written.push(focus::write(rec, sel, &dir.join(focus::FILE))?);
 
     drop(_s);
     // quota_usage.csv
     let quota: Vec<_> = rec.quota.iter().filter(|q| sel.keeps(&q.account_id)).collect();
-    let n = write_csv(
+    let d = write_csv(
         &dir.join("quota_usage.csv"),
         &schema::header(&schema::QUOTA_USAGE),
         &quota,
@@ -313,10 +315,10 @@ pub fn write_reports(
             r.end();
         },
     )?;
-    written.push(("quota_usage.csv".into(), Some(n)));
+    written.push(d);
 
     // rejects.csv: whole, also with --account (rejects have no trusted account).
-    let rejects_written = write_csv(
+    let d = write_csv(
         &dir.join("rejects.csv"),
         &schema::header(&schema::REJECTS),
         &rec.inputs.rejects,
@@ -331,13 +333,15 @@ pub fn write_reports(
             r.end();
         },
     )?;
-    written.push(("rejects.csv".into(), Some(rejects_written)));
+    let rejects_written = d.rows();
+    written.push(d);
 
     // Parquet copies (docs/parquet.md), read back from the finished CSVs.
     if opts.formats.parquet {
         let _s = crate::trace::span("write parquet copies");
-        let copies = parquet::write_copies(dir, &parquet::COPIED, rec.policy.billing_timezone.name())?;
-        written.extend(copies.into_iter().map(|(name, rows)| (name, Some(rows))));
+        for d in parquet::write_copies(dir, &parquet::COPIED, rec.policy.billing_timezone.name())? {
+            written.push(d);
+        }
     }
 
     // Control totals (checked in every build), then summary.json. The
@@ -364,8 +368,7 @@ pub fn write_reports(
         summary.reports.splice(at..at, parquet::FILES);
     }
     // report.html reads the CSV files back; it shows no timings.
-    html::write(dir, &summary)?;
-    written.push((html::FILE.to_string(), None));
+    written.push(html::write(dir, &summary)?);
     let mut timings = rec.timings;
     timings.aggregate = aggregate;
     timings.write = t.elapsed() - aggregate;
@@ -373,29 +376,30 @@ pub fn write_reports(
     Ok((summary, written))
 }
 
-/// Completes a reports folder: lists every file in `dir` that the run
-/// wrote (`written`, plus `extra` such as the explain index) with its
-/// SHA-256, size and rows in the summary, then writes summary.json — last.
-pub fn finish(summary: &mut Summary, dir: &Path, written: Written) -> Result<(), AppError> {
+/// Completes a reports folder: makes every file the run wrote (`written`,
+/// the explain index included) durable, lists them with the SHA-256, size
+/// and rows taken while they were written, then writes summary.json — last.
+pub fn finish(summary: &mut Summary, dir: &Path, mut written: Written) -> Result<(), AppError> {
     let _s = crate::trace::span("write summary.json");
-    summary.files = manifest::entries(dir, &written)?;
+    written.sync_all()?;
+    summary.files = written.entries().to_vec();
     summary.write(&dir.join("summary.json"))
 }
 
 /// Writes resolved.csv (the baseline's findings that are gone) and
-/// returns what changed since the baseline.
+/// returns what changed since the baseline, and the file.
 fn write_resolved(
     rec: &Reconciliation,
     b: &Baseline,
     tracked: &[(&Finding, Tracked)],
     path: &Path,
-) -> Result<BaselineInfo, AppError> {
+) -> Result<(BaselineInfo, Done), AppError> {
     let mut current: Vec<FindingId> = tracked.iter().map(|(_, t)| t.id).collect();
     current.par_sort_unstable();
     current.dedup();
     let gone: Vec<&baseline::PastFinding> = b.resolved(&current).collect();
     let last_seen = b.as_of;
-    let resolved = write_csv(path, &baseline::RESOLVED_HEADER, &gone, 4096, |p, r| {
+    let d = write_csv(path, &baseline::RESOLVED_HEADER, &gone, 4096, |p, r| {
         r.plain(&p.id.to_string());
         for c in &p.cells {
             r.text(c);
@@ -404,6 +408,7 @@ fn write_resolved(
         r.ts(last_seen, &rec.cal);
         r.end();
     })?;
+    let resolved = d.rows();
     let (mut new, mut new_errors, mut persisting) = (0u64, 0u64, 0u64);
     for (f, t) in tracked {
         match t.since {
@@ -416,7 +421,7 @@ fn write_resolved(
     }
     let as_of = rec.cal.format(b.as_of);
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    Ok(BaselineInfo {
+    let info = BaselineInfo {
         headline: format!(
             "{} since {as_of}, {resolved} resolved",
             plural(new_errors, "new error", "new errors")
@@ -427,7 +432,8 @@ fn write_resolved(
         new,
         persisting,
         resolved,
-    })
+    };
+    Ok((info, d))
 }
 
 const REFUNDS_HEADER: [&str; 25] = schema::header(&schema::REFUNDS);

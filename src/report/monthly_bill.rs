@@ -12,10 +12,8 @@
 //! docs/performance.md for why this is not a polars group-by.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
-use rayon::prelude::*;
 use rust_decimal::Decimal;
 
 use super::csvout::Rows;
@@ -100,8 +98,12 @@ impl Entry {
 }
 
 /// Writes monthly_bill.csv; returns Σ expected_refunds per currency of
-/// the rows written (the control total) and the number of rows.
-pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<(BTreeMap<Currency, i128>, u64), AppError> {
+/// the rows written (the control total) and the file.
+pub fn write(
+    rec: &Reconciliation,
+    sel: &Selection,
+    path: &Path,
+) -> Result<(BTreeMap<Currency, i128>, super::Done), AppError> {
     let cal = &rec.cal;
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
     let dict = o.account_id.dict().clone();
@@ -184,46 +186,34 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<(BTre
         merged
     };
 
-    let file = std::fs::File::create(path).map_err(|e| super::io_err(path, e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut head = Rows::with_capacity(256);
-    for h in HEADER {
-        head.plain(h);
-    }
-    head.end();
-    out.write_all(&head.buf).map_err(|e| super::io_err(path, e))?;
+    let mut out = super::csv_sink(path, &HEADER)?;
     let selected: Vec<usize> = (0..accounts)
         .filter(|&a| sel.is_all() || sel.keeps(dict.name(a as u32)))
         .collect();
     let mut totals: BTreeMap<Currency, i128> = BTreeMap::new();
-    let mut written = 0u64;
     const BATCH: usize = 2048;
-    for group in selected.chunks(BATCH * rayon::current_num_threads().max(1) * 4) {
-        let parts: Vec<(Vec<u8>, u64, BTreeMap<Currency, i128>)> = group
-            .par_chunks(BATCH)
-            .map(|chunk| {
-                let mut rows = Rows::with_capacity(chunk.len() * 200);
-                let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
-                for &a in chunk {
-                    for e in account_rows(a) {
-                        *sums.entry(e.currency).or_default() += e.sums[EXP_REFUND];
-                        row(&mut rows, rec, dict.name(a as u32), &e);
-                    }
+    let written = super::sink::pipeline(
+        &mut out,
+        &selected,
+        BATCH,
+        |chunk| {
+            let mut rows = Rows::with_capacity(chunk.len() * 200);
+            let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
+            for &a in chunk {
+                for e in account_rows(a) {
+                    *sums.entry(e.currency).or_default() += e.sums[EXP_REFUND];
+                    row(&mut rows, rec, dict.name(a as u32), &e);
                 }
-                (rows.buf, rows.rows, sums)
-            })
-            .collect();
-        for (bytes, n, sums) in parts {
-            out.write_all(&bytes).map_err(|e| super::io_err(path, e))?;
-            written += n;
+            }
+            (rows, sums)
+        },
+        |sums| {
             for (c, v) in sums {
                 *totals.entry(c).or_default() += v;
             }
-        }
-    }
-    let file = out.into_inner().map_err(|e| super::io_err(path, e.into_error()))?;
-    file.sync_all().map_err(|e| super::io_err(path, e))?;
-    Ok((totals, written))
+        },
+    )?;
+    Ok((totals, out.finish(Some(written))))
 }
 
 /// One CSV row of the bill; sums are rounded once here.

@@ -91,20 +91,20 @@ pub fn is_copy(name: &str) -> bool {
 /// parallel; returns each Parquet file's name and row count, in the order
 /// given. `billing` is the policy's billing_timezone, the zone timestamps
 /// are tagged with ([`zone_of`]).
-pub fn write_copies(dir: &Path, reports: &[(&str, &[Column])], billing: &str) -> Result<Vec<(String, u64)>, AppError> {
+pub fn write_copies(dir: &Path, reports: &[(&str, &[Column])], billing: &str) -> Result<Vec<super::Done>, AppError> {
     reports
         .par_iter()
         .map(|(csv, columns)| {
             let name = format!("{}.parquet", csv.strip_suffix(".csv").unwrap_or(csv));
-            let rows = write_copy(&dir.join(csv), &dir.join(&name), columns, zone_of(csv, billing))?;
-            Ok((name, rows))
+            write_copy(&dir.join(csv), &dir.join(&name), columns, zone_of(csv, billing))
         })
         .collect()
 }
 
 /// Converts one written CSV report into Parquet by its typed column list;
-/// returns the rows written. The header must equal the column names.
-pub fn write_copy(csv: &Path, parquet: &Path, columns: &[Column], tz: &str) -> Result<u64, AppError> {
+/// returns the file (its entry counts the rows written; not yet fsynced).
+/// The header must equal the column names.
+pub fn write_copy(csv: &Path, parquet: &Path, columns: &[Column], tz: &str) -> Result<super::Done, AppError> {
     let shown = file_name(csv);
     let zone = TimeZone::opt_try_new(Some(tz))
         .ok()
@@ -120,7 +120,7 @@ pub fn write_copy(csv: &Path, parquet: &Path, columns: &[Column], tz: &str) -> R
             schema::names(columns)
         )));
     }
-    let out = File::create(parquet).map_err(|e| super::io_err(parquet, e))?;
+    let out = super::sink::Sink::create(parquet)?;
     let mut out = BufWriter::with_capacity(1 << 20, out);
     let empty = frame(&shown, &[], columns, &scales, &zone)?;
     let mut writer = ParquetWriter::new(&mut out)
@@ -155,8 +155,7 @@ pub fn write_copy(csv: &Path, parquet: &Path, columns: &[Column], tz: &str) -> R
     writer.finish().map_err(|e| write_err(parquet, e))?;
     drop(writer);
     let file = out.into_inner().map_err(|e| super::io_err(parquet, e.into_error()))?;
-    file.sync_all().map_err(|e| super::io_err(parquet, e))?;
-    Ok(rows)
+    Ok(file.finish(Some(rows)))
 }
 
 fn file_name(p: &Path) -> String {
@@ -482,7 +481,7 @@ mod tests {
         let csv = dir.path().join("x.csv");
         std::fs::write(&csv, csv_text).unwrap();
         let pq = dir.path().join("x.parquet");
-        let rows = write_copy(&csv, &pq, &COLUMNS, "Asia/Shanghai")?;
+        let rows = write_copy(&csv, &pq, &COLUMNS, "Asia/Shanghai")?.rows();
         let df = ParquetReader::new(File::open(&pq).unwrap()).finish().unwrap();
         Ok((rows, df))
     }
@@ -568,7 +567,7 @@ mod tests {
         std::fs::write(&csv, text).unwrap();
         let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
         assert_eq!(
-            write_copy(&csv, &a, &COLUMNS, "UTC").unwrap(),
+            write_copy(&csv, &a, &COLUMNS, "UTC").unwrap().rows(),
             ROW_GROUP_ROWS as u64 + 10
         );
         write_copy(&csv, &b, &COLUMNS, "UTC").unwrap();
