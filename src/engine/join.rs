@@ -53,9 +53,37 @@ struct OrderIndex<'a> {
     start: Vec<u32>,
     /// Large accounts: their rows sorted by order_id.
     sorted: FxHashMap<u32, Vec<u32>>,
-    /// Every order's id hash and row, sorted: the fallback for an id that is
-    /// not among its own account's orders.
-    all: std::sync::OnceLock<Vec<(u64, u32)>>,
+}
+
+/// Every order's id hash and row, sorted: the fallback for an id that is
+/// not among its own account's orders. Built before (never inside) the
+/// parallel lookups that use it: a lazy build inside them would wait on
+/// itself when rayon lends the building thread to another lookup.
+struct AllOrders<'a> {
+    ids: StrView<'a>,
+    by_hash: Vec<(u64, u32)>,
+}
+
+impl<'a> AllOrders<'a> {
+    fn new(ids: StrView<'a>, n: u32) -> Self {
+        let mut by_hash: Vec<(u64, u32)> = (0..n)
+            .into_par_iter()
+            .map(|r| (id_hash(ids.get(r as usize)), r))
+            .collect();
+        by_hash.par_sort_unstable();
+        AllOrders { ids, by_hash }
+    }
+
+    /// The row of the order with id `id`, in any account.
+    fn find(&self, id: &str) -> Option<u32> {
+        let h = id_hash(id);
+        let from = self.by_hash.partition_point(|&(x, _)| x < h);
+        self.by_hash[from..]
+            .iter()
+            .take_while(|&&(x, _)| x == h)
+            .map(|&(_, r)| r)
+            .find(|&r| self.ids.get(r as usize) == id)
+    }
 }
 
 fn id_hash(s: &str) -> u64 {
@@ -76,51 +104,25 @@ impl<'a> OrderIndex<'a> {
                 (a, rows)
             })
             .collect();
-        OrderIndex {
-            ids,
-            start,
-            sorted,
-            all: std::sync::OnceLock::new(),
-        }
+        OrderIndex { ids, start, sorted }
     }
 
-    /// The row of the order with id `id`, looked for among account
-    /// `account`'s orders first.
+    /// The row of the order with id `id` among account `account`'s orders.
     fn find(&self, account: u32, id: &str) -> Option<u32> {
         let a = account as usize;
-        if let (Some(&lo), Some(&hi)) = (self.start.get(a), self.start.get(a + 1)) {
-            let found = match self.sorted.get(&account) {
-                Some(rows) => rows
-                    .binary_search_by(|&r| self.ids.get(r as usize).cmp(id))
-                    .ok()
-                    .map(|k| rows[k]),
-                None => (lo..hi).find(|&r| self.ids.get(r as usize) == id),
-            };
-            if found.is_some() {
-                return found;
-            }
+        let (&lo, &hi) = (self.start.get(a)?, self.start.get(a + 1)?);
+        match self.sorted.get(&account) {
+            Some(rows) => rows
+                .binary_search_by(|&r| self.ids.get(r as usize).cmp(id))
+                .ok()
+                .map(|k| rows[k]),
+            None => (lo..hi).find(|&r| self.ids.get(r as usize) == id),
         }
-        self.anywhere(id)
     }
 
-    /// The row of the order with id `id`, in any account.
-    fn anywhere(&self, id: &str) -> Option<u32> {
-        let all = self.all.get_or_init(|| {
-            let n = *self.start.last().unwrap_or(&0);
-            let mut v: Vec<(u64, u32)> = (0..n)
-                .into_par_iter()
-                .map(|r| (id_hash(self.ids.get(r as usize)), r))
-                .collect();
-            v.par_sort_unstable();
-            v
-        });
-        let h = id_hash(id);
-        let from = all.partition_point(|&(x, _)| x < h);
-        all[from..]
-            .iter()
-            .take_while(|&&(x, _)| x == h)
-            .map(|&(_, r)| r)
-            .find(|&r| self.ids.get(r as usize) == id)
+    /// Every order, for the ids not found in their own account.
+    fn all(&self) -> AllOrders<'a> {
+        AllOrders::new(self.ids, *self.start.last().unwrap_or(&0))
     }
 }
 
@@ -142,14 +144,26 @@ fn order_rows(orders: &Orders, key_ids: &StrCol, key_accounts: &[u32]) -> Polars
     };
     let index = OrderIndex::new(orders.order_id.view(), start);
     let keys = key_ids.view();
-    Ok((0..n)
+    let mut out: Vec<Option<RowIndex>> = (0..n)
         .into_par_iter()
         .map(|i| {
             index
                 .find(key_accounts[i], keys.get(i))
                 .map(|r| RowIndex::new(r as usize))
         })
-        .collect())
+        .collect();
+    let misses: Vec<usize> = (0..n).filter(|&i| out[i].is_none()).collect();
+    if !misses.is_empty() {
+        let all = index.all();
+        let found: Vec<Option<RowIndex>> = misses
+            .par_iter()
+            .map(|&i| all.find(keys.get(i)).map(|r| RowIndex::new(r as usize)))
+            .collect();
+        for (&i, f) in misses.iter().zip(found) {
+            out[i] = f;
+        }
+    }
+    Ok(out)
 }
 
 fn row_index(name: &str, n: usize) -> Column {
@@ -257,6 +271,7 @@ mod tests {
         let start = account_starts(&accts, 4).unwrap();
         assert_eq!(start, vec![0, 2, 42, 42, 43]);
         let index = OrderIndex::new(col.view(), start);
+        let all = index.all();
         assert!(index.sorted.contains_key(&1) && !index.sorted.contains_key(&0));
         let naive = |id: &str| (0..col.len() as u32).find(|&r| col.view().get(r as usize) == id);
         let mut probes: Vec<(u32, String)> = Vec::new();
@@ -268,13 +283,16 @@ mod tests {
                 probes.push((a, format!("o-b{k:02}-a longer id than twelve bytes")));
             }
         }
+        let own = |a: u32, r: u32| accts[r as usize] == a;
         for (a, id) in &probes {
-            assert_eq!(index.find(*a, id), naive(id), "account {a}, id {id:?}");
+            let want = naive(id);
+            assert_eq!(
+                index.find(*a, id),
+                want.filter(|&r| own(*a, r)),
+                "account {a}, id {id:?}"
+            );
+            assert_eq!(all.find(id), want, "id {id:?} in any account");
         }
-        assert!(
-            index.all.get().is_some(),
-            "ids of other accounts went through the fallback"
-        );
     }
 
     #[test]
