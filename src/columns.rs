@@ -134,6 +134,45 @@ impl<'a> StrView<'a> {
     }
 }
 
+/// Row indices bucketed by account rank (a counting sort; rows keep their
+/// order within an account).
+pub struct ByAccount {
+    start: Vec<u32>,
+    rows: Vec<u32>,
+}
+
+impl ByAccount {
+    pub fn new(accounts: usize, n: usize, rank: impl Fn(usize) -> Option<u32>) -> ByAccount {
+        let mut start = vec![0u32; accounts + 1];
+        for i in 0..n {
+            if let Some(r) = rank(i) {
+                start[r as usize + 1] += 1;
+            }
+        }
+        for a in 0..accounts {
+            start[a + 1] += start[a];
+        }
+        let mut next = start.clone();
+        let mut rows = vec![0u32; start[accounts] as usize];
+        for i in 0..n {
+            if let Some(r) = rank(i) {
+                rows[next[r as usize] as usize] = i as u32;
+                next[r as usize] += 1;
+            }
+        }
+        ByAccount { start, rows }
+    }
+
+    /// Every bucketed row, account after account.
+    pub fn into_rows(self) -> Vec<u32> {
+        self.rows
+    }
+
+    pub fn of(&self, account: usize) -> &[u32] {
+        &self.rows[self.start[account] as usize..self.start[account + 1] as usize]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,6 +180,16 @@ fn parse_year(s: &str) -> Result<(i64, &str), WrittenError> {
 }
 
 /// Two ASCII digits.
+/// A `±hh:mm` offset in seconds (`sign` its `+` or `-`); None when the
+/// hours are above 23 or the minutes above 59.
+fn signed_offset(sign: u8, hours: u32, minutes: u32) -> Option<i64> {
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    let o = i64::from(hours * 3600 + minutes * 60);
+    Some(if sign == b'-' { -o } else { o })
+}
+
 fn two_digits(b: &[u8]) -> Result<u32, WrittenError> {
     match b {
         [a @ b'0'..=b'9', c @ b'0'..=b'9'] => Ok(u32::from(a - b'0') * 10 + u32::from(c - b'0')),
@@ -229,15 +239,7 @@ pub fn parse_written_ts(s: &str) -> Result<Micros, WrittenError> {
         b"Z" => 0,
         [sign @ (b'+' | b'-'), h0, h1, b':', m0, m1] => {
             let (oh, om) = (two_digits(&[*h0, *h1])?, two_digits(&[*m0, *m1])?);
-            if oh > 23 || om > 59 {
-                return Err(WrittenError::Range);
-            }
-            let o = i64::from(oh * 3600 + om * 60);
-            if *sign == b'-' {
-                -o
-            } else {
-                o
-            }
+            signed_offset(*sign, oh, om).ok_or(WrittenError::Range)?
         }
         _ => return Err(WrittenError::Syntax),
     };
@@ -396,16 +398,7 @@ impl Calendar {
                 if o.iter().any(|&x| x > 9) {
                     return Err(TsError::BadOffset);
                 }
-                let (oh, om) = (o[0] * 10 + o[1], o[2] * 10 + o[3]);
-                if oh > 23 || om > 59 {
-                    return Err(TsError::BadOffset);
-                }
-                let o = i64::from(oh * 3600 + om * 60);
-                if *sign == b'-' {
-                    -o
-                } else {
-                    o
-                }
+                signed_offset(*sign, o[0] * 10 + o[1], o[2] * 10 + o[3]).ok_or(TsError::BadOffset)?
             }
             _ => return Err(TsError::Syntax),
         };

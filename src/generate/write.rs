@@ -339,13 +339,12 @@ pub(super) struct BlockOut {
 #[derive(Clone, Copy)]
 struct Mark {
     at: i64,
-    end: u32,
+    end: usize,
 }
 
 /// Records that a valid row (and its malformed followers) ends here.
 fn mark(marks: &mut Vec<Mark>, at: i64, out: &[u8]) {
-    let end = u32::try_from(out.len()).expect("a block's bytes stay far below 4 GiB");
-    marks.push(Mark { at, end });
+    marks.push(Mark { at, end: out.len() });
 }
 
 pub(super) fn format_block(cfg: &Cfg, b: u64, block: &Block, base: Bases) -> BlockOut {
@@ -531,7 +530,8 @@ pub(super) fn write_interleaved(w: &mut Writers, outs: &[BlockOut], report: &mut
     for (file, w) in w.iter_mut().enumerate() {
         // (time, block, start, end): sorting on the first three is the
         // stable sort of the by-account order by time.
-        let mut rows: Vec<(i64, u32, u32, u32)> = Vec::with_capacity(outs.iter().map(|o| o.marks[file].len()).sum());
+        let mut rows: Vec<(i64, u32, usize, usize)> =
+            Vec::with_capacity(outs.iter().map(|o| o.marks[file].len()).sum());
         for (b, o) in outs.iter().enumerate() {
             let mut start = 0;
             for m in &o.marks[file] {
@@ -541,7 +541,7 @@ pub(super) fn write_interleaved(w: &mut Writers, outs: &[BlockOut], report: &mut
         }
         rows.par_sort_unstable_by_key(|&(at, b, start, _)| (at, b, start));
         for (_, b, start, end) in rows {
-            w.write_all(&outs[b as usize].files[file][start as usize..end as usize])?;
+            w.write_all(&outs[b as usize].files[file][start..end])?;
         }
     }
     Ok(())

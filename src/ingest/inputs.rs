@@ -25,18 +25,7 @@ fn by_account<T: Table>(table: &mut T, codes: impl Fn(&T) -> &Vec<u32>) {
         return;
     }
     let accounts = c.iter().copied().max().map_or(0, |m| m as usize + 1);
-    let mut next = vec![0u32; accounts + 1];
-    for &a in c {
-        next[a as usize + 1] += 1;
-    }
-    for a in 0..accounts {
-        next[a + 1] += next[a];
-    }
-    let mut rows = vec![0u32; c.len()];
-    for (i, &a) in c.iter().enumerate() {
-        rows[next[a as usize] as usize] = i as u32;
-        next[a as usize] += 1;
-    }
+    let rows = crate::columns::ByAccount::new(accounts, c.len(), |i| Some(c[i])).into_rows();
     let _s = crate::trace::span("    gather");
     table.gather(&rows);
 }

@@ -730,30 +730,62 @@ unsafe fn split_plain_avx2(rest: &[u8], base: usize, fields: &mut Vec<(usize, us
             _mm256_cmpeq_epi8(v, quote_v),
             _mm256_cmpeq_epi8(v, cr_v),
         )) as u32;
-        // The bytes before the record's end.
-        let before = if nl != 0 {
-            (1u32 << nl.trailing_zeros()) - 1
-        } else {
-            u32::MAX
-        };
-        if special & before != 0 {
-            return None;
+        match window(nl, comma, special, u32::MAX, k, base, &mut start, fields) {
+            Window::Next => k += 32,
+            Window::End(end) => return Some(end),
+            Window::Careful => return None,
         }
-        let mut c = comma & before;
-        while c != 0 {
-            let i = k + c.trailing_zeros() as usize;
-            fields.push((base + start, base + i));
-            start = i + 1;
-            c &= c - 1;
-        }
-        if nl != 0 {
-            let end = k + nl.trailing_zeros() as usize;
-            fields.push((base + start, base + end));
-            return Some(end);
-        }
-        k += 32;
     }
     split_plain_from(rest, base, fields, start, k)
+}
+
+/// What one window of a record told [`split_plain`].
+enum Window {
+    /// No end yet: the next window.
+    Next,
+    /// The record ends at this index of `rest`.
+    End(usize),
+    /// A quote or CR before the end: the careful path.
+    Careful,
+}
+
+/// One window of a record, starting at byte `k`: the bit masks of its
+/// `\n`, `,` and quote-or-CR bytes (`full`: every bit of the window). Pushes
+/// the fields it closes; `start` is where the current field starts.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn window(
+    nl: u32,
+    comma: u32,
+    special: u32,
+    full: u32,
+    k: usize,
+    base: usize,
+    start: &mut usize,
+    fields: &mut Vec<(usize, usize)>,
+) -> Window {
+    // The bytes before the record's end.
+    let before = if nl != 0 {
+        (1u32 << nl.trailing_zeros()) - 1
+    } else {
+        full
+    };
+    if special & before != 0 {
+        return Window::Careful;
+    }
+    let mut c = comma & before;
+    while c != 0 {
+        let i = k + c.trailing_zeros() as usize;
+        fields.push((base + *start, base + i));
+        *start = i + 1;
+        c &= c - 1;
+    }
+    if nl == 0 {
+        return Window::Next;
+    }
+    let end = k + nl.trailing_zeros() as usize;
+    fields.push((base + *start, base + end));
+    Window::End(end)
 }
 
 /// [`split_plain`] from byte `k` of the record on, the current field
@@ -776,28 +808,11 @@ fn split_plain_from(
             let eq = |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u32;
             (eq(b'\n'), eq(b','), eq(b'"') | eq(b'\r'))
         };
-        // The bytes before the record's end.
-        let before = if nl != 0 {
-            (1u32 << nl.trailing_zeros()) - 1
-        } else {
-            0xffff
-        };
-        if special & before != 0 {
-            return None;
+        match window(nl, comma, special, 0xffff, k, base, &mut start, fields) {
+            Window::Next => k += 16,
+            Window::End(end) => return Some(end),
+            Window::Careful => return None,
         }
-        let mut c = comma & before;
-        while c != 0 {
-            let i = k + c.trailing_zeros() as usize;
-            fields.push((base + start, base + i));
-            start = i + 1;
-            c &= c - 1;
-        }
-        if nl != 0 {
-            let end = k + nl.trailing_zeros() as usize;
-            fields.push((base + start, base + end));
-            return Some(end);
-        }
-        k += 16;
     }
     for (i, &b) in rest.iter().enumerate().skip(k) {
         match b {

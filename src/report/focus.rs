@@ -28,9 +28,9 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use super::csvout::Rows;
-use super::monthly_bill::ByAccount;
 use super::schema::{col, Column, Kind};
 use super::Selection;
+use crate::columns::ByAccount;
 use crate::engine::{Reconciliation, RowIndex};
 use crate::error::AppError;
 use crate::model::{ItemKind, Month, UnsubStatus};

@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 
 use super::csvout::Rows;
 use super::Selection;
+use crate::columns::ByAccount;
 use crate::engine::{Reconciliation, RowIndex};
 use crate::error::AppError;
 use crate::model::{Currency, Month, PaymentStatus, UnsubStatus};
@@ -42,40 +43,6 @@ pub(super) fn scaled(v: Decimal) -> i128 {
     let mut v = v;
     v.rescale(SCALE);
     v.mantissa()
-}
-
-/// Row indices bucketed by account rank (a counting sort; rows keep their
-/// order within an account).
-pub(super) struct ByAccount {
-    start: Vec<u32>,
-    rows: Vec<u32>,
-}
-
-impl ByAccount {
-    pub(super) fn new(accounts: usize, n: usize, rank: impl Fn(usize) -> Option<u32>) -> ByAccount {
-        let mut start = vec![0u32; accounts + 1];
-        for i in 0..n {
-            if let Some(r) = rank(i) {
-                start[r as usize + 1] += 1;
-            }
-        }
-        for a in 0..accounts {
-            start[a + 1] += start[a];
-        }
-        let mut next = start.clone();
-        let mut rows = vec![0u32; start[accounts] as usize];
-        for i in 0..n {
-            if let Some(r) = rank(i) {
-                rows[next[r as usize] as usize] = i as u32;
-                next[r as usize] += 1;
-            }
-        }
-        ByAccount { start, rows }
-    }
-
-    pub(super) fn of(&self, account: usize) -> &[u32] {
-        &self.rows[self.start[account] as usize..self.start[account + 1] as usize]
-    }
 }
 
 /// One contribution to a bill row.
