@@ -264,8 +264,9 @@ fn account_lines(
     lines
 }
 
-/// Writes monthly_bill.focus.csv for the selected accounts.
-pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<super::Done, AppError> {
+/// Writes monthly_bill.focus.csv for the selected accounts (`direct`:
+/// around the page cache, [`Sink::create_direct`](super::sink::Sink::create_direct)).
+pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path, direct: bool) -> Result<super::Done, AppError> {
     let o = &rec.inputs.orders;
     let dict = o.account_id.dict().clone();
     let accounts = dict.len();
@@ -281,7 +282,12 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<super
         }
     }
 
-    let mut out = super::csv_sink(path, &COLUMNS.map(|c| c.name))?;
+    let sink = if direct {
+        super::sink::Sink::create_direct(path)?
+    } else {
+        super::sink::Sink::create(path)?
+    };
+    let mut out = super::with_header(sink, &COLUMNS.map(|c| c.name))?;
     let selected: Vec<usize> = (0..accounts)
         .filter(|&a| sel.is_all() || sel.keeps(dict.name(a as u32)))
         .collect();
@@ -303,7 +309,7 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<super
         },
         |()| {},
     )?;
-    Ok(out.finish(Some(written)))
+    out.finish(Some(written))
 }
 
 /// Formats rows of one batch, with reusable scratch text.

@@ -37,7 +37,7 @@ pub fn write(dir: &Path, summary: &Summary) -> Result<super::Done, AppError> {
     let page = render(summary, &data);
     let mut file = super::sink::Sink::create(&dir.join(FILE))?;
     file.put(page.as_bytes())?;
-    Ok(file.finish(None))
+    file.finish(None)
 }
 
 /// Text for HTML: `& < > " '` as character references, so a value shows

@@ -108,7 +108,11 @@ pub(crate) fn io_err(path: &Path, e: std::io::Error) -> AppError {
 
 /// Creates a CSV report and writes its header line.
 fn csv_sink(path: &Path, header: &[&str]) -> Result<sink::Sink, AppError> {
-    let mut out = sink::Sink::create(path)?;
+    with_header(sink::Sink::create(path)?, header)
+}
+
+/// Writes a CSV header line into a new report.
+fn with_header(mut out: sink::Sink, header: &[&str]) -> Result<sink::Sink, AppError> {
     let mut head = Rows::with_capacity(1024);
     for h in header {
         head.plain(h);
@@ -142,7 +146,7 @@ fn write_csv<T: Sync>(
         },
         |()| {},
     )?;
-    Ok(out.finish(Some(n)))
+    out.finish(Some(n))
 }
 
 /// Formats an amount at the currency's minor units (exact without one).
@@ -290,7 +294,10 @@ pub fn write_reports(
 
     drop(_s);
     let _s = crate::trace::span("write monthly_bill.focus.csv");
-    written.push(focus::write(rec, sel, &dir.join(focus::FILE))?);
+    // The largest report, read back only for its Parquet copy: written
+    // around the page cache unless that copy is asked for.
+    let direct = !opts.formats.parquet;
+    written.push(focus::write(rec, sel, &dir.join(focus::FILE), direct)?);
 
     drop(_s);
     // quota_usage.csv

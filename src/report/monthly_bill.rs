@@ -180,7 +180,7 @@ pub fn write(
             }
         },
     )?;
-    Ok((totals, out.finish(Some(written))))
+    Ok((totals, out.finish(Some(written))?))
 }
 
 /// One CSV row of the bill; sums are rounded once here.

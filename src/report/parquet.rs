@@ -155,7 +155,7 @@ pub fn write_copy(csv: &Path, parquet: &Path, columns: &[Column], tz: &str) -> R
     writer.finish().map_err(|e| write_err(parquet, e))?;
     drop(writer);
     let file = out.into_inner().map_err(|e| super::io_err(parquet, e.into_error()))?;
-    Ok(file.finish(Some(rows)))
+    file.finish(Some(rows))
 }
 
 fn file_name(p: &Path) -> String {
