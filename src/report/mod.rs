@@ -10,6 +10,7 @@
 
 pub mod baseline;
 pub mod csvout;
+mod direct;
 pub mod focus;
 pub mod html;
 pub mod manifest;
@@ -293,16 +294,9 @@ pub fn write_reports(
     let aggregate = bill_start.elapsed();
 
     drop(_s);
-    let _s = crate::trace::span("write monthly_bill.focus.csv");
-    // The largest report, read back only for its Parquet copy: written
-    // around the page cache unless that copy is asked for.
-    let direct = !opts.formats.parquet;
-    written.push(focus::write(rec, sel, &dir.join(focus::FILE), direct)?);
-
-    drop(_s);
     // quota_usage.csv
     let quota: Vec<_> = rec.quota.iter().filter(|q| sel.keeps(&q.account_id)).collect();
-    let d = write_csv(
+    let quota = write_csv(
         &dir.join("quota_usage.csv"),
         &schema::header(&schema::QUOTA_USAGE),
         &quota,
@@ -322,10 +316,9 @@ pub fn write_reports(
             r.end();
         },
     )?;
-    written.push(d);
 
     // rejects.csv: whole, also with --account (rejects have no trusted account).
-    let d = write_csv(
+    let rejects = write_csv(
         &dir.join("rejects.csv"),
         &schema::header(&schema::REJECTS),
         &rec.inputs.rejects,
@@ -340,16 +333,7 @@ pub fn write_reports(
             r.end();
         },
     )?;
-    let rejects_written = d.rows();
-    written.push(d);
-
-    // Parquet copies (docs/parquet.md), read back from the finished CSVs.
-    if opts.formats.parquet {
-        let _s = crate::trace::span("write parquet copies");
-        for d in parquet::write_copies(dir, &parquet::COPIED, rec.policy.billing_timezone.name())? {
-            written.push(d);
-        }
-    }
+    let rejects_written = rejects.rows();
 
     // Control totals (checked in every build), then summary.json. The
     // test hook skews one figure to prove each check fires (exit 5).
@@ -374,8 +358,40 @@ pub fn write_reports(
             .unwrap_or(summary.reports.len());
         summary.reports.splice(at..at, parquet::FILES);
     }
-    // report.html reads the CSV files back; it shows no timings.
-    written.push(html::write(dir, &summary)?);
+
+    // The FOCUS bill (and the Parquet copies) beside report.html, which
+    // reads only the CSV reports finished above back and runs on one core
+    // while the FOCUS bill's writer leaves the other partly idle.
+    // (rayon's join, not a thread of its own: report.html joins rayon work
+    // too, and a worker blocked on a plain thread join could deadlock the
+    // pool at --threads 1.)
+    let (bill_files, page) = rayon::join(
+        || -> Result<Vec<Done>, AppError> {
+            let _s = crate::trace::span("write monthly_bill.focus.csv");
+            // The largest report, read back only for its Parquet copy:
+            // written around the page cache unless that copy is asked for.
+            let direct = !opts.formats.parquet;
+            let mut files = vec![focus::write(rec, sel, &dir.join(focus::FILE), direct)?];
+            // Parquet copies (docs/parquet.md), read back from the finished CSVs.
+            if opts.formats.parquet {
+                let _s = crate::trace::span("write parquet copies");
+                files.extend(parquet::write_copies(
+                    dir,
+                    &parquet::COPIED,
+                    rec.policy.billing_timezone.name(),
+                )?);
+            }
+            Ok(files)
+        },
+        || html::write(dir, &summary),
+    );
+    // summary.json lists the files in this order.
+    let mut bill_files = bill_files?.into_iter();
+    written.extend(bill_files.next());
+    written.push(quota);
+    written.push(rejects);
+    written.extend(bill_files);
+    written.push(page?);
     let mut timings = rec.timings;
     timings.aggregate = aggregate;
     timings.write = t.elapsed() - aggregate;

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::csvout::Rows;
+use super::direct::Direct;
 use super::manifest::FileEntry;
 use crate::error::AppError;
 
@@ -27,37 +28,8 @@ pub struct Sink {
     file: File,
     hasher: Sha256,
     bytes: u64,
-    /// Set while the file bypasses the page cache ([`Sink::create_direct`]).
+    /// Set when the file bypasses the page cache ([`Sink::create_direct`]).
     direct: Option<Direct>,
-}
-
-/// Alignment of a direct write's buffer, length and file offset: the
-/// largest logical block size of common devices.
-const ALIGN: usize = 4096;
-/// Bytes per direct write.
-const BLOCK: usize = 2 << 20;
-
-/// The block being filled of a file opened with `O_DIRECT`: `window` bytes
-/// of `buf` from `start` (aligned to [`ALIGN`]), of which `len` are filled.
-struct Direct {
-    buf: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl Direct {
-    /// A block-sized window aligned to [`ALIGN`] in a plain vector (no
-    /// unsafe allocation); None where the pointer's alignment cannot be
-    /// computed.
-    fn new() -> Option<Direct> {
-        let buf = vec![0u8; BLOCK + ALIGN];
-        let start = buf.as_ptr().align_offset(ALIGN);
-        (start < ALIGN).then_some(Direct { buf, start, len: 0 })
-    }
-
-    fn window(&mut self) -> &mut [u8] {
-        &mut self.buf[self.start..self.start + BLOCK]
-    }
 }
 
 impl Sink {
@@ -68,13 +40,11 @@ impl Sink {
     }
 
     /// Creates (truncates) the file at `path` to be written around the page
-    /// cache (`O_DIRECT`, Linux), for a large report the run does not read
-    /// back: the kernel then moves the blocks to the device without copying
-    /// them into cache pages, which cost this machine a sixth of the run's
-    /// CPU (docs/performance.md, log entry 25). Where the file system
-    /// refuses direct I/O, at open or at the first write, the file is
-    /// written through the cache as [`Sink::create`] does. The bytes, the
-    /// hash and the fsync before publish are the same either way.
+    /// cache (`O_DIRECT`, Linux; [`super::direct`]), for a large report the
+    /// run does not read back. Where the file system refuses direct I/O,
+    /// at open or at a write, the file is written through the cache as
+    /// [`Sink::create`] does. The bytes, the hash and the fsync before
+    /// publish are the same either way.
     pub fn create_direct(path: &Path) -> Result<Sink, AppError> {
         #[cfg(target_os = "linux")]
         {
@@ -85,11 +55,14 @@ impl Sink {
                 .truncate(true)
                 .custom_flags(libc::O_DIRECT)
                 .open(path);
-            match (opened, Direct::new()) {
-                (Ok(file), Some(direct)) => return Ok(Sink::new(path, file, Some(direct))),
-                (Ok(_), None) => {}
-                (Err(e), _) if e.raw_os_error() == Some(libc::EINVAL) => {}
-                (Err(e), _) => return Err(super::io_err(path, e)),
+            match opened {
+                Ok(file) => {
+                    if let Some(direct) = Direct::new(&file) {
+                        return Ok(Sink::new(path, file, Some(direct)));
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                Err(e) => return Err(super::io_err(path, e)),
             }
         }
         Sink::create(path)
@@ -110,54 +83,14 @@ impl Sink {
         self.write_all(b).map_err(|e| super::io_err(&self.path, e))
     }
 
-    /// Writes the filled part of the direct block: the whole block, or at
-    /// the end (`last`) the tail padded with zeros to [`ALIGN`] and the file
-    /// cut back to its length. A file system that refuses the direct write
-    /// gets it, and every later byte, through the page cache.
-    fn drain(&mut self, last: bool) -> std::io::Result<()> {
-        let Some(d) = self.direct.as_mut() else { return Ok(()) };
-        let len = std::mem::take(&mut d.len);
-        let padded = len.next_multiple_of(ALIGN);
-        d.window()[len..padded].fill(0);
-        match self.file.write_all(&d.window()[..padded]) {
-            Err(e) if e.raw_os_error() == Some(EINVAL) => {
-                let block = d.window()[..len].to_vec();
-                self.buffered()?;
-                self.file.write_all(&block)?;
-            }
-            written => written?,
-        }
-        // At the end, a padded tail is cut off again.
-        if last && self.direct.take().is_some() && padded != len {
-            self.file.set_len(self.bytes)?;
-        }
-        Ok(())
-    }
-
-    /// Turns direct I/O off for the rest of the file (the fallback of
-    /// [`Sink::drain`]).
-    fn buffered(&mut self) -> std::io::Result<()> {
-        self.direct = None;
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let fd = self.file.as_raw_fd();
-            // SAFETY: fcntl on a descriptor this Sink owns, with integer
-            // arguments only.
-            let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-            // SAFETY: as above.
-            if flags == -1 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    }
-
     /// The file's entry for summary.json (`rows`: its data rows, None for
     /// a file that is not a table); its fsync is started on a thread of its
     /// own (done here where no thread can be started).
     pub fn finish(mut self, rows: Option<u64>) -> Result<Done, AppError> {
-        self.drain(true).map_err(|e| super::io_err(&self.path, e))?;
+        if let Some(d) = self.direct.take() {
+            d.finish(&self.file, self.bytes)
+                .map_err(|e| super::io_err(&self.path, e))?;
+        }
         let name = self
             .path
             .file_name()
@@ -186,25 +119,14 @@ impl Sink {
     }
 }
 
-#[cfg(target_os = "linux")]
-const EINVAL: i32 = libc::EINVAL;
-#[cfg(not(target_os = "linux"))]
-const EINVAL: i32 = 22;
-
 impl Write for Sink {
     /// Direct files take every byte into the block (written when full, the
     /// tail at [`Sink::finish`]); others write through.
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let n = match self.direct.as_mut() {
             Some(d) => {
-                let n = b.len().min(BLOCK - d.len);
-                let at = d.len;
-                d.window()[at..at + n].copy_from_slice(&b[..n]);
-                d.len += n;
-                if d.len == BLOCK {
-                    self.drain(false)?;
-                }
-                n
+                d.write(b)?;
+                b.len()
             }
             None => self.file.write(b)?,
         };
@@ -264,6 +186,13 @@ impl Written {
     pub fn push(&mut self, d: Done) {
         self.entries.push(d.entry);
         self.syncs.push((d.sync, d.path));
+    }
+
+    /// Adds files in order.
+    pub fn extend(&mut self, done: impl IntoIterator<Item = Done>) {
+        for d in done {
+            self.push(d);
+        }
     }
 
     /// Waits until every file written so far is durable (their fsyncs ran
@@ -332,6 +261,7 @@ pub fn pipeline<T: Sync, E: Send>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::direct::{ALIGN, BLOCK};
     use super::*;
 
     #[test]
@@ -425,10 +355,9 @@ mod tests {
         if sink.direct.is_none() {
             return; // this file system has no direct I/O: nothing to fall back from
         }
+        // The writer thread's descriptor shares this offset.
         sink.file.seek(SeekFrom::Start(1)).unwrap();
-        sink.put(&data[..BLOCK + 100]).unwrap();
-        assert!(sink.direct.is_none(), "the misaligned direct write was refused");
-        sink.put(&data[BLOCK + 100..]).unwrap();
+        sink.put(&data).unwrap();
         let d = sink.finish(None).unwrap();
         let mut want = vec![0u8];
         want.extend_from_slice(&data);
