@@ -133,7 +133,16 @@ fn write_csv<T: Sync>(
     batch: usize,
     row: impl Fn(&T, &mut Rows) + Sync,
 ) -> Result<Done, AppError> {
-    let mut out = csv_sink(path, header)?;
+    write_csv_into(csv_sink(path, header)?, items, batch, row)
+}
+
+/// [`write_csv`] into a sink already made, its header written.
+fn write_csv_into<T: Sync>(
+    mut out: sink::Sink,
+    items: &[T],
+    batch: usize,
+    row: impl Fn(&T, &mut Rows) + Sync,
+) -> Result<Done, AppError> {
     let n = sink::pipeline(
         &mut out,
         items,
@@ -278,9 +287,16 @@ pub fn write_reports(
         .iter()
         .filter(|o| sel.keeps(u_acct.get(o.unsub as usize)))
         .collect();
-    written.push(write_csv(
-        &dir.join("refunds.csv"),
-        &REFUNDS_HEADER,
+    // Read back only for its Parquet copy: around the page cache unless
+    // that copy is asked for (as the FOCUS bill below).
+    let path = dir.join("refunds.csv");
+    let sink = if opts.formats.parquet {
+        sink::Sink::create(&path)?
+    } else {
+        sink::Sink::create_direct(&path)?
+    };
+    written.push(write_csv_into(
+        with_header(sink, &REFUNDS_HEADER)?,
         &selected,
         2048,
         |o, r| refund_row(r, rec, o),
