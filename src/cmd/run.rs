@@ -85,7 +85,7 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
     progress.done();
     // The run's tables and outcomes are not freed one by one: the process
     // ends next, and returning 4 GB of small blocks to the allocator took
-    // half a second at 10M orders (docs/performance.md, log entry 27).
+    // half a second at 10M orders (docs/performance.md, log entry 28).
     std::mem::forget(rec);
     let summary = summary.expect("publish ran the writer");
     print_summary(&summary, &a.out);

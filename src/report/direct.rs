@@ -1,7 +1,7 @@
 //! Writing a large report around the page cache (`O_DIRECT`, Linux): the
 //! kernel moves each block from our memory to the device, instead of first
 //! copying it into cache pages, which cost a sixth of a run's CPU
-//! (docs/performance.md, log entry 25).
+//! (docs/performance.md, log entries 25 and 26).
 //!
 //! A direct write must start at an aligned file offset, from an aligned
 //! buffer, for an aligned length, and it returns only when the device has
