@@ -230,3 +230,37 @@ fn refused_flags_leave_no_trace() {
         .unwrap();
     expect_code(&o, 2);
 }
+
+/// A reader that stops early (`| head -1`, `| grep -q`) is no error: each
+/// command's output ends quietly, with its own exit code and its work
+/// done, instead of a panic on the closed pipe (exit 5). The pipe is
+/// closed before the command starts, so every write meets it.
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    use std::process::Stdio;
+    let f = Fixture::with(&[O1], &[P1], &[U_OK]);
+    let closed = |sub: &str, extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.current_dir(f.dir.path()).arg(sub).args(extra);
+        if sub != "verify" && sub != "explain" {
+            c.args(["--data", "data", "--policy", "policy.toml"]);
+        }
+        let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        child.wait_with_output().unwrap()
+    };
+    let out = f.out();
+    let out = out.to_str().unwrap();
+    for (sub, extra) in [
+        ("run", vec!["--out", out]),
+        ("validate", vec![]),
+        ("verify", vec![out]),
+        ("explain", vec!["U1", "--reports", out]),
+    ] {
+        let o = closed(sub, &extra);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(0), "{sub}: {err}");
+        assert!(!err.contains("panicked"), "{sub}: {err}");
+    }
+    assert!(f.out().join("summary.json").exists());
+}

@@ -48,7 +48,7 @@ pub(crate) fn explain(p: ExplainPlan) -> Result<u8, AppError> {
 }
 
 fn print_reject(id: &str, file: &str, line: &str, column: &str, reason: &str, value: &str) {
-    println!("unsubscription {id} was rejected: {file} line {line}, column {column}: {reason} (value {value:?})");
+    say!("unsubscription {id} was rejected: {file} line {line}, column {column}: {reason} (value {value:?})");
 }
 
 fn from_inputs(id: &str, json: bool, cfg: Config) -> Result<u8, AppError> {
@@ -62,7 +62,7 @@ fn from_inputs(id: &str, json: bool, cfg: Config) -> Result<u8, AppError> {
         crate::explain::text(&rec, id)
     };
     if let Some(text) = answer {
-        print!("{text}");
+        say_raw!("{text}");
         return Ok(0);
     }
     let unsubs = &rec.inputs.metas.unsubs;
@@ -89,7 +89,7 @@ fn from_inputs(id: &str, json: bool, cfg: Config) -> Result<u8, AppError> {
 fn from_reports(id: &str, json: bool, dir: &Path) -> Result<u8, AppError> {
     let answer = crate::explain::store::answer(dir, id, json)?;
     if let Some(text) = answer.text {
-        print!("{text}");
+        say_raw!("{text}");
         return Ok(0);
     }
     let path = dir.join("rejects.csv");

@@ -42,7 +42,7 @@ pub(crate) fn generate(opts: &GenerateOptions) -> Result<u8, AppError> {
             opts.out.display()
         ))
     })?;
-    println!(
+    say!(
         "generated {} orders, {} payments, {} unsubscriptions ({} deliberately wrong, {} malformed rows) in {}/ in {:.1} s",
         r.orders,
         r.payments,

@@ -4,6 +4,23 @@
 //! written file); every command returns an exit code chosen in one place
 //! ([`AppError::exit_code`]).
 
+/// `println!` for a command's output: a reader that has gone (`| head`,
+/// `| grep -q`) ends the output quietly instead of panicking, and the
+/// command's work and exit code stand; any other write error is said on
+/// stderr.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cmd::say(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` as [`say!`] does `println!`.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        $crate::cmd::say(format_args!($($arg)*))
+    };
+}
+
 mod explain;
 mod generate;
 mod run;
@@ -17,6 +34,16 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Policy;
+
+/// Writes a command's output to stdout (see [`say!`]).
+pub(crate) fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = writeln!(std::io::stderr(), "refund-recon: cannot write the output ({e})");
+        }
+    }
+}
 use crate::error::AppError;
 use crate::ingest::{InputPaths, Inputs};
 use crate::report::Selection;
@@ -410,6 +437,6 @@ fn bench_read(a: &InputArgs) -> Result<u8, AppError> {
             .finish()?;
         rows += df.height();
     }
-    println!("{{\"rows\": {rows}, \"seconds\": {:.3}}}", t.elapsed().as_secs_f64());
+    say!("{{\"rows\": {rows}, \"seconds\": {:.3}}}", t.elapsed().as_secs_f64());
     Ok(0)
 }

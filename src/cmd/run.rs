@@ -99,20 +99,25 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
 
 fn print_summary(s: &Summary, out: &Path) {
     if let Some(b) = &s.baseline {
-        println!("{}", b.headline);
+        say!("{}", b.headline);
     }
-    println!(
+    say!(
         "refund-recon {} · policy {} · as_of {}",
-        s.version, s.policy.name, s.as_of
+        s.version,
+        s.policy.name,
+        s.as_of
     );
     for i in &s.inputs {
-        println!(
+        say!(
             "  {:<20} {:>10} read {:>10} accepted {:>8} rejected",
-            i.file, i.rows_read, i.accepted, i.rejected
+            i.file,
+            i.rows_read,
+            i.accepted,
+            i.rejected
         );
     }
     let sev = |k: &str| s.findings.by_severity.get(k).copied().unwrap_or(0);
-    println!(
+    say!(
         "findings: {} ({} error, {} warning, {} info)",
         s.findings.total,
         sev("error"),
@@ -121,17 +126,18 @@ fn print_summary(s: &Summary, out: &Path) {
     );
     for (code, n) in &s.findings.by_code {
         if *n > 0 {
-            println!("  {code:<26} {n:>8}");
+            say!("  {code:<26} {n:>8}");
         }
     }
     if !s.refund_totals.is_empty() {
-        println!("refunds of completed unsubscriptions:");
+        say!("refunds of completed unsubscriptions:");
         for (c, t) in &s.refund_totals {
-            println!(
+            say!(
                 "  {c}  expected {:>16}  recorded {:>16}",
-                t.expected_refunds, t.recorded_refunds
+                t.expected_refunds,
+                t.recorded_refunds
             );
         }
     }
-    println!("reports: {}/ ({})", out.display(), s.reports.join(", "));
+    say!("reports: {}/ ({})", out.display(), s.reports.join(", "));
 }

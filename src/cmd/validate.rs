@@ -9,28 +9,32 @@ pub(crate) fn validate(cfg: &Config) -> Result<u8, AppError> {
     let result = load_checked(cfg, &progress);
     progress.done();
     let (inputs, _) = result?;
-    println!("policy {} ({}): ok", cfg.policy.name, cfg.policy.path.display());
+    say!("policy {} ({}): ok", cfg.policy.name, cfg.policy.path.display());
     for m in &inputs.metas {
         print_meta(m);
     }
     let shown = 50;
     if inputs.rejects.is_empty() {
-        println!("no rejected rows");
+        say!("no rejected rows");
     } else {
-        println!("rejected rows ({}):", inputs.rejects.len());
+        say!("rejected rows ({}):", inputs.rejects.len());
         for r in inputs.rejects.iter().take(shown) {
             let col = if r.column.is_empty() {
                 String::new()
             } else {
                 format!(", column {}", r.column)
             };
-            println!(
+            say!(
                 "  {} line {}{col}: {} (value {:?}, id {:?})",
-                r.file, r.line, r.reason, r.value, r.record_id
+                r.file,
+                r.line,
+                r.reason,
+                r.value,
+                r.record_id
             );
         }
         if inputs.rejects.len() > shown {
-            println!(
+            say!(
                 "  … {} more; `refund-recon run` writes them all to rejects.csv",
                 inputs.rejects.len() - shown
             );
@@ -40,7 +44,7 @@ pub(crate) fn validate(cfg: &Config) -> Result<u8, AppError> {
 }
 
 fn print_meta(m: &InputMeta) {
-    println!(
+    say!(
         "{}: {} rows read, {} accepted, {} rejected (sha256 {})",
         m.path.display(),
         m.rows_read,
@@ -49,6 +53,6 @@ fn print_meta(m: &InputMeta) {
         &m.sha256[..16]
     );
     if !m.extra_columns.is_empty() {
-        println!("  extra columns ignored: {}", m.extra_columns.join(", "));
+        say!("  extra columns ignored: {}", m.extra_columns.join(", "));
     }
 }

@@ -18,13 +18,13 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<u8, AppError> {
             Outcome::Unlisted => ("extra", ": not written by the run (not checked)".to_string()),
         };
         failed += usize::from(c.fails());
-        println!("{word:<8} {:<6} {}{why}", c.kind, c.path.display());
+        say!("{word:<8} {:<6} {}{why}", c.kind, c.path.display());
     }
     if failed == 0 {
-        println!("verified: {} matches its summary.json", a.dir.display());
+        say!("verified: {} matches its summary.json", a.dir.display());
         Ok(0)
     } else {
-        println!(
+        say!(
             "NOT VERIFIED: {failed} {} from {}",
             if failed == 1 { "file differs" } else { "files differ" },
             a.dir.join("summary.json").display()
