@@ -34,6 +34,10 @@ use std::time::Instant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Policy;
+use crate::error::AppError;
+use crate::ingest::{InputPaths, Inputs};
+use crate::report::Selection;
+use crate::time::{Calendar, Micros};
 
 /// Writes a command's output to stdout (see [`say!`]).
 pub(crate) fn say(args: std::fmt::Arguments<'_>) {
@@ -44,10 +48,6 @@ pub(crate) fn say(args: std::fmt::Arguments<'_>) {
         }
     }
 }
-use crate::error::AppError;
-use crate::ingest::{InputPaths, Inputs};
-use crate::report::Selection;
-use crate::time::{Calendar, Micros};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -115,9 +115,6 @@ fn slices(rec: &Reconciliation) -> Option<[SliceRows; 3]> {
     let line = |l: u64| u32::try_from(l).ok();
     let (oa, pa, ua) = (&o.account_id.codes, &p.account_id.codes, &u.account_id.codes);
     let order_of = |x: &Option<RowIndex>| x.map(RowIndex::get);
-    let own = |accounts: &[u32], lines: &[u64]| -> Option<SliceRows> {
-        accounts.iter().zip(lines).map(|(&a, &l)| Some((a, line(l)?))).collect()
-    };
     // Orders named by another account's unsubscriptions or payments: the
     // order row and those accounts (few: mismatches).
     let mut foreign: rustc_hash::FxHashMap<usize, Vec<u32>> = Default::default();
@@ -180,21 +177,36 @@ fn slices(rec: &Reconciliation) -> Option<[SliceRows; 3]> {
     all.par_iter_mut()
         .zip(owns)
         .try_for_each(|(extra, (accounts, lines))| {
-            *extra = with_own(own(accounts, lines)?, std::mem::take(extra));
+            *extra = with_own(accounts, lines, std::mem::take(extra))?;
             Some(())
         })?;
     Some(all)
 }
 
-/// `own` and `extra` as one sorted list without repeats: `own` is
-/// normally sorted already (checked; sorted here if not), `extra` short.
-fn with_own(mut own: SliceRows, mut extra: SliceRows) -> SliceRows {
-    if !own.is_sorted() {
-        own.par_sort_unstable();
+/// An input's own rows, (account, line) for each of its `accounts` and
+/// `lines`, with the `extra` rows, as one sorted list without repeats;
+/// None when a line does not fit 32 bits. The own rows are read from the
+/// columns as they are merged, normally already sorted (checked; sorted in
+/// a copy if not), and `extra` is short.
+fn with_own(accounts: &[u32], lines: &[u64], mut extra: SliceRows) -> Option<SliceRows> {
+    if lines.iter().any(|&l| u32::try_from(l).is_err()) {
+        return None;
     }
+    let own = || accounts.iter().zip(lines).map(|(&a, &l)| (a, l as u32));
     extra.sort_unstable();
-    let mut all = Vec::with_capacity(own.len() + extra.len());
-    let (mut a, mut b) = (own.into_iter().peekable(), extra.into_iter().peekable());
+    if own().is_sorted() {
+        Some(merge(own(), extra))
+    } else {
+        let mut sorted: SliceRows = own().collect();
+        sorted.par_sort_unstable();
+        Some(merge(sorted.into_iter(), extra))
+    }
+}
+
+/// Two sorted lists as one, without repeats.
+fn merge(own: impl Iterator<Item = (u32, u32)>, extra: SliceRows) -> SliceRows {
+    let mut all = Vec::with_capacity(own.size_hint().0 + extra.len());
+    let (mut a, mut b) = (own.peekable(), extra.into_iter().peekable());
     loop {
         let next = match (a.peek(), b.peek()) {
             (Some(x), Some(y)) if y < x => b.next(),
@@ -668,4 +680,34 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Answer, AppError> {
         super::text(&rec, id)
     };
     Ok(Answer { text, ..none() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The merge equals sorting everything and dropping repeats, whether
+    /// the own rows come sorted (after ingest) or not, and a line past 32
+    /// bits gives no slices.
+    #[test]
+    fn own_rows_and_extra_rows_merge_as_a_sort_would() {
+        let extra = vec![(2, 9), (0, 1), (1, 5), (2, 9), (3, 0)];
+        let want = |accounts: &[u32], lines: &[u64]| {
+            let mut all: SliceRows = accounts.iter().zip(lines).map(|(&a, &l)| (a, l as u32)).collect();
+            all.extend(&extra);
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let sorted = ([0, 0, 1, 2, 2], [1, 4, 2, 3, 9]);
+        let unsorted = ([2, 0, 1, 0, 2], [3, 4, 2, 1, 9]);
+        for (accounts, lines) in [sorted, unsorted] {
+            assert_eq!(
+                with_own(&accounts, &lines, extra.clone()),
+                Some(want(&accounts, &lines)),
+                "{accounts:?} {lines:?}"
+            );
+        }
+        assert_eq!(with_own(&[0], &[1 << 32], Vec::new()), None);
+    }
 }

@@ -264,9 +264,14 @@ fn account_lines(
     lines
 }
 
-/// Writes monthly_bill.focus.csv for the selected accounts (`direct`:
-/// around the page cache, [`Sink::create_direct`](super::sink::Sink::create_direct)).
-pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path, direct: bool) -> Result<super::Done, AppError> {
+/// Writes monthly_bill.focus.csv for the selected accounts (around the
+/// page cache unless `formats` asks for its Parquet copy).
+pub fn write(
+    rec: &Reconciliation,
+    sel: &Selection,
+    path: &Path,
+    formats: super::Formats,
+) -> Result<super::Done, AppError> {
     let o = &rec.inputs.orders;
     let dict = o.account_id.dict().clone();
     let accounts = dict.len();
@@ -282,12 +287,7 @@ pub fn write(rec: &Reconciliation, sel: &Selection, path: &Path, direct: bool) -
         }
     }
 
-    let sink = if direct {
-        super::sink::Sink::create_direct(path)?
-    } else {
-        super::sink::Sink::create(path)?
-    };
-    let mut out = super::with_header(sink, &COLUMNS.map(|c| c.name))?;
+    let mut out = super::unread_csv_sink(path, &COLUMNS.map(|c| c.name), formats)?;
     let selected: Vec<usize> = (0..accounts)
         .filter(|&a| sel.is_all() || sel.keeps(dict.name(a as u32)))
         .collect();

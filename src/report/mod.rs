@@ -112,6 +112,18 @@ fn csv_sink(path: &Path, header: &[&str]) -> Result<sink::Sink, AppError> {
     with_header(sink::Sink::create(path)?, header)
 }
 
+/// Creates a CSV report that the run reads back only for its Parquet copy
+/// (the FOCUS bill, refunds.csv): around the page cache
+/// ([`sink::Sink::create_direct`]) unless that copy is asked for.
+fn unread_csv_sink(path: &Path, header: &[&str], formats: Formats) -> Result<sink::Sink, AppError> {
+    let sink = if formats.parquet {
+        sink::Sink::create(path)?
+    } else {
+        sink::Sink::create_direct(path)?
+    };
+    with_header(sink, header)
+}
+
 /// Writes a CSV header line into a new report.
 fn with_header(mut out: sink::Sink, header: &[&str]) -> Result<sink::Sink, AppError> {
     let mut head = Rows::with_capacity(1024);
@@ -287,16 +299,8 @@ pub fn write_reports(
         .iter()
         .filter(|o| sel.keeps(u_acct.get(o.unsub as usize)))
         .collect();
-    // Read back only for its Parquet copy: around the page cache unless
-    // that copy is asked for (as the FOCUS bill below).
-    let path = dir.join("refunds.csv");
-    let sink = if opts.formats.parquet {
-        sink::Sink::create(&path)?
-    } else {
-        sink::Sink::create_direct(&path)?
-    };
     written.push(write_csv_into(
-        with_header(sink, &REFUNDS_HEADER)?,
+        unread_csv_sink(&dir.join("refunds.csv"), &REFUNDS_HEADER, opts.formats)?,
         &selected,
         2048,
         |o, r| refund_row(r, rec, o),
@@ -384,10 +388,7 @@ pub fn write_reports(
     let (bill_files, page) = rayon::join(
         || -> Result<Vec<Done>, AppError> {
             let _s = crate::trace::span("write monthly_bill.focus.csv");
-            // The largest report, read back only for its Parquet copy:
-            // written around the page cache unless that copy is asked for.
-            let direct = !opts.formats.parquet;
-            let mut files = vec![focus::write(rec, sel, &dir.join(focus::FILE), direct)?];
+            let mut files = vec![focus::write(rec, sel, &dir.join(focus::FILE), opts.formats)?];
             // Parquet copies (docs/parquet.md), read back from the finished CSVs.
             if opts.formats.parquet {
                 let _s = crate::trace::span("write parquet copies");
