@@ -20,8 +20,17 @@ with --compare between the two binaries, so a ratio comes from one sitting):
   * the phase table (seconds and shares, from summary.json)
   * thread scaling: speed-up and parallel efficiency against 1 thread
 
+With --shapes SIZE it instead measures the inputs that once made a run
+quadratic (issue 18), each derived from the SIZE interleaved set and run
+beside it: every unsubscription in one batch (`one-batch`), every row under
+one account whose orders all name one instance (`one-instance`), every
+unsubscription naming one order (`one-order`). For each: wall seconds, peak
+RSS, explain.idx size and `explain --reports` seconds for one unsubscription,
+against the set they came from (the aim: within 2x).
+
 Usage:
   python3 benches/bench.py                       # S and M, 3 runs, 1 and all threads
+  python3 benches/bench.py --shapes S --runs 3   # the shared-key shapes against S
   python3 benches/bench.py --sizes M,L --runs 3  # add L (10M orders, ~3 GB)
   python3 benches/bench.py --sizes M --layouts interleaved --compare OLD_BINARY
 The binary is built with `cargo build --release` first unless --no-build or --bin.
@@ -139,6 +148,96 @@ def bench_size(size, layouts, runs, threads, binaries):
     return result
 
 
+SHAPES = ("one-batch", "one-instance", "one-order")
+
+
+def rewrite(src, dst, name, change):
+    """Copies CSV file `name` from src to dst, passing each row (a dict) through change."""
+    import csv
+
+    with open(os.path.join(src, name), newline="") as fi, open(os.path.join(dst, name), "w", newline="") as fo:
+        r = csv.DictReader(fi)
+        w = csv.DictWriter(fo, fieldnames=r.fieldnames, lineterminator="\n")
+        w.writeheader()
+        for row in r:
+            change(row)
+            w.writerow(row)
+
+
+def shaped(base, shape):
+    """The set `base` rewritten into `shape`, cached beside it."""
+    folder = f"{base}-{shape}"
+    done = os.path.join(folder, ".complete")
+    if os.path.exists(done):
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    first_order = {}
+
+    def keep(row):
+        pass
+
+    def one_account(row):
+        row["account_id"] = "acct-shared"
+
+    def one_instance(row):
+        row["account_id"] = "acct-shared"
+        row["instance_id"] = "inst-shared"
+
+    def batch(row):
+        row["batch_id"] = "batch-shared"
+
+    def first(row):
+        first_order.setdefault("id", row["order_id"])
+
+    def one_order(row):
+        row["order_id"] = first_order["id"]
+
+    plan = {
+        "one-batch": (keep, keep, batch),
+        "one-instance": (one_instance, one_account, one_account),
+        "one-order": (first, keep, one_order),
+    }[shape]
+    for name, change in zip(("orders.csv", "payments.csv", "unsubscriptions.csv"), plan):
+        rewrite(base, folder, name, change)
+    open(done, "w").close()
+    return folder
+
+
+def shape_run(binary, folder):
+    """One run of a set: wall, peak RSS, explain.idx bytes, explain --reports seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = os.path.join(tmp, "reports")
+        secs, rss, _ = timed([binary, "run", "--data", folder, "--out", out_dir])
+        idx = os.path.getsize(os.path.join(out_dir, "explain.idx"))
+        with open(os.path.join(folder, "unsubscriptions.csv")) as f:
+            f.readline()
+            lines = f.readlines()
+        unsub = lines[len(lines) // 2].split(",")[0]
+        explain_s, _, _ = timed([binary, "explain", unsub, "--reports", out_dir])
+    return secs, rss, idx, explain_s
+
+
+def bench_shapes(binary, size, runs):
+    base = dataset(binary, size, "interleaved")
+    sets = [("as generated", base)] + [(s, shaped(base, s)) for s in SHAPES]
+    samples = {label: [] for label, _ in sets}
+    for _ in range(runs):
+        for label, folder in sets:
+            samples[label].append(shape_run(binary, folder))
+    med = {label: [statistics.median(x[k] for x in xs) for k in range(4)] for label, xs in samples.items()}
+    b = med["as generated"]
+    print()
+    print(f"shared-key shapes from {size} interleaved · {time.strftime('%Y-%m-%d')} · median of {runs} runs · {binary}")
+    print("| input | run (s) | ÷ as generated | peak RSS | ÷ | explain.idx | ÷ | explain --reports (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, (secs, rss, idx, ex) in med.items():
+        print(
+            f"| {label} | {secs:.2f} | {secs / b[0]:.2f} | {human(rss)} | {rss / b[1]:.2f} | "
+            f"{human(idx)} | {idx / b[2]:.2f} | {ex:.3f} |"
+        )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="S,M", help="comma list of XS, S, M, L")
@@ -149,10 +248,13 @@ def main():
     ap.add_argument("--json", help="also write the raw figures here")
     ap.add_argument("--bin", help="the refund-recon binary (default: the cargo release build)")
     ap.add_argument("--compare", help="a second binary (e.g. the build before a change), run alternately with the first")
+    ap.add_argument("--shapes", metavar="SIZE", help="measure the shared-key shapes derived from SIZE instead")
     args = ap.parse_args()
     binary = args.bin or default_binary()
     if not args.no_build and not args.bin:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if args.shapes:
+        return bench_shapes(binary, args.shapes, args.runs)
     binaries = [("this", binary)] + ([("compare", args.compare)] if args.compare else [])
     cores = os.cpu_count() or 1
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, cores})

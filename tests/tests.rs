@@ -11,6 +11,7 @@ mod test_faults;
 mod test_focus;
 mod test_golden;
 mod test_ingest;
+mod test_linear;
 mod test_output;
 mod test_parquet;
 mod test_properties;

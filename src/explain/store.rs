@@ -4,15 +4,21 @@
 //!
 //! # Why this shape
 //! Every subject of `explain` lives in one account's *slice*: the account's
-//! own rows, the rows it names in other accounts (an order of another
-//! account, and that order's payments), the rows of other accounts that name
-//! its orders, and the other rows of its batches. Evaluating a slice gives
-//! exactly the outcomes the full run gave that account's rows — the rules
-//! look no further (R0–R9 per account, R1 per order and its payments, R10
-//! per instance of one account, R11 per batch). So the index keeps, per
-//! account, the physical line numbers of its slice in each input, and per
-//! id (unsub_id, order_id, account_id) a 32-bit hash pointing at accounts.
-//! `explain --reports` finds the slice, reads those lines from the inputs
+//! own rows, the rows of other accounts that name its orders, the first
+//! row (by unsub_id) of each batch it is in, and, for each order of another
+//! account it names, that order's *group* (the order row and its
+//! payments). Evaluating a slice gives exactly the outcomes the full run
+//! gave that account's rows — the rules look no further (R0–R9 per
+//! account, R1 per order and its payments, R10 per instance of one
+//! account, R11 compares each row of a batch with the batch's first row).
+//! Every part is linear in the rows that name the account: a batch shared
+//! by 100,000 accounts adds one row to each slice, not the batch, and an
+//! order named by 100,000 accounts is stored once, as a group each of them
+//! links to. So the index keeps, per slice (accounts, then groups), the
+//! physical line numbers of its rows in each input, per account its links
+//! to groups, and per id (unsub_id, order_id, account_id) a 32-bit hash
+//! pointing at accounts.
+//! `explain --reports` finds the slices, reads those lines from the inputs
 //! (checkpoints every [`LINE_STRIDE`] lines, found while ingest hashed the
 //! files, give their byte offsets), evaluates
 //! the slice with the run's policy and as_of, and replays the trail as
@@ -23,9 +29,11 @@
 //! # Layout (little-endian)
 //! `RRXI`, u32 version, u32 header length, the JSON [`Header`], then for
 //! each input its checkpoints (u64 byte offsets of lines 1, 1+LINE_STRIDE, …),
-//! then for each input its slice lines (u32, grouped by account), then per
-//! account and input the start of its group (u32; `accounts + 1` entries
-//! each), then the id table ((u32 hash, u32 account), sorted).
+//! then for each input its slice lines (u32, grouped by slice), then per
+//! input and slice the start of its lines (u32; `accounts + groups + 1`
+//! entries each), then per account the start of its links (u32;
+//! `accounts + 1` entries) and the links (u32 group numbers), then the id
+//! table ((u32 hash, u32 account), sorted).
 
 use std::fs::File;
 use std::hash::Hasher;
@@ -46,7 +54,7 @@ pub const FILE: &str = "explain.idx";
 const MAGIC: &[u8; 4] = b"RRXI";
 /// The longest JSON header an index may have (paths and counts only).
 const MAX_HEADER: usize = 1 << 20;
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// One input as the run read it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -71,7 +79,12 @@ pub struct Header {
     pub inputs: Vec<InputStamp>,
     pub policy: InputStamp,
     pub accounts: u32,
+    /// Order groups: an order named by other accounts, with its payments.
+    pub groups: u32,
+    /// (account, group) links.
+    pub links: u64,
     pub ids: u64,
+    /// Rows of all slices, per input.
     pub lines: [u64; 3],
     pub checkpoints: [u64; 3],
 }
@@ -102,40 +115,69 @@ fn id_hash(id: &str) -> u32 {
     (v ^ (v >> 32)) as u32
 }
 
-/// Rows of one input in the slices: (account, physical line).
+/// Rows of one input in the slices: (slice, physical line). Slices
+/// `0..accounts` are the accounts', the rest the order groups'.
 type SliceRows = Vec<(u32, u32)>;
 
-/// The slices of every account, per input (see the module docs). Each
-/// input's rows are in account order, file order within an account
-/// (ingest's gather), so an account's own rows come sorted; the rows it
-/// takes from other accounts (few: mismatches and shared batches) are
-/// sorted apart and merged in.
-fn slices(rec: &Reconciliation) -> Option<[SliceRows; 3]> {
+/// What the index stores besides the id table: the rows of every slice per
+/// input, and which order groups each account's slice pulls in.
+struct Slices {
+    rows: [SliceRows; 3],
+    /// The number of order groups (slices `accounts..accounts + groups`).
+    groups: u32,
+    /// (account, group), sorted, without repeats.
+    links: Vec<(u32, u32)>,
+}
+
+/// The slices of every account, per input (see the module docs), each of a
+/// size linear in the rows that name the account: its own rows; the rows
+/// of other accounts naming its orders; for each batch it is in, the
+/// batch's first row (by unsub_id), which is all R11 compares a row with;
+/// and a link to the order group (the order row and its payments) of each
+/// order of another account it names, so that an order named by many
+/// accounts is stored once. Each input's rows are in account order, file
+/// order within an account (ingest's gather), so an account's own rows
+/// come sorted; the rows it takes from others (few: mismatches and shared
+/// batches) are sorted apart and merged in. None when a line or a count
+/// does not fit 32 bits.
+fn slices(rec: &Reconciliation) -> Option<Slices> {
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
     let line = |l: u64| u32::try_from(l).ok();
     let (oa, pa, ua) = (&o.account_id.codes, &p.account_id.codes, &u.account_id.codes);
+    let accounts = u32::try_from(o.account_id.dict().len()).ok()?;
     let order_of = |x: &Option<RowIndex>| x.map(RowIndex::get);
-    // Orders named by another account's unsubscriptions or payments: the
-    // order row and those accounts (few: mismatches).
-    let mut foreign: rustc_hash::FxHashMap<usize, Vec<u32>> = Default::default();
+    // (order, account): an order named by another account's unsubscription
+    // or payment (few: mismatches). Each such order is a group.
     let named = rec
         .order_of_unsub
         .iter()
         .zip(ua)
         .chain(rec.order_of_payment.iter().zip(pa));
-    for (x, &a) in named {
-        if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != a) {
-            foreign.entry(oi).or_default().push(a);
-        }
-    }
-    // Orders: own, and those the account names.
-    let mut orders = Vec::new();
-    for (&oi, accounts) in &foreign {
-        for &a in accounts {
-            orders.push((a, line(o.line[oi])?));
-        }
-    }
-    // Payments: every payment naming an order of the slice.
+    let mut foreign: Vec<(u32, u32)> = named
+        .filter_map(|(x, &a)| order_of(x).filter(|&oi| oa[oi] != a).map(|oi| (oi as u32, a)))
+        .collect();
+    foreign.par_sort_unstable();
+    foreign.dedup();
+    let mut group_orders: Vec<u32> = foreign.iter().map(|&(oi, _)| oi).collect();
+    group_orders.dedup();
+    let groups = u32::try_from(group_orders.len()).ok()?;
+    accounts.checked_add(groups)?;
+    let group_of = |oi: usize| -> Option<u32> {
+        let at = group_orders.binary_search(&(oi as u32)).ok()?;
+        Some(accounts + at as u32)
+    };
+    let mut links: Vec<(u32, u32)> = foreign
+        .iter()
+        .map(|&(oi, a)| Some((a, group_of(oi as usize)? - accounts)))
+        .collect::<Option<_>>()?;
+    links.par_sort_unstable();
+    // Orders: own, and each group's order.
+    let orders: SliceRows = group_orders
+        .iter()
+        .map(|&oi| Some((group_of(oi as usize)?, line(o.line[oi as usize])?)))
+        .collect::<Option<_>>()?;
+    // Payments: those naming an order of another account go to that
+    // account, and every payment of a group's order to the group.
     let mut payments = Vec::new();
     for (i, x) in rec.order_of_payment.iter().enumerate() {
         let Some(oi) = order_of(x) else { continue };
@@ -143,44 +185,62 @@ fn slices(rec: &Reconciliation) -> Option<[SliceRows; 3]> {
         if oa[oi] != pa[i] {
             payments.push((oa[oi], pl));
         }
-        for &a in foreign.get(&oi).into_iter().flatten() {
-            if a != pa[i] {
-                payments.push((a, pl));
+        if !group_orders.is_empty() {
+            if let Some(g) = group_of(oi) {
+                payments.push((g, pl));
             }
         }
     }
-    // Unsubscriptions: own, those naming the account's orders, batch-mates.
+    // Unsubscriptions: own, those naming the account's orders, and the
+    // first row of each batch the account is in.
     let mut unsubs = Vec::new();
     for (i, x) in rec.order_of_unsub.iter().enumerate() {
         if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != ua[i]) {
             unsubs.push((oa[oi], line(u.line[i])?));
         }
     }
-    let batch = u.batch_id.view();
-    let mut batched: Vec<(&str, u32, u32)> = (0..u.len())
-        .filter(|&i| !batch.get(i).is_empty())
-        .map(|i| Some((batch.get(i), ua[i], line(u.line[i])?)))
-        .collect::<Option<_>>()?;
-    batched.par_sort_unstable();
-    for group in batched.chunk_by(|a, b| a.0 == b.0) {
-        // Each account of the batch gets the rows of the others.
-        let mut accounts: Vec<u32> = group.iter().map(|r| r.1).collect();
-        accounts.dedup();
-        if accounts.len() > 1 {
-            for &a in &accounts {
-                unsubs.extend(group.iter().filter(|r| r.1 != a).map(|r| (a, r.2)));
-            }
-        }
-    }
+    unsubs.extend(batch_firsts(rec)?);
     let owns = [(oa, &o.line), (pa, &p.line), (ua, &u.line)];
-    let mut all = [orders, payments, unsubs];
-    all.par_iter_mut()
+    let mut rows = [orders, payments, unsubs];
+    rows.par_iter_mut()
         .zip(owns)
         .try_for_each(|(extra, (accounts, lines))| {
             *extra = with_own(accounts, lines, std::mem::take(extra))?;
             Some(())
         })?;
-    Some(all)
+    Some(Slices { rows, groups, links })
+}
+
+/// For each batch, (account, line of the batch's first row) for every
+/// other account with a row in it: R11 compares each row with the first
+/// row only, so that row is all an account needs from the others.
+fn batch_firsts(rec: &Reconciliation) -> Option<SliceRows> {
+    let u = &rec.inputs.unsubs;
+    let (batch, ids, ua) = (u.batch_id.view(), u.unsub_id.view(), &u.account_id.codes);
+    let mut batched: Vec<(&str, &str, u32)> = (0..u.len())
+        .filter(|&i| !batch.get(i).is_empty())
+        .map(|i| (batch.get(i), ids.get(i), i as u32))
+        .collect();
+    batched.par_sort_unstable_by(|a, b| {
+        a.0.as_bytes()
+            .cmp(b.0.as_bytes())
+            .then(a.1.as_bytes().cmp(b.1.as_bytes()))
+    });
+    let mut out = Vec::new();
+    for group in batched.chunk_by(|a, b| a.0 == b.0) {
+        let first = group[0].2 as usize;
+        let first_line = u32::try_from(u.line[first]).ok()?;
+        let mut accounts: Vec<u32> = group.iter().map(|r| ua[r.2 as usize]).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        out.extend(
+            accounts
+                .into_iter()
+                .filter(|&a| a != ua[first])
+                .map(|a| (a, first_line)),
+        );
+    }
+    Some(out)
 }
 
 /// An input's own rows, (account, line) for each of its `accounts` and
@@ -256,6 +316,21 @@ fn id_table(rec: &Reconciliation) -> Vec<(u32, u32)> {
     ids
 }
 
+/// The start of each key's run in a sorted list of `keys` below `n`, and
+/// the end: `n + 1` little-endian u32s (the list's length fits 32 bits).
+fn starts(keys: impl Iterator<Item = u32>, n: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 * (n as usize + 1));
+    let mut keys = keys.peekable();
+    let mut k = 0u32;
+    for key in 0..=n {
+        while keys.next_if(|&x| x < key).is_some() {
+            k += 1;
+        }
+        out.extend_from_slice(&k.to_le_bytes());
+    }
+    out
+}
+
 fn io(path: &Path, e: std::io::Error) -> AppError {
     crate::report::io_err(path, e)
 }
@@ -282,14 +357,20 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<Option<crate::report::D
     let policy_name = rec.policy.path.display().to_string();
     let policy = stamp(&rec.policy.path, &policy_name, &rec.policy.sha256).map_err(|e| io(&rec.policy.path, e))?;
     let accounts = rec.inputs.orders.account_id.dict().len() as u32;
+    let fits = |n: usize| u32::try_from(n).is_ok();
+    if !slices.rows.iter().all(|r| fits(r.len())) || !fits(slices.links.len()) {
+        return Ok(None);
+    }
     let header = Header {
         version: VERSION,
         as_of: rec.as_of,
         inputs,
         policy,
         accounts,
+        groups: slices.groups,
+        links: slices.links.len() as u64,
         ids: ids.len() as u64,
-        lines: [0, 1, 2].map(|f| slices[f].len() as u64),
+        lines: [0, 1, 2].map(|f| slices.rows[f].len() as u64),
         checkpoints: [0, 1, 2].map(|f| cks[f].len() as u64),
     };
     let path = dir.join(FILE);
@@ -307,19 +388,17 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<Option<crate::report::D
             put(&chunk.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
         }
     }
-    for s in &slices {
+    for s in &slices.rows {
         for chunk in s.chunks(1 << 16) {
             put(&chunk.iter().flat_map(|&(_, l)| l.to_le_bytes()).collect::<Vec<u8>>())?;
         }
     }
-    for s in &slices {
-        let mut k = 0usize;
-        for a in 0..=accounts {
-            while k < s.len() && s[k].0 < a {
-                k += 1;
-            }
-            put(&(k as u32).to_le_bytes())?;
-        }
+    for s in &slices.rows {
+        put(&starts(s.iter().map(|&(slice, _)| slice), accounts + slices.groups))?;
+    }
+    put(&starts(slices.links.iter().map(|&(a, _)| a), accounts))?;
+    for chunk in slices.links.chunks(1 << 16) {
+        put(&chunk.iter().flat_map(|&(_, g)| g.to_le_bytes()).collect::<Vec<u8>>())?;
     }
     for chunk in ids.chunks(1 << 16) {
         let bytes: Vec<u8> = chunk
@@ -351,6 +430,8 @@ struct Sections {
     checkpoints: [u64; 3],
     lines: [u64; 3],
     starts: [u64; 3],
+    link_starts: u64,
+    links: u64,
     ids: u64,
 }
 
@@ -408,12 +489,18 @@ impl Index {
         let mut starts = [0; 3];
         for s in starts.iter_mut() {
             *s = at;
-            at += 4 * (u64::from(h.accounts) + 1);
+            at += 4 * (u64::from(h.accounts) + u64::from(h.groups) + 1);
         }
+        let link_starts = at;
+        at += 4 * (u64::from(h.accounts) + 1);
+        let links = at;
+        at += 4 * h.links;
         Sections {
             checkpoints,
             lines,
             starts,
+            link_starts,
+            links,
             ids: at,
         }
     }
@@ -466,25 +553,63 @@ impl Index {
         Ok(out)
     }
 
-    /// The physical lines of the accounts' slices in input `f`, sorted.
-    pub fn slice_lines(&self, f: usize, accounts: &[u32]) -> Result<Vec<u32>, AppError> {
+    /// The u32s `[from, to)` of a section starting at `at`.
+    fn u32s(&self, at: u64, from: u32, to: u32) -> Result<Vec<u32>, AppError> {
+        let mut buf = vec![0u8; 4 * (to - from) as usize];
+        self.read(at + 4 * u64::from(from), &mut buf)?;
+        Ok(buf
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
+    }
+
+    /// The run `[from, to)` of key `k` in a starts table at `at` whose
+    /// list has `len` entries.
+    fn run_of(&self, at: u64, k: u32, len: u64) -> Result<(u32, u32), AppError> {
+        let from = self.u32_at(at + 4 * u64::from(k))?;
+        let to = self.u32_at(at + 4 * (u64::from(k) + 1))?;
+        if from > to || u64::from(to) > len {
+            return Err(self.corrupt());
+        }
+        Ok((from, to))
+    }
+
+    /// The slices that answer for `accounts`: theirs, and the order groups
+    /// they link to, each once.
+    pub fn slices_of(&self, accounts: &[u32]) -> Result<Vec<u32>, AppError> {
         let s = self.sections();
+        let h = &self.header;
         let mut out = Vec::new();
         for &a in accounts {
-            if a >= self.header.accounts {
+            if a >= h.accounts {
                 return Err(self.corrupt());
             }
-            let from = self.u32_at(s.starts[f] + 4 * u64::from(a))?;
-            let to = self.u32_at(s.starts[f] + 4 * (u64::from(a) + 1))?;
-            if from > to || u64::from(to) > self.header.lines[f] {
+            out.push(a);
+            let (from, to) = self.run_of(s.link_starts, a, h.links)?;
+            for g in self.u32s(s.links, from, to)? {
+                if g >= h.groups {
+                    return Err(self.corrupt());
+                }
+                out.push(h.accounts + g);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The physical lines of `slices` (from [`Index::slices_of`]) in input
+    /// `f`, sorted, without repeats.
+    pub fn slice_lines(&self, f: usize, slices: &[u32]) -> Result<Vec<u32>, AppError> {
+        let s = self.sections();
+        let h = &self.header;
+        let mut out = Vec::new();
+        for &k in slices {
+            if u64::from(k) >= u64::from(h.accounts) + u64::from(h.groups) {
                 return Err(self.corrupt());
             }
-            let mut buf = vec![0u8; 4 * (to - from) as usize];
-            self.read(s.lines[f] + 4 * u64::from(from), &mut buf)?;
-            out.extend(
-                buf.chunks_exact(4)
-                    .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))),
-            );
+            let (from, to) = self.run_of(s.starts[f], k, h.lines[f])?;
+            out.extend(self.u32s(s.lines[f], from, to)?);
         }
         out.sort_unstable();
         out.dedup();
@@ -513,15 +638,25 @@ impl Index {
     pub fn records(&self, f: usize, lines: &[u32]) -> Result<(Vec<u8>, Vec<Vec<u8>>), AppError> {
         let path = &self.header.inputs[f].abs;
         let file = File::open(path).map_err(|e| io(path, e))?;
-        let header = record_at(&file, 0).map_err(|e| io(path, e))?;
+        let mut reader = RecordReader::new(&file);
+        let (header, _) = reader.at(0).map_err(|e| io(path, e))?;
         let mut out = Vec::with_capacity(lines.len());
+        // Where the last record ended: (0-based line, byte offset). The next
+        // line is found from there when no checkpoint is nearer, so a dense
+        // slice (one account holding the whole export) is read in one pass.
+        let mut cursor: Option<(u64, u64)> = None;
         for &l in lines {
             let Some(l) = u64::from(l).checked_sub(1) else {
                 return Err(self.corrupt());
             };
-            let at = self.checkpoint(f, l / LINE_STRIDE)?;
-            let at = skip_lines(&file, at, l % LINE_STRIDE).map_err(|e| io(path, e))?;
-            out.push(record_at(&file, at).map_err(|e| io(path, e))?);
+            let (from_line, from) = match cursor {
+                Some((line, at)) if line <= l && line >= l - l % LINE_STRIDE => (line, at),
+                _ => (l - l % LINE_STRIDE, self.checkpoint(f, l / LINE_STRIDE)?),
+            };
+            let at = skip_lines(&file, from, l - from_line).map_err(|e| io(path, e))?;
+            let (record, len) = reader.at(at).map_err(|e| io(path, e))?;
+            cursor = Some((l + breaks(&record), at + len));
+            out.push(record);
         }
         Ok((header, out))
     }
@@ -553,25 +688,54 @@ fn skip_lines(file: &File, at: u64, n: u64) -> std::io::Result<u64> {
     }
 }
 
-/// The raw bytes of the CSV record starting at byte `at` (its line break
-/// included; one added at the end of the file).
-fn record_at(file: &File, at: u64) -> std::io::Result<Vec<u8>> {
-    let mut f = file;
-    f.seek(SeekFrom::Start(at))?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(f.take(u64::MAX));
-    let mut rec = csv::ByteRecord::new();
-    rdr.read_byte_record(&mut rec)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    let len = rdr.position().byte();
-    let mut out = vec![0u8; len as usize];
-    file.read_exact_at(&mut out, at)?;
-    if !out.ends_with(b"\n") && !out.ends_with(b"\r") {
-        out.push(b'\n');
+/// Reads single CSV records at given byte offsets of one file, with one
+/// CSV reader (building a reader costs more than reading a short record).
+struct RecordReader<'f> {
+    file: &'f File,
+    csv: csv::Reader<&'f File>,
+    record: csv::ByteRecord,
+}
+
+impl<'f> RecordReader<'f> {
+    fn new(file: &'f File) -> RecordReader<'f> {
+        let csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(file);
+        RecordReader {
+            file,
+            csv,
+            record: csv::ByteRecord::new(),
+        }
     }
-    Ok(out)
+
+    /// The raw bytes of the record starting at byte `at` (its line break
+    /// included; one added at the end of the file), and how many bytes of
+    /// the file it took.
+    fn at(&mut self, at: u64) -> std::io::Result<(Vec<u8>, u64)> {
+        let mut start = csv::Position::new();
+        start.set_byte(at);
+        self.csv
+            .seek_raw(SeekFrom::Start(at), start)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        self.csv
+            .read_byte_record(&mut self.record)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let mut len = self.csv.position().byte() - at;
+        let mut out = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut out, at)?;
+        if out.ends_with(b"\r") {
+            // The reader stops inside a CRLF: the LF belongs to this record.
+            let mut next = [0u8; 1];
+            if self.file.read_at(&mut next, at + len)? == 1 && next[0] == b'\n' {
+                out.push(b'\n');
+                len += 1;
+            }
+        } else if !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        Ok((out, len))
+    }
 }
 
 /// Line breaks in a record's raw bytes (as ingest counts them).
@@ -624,6 +788,7 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Answer, AppError> {
     if accounts.is_empty() {
         return Ok(none());
     }
+    let slices = idx.slices_of(&accounts)?;
     let mut policy = crate::config::Policy::load(&h.policy.abs)?;
     policy.path = h.policy.path.clone();
     let cal = policy.calendar();
@@ -634,7 +799,7 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Answer, AppError> {
     let mut maps = Vec::new();
     let mut paths = Vec::new();
     for f in 0..3 {
-        let lines = idx.slice_lines(f, &accounts)?;
+        let lines = idx.slice_lines(f, &slices)?;
         let (header, records) = idx.records(f, &lines)?;
         let path = tmp.path().join(&h.inputs[f].name);
         let mut text = header.clone();

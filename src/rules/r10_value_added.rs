@@ -60,99 +60,185 @@ pub enum R10Finding {
 
 /// R10 for one instance. Completions are every completed U (blocked and
 /// duplicate ones included: they still complete and release).
+///
+/// Linear in the instance's rows (up to a sort), however many orders and
+/// unsubscriptions share it: each order's first and last completion are
+/// found once, VAS_BEFORE_QUOTA sweeps the request times past the asset
+/// quotas' blocking intervals, and CHARGED_AFTER_RELEASE needs only the
+/// earliest release of each item.
 pub fn check_instance(orders: &[InstanceOrder<'_>], unsubs: &[InstanceUnsub<'_>]) -> Vec<R10Finding> {
-    use BillingMode::{PayPerUse, Subscription};
-    let mut out = Vec::new();
-    let completion = |u: &InstanceUnsub<'_>| {
-        if u.status == UnsubStatus::Completed {
-            u.completed_at
-        } else {
-            None
-        }
-    };
-    let completed_by = |order: usize, t: Micros| {
-        unsubs
-            .iter()
-            .any(|u| u.order == order && completion(u).is_some_and(|c| c <= t))
-    };
+    let done = Completions::of(orders.len(), unsubs);
+    let mut out = vas_before_quota(orders, unsubs, &done);
+    out.extend(orphaned_value_added(orders, &done));
+    out.extend(charged_after_release(orders, unsubs));
+    out
+}
 
-    // VAS_BEFORE_QUOTA.
-    for (ui, u) in unsubs.iter().enumerate() {
-        let o = &orders[u.order];
-        if !u.evaluated || u.status == UnsubStatus::Rejected || !o.is(Subscription, ItemKind::ValueAdded) {
-            continue;
-        }
-        let t = u.requested_at;
-        let blocking = orders
-            .iter()
-            .enumerate()
-            .filter(|(qi, q)| {
-                q.is(Subscription, ItemKind::AssetQuota)
-                    && q.service_start <= t
-                    && t < q.service_end
-                    && !completed_by(*qi, t)
-            })
-            .min_by(|a, b| a.1.order_id.as_bytes().cmp(b.1.order_id.as_bytes()));
-        if let Some((qi, _)) = blocking {
-            out.push(R10Finding::VasBeforeQuota { unsub: ui, quota: qi });
-        }
+/// The completion instant of an unsubscription, if it completed.
+fn completion(u: &InstanceUnsub<'_>) -> Option<Micros> {
+    if u.status == UnsubStatus::Completed {
+        u.completed_at
+    } else {
+        None
     }
+}
 
-    // ORPHANED_VALUE_ADDED.
-    let quotas: Vec<usize> = (0..orders.len())
-        .filter(|&i| orders[i].is(Subscription, ItemKind::AssetQuota))
-        .collect();
-    if !quotas.is_empty() {
-        let mut last: Option<Micros> = Some(Micros::MIN);
-        for &q in &quotas {
-            let done = unsubs.iter().filter(|u| u.order == q).filter_map(completion).max();
-            last = match (last, done) {
-                (Some(l), Some(d)) => Some(l.max(d)),
-                _ => None,
-            };
-        }
-        if let Some(after) = last {
-            for (vi, v) in orders.iter().enumerate() {
-                let unsubscribed = unsubs.iter().any(|u| u.order == vi && completion(u).is_some());
-                if v.is(Subscription, ItemKind::ValueAdded) && v.service_end > after && !unsubscribed {
-                    out.push(R10Finding::OrphanedValueAdded { order: vi, after });
-                }
+/// The first and last completion of each order of the instance.
+struct Completions {
+    first: Vec<Option<Micros>>,
+    last: Vec<Option<Micros>>,
+}
+
+impl Completions {
+    fn of(orders: usize, unsubs: &[InstanceUnsub<'_>]) -> Completions {
+        let (mut first, mut last) = (vec![None; orders], vec![None; orders]);
+        for u in unsubs {
+            if let Some(c) = completion(u) {
+                let (f, l): (&mut Option<Micros>, &mut Option<Micros>) = (&mut first[u.order], &mut last[u.order]);
+                *f = Some(f.map_or(c, |f| f.min(c)));
+                *l = Some(l.map_or(c, |l| l.max(c)));
             }
         }
+        Completions { first, last }
     }
+}
 
-    // CHARGED_AFTER_RELEASE.
-    let releases: Vec<(usize, Micros, ItemKind)> = unsubs
+/// VAS_BEFORE_QUOTA: an asset quota blocks from its service_start until
+/// its service_end or its first completion, whichever comes first; each
+/// evaluated, not rejected value-added unsubscription names the blocking
+/// quota with the smallest order_id at its request time. A sweep over the
+/// request times in order, with the blocking quotas on a heap by order_id
+/// (one that stopped blocking is dropped when it reaches the top).
+fn vas_before_quota(orders: &[InstanceOrder<'_>], unsubs: &[InstanceUnsub<'_>], done: &Completions) -> Vec<R10Finding> {
+    use std::cmp::Reverse;
+    use BillingMode::Subscription;
+    let mut asks: Vec<(Micros, usize)> = unsubs
         .iter()
         .enumerate()
-        .filter(|(_, u)| orders[u.order].billing_mode == PayPerUse)
-        .filter_map(|(i, u)| completion(u).map(|c| (i, c, orders[u.order].item_kind)))
+        .filter(|(_, u)| {
+            u.evaluated && u.status != UnsubStatus::Rejected && orders[u.order].is(Subscription, ItemKind::ValueAdded)
+        })
+        .map(|(ui, u)| (u.requested_at, ui))
         .collect();
-    if !releases.is_empty() {
-        for (oi, o) in orders.iter().enumerate() {
-            if o.billing_mode != PayPerUse || o.order_type != OrderType::Usage {
-                continue;
+    if asks.is_empty() {
+        return Vec::new();
+    }
+    // (from, until, order): blocking on from <= t < until.
+    let mut quotas: Vec<(Micros, Micros, usize)> = orders
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| q.is(Subscription, ItemKind::AssetQuota))
+        .map(|(qi, q)| {
+            let until = done.first[qi].map_or(q.service_end, |c| c.min(q.service_end));
+            (q.service_start, until, qi)
+        })
+        .filter(|&(from, until, _)| from < until)
+        .collect();
+    asks.sort_unstable();
+    quotas.sort_unstable();
+    let mut blocking = std::collections::BinaryHeap::new();
+    let mut next = 0;
+    let mut found: Vec<Option<usize>> = vec![None; unsubs.len()];
+    for &(t, ui) in &asks {
+        while next < quotas.len() && quotas[next].0 <= t {
+            let (_, until, qi) = quotas[next];
+            blocking.push(Reverse((orders[qi].order_id.as_bytes(), qi, until)));
+            next += 1;
+        }
+        while blocking.peek().is_some_and(|Reverse((_, _, until))| *until <= t) {
+            blocking.pop();
+        }
+        found[ui] = blocking.peek().map(|Reverse((_, qi, _))| *qi);
+    }
+    found
+        .into_iter()
+        .enumerate()
+        .filter_map(|(unsub, q)| q.map(|quota| R10Finding::VasBeforeQuota { unsub, quota }))
+        .collect()
+}
+
+/// ORPHANED_VALUE_ADDED: once every subscription asset quota of the
+/// instance has a completion, each subscription value-added order still in
+/// service after the last of them and never unsubscribed.
+fn orphaned_value_added(orders: &[InstanceOrder<'_>], done: &Completions) -> Vec<R10Finding> {
+    use BillingMode::Subscription;
+    let mut quotas = (0..orders.len()).filter(|&i| orders[i].is(Subscription, ItemKind::AssetQuota));
+    let Some(first) = quotas.next() else {
+        return Vec::new();
+    };
+    let mut after = done.last[first];
+    for q in quotas {
+        after = after.zip(done.last[q]).map(|(a, b)| a.max(b));
+    }
+    let Some(after) = after else {
+        return Vec::new();
+    };
+    (0..orders.len())
+        .filter(|&vi| {
+            let v = &orders[vi];
+            v.is(Subscription, ItemKind::ValueAdded) && v.service_end > after && done.last[vi].is_none()
+        })
+        .map(|order| R10Finding::OrphanedValueAdded { order, after })
+        .collect()
+}
+
+/// CHARGED_AFTER_RELEASE: a completed pay-per-use unsubscription releases
+/// its item (an asset quota its value-added package too) at completed_at;
+/// a usage order of a released item starting at or after the release names
+/// the earliest one (by completed_at, then unsub_id). The earliest release
+/// of an item is the same for every usage order it precedes, so it is
+/// found once per item.
+fn charged_after_release(orders: &[InstanceOrder<'_>], unsubs: &[InstanceUnsub<'_>]) -> Vec<R10Finding> {
+    use BillingMode::PayPerUse;
+    let earlier = |a: &(Micros, usize), b: &(Micros, usize)| {
+        (a.0, unsubs[a.1].unsub_id.as_bytes()) < (b.0, unsubs[b.1].unsub_id.as_bytes())
+    };
+    let keep = |slot: &mut Option<(Micros, usize)>, r: (Micros, usize)| {
+        if slot.is_none_or(|s| earlier(&r, &s)) {
+            *slot = Some(r);
+        }
+    };
+    // The earliest release per item kind.
+    let mut earliest: [Option<(Micros, usize)>; 4] = [None; 4];
+    for (ui, u) in unsubs.iter().enumerate() {
+        let o = &orders[u.order];
+        if let (PayPerUse, Some(at)) = (o.billing_mode, completion(u)) {
+            keep(&mut earliest[item_slot(o.item_kind)], (at, ui));
+        }
+    }
+    if earliest.iter().all(Option::is_none) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (oi, o) in orders.iter().enumerate() {
+        if o.billing_mode != PayPerUse || o.order_type != OrderType::Usage {
+            continue;
+        }
+        let mut release = earliest[item_slot(o.item_kind)];
+        if o.item_kind == ItemKind::ValueAdded {
+            if let Some(q) = earliest[item_slot(ItemKind::AssetQuota)] {
+                keep(&mut release, q);
             }
-            let earliest = releases
-                .iter()
-                .filter(|(_, at, item)| {
-                    (*item == o.item_kind || (*item == ItemKind::AssetQuota && o.item_kind == ItemKind::ValueAdded))
-                        && o.service_start >= *at
-                })
-                .min_by(|a, b| {
-                    a.1.cmp(&b.1)
-                        .then(unsubs[a.0].unsub_id.as_bytes().cmp(unsubs[b.0].unsub_id.as_bytes()))
-                });
-            if let Some(&(ui, at, _)) = earliest {
-                out.push(R10Finding::ChargedAfterRelease {
-                    order: oi,
-                    unsub: ui,
-                    released_at: at,
-                });
-            }
+        }
+        if let Some((released_at, unsub)) = release.filter(|r| o.service_start >= r.0) {
+            out.push(R10Finding::ChargedAfterRelease {
+                order: oi,
+                unsub,
+                released_at,
+            });
         }
     }
     out
+}
+
+/// A slot per item kind.
+fn item_slot(kind: ItemKind) -> usize {
+    match kind {
+        ItemKind::Edition => 0,
+        ItemKind::AssetQuota => 1,
+        ItemKind::ValueAdded => 2,
+        ItemKind::Resource => 3,
+    }
 }
 
 /// The instance R10 looks at: its account and id.
@@ -381,6 +467,136 @@ mod tests {
             ],
             "usage at or after the release, value-added with the asset quota, earliest releasing U by id"
         );
+    }
+
+    /// R10 as the SPEC words it, one scan per question (quadratic): the
+    /// reference the linear [`check_instance`] is compared with.
+    fn reference(orders: &[InstanceOrder<'_>], unsubs: &[InstanceUnsub<'_>]) -> Vec<R10Finding> {
+        let mut out = Vec::new();
+        let completed_by = |order: usize, t: Micros| {
+            unsubs
+                .iter()
+                .any(|u| u.order == order && completion(u).is_some_and(|c| c <= t))
+        };
+        for (ui, u) in unsubs.iter().enumerate() {
+            if !u.evaluated || u.status == UnsubStatus::Rejected || !orders[u.order].is(Sub, ValueAdded) {
+                continue;
+            }
+            let t = u.requested_at;
+            let blocking = (0..orders.len())
+                .filter(|&qi| {
+                    let q = &orders[qi];
+                    q.is(Sub, AssetQuota) && q.service_start <= t && t < q.service_end && !completed_by(qi, t)
+                })
+                .min_by(|&a, &b| orders[a].order_id.cmp(orders[b].order_id));
+            if let Some(quota) = blocking {
+                out.push(R10Finding::VasBeforeQuota { unsub: ui, quota });
+            }
+        }
+        let quotas: Vec<usize> = (0..orders.len()).filter(|&i| orders[i].is(Sub, AssetQuota)).collect();
+        let last_of = |q: usize| unsubs.iter().filter(|u| u.order == q).filter_map(completion).max();
+        if !quotas.is_empty() && quotas.iter().all(|&q| last_of(q).is_some()) {
+            let after = quotas.iter().filter_map(|&q| last_of(q)).max().unwrap();
+            for (vi, v) in orders.iter().enumerate() {
+                if v.is(Sub, ValueAdded) && v.service_end > after && last_of(vi).is_none() {
+                    out.push(R10Finding::OrphanedValueAdded { order: vi, after });
+                }
+            }
+        }
+        for (oi, o) in orders.iter().enumerate() {
+            if o.billing_mode != Ppu || o.order_type != OrderType::Usage {
+                continue;
+            }
+            let earliest = unsubs
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| orders[u.order].billing_mode == Ppu)
+                .filter_map(|(ui, u)| completion(u).map(|c| (c, u.unsub_id, ui, orders[u.order].item_kind)))
+                .filter(|&(at, _, _, item)| {
+                    (item == o.item_kind || (item == AssetQuota && o.item_kind == ValueAdded)) && o.service_start >= at
+                })
+                .min();
+            if let Some((released_at, _, unsub, _)) = earliest {
+                out.push(R10Finding::ChargedAfterRelease {
+                    order: oi,
+                    unsub,
+                    released_at,
+                });
+            }
+        }
+        out
+    }
+
+    /// Random instances: the linear check finds what the reference finds.
+    #[test]
+    fn the_linear_check_agrees_with_the_rules_as_worded() {
+        use proptest::prelude::*;
+        const IDS: [&str; 8] = ["O0", "O1", "O2", "O3", "O4", "O5", "O6", "O7"];
+        const UIDS: [&str; 8] = ["U0", "U1", "U2", "U3", "U4", "U5", "U6", "U7"];
+        let kind = prop_oneof![Just(AssetQuota), Just(ValueAdded), Just(ItemKind::Resource)];
+        let mode = prop_oneof![Just(Sub), Just(Ppu)];
+        let ty = prop_oneof![Just(OrderType::New), Just(OrderType::Usage)];
+        let an_order = (kind, mode, ty, 0i64..12, 1i64..12);
+        let status = prop_oneof![Just(Completed), Just(Pending), Just(UnsubStatus::Rejected)];
+        let an_unsub = (
+            0usize..8,
+            status,
+            0i64..14,
+            proptest::option::of(0i64..14),
+            any::<bool>(),
+        );
+        let cases = (
+            prop::collection::vec(an_order, 1..8),
+            prop::collection::vec(an_unsub, 0..8),
+        );
+        proptest!(ProptestConfig::with_cases(3000), |((os, us) in cases)| {
+            let orders: Vec<InstanceOrder<'static>> = os
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, m, t, start, len))| order(IDS[7 - i], m, k, t, start, start + len))
+                .collect();
+            let unsubs: Vec<InstanceUnsub<'static>> = us
+                .iter()
+                .enumerate()
+                .map(|(i, &(o, st, req, done, evaluated))| {
+                    let mut u = unsub(UIDS[(i * 5) % 8], o % orders.len(), st, req, done);
+                    u.evaluated = evaluated;
+                    u
+                })
+                .collect();
+            prop_assert_eq!(check_instance(&orders, &unsubs), reference(&orders, &unsubs));
+        });
+    }
+
+    /// One instance named by 100,000 orders and as many unsubscriptions:
+    /// every value-added unsubscription is blocked, found in one sweep.
+    #[test]
+    fn an_instance_shared_by_100_000_orders_stays_linear() {
+        let n = 100_000;
+        let ids: Vec<String> = (0..n).map(|i| format!("O{i:06}")).collect();
+        let uids: Vec<String> = (0..n).map(|i| format!("U{i:06}")).collect();
+        let orders: Vec<InstanceOrder<'_>> = (0..n)
+            .map(|i| {
+                let kind = if i % 2 == 0 { AssetQuota } else { ValueAdded };
+                InstanceOrder {
+                    order_id: &ids[i],
+                    ..order("", Sub, kind, OrderType::New, 0, 1_000_000)
+                }
+            })
+            .collect();
+        let unsubs: Vec<InstanceUnsub<'_>> = (0..n)
+            .map(|i| InstanceUnsub {
+                unsub_id: &uids[i],
+                ..unsub("", i, Pending, 10 + i as i64, None)
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let found = check_instance(&orders, &unsubs);
+        println!("{n} orders on one instance: {:?}", started.elapsed());
+        assert_eq!(found.len(), n / 2);
+        assert!(found
+            .iter()
+            .all(|f| matches!(f, R10Finding::VasBeforeQuota { quota: 0, .. })));
     }
 
     #[test]

@@ -13,7 +13,8 @@ pub struct BatchRow<'a> {
     pub requested_at: Micros,
 }
 
-/// How a row differs from its batch's first row (by unsub_id).
+/// How a row differs from its batch's first row (by unsub_id); `first` is
+/// the first row's index in the batch's slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchDiff {
     AccountId { first: usize },
@@ -21,22 +22,25 @@ pub enum BatchDiff {
 }
 
 /// R11 for the rows of one batch (any order): for each row that differs
-/// from the first row by unsub_id, `(row, diff)`; account_id first, then
-/// requested_at compared as instants.
+/// from the first row by unsub_id, `(index in rows, diff)`; account_id
+/// first, then requested_at compared as instants. One pass: linear in the
+/// batch, however many rows share it.
 pub fn check_batch(rows: &[BatchRow<'_>]) -> Vec<(usize, BatchDiff)> {
-    let Some(first) = rows
+    let Some((first_at, first)) = rows
         .iter()
-        .min_by(|a, b| a.unsub_id.as_bytes().cmp(b.unsub_id.as_bytes()))
+        .enumerate()
+        .min_by(|a, b| a.1.unsub_id.as_bytes().cmp(b.1.unsub_id.as_bytes()))
     else {
         return Vec::new();
     };
     rows.iter()
-        .filter(|r| r.row != first.row)
-        .filter_map(|r| {
+        .enumerate()
+        .filter(|&(k, _)| k != first_at)
+        .filter_map(|(k, r)| {
             if r.account_id != first.account_id {
-                Some((r.row, BatchDiff::AccountId { first: first.row }))
+                Some((k, BatchDiff::AccountId { first: first_at }))
             } else if r.requested_at != first.requested_at {
-                Some((r.row, BatchDiff::RequestedAt { first: first.row }))
+                Some((k, BatchDiff::RequestedAt { first: first_at }))
             } else {
                 None
             }
@@ -45,24 +49,20 @@ pub fn check_batch(rows: &[BatchRow<'_>]) -> Vec<(usize, BatchDiff)> {
 }
 
 /// R11 with its findings: BATCH_INCONSISTENT on each row of batch
-/// `batch_id` that differs from the first row, as `(row, finding)`.
+/// `batch_id` that differs from the first row, as `(row, finding)` (the
+/// [`BatchRow::row`] of the row).
 pub fn findings(batch_id: &str, rows: &[BatchRow<'_>], cal: &Calendar) -> Vec<(usize, Finding)> {
-    let by_row = |row: usize| {
-        rows.iter()
-            .find(|r| r.row == row)
-            .expect("the first row is in the batch")
-    };
     check_batch(rows)
         .into_iter()
-        .map(|(row, diff)| {
-            let this = by_row(row);
+        .map(|(k, diff)| {
+            let this = &rows[k];
             let (first, field, expected, recorded) = match diff {
                 BatchDiff::AccountId { first } => {
-                    let f = by_row(first);
+                    let f = &rows[first];
                     (f, "account_id", f.account_id.to_string(), this.account_id.to_string())
                 }
                 BatchDiff::RequestedAt { first } => {
-                    let f = by_row(first);
+                    let f = &rows[first];
                     (f, "requested_at", cal.format(f.requested_at), cal.format(this.requested_at))
                 }
             };
@@ -74,7 +74,7 @@ pub fn findings(batch_id: &str, rows: &[BatchRow<'_>], cal: &Calendar) -> Vec<(u
                 ),
             )
             .field(field, Cell::Text(expected), Cell::Text(recorded));
-            (row, f)
+            (this.row, f)
         })
         .collect()
 }
@@ -153,5 +153,31 @@ mod tests {
         assert_eq!(f[0].0, 0);
         assert_eq!((f[0].1.code, f[0].1.field), (Code::BATCH_INCONSISTENT, "requested_at"));
         assert!(f[0].1.message.contains("on its first row U1"), "{}", f[0].1.message);
+    }
+
+    /// 100,000 rows in one batch, every other one of another account: one
+    /// finding each, found without a scan per finding.
+    #[test]
+    fn a_batch_of_100_000_rows_stays_linear() {
+        let cal = crate::rules::testkit::cal();
+        let n = 100_000;
+        let ids: Vec<String> = (0..n).map(|i| format!("U{i:06}")).collect();
+        let accounts: Vec<String> = (0..n).map(|i| format!("A{i}")).collect();
+        let rows: Vec<BatchRow<'_>> = (0..n)
+            .rev()
+            .map(|i| BatchRow {
+                row: i,
+                unsub_id: &ids[i],
+                account_id: &accounts[i % 2],
+                requested_at: 0,
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let f = findings("B", &rows, &cal);
+        println!("{n} rows in one batch: {:?}", started.elapsed());
+        assert_eq!(f.len(), n / 2);
+        assert!(f
+            .iter()
+            .all(|(row, f)| row % 2 == 1 && f.message.contains("first row U000000")));
     }
 }
