@@ -83,12 +83,12 @@ validate() {
 }
 
 # The bundled sample.
-cargo run --release --locked --quiet -- run --out "$work/sample" >/dev/null
+cargo run --release --locked --quiet -- run --format csv,focus --out "$work/sample" >/dev/null
 validate "$work/sample/monthly_bill.focus.csv"
 
 # A generated data set.
 cargo run --release --locked --quiet -- generate --out "$work/gen" --orders 3000 >/dev/null
-cargo run --release --locked --quiet -- run --data "$work/gen" --out "$work/gen-reports" >/dev/null
+cargo run --release --locked --quiet -- run --format csv,focus --data "$work/gen" --out "$work/gen-reports" >/dev/null
 validate "$work/gen-reports/monthly_bill.focus.csv"
 
 cd "$repo"

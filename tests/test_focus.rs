@@ -120,9 +120,12 @@ fn utc(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Runs the job on the bundled sample (or with extra flags) in the repo.
+/// Runs the job on the bundled sample (or with extra flags) in the repo,
+/// with the FOCUS bill asked for.
 fn sample(out: &Path, extra: &[&str]) {
-    expect_code(&run_sample_to(out, extra), 0);
+    let mut args = vec!["--format", "csv,focus"];
+    args.extend(extra);
+    expect_code(&run_sample_to(out, &args), 0);
 }
 
 fn read(out: &Path, name: &str) -> (Vec<String>, Vec<CsvRow>) {
@@ -355,7 +358,7 @@ fn focus_generated_data_invariant_and_threads() {
     let run = |out: &Path, threads: &str| {
         let o = Command::new(BIN)
             .current_dir(repo())
-            .args(["run", "--threads", threads, "--data"])
+            .args(["run", "--format", "csv,focus", "--threads", threads, "--data"])
             .arg(&data)
             .arg("--out")
             .arg(out)
@@ -422,7 +425,7 @@ pricing_unit = "Licenses"
 thresholds = { USD = "1000" }
 "#,
     );
-    let o = f.run(&[]);
+    let o = f.run(&["--format", "csv,focus"]);
     expect_code(&o, 0);
     let zone = chrono_tz::America::New_York;
     let rows = check_file(&f.out(), zone);
@@ -457,7 +460,48 @@ thresholds = { USD = "1000" }
 fn focus_bad_policy_value_is_a_policy_error() {
     let f = Fixture::with(&[], &[], &[]);
     f.policy(&format!("{POLICY}\n[focus]\nservice_category = \"Cybersecurity\"\n"));
-    let o = f.run(&[]);
+    let o = f.run(&["--format", "csv,focus"]);
     expect_code(&o, 2);
     assert!(stderr(&o).contains("focus.service_category"), "{}", stderr(&o));
+}
+
+/// The FOCUS bill is written on request only: a default run neither writes
+/// nor lists it, and `--format csv,focus,parquet` adds its Parquet copy.
+#[test]
+fn focus_bill_is_written_on_request_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, asked, both) = (
+        dir.path().join("plain"),
+        dir.path().join("asked"),
+        dir.path().join("both"),
+    );
+    expect_code(&run_sample_to(&plain, &[]), 0);
+    assert!(!plain.join(FILE).exists());
+    let summary = std::fs::read_to_string(plain.join("summary.json")).unwrap();
+    assert!(!summary.contains("focus"), "{summary}");
+    sample(&asked, &[]);
+    assert!(asked.join(FILE).exists());
+    assert!(!asked.join("monthly_bill.focus.parquet").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(asked.join("summary.json")).unwrap()).unwrap();
+    let reports: Vec<&str> = summary["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let at = reports.iter().position(|n| *n == "monthly_bill.csv").unwrap();
+    assert_eq!(reports[at + 1], FILE, "{reports:?}");
+    sample(&both, &["--format", "csv,focus,parquet"]);
+    assert!(both.join("monthly_bill.focus.parquet").exists());
+    // The other reports do not change with it.
+    for name in refund_recon::report::FILES {
+        if name != "summary.json" && name != "report.html" {
+            assert_eq!(
+                std::fs::read(plain.join(name)).unwrap(),
+                std::fs::read(asked.join(name)).unwrap(),
+                "{name}"
+            );
+        }
+    }
 }

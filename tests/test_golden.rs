@@ -31,6 +31,35 @@ fn golden_sample_reports_ten_a_year() {
     sample_run("sample-ten-a-year", &["--policy", "data/policies/ten-a-year.toml"]);
 }
 
+/// The FOCUS bill, written on request (`--format csv,focus`): the golden
+/// files the default runs above no longer write, and the same other
+/// reports.
+fn sample_focus(golden: &str, extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let mut args = vec!["--format", "csv,focus"];
+    args.extend(extra);
+    expect_code(&run_sample_to(&out, &args), 0);
+    let bill = std::fs::read_to_string(out.join("monthly_bill.focus.csv")).unwrap();
+    check(&format!("{golden}/monthly_bill.focus.csv"), &bill);
+    for name in ["discrepancies.csv", "refunds.csv", "monthly_bill.csv"] {
+        check(
+            &format!("{golden}/{name}"),
+            &std::fs::read_to_string(out.join(name)).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn golden_sample_focus_bill() {
+    sample_focus("sample", &[]);
+}
+
+#[test]
+fn golden_sample_focus_bill_ten_a_year() {
+    sample_focus("sample-ten-a-year", &["--policy", "data/policies/ten-a-year.toml"]);
+}
+
 #[test]
 fn golden_sample_validate() {
     let o = Command::new(BIN).current_dir(repo()).arg("validate").output().unwrap();

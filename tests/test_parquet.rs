@@ -100,7 +100,7 @@ fn assert_same_cells(dir: &Path, csv: &str, columns: &[Column], tz: &str) {
 #[test]
 fn sample_parquet_copies_are_typed_and_equal_the_csvs() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_sample(dir.path(), &["--format", "csv,parquet"]);
+    let out = run_sample(dir.path(), &["--format", "csv,focus,parquet"]);
     expect_code(&out, 0);
     let reports = dir.path().join("reports");
     for (csv, columns) in COPIED {
@@ -185,7 +185,7 @@ fn parquet_bytes_do_not_depend_on_the_thread_count_or_the_run() {
             .arg(f.data())
             .arg("--policy")
             .arg(&policy)
-            .args(["--format", "csv,parquet", "--threads", threads, "--out", out])
+            .args(["--format", "csv,focus,parquet", "--threads", threads, "--out", out])
             .output()
             .unwrap();
         expect_code(&o, 0);
@@ -219,6 +219,10 @@ fn csv_is_the_default_and_required() {
     // Parquet may replace a folder holding copies.
     expect_code(&run_sample(dir.path(), &["--format", "csv,parquet"]), 0);
     assert!(reports.join("refunds.parquet").exists());
+    assert!(
+        !reports.join("monthly_bill.focus.parquet").exists(),
+        "the FOCUS bill only with focus"
+    );
     expect_code(&run_sample(dir.path(), &["--format", "csv"]), 0);
     assert!(!reports.join("refunds.parquet").exists());
 

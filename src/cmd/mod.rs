@@ -125,6 +125,8 @@ pub enum FailOn {
 pub enum Format {
     /// The CSV reports (always needed: verify, explain and --baseline read them).
     Csv,
+    /// The FOCUS 1.0 bill, monthly_bill.focus.csv (docs/focus.md).
+    Focus,
     /// A typed Parquet copy next to each CSV report (docs/parquet.md).
     Parquet,
 }

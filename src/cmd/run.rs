@@ -39,10 +39,11 @@ impl RunPlan {
 pub(crate) fn formats(list: &[Format]) -> Result<report::Formats, AppError> {
     if !list.contains(&Format::Csv) {
         return Err(AppError::Usage(
-            "--format must include csv: the CSV reports are always written (verify, explain and --baseline read them); use --format csv,parquet for Parquet copies as well".into(),
+            "--format must include csv: the CSV reports are always written (verify, explain and --baseline read them); use --format csv,parquet for Parquet copies as well, csv,focus for the FOCUS bill".into(),
         ));
     }
     Ok(report::Formats {
+        focus: list.contains(&Format::Focus),
         parquet: list.contains(&Format::Parquet),
     })
 }

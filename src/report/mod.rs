@@ -46,18 +46,43 @@ pub use summary::{BaselineInfo, Summary, Totals};
 use crate::rules::finding::FindingId;
 use baseline::Since;
 
-/// The report files, in the order they are written.
-pub const FILES: [&str; 9] = [
+/// The report files a run writes by default, in summary.json's order.
+pub const FILES: [&str; 8] = [
     "discrepancies.csv",
     "resolved.csv",
     "refunds.csv",
     "monthly_bill.csv",
-    "monthly_bill.focus.csv",
     "quota_usage.csv",
     "rejects.csv",
     "report.html",
     "summary.json",
 ];
+
+/// The report files a run with `formats` writes, in summary.json's order:
+/// the FOCUS bill after monthly_bill.csv, the Parquet copies before
+/// summary.json.
+pub fn files_for(formats: Formats) -> Vec<&'static str> {
+    let mut names = Vec::with_capacity(FILES.len() + 1 + parquet::FILES.len());
+    for name in FILES {
+        if name == "summary.json" && formats.parquet {
+            names.extend(
+                parquet::FILES
+                    .into_iter()
+                    .filter(|n| formats.focus || *n != parquet::FOCUS_COPY),
+            );
+        }
+        names.push(name);
+        if name == "monthly_bill.csv" && formats.focus {
+            names.push(focus::FILE);
+        }
+    }
+    names
+}
+
+/// Whether `name` is a file some run writes into a reports folder.
+pub fn is_report(name: &str) -> bool {
+    FILES.contains(&name) || name == focus::FILE || parquet::is_copy(name)
+}
 
 /// What the reports of a run are written with besides the results.
 #[derive(Debug, Clone, Copy)]
@@ -370,14 +395,7 @@ pub fn write_reports(
     summary.baseline = since_baseline;
     summary.started_at = opts.started_at.to_string();
     summary.accounts = sel.accounts();
-    if opts.formats.parquet {
-        let at = summary
-            .reports
-            .iter()
-            .position(|n| *n == "summary.json")
-            .unwrap_or(summary.reports.len());
-        summary.reports.splice(at..at, parquet::FILES);
-    }
+    summary.reports = files_for(opts.formats);
 
     // The FOCUS bill (and the Parquet copies) beside report.html, which
     // reads only the CSV reports finished above back and runs on one core
@@ -386,28 +404,34 @@ pub fn write_reports(
     // too, and a worker blocked on a plain thread join could deadlock the
     // pool at --threads 1.)
     let (bill_files, page) = rayon::join(
-        || -> Result<Vec<Done>, AppError> {
-            let _s = crate::trace::span("write monthly_bill.focus.csv");
-            let mut files = vec![focus::write(rec, sel, &dir.join(focus::FILE), opts.formats)?];
+        || -> Result<(Option<Done>, Vec<Done>), AppError> {
+            // The FOCUS bill on request (`--format csv,focus`).
+            let bill = if opts.formats.focus {
+                let _s = crate::trace::span("write monthly_bill.focus.csv");
+                Some(focus::write(rec, sel, &dir.join(focus::FILE), opts.formats)?)
+            } else {
+                None
+            };
             // Parquet copies (docs/parquet.md), read back from the finished CSVs.
+            let mut copies = Vec::new();
             if opts.formats.parquet {
                 let _s = crate::trace::span("write parquet copies");
-                files.extend(parquet::write_copies(
-                    dir,
-                    &parquet::COPIED,
-                    rec.policy.billing_timezone.name(),
-                )?);
+                let copied: Vec<(&str, &[schema::Column])> = parquet::COPIED
+                    .into_iter()
+                    .filter(|(csv, _)| opts.formats.focus || *csv != focus::FILE)
+                    .collect();
+                copies = parquet::write_copies(dir, &copied, rec.policy.billing_timezone.name())?;
             }
-            Ok(files)
+            Ok((bill, copies))
         },
         || html::write(dir, &summary),
     );
     // summary.json lists the files in this order.
-    let mut bill_files = bill_files?.into_iter();
-    written.extend(bill_files.next());
+    let (bill, copies) = bill_files?;
+    written.extend(bill);
     written.push(quota);
     written.push(rejects);
-    written.extend(bill_files);
+    written.extend(copies);
     written.push(page?);
     let mut timings = rec.timings;
     timings.aggregate = aggregate;
@@ -554,7 +578,7 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
 
 /// Expected and recorded refunds of completed unsubscriptions, per
 /// currency (summary.json and the control total). The sums fit by the
-/// money bound (README "Money bound"); an overflow is still an error.
+/// money bound (docs/design.md "Money bound"); an overflow is still an error.
 fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap<Currency, Totals>, AppError> {
     let u = &rec.inputs.unsubs;
     let mut totals: BTreeMap<Currency, Totals> = BTreeMap::new();
@@ -567,7 +591,7 @@ fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap
         let t = totals.entry(c).or_default();
         let overflow = || {
             AppError::Arithmetic(format!(
-                "{} line {}: the refund total in {c} does not fit; amounts are limited to {} (README \"Money bound\")",
+                "{} line {}: the refund total in {c} does not fit; amounts are limited to {} (docs/design.md, \"Money bound\")",
                 rec.inputs.metas.unsubs.name,
                 u.line(r),
                 crate::money::MAX_AMOUNT

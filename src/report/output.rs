@@ -92,8 +92,7 @@ pub fn check_replaceable(dir: &Path, shown: &Path) -> Result<(), AppError> {
         .iter()
         .filter(|(n, is_file)| {
             let ours = n == ".gitkeep"
-                || crate::report::FILES.contains(&n.as_str())
-                || crate::report::parquet::is_copy(n)
+                || crate::report::is_report(n)
                 || n == crate::explain::store::FILE
                 || listed.as_ref().is_some_and(|l| l.contains(n));
             !(ours && *is_file)
@@ -420,6 +419,7 @@ mod tests {
         assert!(check_replaceable(&out, &out).is_err());
     }
 
+    #[cfg(unix)]
     #[test]
     fn symlinked_out_publishes_into_its_target() {
         let dir = tempfile::tempdir().unwrap();
