@@ -2,10 +2,13 @@
 //! export should have produced under a published refund policy, and
 //! reports every disagreement (see docs/README.md and README.md).
 //!
-//! The data's path: [`ingest`] (CSV → typed columns, rejects) →
-//! [`engine`] (polars joins, rules per account in parallel) → [`report`]
-//! (CSV reports, written atomically). [`rules`] holds the rules of
-//! docs/rules.md as pure functions; [`config`] the policy file.
+//! The data's path: [`ingest`] (CSV → typed columns in account order,
+//! rejects) → [`engine`] (each payment and unsubscription linked to its
+//! order within its account, rules per account in parallel, then R10 per
+//! instance and R11 per batch) → [`report`] (CSV reports, Parquet copies
+//! on request, written atomically) and [`explain`] (one unsubscription's
+//! trail, and the index behind `explain --reports`). [`rules`] holds the
+//! rules of docs/rules.md as pure functions; [`config`] the policy file.
 
 pub mod cmd;
 pub mod columns;

@@ -64,7 +64,7 @@ impl MoneyError {
 }
 
 /// The most integer digits an amount may have (refund-recon's own bound:
-/// README "Money bound", docs/inputs.md#decisions). With at most 13 integer
+/// docs/design.md "Money bound", docs/inputs.md#decisions). With at most 13 integer
 /// and 6 fractional digits, an amount is below 10¹⁹ units of 10⁻⁶, so:
 /// - a sum of up to 2³² − 1 amounts (the most rows a file may have) stays
 ///   below 4.3 × 10²⁸, inside `rust_decimal`'s 96-bit mantissa (7.9 × 10²⁸),

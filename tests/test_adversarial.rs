@@ -1045,7 +1045,7 @@ fn timestamps_in_year_9999_are_accepted_and_later_dates_use_expanded_years() {
     // 9999-12-31T23:59:59-14:00 is in year 10000 in UTC and in the billing
     // zone (UTC+8). Such instants, and deadlines or purge dates computed
     // past 9999, are written in ISO 8601's expanded form (+10000-…), which
-    // RFC 3339 cannot express (README, Rules).
+    // RFC 3339 cannot express (docs/inputs.md, Decisions).
     let o = order_with(&[
         (0, "O3"),
         (7, "9999-12-31T23:59:59-14:00"),

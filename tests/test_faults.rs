@@ -1,4 +1,4 @@
-//! Faults while writing the reports (README "Output safety"; exit 4 in
+//! Faults while writing the reports (docs/design.md "Output safety"; exit 4 in
 //! docs/cli.md#exit-codes): a full disk, an output folder that cannot be
 //! written, a run killed at any moment. Each must leave the previous
 //! reports whole, exit 4 with a message that says what to do, and leave

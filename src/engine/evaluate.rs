@@ -147,7 +147,7 @@ struct YearCounts {
 }
 
 /// A rule step on one unsubscription whose exact result does not fit
-/// (README "Money bound": impossible for accepted amounts, but checked).
+/// (docs/design.md "Money bound": impossible for accepted amounts, but checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overflow {
     pub unsub: u32,

@@ -1,6 +1,9 @@
-//! The reconciliation: join the exports (polars), then evaluate every
-//! account's unsubscriptions in order (rayon over accounts), then the
-//! cross-row rules R10 (per instance) and R11 (per batch).
+//! The reconciliation: link every payment and unsubscription to its order
+//! (looked up among its own account's orders, which ingest left
+//! contiguous; a hash index of all orders for the rest, a polars hash join
+//! when the rows are not in account order), then evaluate every account's
+//! unsubscriptions in order (rayon over accounts), then the cross-row
+//! rules R10 (per instance) and R11 (per batch).
 //!
 //! Phases, each timed for the benchmark: read + validate (ingest), join,
 //! rules, aggregate and write (in [`crate::report`]).

@@ -2,10 +2,14 @@
 //!
 //! The work is split for speed *and* exact positions: the file is read in
 //! blocks; each block is cut at record boundaries (a quote-aware scan, see
-//! [`quoted_spans`]) into chunks that the `csv` crate parses in parallel.
-//! Every chunk knows its physical start line, so a reject names the exact
-//! line of the file even with quoted newlines and blank lines. Text columns
-//! go straight into polars string arrays ([`crate::columns`]) for the joins.
+//! [`quoted_spans`]) into chunks parsed in parallel. A record without
+//! quotes or CRs is split by our own SIMD splitter (AVX2 or SSE2, fields as
+//! byte ranges of the chunk, no copy); any other record goes through
+//! `csv_core`. Every chunk knows its physical start line, so a reject names
+//! the exact line of the file even with quoted newlines and blank lines.
+//! Shared text (accounts, products, methods) is interned; ids go into
+//! string columns ([`crate::columns`]). The tables are then put in account
+//! order once, which the joins and the rules rely on.
 //!
 //! The modules:
 //! - this one: one export's file → a [`Table`] and its rejects

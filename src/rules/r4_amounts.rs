@@ -59,7 +59,7 @@ impl Amounts {
 }
 
 /// An R4 step whose exact result does not fit (impossible within the money
-/// bound and year 0–9999, README "Money bound"; checked, never assumed).
+/// bound and year 0–9999, docs/design.md "Money bound"; checked, never assumed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overflow(pub &'static str);
 
@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(a.refund, d("79.58"), "100 × 191/240 = 79.5833");
     }
 
-    /// The money bound (README "Money bound"): the largest amount, hour
+    /// The money bound (docs/design.md "Money bound"): the largest amount, hour
     /// units, a term from year 1 to 9999 and a 10 % fee fit exactly.
     #[test]
     fn largest_amount_over_ten_thousand_years_in_hours_fits() {
