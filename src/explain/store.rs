@@ -38,7 +38,6 @@
 use std::fs::File;
 use std::hash::Hasher;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -105,6 +104,37 @@ fn stamp(path: &Path, name: &str, sha256: &str) -> std::io::Result<InputStamp> {
         mtime_ns,
         sha256: sha256.to_string(),
     })
+}
+
+/// Reads exactly `buf.len()` bytes at byte `at` of `file`: one `pread` on
+/// Unix; elsewhere a seek and a read on the shared handle (explain reads
+/// its index and inputs from one thread).
+fn read_exact_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, at)
+    }
+    #[cfg(not(unix))]
+    {
+        let mut f = file;
+        f.seek(SeekFrom::Start(at))?;
+        f.read_exact(buf)
+    }
+}
+
+/// Reads up to `buf.len()` bytes at byte `at` of `file` (see
+/// [`read_exact_at`]); how many it read.
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_at(file, buf, at)
+    }
+    #[cfg(not(unix))]
+    {
+        let mut f = file;
+        f.seek(SeekFrom::Start(at))?;
+        f.read(buf)
+    }
 }
 
 /// The 32-bit hash of an id in the id table.
@@ -506,7 +536,7 @@ impl Index {
     }
 
     fn read(&self, at: u64, buf: &mut [u8]) -> Result<(), AppError> {
-        self.file.read_exact_at(buf, at).map_err(|e| {
+        read_exact_at(&self.file, buf, at).map_err(|e| {
             AppError::Usage(format!(
                 "{}: truncated explain index ({e}); rerun `refund-recon run`",
                 self.path.display()
@@ -723,11 +753,11 @@ impl<'f> RecordReader<'f> {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let mut len = self.csv.position().byte() - at;
         let mut out = vec![0u8; len as usize];
-        self.file.read_exact_at(&mut out, at)?;
+        read_exact_at(self.file, &mut out, at)?;
         if out.ends_with(b"\r") {
             // The reader stops inside a CRLF: the LF belongs to this record.
             let mut next = [0u8; 1];
-            if self.file.read_at(&mut next, at + len)? == 1 && next[0] == b'\n' {
+            if read_at(self.file, &mut next, at + len)? == 1 && next[0] == b'\n' {
                 out.push(b'\n');
                 len += 1;
             }

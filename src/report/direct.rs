@@ -12,6 +12,11 @@
 //! kernel refuses a direct write (`EINVAL`: a file system without direct
 //! I/O, an odd block size), that write and every later one go through the
 //! page cache instead, with the same bytes.
+//!
+//! Only Linux opens a file for direct writes ([`super::sink::Sink::create_direct`]);
+//! elsewhere every report goes through the page cache and this writer is
+//! compiled but never started.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 use std::fs::File;
 use std::io::Write;
