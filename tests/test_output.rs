@@ -1,7 +1,12 @@
 //! Output safety: a killed run leaves the previous reports intact, and a
 //! second run on the same --out is refused with exit 4 while one holds it.
+//! The tests that pause a run before publishing, or skew a control total,
+//! need the binary's test switches: `cargo test --release --features
+//! test-hooks` (CI runs both builds).
 
+#[cfg(feature = "test-hooks")]
 use std::process::Stdio;
+#[cfg(feature = "test-hooks")]
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -11,6 +16,7 @@ const P1: &str = "P1,O1,A1,2021-09-01T10:00:00+08:00,300.00,USD,credit_card,succ
 const U1: &str = "U1,O1,A1,,2021-09-02T10:00:00+08:00,,2021-09-02T11:00:00+08:00,2021-09-03T10:00:00+08:00,normal,completed,unconditional,300.00,0.00,0.00,credit_card,2021-09";
 
 /// Starts a run that pauses just before publishing its reports.
+#[cfg(feature = "test-hooks")]
 fn slow_run(f: &Fixture, pause_ms: u64) -> std::process::Child {
     f.run_command(&f.out())
         .env("REFUND_RECON_TEST_PAUSE_BEFORE_PUBLISH_MS", pause_ms.to_string())
@@ -22,6 +28,7 @@ fn slow_run(f: &Fixture, pause_ms: u64) -> std::process::Child {
 
 /// Waits until the run's temporary folder is complete (summary.json is
 /// written last).
+#[cfg(feature = "test-hooks")]
 fn wait_for_temp_reports(f: &Fixture) -> std::path::PathBuf {
     let start = Instant::now();
     loop {
@@ -43,6 +50,7 @@ fn wait_for_temp_reports(f: &Fixture) -> std::path::PathBuf {
     }
 }
 
+#[cfg(feature = "test-hooks")]
 #[test]
 fn killed_run_leaves_previous_reports_intact() {
     let f = Fixture::with(&[O1], &[P1], &[U1]);
@@ -70,6 +78,7 @@ fn killed_run_leaves_previous_reports_intact() {
     assert!(f.report("discrepancies.csv").contains("REFUND_AMOUNT_MISMATCH"));
 }
 
+#[cfg(feature = "test-hooks")]
 #[test]
 fn concurrent_run_on_same_out_is_exit_4() {
     let f = Fixture::with(&[O1], &[P1], &[U1]);
@@ -190,6 +199,7 @@ fn symlinked_out_publishes_into_the_target_and_keeps_the_link() {
     assert!(beside_link.is_empty(), "{beside_link:?}");
 }
 
+#[cfg(feature = "test-hooks")]
 #[test]
 fn failed_control_totals_are_exit_5_and_publish_nothing() {
     let f = Fixture::with(&[O1], &[P1], &[U1]);
@@ -215,5 +225,22 @@ fn failed_control_totals_are_exit_5_and_publish_nothing() {
             assert!(err.contains(n), "{which}: {err}");
         }
         assert_eq!(std::fs::read(f.out().join("summary.json")).unwrap(), before, "{which}");
+    }
+}
+
+/// The binary users run (`cargo build --release`, no `test-hooks`) reads no
+/// test switch: a skewed control total is not even looked at.
+#[cfg(not(feature = "test-hooks"))]
+#[test]
+fn the_release_binary_reads_no_test_switch() {
+    let f = Fixture::with(&[O1], &[P1], &[U1]);
+    for which in ["rows", "bill", "findings"] {
+        let o = f
+            .run_command(&f.out())
+            .env("REFUND_RECON_TEST_SKEW_CONTROL_TOTAL", which)
+            .env("REFUND_RECON_TEST_PAUSE_BEFORE_PUBLISH_MS", "0")
+            .output()
+            .unwrap();
+        expect_code(&o, 0);
     }
 }

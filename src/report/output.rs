@@ -271,12 +271,13 @@ pub fn publish(
     if let Ok(d) = File::open(&tmp) {
         let _ = d.sync_all();
     }
+    // Test hook (only with the `test-hooks` feature): widens the window in
+    // which a killed run must leave the previous reports untouched.
+    #[cfg(feature = "test-hooks")]
     if let Some(ms) = std::env::var("REFUND_RECON_TEST_PAUSE_BEFORE_PUBLISH_MS")
         .ok()
         .and_then(|v| v.parse().ok())
     {
-        // Test hook: widens the window in which a killed run must leave the
-        // previous reports untouched.
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
     let fail = |e: std::io::Error| {
