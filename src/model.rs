@@ -1,5 +1,6 @@
-//! The vocabulary of the exports (docs/inputs.md): enumerations, currencies,
-//! booleans and billing months, each with its exact input syntax.
+//! The vocabulary of the exports (docs/inputs.md): enumerations, currencies
+//! and booleans, each with its exact input syntax; billing months come from
+//! [`crate::time`], re-exported here.
 
 use std::fmt;
 
@@ -140,51 +141,8 @@ pub fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// A billing month, `YYYY-MM`, stored as `year * 12 + (month - 1)` so that
-/// months order and subtract as integers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Month(pub i32);
-
-impl Month {
-    pub fn new(year: i32, month: u32) -> Self {
-        Month(year * 12 + month as i32 - 1)
-    }
-
-    pub fn year(self) -> i32 {
-        self.0.div_euclid(12)
-    }
-
-    pub fn month(self) -> u32 {
-        self.0.rem_euclid(12) as u32 + 1
-    }
-
-    /// Parses `YYYY-MM` (four-digit year, two-digit month 01–12).
-    pub fn parse(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        if b.len() != 7 || b[4] != b'-' {
-            return None;
-        }
-        let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-            b[r].iter().try_fold(0u32, |acc, &c| {
-                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-            })
-        };
-        let year = digits(0..4)?;
-        let month = digits(5..7)?;
-        if !(1..=12).contains(&month) {
-            return None;
-        }
-        Some(Month::new(year as i32, month))
-    }
-}
-
-impl fmt::Display for Month {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut b = Vec::with_capacity(8);
-        crate::time::write_month(&mut b, *self);
-        f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)
-    }
-}
+/// A billing month (defined with the calendar that computes it).
+pub use crate::time::Month;
 
 #[cfg(test)]
 mod tests {

@@ -71,7 +71,7 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
         // The explain index is built while the reports are written.
         let (s, index) = rayon::join(
             || report::write_reports(&rec, &cfg.selection, dir, opts),
-            || crate::explain::store::write(&rec, dir),
+            || report::explain_index::write(&rec, dir),
         );
         let index = index?;
         let (mut s, mut written) = s?;

@@ -6,23 +6,26 @@
 //!
 //! ID is looked up as an unsubscription id, then an order id (every
 //! unsubscription and payment of the order), then an account id (one short
-//! line per unsubscription, in evaluation order). Text for people, `--json`
-//! for tools.
+//! line per unsubscription, in evaluation order). The answer is built once,
+//! as one value ([`Explanation`]); `--json` prints it with serde, the text
+//! for people is rendered from it ([`text`]). A finding's cells come from
+//! the function that writes discrepancies.csv ([`crate::report::finding_row`]).
 
 pub mod store;
+mod text;
 
-use std::fmt::Write;
+use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 use crate::columns::{CodeCol, StrCol};
 use crate::engine::{unsub_facts, Outcome, Reconciliation, RowIndex};
-use crate::model::{PaymentStatus, UnsubStatus};
+use crate::model::PaymentStatus;
 use crate::money::format_exact as exact;
-use crate::report::{finding_row, Rows, DISCREPANCIES_HEADER};
+use crate::report::{finding_row, CellList, Tracked, DISCREPANCIES_HEADER};
 use crate::rules::r0_linking::{self, Link, LinkStep};
 use crate::rules::{r11_batches, r2_blocked, r4_amounts, r6_cycle, r7_recorded, r8_destination};
-use crate::rules::{ts_or_dash, Env, Finding, Step};
+use crate::rules::{Env, Finding, Step};
 
 /// What an id names.
 #[derive(Debug, Clone, Copy)]
@@ -52,43 +55,363 @@ pub fn lookup<'a>(rec: &'a Reconciliation, id: &str) -> Option<Subject<'a>> {
     None
 }
 
+/// The answer to `explain ID`: what the text and the JSON both print.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Explanation {
+    Unsub(Box<UnsubTrail>),
+    Order(Box<OrderTrail>),
+    Account(AccountTrail),
+}
+
+/// One unsubscription's whole trail.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnsubTrail {
+    kind: &'static str,
+    pub unsub_id: String,
+    pub as_of: String,
+    pub unsubscription: UnsubRow,
+    /// Its accepted order, if any.
+    pub order: Option<OrderRow>,
+    /// The payments of that order, in file order.
+    pub payments: Vec<PaymentRow>,
+    pub steps: Vec<StepView>,
+    pub findings: Vec<FindingView>,
+}
+
+/// An order, its payments, the findings on them, and the trail of each of
+/// its unsubscriptions.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderTrail {
+    kind: &'static str,
+    pub order_id: String,
+    pub order: Option<OrderRow>,
+    /// Every payment naming the order id, in file order.
+    pub payments: Vec<PaymentRow>,
+    pub unsubscriptions: Vec<UnsubTrail>,
+    pub findings: Vec<FindingView>,
+}
+
+/// An account's unsubscriptions in evaluation order, its quota per year,
+/// and the findings on its orders and payments.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountTrail {
+    kind: &'static str,
+    pub account_id: String,
+    pub unsubscriptions: Vec<ShortLine>,
+    pub findings: Vec<FindingView>,
+    /// quota_usage.csv's rows of the account (the text shows them).
+    #[serde(skip)]
+    pub quota: Vec<crate::engine::QuotaRow>,
+}
+
+/// The unsubscription row as read (typed values written back as text).
+#[derive(Debug, Clone, Serialize)]
+pub struct UnsubRow {
+    pub file: String,
+    pub line: u64,
+    pub unsub_id: String,
+    pub order_id: String,
+    pub account_id: String,
+    pub batch_id: String,
+    pub requested_at: String,
+    pub reviewed_at: String,
+    pub completed_at: String,
+    pub refunded_at: String,
+    pub instance_state: &'static str,
+    pub status: &'static str,
+    pub refund_type: &'static str,
+    pub refund_amount: String,
+    pub handling_fee: String,
+    pub coupon_returned: String,
+    pub refund_destination: String,
+    pub billing_cycle: String,
+    /// The file's path as given to the run.
+    #[serde(skip)]
+    pub path: String,
+    #[serde(skip)]
+    pub completed: bool,
+}
+
+/// An accepted order row, with R1's cash_paid and original payment.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderRow {
+    pub file: String,
+    pub line: u64,
+    pub order_id: String,
+    pub account_id: String,
+    pub instance_id: String,
+    pub product: String,
+    pub item_kind: &'static str,
+    pub billing_mode: &'static str,
+    pub order_type: &'static str,
+    pub ordered_at: String,
+    pub service_start: String,
+    pub service_end: String,
+    pub amount: String,
+    pub coupon_amount: String,
+    pub currency: String,
+    pub promotional: bool,
+    pub invoice_issued: bool,
+    pub cash_due: String,
+    pub cash_paid: String,
+    pub original_payment_id: Option<String>,
+    #[serde(skip)]
+    pub path: String,
+    /// The original payment's method.
+    #[serde(skip)]
+    pub original_method: Option<String>,
+}
+
+/// A payment row and how R1 counted it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentRow {
+    pub file: String,
+    pub line: u64,
+    pub payment_id: String,
+    pub order_id: String,
+    pub account_id: String,
+    pub paid_at: String,
+    pub amount: String,
+    pub currency: String,
+    pub method: String,
+    pub status: &'static str,
+    pub r1: &'static str,
+}
+
+/// One rule's step: the values it used and its sentence.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    pub rule: &'static str,
+    pub name: &'static str,
+    pub values: BTreeMap<&'static str, String>,
+    /// The sentence on one line.
+    pub text: String,
+    /// The sentence as the text shows it (a second line continues it).
+    #[serde(skip)]
+    pub lines: Vec<String>,
+}
+
+/// A finding: its cells exactly as discrepancies.csv has them (the JSON
+/// object), and the values the text shows beside them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct FindingView {
+    pub cells: BTreeMap<&'static str, String>,
+    #[serde(skip)]
+    pub severity: &'static str,
+    #[serde(skip)]
+    pub code: &'static str,
+    #[serde(skip)]
+    pub field: &'static str,
+    #[serde(skip)]
+    pub message: String,
+}
+
+/// One unsubscription of an account, in a line.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShortLine {
+    pub unsub_id: String,
+    pub order_id: String,
+    pub requested_at: String,
+    pub status: &'static str,
+    pub expected_type: Option<&'static str>,
+    pub expected_refund: Option<String>,
+    pub recorded_type: Option<&'static str>,
+    pub recorded_refund: Option<String>,
+    pub quota_used: Option<u32>,
+    pub text: String,
+    pub findings: Vec<FindingView>,
+}
+
+/// The explanation of `id` (None: the id names nothing accepted).
+pub fn explain(rec: &Reconciliation, id: &str) -> Option<Explanation> {
+    Some(match lookup(rec, id)? {
+        Subject::Unsub(out) => Explanation::Unsub(Box::new(unsub_trail(rec, out))),
+        Subject::Order => Explanation::Order(Box::new(order_trail(rec, id))),
+        Subject::Account => Explanation::Account(account_trail(rec, id)),
+    })
+}
+
 /// The explanation of `id` as text (None: the id names nothing accepted).
 pub fn text(rec: &Reconciliation, id: &str) -> Option<String> {
-    let mut s = String::new();
-    let r = match lookup(rec, id)? {
-        Subject::Unsub(out) => write_unsub(&mut s, rec, out, true),
-        Subject::Order => write_order(&mut s, rec, id),
-        Subject::Account => write_account(&mut s, rec, id),
-    };
-    r.expect("writing to a String cannot fail");
-    Some(s)
+    explain(rec, id).map(|e| text::render(&e))
 }
 
 /// The explanation of `id` for tools (None: the id names nothing accepted).
-pub fn json(rec: &Reconciliation, id: &str) -> Option<Value> {
-    Some(match lookup(rec, id)? {
-        Subject::Unsub(out) => unsub_json(rec, out),
-        Subject::Order => {
-            let unsubs: Vec<Value> = order_outcomes(rec, id).map(|o| unsub_json(rec, o)).collect();
-            json!({
-                "kind": "order",
-                "order_id": id,
-                "order": order_row(rec, id).map(|oi| order_json(rec, oi)),
-                "payments": payments_naming(rec, id).map(|i| payment_json(rec, i)).collect::<Vec<_>>(),
-                "unsubscriptions": unsubs,
-                "findings": findings_json(rec, rec.other_findings.iter().filter(|f| f.order_id == id)),
-            })
-        }
-        Subject::Account => {
-            let unsubs: Vec<Value> = account_outcomes(rec, id).map(|o| short_json(rec, o)).collect();
-            json!({
-                "kind": "account",
-                "account_id": id,
-                "unsubscriptions": unsubs,
-                "findings": findings_json(rec, rec.other_findings.iter().filter(|f| f.account_id == id)),
-            })
-        }
-    })
+pub fn json(rec: &Reconciliation, id: &str) -> Option<serde_json::Value> {
+    explain(rec, id).map(|e| serde_json::to_value(e).expect("an explanation serializes"))
+}
+
+fn unsub_trail(rec: &Reconciliation, out: &Outcome) -> UnsubTrail {
+    let r = out.unsub as usize;
+    let order = rec.order_of_unsub[r].map(RowIndex::get);
+    UnsubTrail {
+        kind: "unsubscription",
+        unsub_id: rec.inputs.unsubs.unsub_id.view().get(r).to_string(),
+        as_of: rec.cal.format(rec.as_of),
+        unsubscription: unsub_row(rec, r),
+        order: order.map(|oi| order_row_of(rec, oi)),
+        payments: order
+            .map(|oi| payments_of(rec, oi).map(|i| payment_row(rec, i)).collect())
+            .unwrap_or_default(),
+        steps: steps(rec, out).iter().map(step_view).collect(),
+        findings: finding_views(rec, unsub_findings(rec, out).into_iter()),
+    }
+}
+
+fn order_trail(rec: &Reconciliation, id: &str) -> OrderTrail {
+    OrderTrail {
+        kind: "order",
+        order_id: id.to_string(),
+        order: order_row(rec, id).map(|oi| order_row_of(rec, oi)),
+        payments: payments_naming(rec, id).map(|i| payment_row(rec, i)).collect(),
+        unsubscriptions: order_outcomes(rec, id).map(|o| unsub_trail(rec, o)).collect(),
+        findings: finding_views(rec, rec.other_findings.iter().filter(|f| f.order_id == id)),
+    }
+}
+
+fn account_trail(rec: &Reconciliation, id: &str) -> AccountTrail {
+    AccountTrail {
+        kind: "account",
+        account_id: id.to_string(),
+        unsubscriptions: account_outcomes(rec, id).map(|o| short(rec, o)).collect(),
+        findings: finding_views(rec, rec.other_findings.iter().filter(|f| f.account_id == id)),
+        quota: rec.quota.iter().filter(|q| q.account_id == id).cloned().collect(),
+    }
+}
+
+fn opt_money(v: Option<rust_decimal::Decimal>) -> String {
+    v.map(exact).unwrap_or_default()
+}
+
+fn unsub_row(rec: &Reconciliation, r: usize) -> UnsubRow {
+    let u = &rec.inputs.unsubs;
+    let f = unsub_facts(u, r);
+    let cal = &rec.cal;
+    let ts = |t: Option<i64>| t.map(|t| cal.format(t)).unwrap_or_default();
+    UnsubRow {
+        file: rec.inputs.metas.unsubs.name.clone(),
+        line: u.line[r],
+        unsub_id: f.unsub_id.to_string(),
+        order_id: f.order_id.to_string(),
+        account_id: f.account_id.to_string(),
+        batch_id: u.batch_id.view().get(r).to_string(),
+        requested_at: cal.format(f.requested_at),
+        reviewed_at: ts(f.reviewed_at),
+        completed_at: ts(f.completed_at),
+        refunded_at: ts(f.refunded_at),
+        instance_state: f.instance_state.as_str(),
+        status: f.status.as_str(),
+        refund_type: f.refund_type.map(|t| t.as_str()).unwrap_or(""),
+        refund_amount: opt_money(f.refund_amount),
+        handling_fee: opt_money(f.handling_fee),
+        coupon_returned: opt_money(f.coupon_returned),
+        refund_destination: f.refund_destination.to_string(),
+        billing_cycle: f.billing_cycle.map(|m| m.to_string()).unwrap_or_default(),
+        path: rec.inputs.metas.unsubs.path.display().to_string(),
+        completed: f.completed(),
+    }
+}
+
+fn order_row_of(rec: &Reconciliation, oi: usize) -> OrderRow {
+    let o = rec.order_facts(oi);
+    let cal = &rec.cal;
+    let p = &rec.inputs.payments;
+    let original = rec.pay.original[oi].map(RowIndex::get);
+    OrderRow {
+        file: rec.inputs.metas.orders.name.clone(),
+        line: rec.inputs.orders.line[oi],
+        order_id: o.order_id.to_string(),
+        account_id: o.account_id.to_string(),
+        instance_id: o.instance_id.to_string(),
+        product: rec.inputs.orders.product.view().get(oi).to_string(),
+        item_kind: o.item_kind.as_str(),
+        billing_mode: o.billing_mode.as_str(),
+        order_type: o.order_type.as_str(),
+        ordered_at: cal.format(o.ordered_at),
+        service_start: cal.format(o.service_start),
+        service_end: cal.format(o.service_end),
+        amount: exact(o.amount),
+        coupon_amount: exact(o.coupon_amount),
+        currency: o.currency.as_str().to_string(),
+        promotional: o.promotional,
+        invoice_issued: o.invoice_issued,
+        cash_due: exact(o.cash_due()),
+        cash_paid: exact(rec.pay.cash_paid[oi]),
+        original_payment_id: original.map(|j| p.payment_id.view().get(j).to_string()),
+        path: rec.inputs.metas.orders.path.display().to_string(),
+        original_method: original.map(|j| p.method.view().get(j).to_string()),
+    }
+}
+
+fn payment_row(rec: &Reconciliation, i: usize) -> PaymentRow {
+    let p = &rec.inputs.payments;
+    PaymentRow {
+        file: rec.inputs.metas.payments.name.clone(),
+        line: p.line[i],
+        payment_id: p.payment_id.view().get(i).to_string(),
+        order_id: p.order_id.view().get(i).to_string(),
+        account_id: p.account_id.view().get(i).to_string(),
+        paid_at: rec.cal.format(p.paid_at[i]),
+        amount: exact(p.amount[i]),
+        currency: p.currency[i].as_str().to_string(),
+        method: p.method.view().get(i).to_string(),
+        status: p.status[i].as_str(),
+        r1: payment_note(rec, i),
+    }
+}
+
+fn step_view(s: &Step) -> StepView {
+    StepView {
+        rule: s.rule,
+        name: s.name,
+        values: s.values.iter().map(|(k, v)| (*k, v.clone())).collect(),
+        text: s.lines.join(" "),
+        lines: s.lines.clone(),
+    }
+}
+
+/// A finding's cells as discrepancies.csv writes them, from the function
+/// that writes it: (column, cell) pairs.
+pub fn finding_cells(rec: &Reconciliation, f: &Finding) -> Vec<(&'static str, String)> {
+    let mut cells = CellList::default();
+    let tracked = Tracked {
+        id: f.id(),
+        since: None,
+    };
+    finding_row(&mut cells, rec, f, &tracked);
+    DISCREPANCIES_HEADER.iter().copied().zip(cells.cells).collect()
+}
+
+fn finding_views<'a>(rec: &Reconciliation, findings: impl Iterator<Item = &'a Finding>) -> Vec<FindingView> {
+    findings
+        .map(|f| FindingView {
+            cells: finding_cells(rec, f).into_iter().collect(),
+            severity: f.severity().as_str(),
+            code: f.code.as_str(),
+            field: f.field,
+            message: f.message.clone(),
+        })
+        .collect()
+}
+
+fn short(rec: &Reconciliation, out: &Outcome) -> ShortLine {
+    let r = out.unsub as usize;
+    let f = unsub_facts(&rec.inputs.unsubs, r);
+    ShortLine {
+        unsub_id: f.unsub_id.to_string(),
+        order_id: f.order_id.to_string(),
+        requested_at: rec.cal.format(f.requested_at),
+        status: f.status.as_str(),
+        expected_type: out.expected_type.map(|t| t.as_str()),
+        expected_refund: out.expected_type.map(|_| exact(out.amounts.refund)),
+        recorded_type: f.refund_type.filter(|_| f.completed()).map(|t| t.as_str()),
+        recorded_refund: f.refund_amount.filter(|_| f.completed()).map(exact),
+        quota_used: out.quota_used,
+        text: short_line(rec, out),
+        findings: finding_views(rec, unsub_findings(rec, out).into_iter()),
+    }
 }
 
 fn env(rec: &Reconciliation) -> Env<'_> {
@@ -96,14 +419,6 @@ fn env(rec: &Reconciliation) -> Env<'_> {
         policy: &rec.policy,
         cal: &rec.cal,
         as_of: rec.as_of,
-    }
-}
-
-fn or_dash(s: &str) -> &str {
-    if s.is_empty() {
-        "-"
-    } else {
-        s
     }
 }
 
@@ -194,109 +509,6 @@ fn payout_steps(rec: &Reconciliation, out: &Outcome, u: &crate::rules::UnsubFact
     vec![step]
 }
 
-/// The findings as discrepancies.csv writes them: (column, cell) pairs.
-pub fn finding_cells(rec: &Reconciliation, f: &Finding) -> Vec<(&'static str, String)> {
-    let mut rows = Rows::with_capacity(256);
-    let tracked = crate::report::Tracked {
-        id: f.id(),
-        since: None,
-    };
-    finding_row(&mut rows, rec, f, &tracked);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(rows.buf.as_slice());
-    let record = reader
-        .records()
-        .next()
-        .and_then(Result::ok)
-        .expect("a row we wrote parses");
-    DISCREPANCIES_HEADER
-        .iter()
-        .zip(record.iter())
-        .map(|(k, v)| (*k, v.to_string()))
-        .collect()
-}
-
-fn findings_json<'a>(rec: &Reconciliation, findings: impl Iterator<Item = &'a Finding>) -> Vec<Value> {
-    findings
-        .map(|f| {
-            let m: Map<String, Value> = finding_cells(rec, f)
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), Value::String(v)))
-                .collect();
-            Value::Object(m)
-        })
-        .collect()
-}
-
-fn step_json(s: &Step) -> Value {
-    let values: Map<String, Value> = s
-        .values
-        .iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
-        .collect();
-    json!({"rule": s.rule, "name": s.name, "values": values, "text": s.lines.join(" ")})
-}
-
-fn opt_money(v: Option<rust_decimal::Decimal>) -> String {
-    v.map(exact).unwrap_or_default()
-}
-
-/// The unsubscription row as read (typed values written back as text).
-fn unsub_row_json(rec: &Reconciliation, r: usize) -> Value {
-    let u = &rec.inputs.unsubs;
-    let f = unsub_facts(u, r);
-    let cal = &rec.cal;
-    let ts = |t: Option<i64>| t.map(|t| cal.format(t)).unwrap_or_default();
-    json!({
-        "file": rec.inputs.metas.unsubs.name,
-        "line": u.line[r],
-        "unsub_id": f.unsub_id,
-        "order_id": f.order_id,
-        "account_id": f.account_id,
-        "batch_id": u.batch_id.view().get(r),
-        "requested_at": cal.format(f.requested_at),
-        "reviewed_at": ts(f.reviewed_at),
-        "completed_at": ts(f.completed_at),
-        "refunded_at": ts(f.refunded_at),
-        "instance_state": f.instance_state.as_str(),
-        "status": f.status.as_str(),
-        "refund_type": f.refund_type.map(|t| t.as_str()).unwrap_or(""),
-        "refund_amount": opt_money(f.refund_amount),
-        "handling_fee": opt_money(f.handling_fee),
-        "coupon_returned": opt_money(f.coupon_returned),
-        "refund_destination": f.refund_destination,
-        "billing_cycle": f.billing_cycle.map(|m| m.to_string()).unwrap_or_default(),
-    })
-}
-
-fn order_json(rec: &Reconciliation, oi: usize) -> Value {
-    let o = rec.order_facts(oi);
-    let cal = &rec.cal;
-    json!({
-        "file": rec.inputs.metas.orders.name,
-        "line": rec.inputs.orders.line[oi],
-        "order_id": o.order_id,
-        "account_id": o.account_id,
-        "instance_id": o.instance_id,
-        "product": rec.inputs.orders.product.view().get(oi),
-        "item_kind": o.item_kind.as_str(),
-        "billing_mode": o.billing_mode.as_str(),
-        "order_type": o.order_type.as_str(),
-        "ordered_at": cal.format(o.ordered_at),
-        "service_start": cal.format(o.service_start),
-        "service_end": cal.format(o.service_end),
-        "amount": exact(o.amount),
-        "coupon_amount": exact(o.coupon_amount),
-        "currency": o.currency.as_str(),
-        "promotional": o.promotional,
-        "invoice_issued": o.invoice_issued,
-        "cash_due": exact(o.cash_due()),
-        "cash_paid": exact(rec.pay.cash_paid[oi]),
-        "original_payment_id": rec.pay.original[oi].map(|p| rec.inputs.payments.payment_id.view().get(p.get())),
-    })
-}
-
 /// How R1 counted a payment row.
 fn payment_note(rec: &Reconciliation, i: usize) -> &'static str {
     if !rec.pay.checks[i].belongs() {
@@ -308,39 +520,32 @@ fn payment_note(rec: &Reconciliation, i: usize) -> &'static str {
     }
 }
 
-fn payment_json(rec: &Reconciliation, i: usize) -> Value {
-    let p = &rec.inputs.payments;
-    json!({
-        "file": rec.inputs.metas.payments.name,
-        "line": p.line[i],
-        "payment_id": p.payment_id.view().get(i),
-        "order_id": p.order_id.view().get(i),
-        "account_id": p.account_id.view().get(i),
-        "paid_at": rec.cal.format(p.paid_at[i]),
-        "amount": exact(p.amount[i]),
-        "currency": p.currency[i].as_str(),
-        "method": p.method.view().get(i),
-        "status": p.status[i].as_str(),
-        "r1": payment_note(rec, i),
-    })
-}
-
-fn unsub_json(rec: &Reconciliation, out: &Outcome) -> Value {
+/// One line per unsubscription: what was expected and recorded, and the
+/// codes found.
+fn short_line(rec: &Reconciliation, out: &Outcome) -> String {
     let r = out.unsub as usize;
-    let order = rec.order_of_unsub[r].map(RowIndex::get);
-    let payments: Vec<Value> = order
-        .map(|oi| payments_of(rec, oi).map(|i| payment_json(rec, i)).collect())
-        .unwrap_or_default();
-    json!({
-        "kind": "unsubscription",
-        "unsub_id": rec.inputs.unsubs.unsub_id.view().get(r),
-        "as_of": rec.cal.format(rec.as_of),
-        "unsubscription": unsub_row_json(rec, r),
-        "order": order.map(|oi| order_json(rec, oi)),
-        "payments": payments,
-        "steps": steps(rec, out).iter().map(step_json).collect::<Vec<_>>(),
-        "findings": findings_json(rec, unsub_findings(rec, out).into_iter()),
-    })
+    let f = unsub_facts(&rec.inputs.unsubs, r);
+    let expected = match out.expected_type {
+        Some(t) => format!("{t} {}", exact(out.amounts.refund)),
+        None => "-".into(),
+    };
+    let recorded = match (f.completed(), f.refund_type) {
+        (true, Some(t)) => format!("{t} {}", opt_money(f.refund_amount)),
+        _ => "-".into(),
+    };
+    let codes = out.codes();
+    format!(
+        "{}  {}  order {}  {}: expected {expected}, recorded {recorded} → {}",
+        f.unsub_id,
+        rec.cal.format(f.requested_at),
+        f.order_id,
+        f.status,
+        if codes.is_empty() {
+            "ok".to_string()
+        } else {
+            codes.join(", ")
+        }
+    )
 }
 
 /// Payment rows linked to accepted order row `oi`, in file order.
@@ -386,308 +591,4 @@ fn unsub_findings<'a>(rec: &'a Reconciliation, out: &'a Outcome) -> Vec<&'a Find
         .collect();
     v.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     v
-}
-
-/// One unsubscription's whole trail; `with_order`: also its order and
-/// payments (explain ORDER_ID shows them once, above).
-fn write_unsub(s: &mut String, rec: &Reconciliation, out: &Outcome, with_order: bool) -> std::fmt::Result {
-    let r = out.unsub as usize;
-    write_unsub_rows(s, rec, r)?;
-    writeln!(s)?;
-    if with_order {
-        match rec.order_of_unsub[r] {
-            None => writeln!(
-                s,
-                "order {}: not among the accepted orders",
-                rec.inputs.unsubs.order_id.view().get(r)
-            )?,
-            Some(oi) => write_order_rows(s, rec, oi.get())?,
-        }
-        writeln!(s)?;
-    }
-    writeln!(s, "rules")?;
-    for step in steps(rec, out) {
-        let mut lines = step.lines.iter();
-        if let Some(first) = lines.next() {
-            writeln!(s, "  {first}")?;
-        }
-        for more in lines {
-            writeln!(s, "              {more}")?;
-        }
-    }
-    writeln!(s)?;
-    let findings = unsub_findings(rec, out);
-    writeln!(s, "findings ({})", findings.len())?;
-    if findings.is_empty() {
-        writeln!(s, "  none: the recorded values match the policy")?;
-    }
-    write_findings(s, rec, findings.into_iter())
-}
-
-/// Findings as explain lists them: severity, code, field, expected and
-/// recorded as in discrepancies.csv (`-` for an empty cell), the message.
-fn write_findings<'a>(
-    s: &mut String,
-    rec: &Reconciliation,
-    findings: impl Iterator<Item = &'a Finding>,
-) -> std::fmt::Result {
-    for f in findings {
-        let cells = finding_cells(rec, f);
-        let cell = |name: &str| {
-            let v = cells
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("");
-            or_dash(v).to_string()
-        };
-        writeln!(
-            s,
-            "  {} {} [{}]: expected {}, recorded {}\n    {}\n    finding_id {}",
-            f.severity().as_str(),
-            f.code.as_str(),
-            f.field,
-            cell("expected"),
-            cell("recorded"),
-            f.message,
-            cell("finding_id")
-        )?;
-    }
-    Ok(())
-}
-
-fn write_unsub_rows(s: &mut String, rec: &Reconciliation, r: usize) -> std::fmt::Result {
-    let u = &rec.inputs.unsubs;
-    let f = unsub_facts(u, r);
-    let cal = &rec.cal;
-    writeln!(
-        s,
-        "unsubscription {}  ({} line {})",
-        f.unsub_id,
-        rec.inputs.metas.unsubs.path.display(),
-        u.line[r]
-    )?;
-    writeln!(
-        s,
-        "  account {}, order {}, batch {}, status {}, instance_state {}",
-        f.account_id,
-        f.order_id,
-        or_dash(u.batch_id.view().get(r)),
-        f.status,
-        f.instance_state
-    )?;
-    writeln!(
-        s,
-        "  requested_at {}, reviewed_at {}, completed_at {}, refunded_at {}",
-        cal.format(f.requested_at),
-        ts_or_dash(cal, f.reviewed_at),
-        ts_or_dash(cal, f.completed_at),
-        ts_or_dash(cal, f.refunded_at)
-    )?;
-    if f.status == UnsubStatus::Completed {
-        writeln!(
-            s,
-            "  recorded: type {}, refund {}, fee {}, coupon returned {}, destination {}, billing_cycle {}",
-            f.refund_type.map(|t| t.as_str()).unwrap_or("-"),
-            opt_money(f.refund_amount),
-            opt_money(f.handling_fee),
-            opt_money(f.coupon_returned),
-            or_dash(f.refund_destination),
-            f.billing_cycle.map(|m| m.to_string()).unwrap_or_else(|| "-".into())
-        )?;
-    } else {
-        writeln!(
-            s,
-            "  recorded amounts: none ({} rows carry none; any given are ignored)",
-            f.status
-        )?;
-    }
-    writeln!(s, "  as_of {}", cal.format(rec.as_of))
-}
-
-fn write_order_rows(s: &mut String, rec: &Reconciliation, oi: usize) -> std::fmt::Result {
-    let cal = &rec.cal;
-    let o = rec.order_facts(oi);
-    writeln!(
-        s,
-        "order {}  ({} line {})",
-        o.order_id,
-        rec.inputs.metas.orders.path.display(),
-        rec.inputs.orders.line[oi]
-    )?;
-    writeln!(
-        s,
-        "  account {}, instance {}, product {:?}, {} {} {}",
-        o.account_id,
-        o.instance_id,
-        rec.inputs.orders.product.view().get(oi),
-        o.item_kind,
-        o.billing_mode,
-        o.order_type
-    )?;
-    writeln!(
-        s,
-        "  ordered_at {}, service {} → {}",
-        cal.format(o.ordered_at),
-        cal.format(o.service_start),
-        cal.format(o.service_end)
-    )?;
-    writeln!(
-        s,
-        "  amount {} {}, coupon {}, cash_due {}, promotional {}, invoice_issued {}",
-        exact(o.amount),
-        o.currency,
-        exact(o.coupon_amount),
-        exact(o.cash_due()),
-        o.promotional,
-        o.invoice_issued
-    )?;
-    write_payments(s, rec, o.order_id, payments_of(rec, oi))?;
-    let p = &rec.inputs.payments;
-    let original = match rec.pay.original[oi] {
-        None => "none (no succeeded payment of its own)".to_string(),
-        Some(j) => format!(
-            "{} ({})",
-            p.method.view().get(j.get()),
-            p.payment_id.view().get(j.get())
-        ),
-    };
-    writeln!(
-        s,
-        "  cash_paid {} (R1); original payment method {original}",
-        exact(rec.pay.cash_paid[oi])
-    )
-}
-
-/// "payments naming ORDER:" and one line per payment row (or "none").
-fn write_payments(
-    s: &mut String,
-    rec: &Reconciliation,
-    order_id: &str,
-    rows: impl Iterator<Item = usize>,
-) -> std::fmt::Result {
-    writeln!(s, "payments naming {order_id}:")?;
-    let mut any = false;
-    for i in rows {
-        any = true;
-        write_payment(s, rec, i)?;
-    }
-    if !any {
-        writeln!(s, "  none")?;
-    }
-    Ok(())
-}
-
-fn write_payment(s: &mut String, rec: &Reconciliation, i: usize) -> std::fmt::Result {
-    let p = &rec.inputs.payments;
-    writeln!(
-        s,
-        "  {} {} {} {} via {} at {} ({})",
-        p.payment_id.view().get(i),
-        p.status[i],
-        exact(p.amount[i]),
-        p.currency[i],
-        p.method.view().get(i),
-        rec.cal.format(p.paid_at[i]),
-        payment_note(rec, i)
-    )
-}
-
-/// `explain ORDER_ID`: the order, its payments, the full trail of each of
-/// its unsubscriptions, and the findings on the order and its payments.
-fn write_order(s: &mut String, rec: &Reconciliation, id: &str) -> std::fmt::Result {
-    match order_row(rec, id) {
-        Some(oi) => write_order_rows(s, rec, oi)?,
-        None => {
-            writeln!(s, "order {id}: not among the accepted orders")?;
-            write_payments(s, rec, id, payments_naming(rec, id))?;
-        }
-    }
-    let on_order: Vec<&Finding> = rec.other_findings.iter().filter(|f| f.order_id == id).collect();
-    writeln!(s)?;
-    writeln!(s, "findings on the order and its payments ({})", on_order.len())?;
-    write_findings(s, rec, on_order.into_iter())?;
-    let unsubs: Vec<&Outcome> = order_outcomes(rec, id).collect();
-    writeln!(s)?;
-    writeln!(s, "unsubscriptions of {id}: {}", unsubs.len())?;
-    for out in unsubs {
-        writeln!(s)?;
-        writeln!(s, "────────")?;
-        write_unsub(s, rec, out, false)?;
-    }
-    Ok(())
-}
-
-/// One line per unsubscription: what was expected and recorded, and the
-/// codes found.
-fn short_line(rec: &Reconciliation, out: &Outcome) -> String {
-    let r = out.unsub as usize;
-    let f = unsub_facts(&rec.inputs.unsubs, r);
-    let expected = match out.expected_type {
-        Some(t) => format!("{t} {}", exact(out.amounts.refund)),
-        None => "-".into(),
-    };
-    let recorded = match (f.completed(), f.refund_type) {
-        (true, Some(t)) => format!("{t} {}", opt_money(f.refund_amount)),
-        _ => "-".into(),
-    };
-    let codes = out.codes();
-    format!(
-        "{}  {}  order {}  {}: expected {expected}, recorded {recorded} → {}",
-        f.unsub_id,
-        rec.cal.format(f.requested_at),
-        f.order_id,
-        f.status,
-        if codes.is_empty() {
-            "ok".to_string()
-        } else {
-            codes.join(", ")
-        }
-    )
-}
-
-fn short_json(rec: &Reconciliation, out: &Outcome) -> Value {
-    let r = out.unsub as usize;
-    let f = unsub_facts(&rec.inputs.unsubs, r);
-    json!({
-        "unsub_id": f.unsub_id,
-        "order_id": f.order_id,
-        "requested_at": rec.cal.format(f.requested_at),
-        "status": f.status.as_str(),
-        "expected_type": out.expected_type.map(|t| t.as_str()),
-        "expected_refund": out.expected_type.map(|_| exact(out.amounts.refund)),
-        "recorded_type": f.refund_type.filter(|_| f.completed()).map(|t| t.as_str()),
-        "recorded_refund": f.refund_amount.filter(|_| f.completed()).map(exact),
-        "quota_used": out.quota_used,
-        "text": short_line(rec, out),
-        "findings": findings_json(rec, unsub_findings(rec, out).into_iter()),
-    })
-}
-
-/// `explain ACCOUNT_ID`: a short line per unsubscription in evaluation
-/// order, then the findings on the account's orders and payments.
-fn write_account(s: &mut String, rec: &Reconciliation, id: &str) -> std::fmt::Result {
-    let unsubs: Vec<&Outcome> = account_outcomes(rec, id).collect();
-    writeln!(
-        s,
-        "account {id}: {} unsubscription(s), in evaluation order",
-        unsubs.len()
-    )?;
-    for out in &unsubs {
-        writeln!(s, "  {}", short_line(rec, out))?;
-    }
-    let quota: Vec<_> = rec.quota.iter().filter(|q| q.account_id == id).collect();
-    for q in quota {
-        writeln!(
-            s,
-            "  quota {}: {} of {} unconditional refund(s) granted, {} denied by quota, {} recorded",
-            q.year, q.granted, q.allowed, q.denied_by_quota, q.recorded_unconditional
-        )?;
-    }
-    let other: Vec<&Finding> = rec.other_findings.iter().filter(|f| f.account_id == id).collect();
-    writeln!(s)?;
-    writeln!(s, "findings on the account's orders and payments ({})", other.len())?;
-    write_findings(s, rec, other.into_iter())?;
-    writeln!(s)?;
-    writeln!(s, "explain UNSUB_ID shows one unsubscription's whole trail")
 }

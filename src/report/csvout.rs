@@ -10,6 +10,95 @@ use crate::money::Rounding;
 use crate::money::{write_amount, write_scaled};
 use crate::time::{Calendar, Micros};
 
+/// Where a report row's cells go: a CSV row ([`Rows`]), or the cells'
+/// text as a CSV reader gives it back ([`CellList`], what `explain` shows).
+/// A writer of rows written against this trait fills both the same way.
+pub trait CellWriter {
+    /// A text cell (formula-escaped).
+    fn text(&mut self, s: &str);
+    /// A cell known to need no quoting or escaping.
+    fn plain(&mut self, s: &str);
+    fn empty(&mut self);
+    /// An amount with exactly `dp` decimals.
+    fn amount(&mut self, v: Decimal, dp: u32, rounding: Rounding);
+    /// RFC 3339 in the billing zone, whole seconds.
+    fn ts(&mut self, t: Micros, cal: &Calendar);
+    /// Ends the row.
+    fn end(&mut self);
+}
+
+/// Whether a text cell starts like a spreadsheet formula (`= + - @`, tab,
+/// CR), so that it is written after a `'`.
+fn is_formula(s: &str) -> bool {
+    matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
+}
+
+/// The cells of one row as text, unquoted: what a CSV reader returns for
+/// the row [`Rows`] writes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CellList {
+    pub cells: Vec<String>,
+}
+
+impl CellWriter for CellList {
+    fn text(&mut self, s: &str) {
+        let mut cell = String::with_capacity(s.len() + 1);
+        if is_formula(s) {
+            cell.push('\'');
+        }
+        cell.push_str(s);
+        self.cells.push(cell);
+    }
+
+    fn plain(&mut self, s: &str) {
+        self.cells.push(s.to_string());
+    }
+
+    fn empty(&mut self) {
+        self.cells.push(String::new());
+    }
+
+    fn amount(&mut self, v: Decimal, dp: u32, rounding: Rounding) {
+        let mut b = Vec::new();
+        write_amount(&mut b, v, dp, rounding);
+        self.cells.push(String::from_utf8_lossy(&b).into_owned());
+    }
+
+    fn ts(&mut self, t: Micros, cal: &Calendar) {
+        let mut b = Vec::new();
+        cal.write_rfc3339(&mut b, t);
+        self.cells.push(String::from_utf8_lossy(&b).into_owned());
+    }
+
+    fn end(&mut self) {}
+}
+
+impl CellWriter for Rows {
+    fn text(&mut self, s: &str) {
+        Rows::text(self, s)
+    }
+
+    fn plain(&mut self, s: &str) {
+        Rows::plain(self, s)
+    }
+
+    fn empty(&mut self) {
+        Rows::empty(self)
+    }
+
+    fn amount(&mut self, v: Decimal, dp: u32, rounding: Rounding) {
+        Rows::amount(self, v, dp, rounding)
+    }
+
+    fn ts(&mut self, t: Micros, cal: &Calendar) {
+        Rows::ts(self, t, cal)
+    }
+
+    fn end(&mut self) {
+        Rows::end(self)
+    }
+}
+
 /// Rows of CSV text being built.
 #[derive(Default)]
 pub struct Rows {
@@ -74,7 +163,7 @@ impl Rows {
     /// CR) and quoted when needed.
     pub fn text(&mut self, s: &str) {
         self.sep();
-        let formula = matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'));
+        let formula = is_formula(s);
         let quote = needs_quotes(s.as_bytes());
         if quote {
             self.buf.push(b'"');

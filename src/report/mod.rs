@@ -12,6 +12,7 @@ pub mod baseline;
 pub mod control;
 pub mod csvout;
 mod direct;
+pub mod explain_index;
 pub mod focus;
 pub mod html;
 pub mod manifest;
@@ -37,7 +38,7 @@ use crate::money;
 use crate::rules::r0_linking::Link;
 use crate::rules::{Cell, Finding};
 
-pub use csvout::Rows;
+pub use csvout::{CellList, CellWriter, Rows};
 pub use parquet::Formats;
 
 pub use baseline::Baseline;
@@ -176,14 +177,14 @@ fn write_csv_into<T: Sync>(
 }
 
 /// An amount cell at the currency's minor units (exact without one).
-fn amount_cell(rows: &mut Rows, rec: &Reconciliation, v: Decimal, currency: Option<Currency>) {
+fn amount_cell<W: CellWriter>(rows: &mut W, rec: &Reconciliation, v: Decimal, currency: Option<Currency>) {
     match currency {
         Some(c) => rows.amount(v, rec.policy.minor_units.of(c), rec.policy.rounding),
         None => rows.plain(&v.to_string()),
     }
 }
 
-fn cell(rows: &mut Rows, rec: &Reconciliation, c: &Cell, currency: Option<Currency>) {
+fn cell<W: CellWriter>(rows: &mut W, rec: &Reconciliation, c: &Cell, currency: Option<Currency>) {
     match c {
         Cell::Empty => rows.empty(),
         Cell::Text(s) => rows.text(s),
@@ -202,8 +203,9 @@ pub struct Tracked {
     pub since: Option<Since>,
 }
 
-/// One finding as a row of discrepancies.csv.
-pub fn finding_row(r: &mut Rows, rec: &Reconciliation, f: &Finding, t: &Tracked) {
+/// One finding as a row of discrepancies.csv, or as its cells
+/// ([`CellList`], for explain): one function for both.
+pub fn finding_row<W: CellWriter>(r: &mut W, rec: &Reconciliation, f: &Finding, t: &Tracked) {
     r.plain(f.severity().as_str());
     r.plain(f.code.as_str());
     r.text(&f.account_id);

@@ -93,7 +93,7 @@ pub fn check_replaceable(dir: &Path, shown: &Path) -> Result<(), AppError> {
         .filter(|(n, is_file)| {
             let ours = n == ".gitkeep"
                 || crate::report::is_report(n)
-                || n == crate::explain::store::FILE
+                || n == crate::report::explain_index::FILE
                 || listed.as_ref().is_some_and(|l| l.contains(n));
             !(ours && *is_file)
         })

@@ -1,0 +1,428 @@
+//! Writes `explain.idx`, the index `explain ID --reports DIR` answers from
+//! (the reader, and why the index has this shape, are in
+//! [`crate::explain`]'s `store` module; the layout is below). The index
+//! is written beside the reports, hashed and fsynced with them.
+//!
+//! # Layout (little-endian)
+//! `RRXI`, u32 version, u32 header length, the JSON [`Header`], then for
+//! each input its checkpoints (u64 byte offsets of lines 1, 1+LINE_STRIDE, …),
+//! then for each input its slice lines (u32, grouped by slice), then per
+//! input and slice the start of its lines (u32; `accounts + groups + 1`
+//! entries each), then per account the start of its links (u32;
+//! `accounts + 1` entries) and the links (u32 group numbers), then the id
+//! table ((u32 hash, u32 account), sorted).
+//!
+//! A slice is what explaining one account needs: its own rows, the rows
+//! of other accounts naming its orders, the first row of each batch it is
+//! in, and links to the *order groups* (an order row and its payments) of
+//! the orders of other accounts it names — each linear in the rows that
+//! name the account.
+
+use std::hash::Hasher;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Reconciliation, RowIndex};
+use crate::error::AppError;
+use crate::ingest::Table;
+
+/// The index's file name in a reports folder.
+pub const FILE: &str = "explain.idx";
+pub const MAGIC: &[u8; 4] = b"RRXI";
+/// The longest JSON header an index may have (paths and counts only).
+pub const MAX_HEADER: usize = 1 << 20;
+pub const VERSION: u32 = 2;
+
+/// One input as the run read it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputStamp {
+    /// As given to the run (shown in messages).
+    pub path: PathBuf,
+    /// Where it is (read by explain --reports from any folder).
+    pub abs: PathBuf,
+    pub name: String,
+    pub size: u64,
+    pub mtime_ns: u128,
+    pub sha256: String,
+}
+
+/// The index's JSON header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub version: u32,
+    /// The run's as_of (Unix microseconds).
+    pub as_of: i64,
+    /// orders, payments, unsubscriptions.
+    pub inputs: Vec<InputStamp>,
+    pub policy: InputStamp,
+    pub accounts: u32,
+    /// Order groups: an order named by other accounts, with its payments.
+    pub groups: u32,
+    /// (account, group) links.
+    pub links: u64,
+    pub ids: u64,
+    /// Rows of all slices, per input.
+    pub lines: [u64; 3],
+    pub checkpoints: [u64; 3],
+}
+
+pub fn stamp(path: &Path, name: &str, sha256: &str) -> std::io::Result<InputStamp> {
+    let m = std::fs::metadata(path)?;
+    let mtime_ns = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok(InputStamp {
+        path: path.to_path_buf(),
+        abs: std::fs::canonicalize(path)?,
+        name: name.to_string(),
+        size: m.len(),
+        mtime_ns,
+        sha256: sha256.to_string(),
+    })
+}
+
+/// The 32-bit hash of an id in the id table.
+pub fn id_hash(id: &str) -> u32 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(id.as_bytes());
+    let v = h.finish();
+    (v ^ (v >> 32)) as u32
+}
+
+/// Rows of one input in the slices: (slice, physical line). Slices
+/// `0..accounts` are the accounts', the rest the order groups'.
+type SliceRows = Vec<(u32, u32)>;
+
+/// What the index stores besides the id table: the rows of every slice per
+/// input, and which order groups each account's slice pulls in.
+struct Slices {
+    rows: [SliceRows; 3],
+    /// The number of order groups (slices `accounts..accounts + groups`).
+    groups: u32,
+    /// (account, group), sorted, without repeats.
+    links: Vec<(u32, u32)>,
+}
+
+/// The slices of every account, per input (see the module docs), each of a
+/// size linear in the rows that name the account: its own rows; the rows
+/// of other accounts naming its orders; for each batch it is in, the
+/// batch's first row (by unsub_id), which is all R11 compares a row with;
+/// and a link to the order group (the order row and its payments) of each
+/// order of another account it names, so that an order named by many
+/// accounts is stored once. Each input's rows are in account order, file
+/// order within an account (ingest's gather), so an account's own rows
+/// come sorted; the rows it takes from others (few: mismatches and shared
+/// batches) are sorted apart and merged in. None when a line or a count
+/// does not fit 32 bits.
+fn slices(rec: &Reconciliation) -> Option<Slices> {
+    let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
+    let line = |l: u64| u32::try_from(l).ok();
+    let (oa, pa, ua) = (&o.account_id.codes, &p.account_id.codes, &u.account_id.codes);
+    let accounts = u32::try_from(o.account_id.dict().len()).ok()?;
+    let order_of = |x: &Option<RowIndex>| x.map(RowIndex::get);
+    // (order, account): an order named by another account's unsubscription
+    // or payment (few: mismatches). Each such order is a group.
+    let named = rec
+        .order_of_unsub
+        .iter()
+        .zip(ua)
+        .chain(rec.order_of_payment.iter().zip(pa));
+    let mut foreign: Vec<(u32, u32)> = named
+        .filter_map(|(x, &a)| order_of(x).filter(|&oi| oa[oi] != a).map(|oi| (oi as u32, a)))
+        .collect();
+    foreign.par_sort_unstable();
+    foreign.dedup();
+    let mut group_orders: Vec<u32> = foreign.iter().map(|&(oi, _)| oi).collect();
+    group_orders.dedup();
+    let groups = u32::try_from(group_orders.len()).ok()?;
+    accounts.checked_add(groups)?;
+    let group_of = |oi: usize| -> Option<u32> {
+        let at = group_orders.binary_search(&(oi as u32)).ok()?;
+        Some(accounts + at as u32)
+    };
+    let mut links: Vec<(u32, u32)> = foreign
+        .iter()
+        .map(|&(oi, a)| Some((a, group_of(oi as usize)? - accounts)))
+        .collect::<Option<_>>()?;
+    links.par_sort_unstable();
+    // Orders: own, and each group's order.
+    let orders: SliceRows = group_orders
+        .iter()
+        .map(|&oi| Some((group_of(oi as usize)?, line(o.line[oi as usize])?)))
+        .collect::<Option<_>>()?;
+    // Payments: those naming an order of another account go to that
+    // account, and every payment of a group's order to the group.
+    let mut payments = Vec::new();
+    for (i, x) in rec.order_of_payment.iter().enumerate() {
+        let Some(oi) = order_of(x) else { continue };
+        let pl = line(p.line[i])?;
+        if oa[oi] != pa[i] {
+            payments.push((oa[oi], pl));
+        }
+        if !group_orders.is_empty() {
+            if let Some(g) = group_of(oi) {
+                payments.push((g, pl));
+            }
+        }
+    }
+    // Unsubscriptions: own, those naming the account's orders, and the
+    // first row of each batch the account is in.
+    let mut unsubs = Vec::new();
+    for (i, x) in rec.order_of_unsub.iter().enumerate() {
+        if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != ua[i]) {
+            unsubs.push((oa[oi], line(u.line[i])?));
+        }
+    }
+    unsubs.extend(batch_firsts(rec)?);
+    let owns = [(oa, &o.line), (pa, &p.line), (ua, &u.line)];
+    let mut rows = [orders, payments, unsubs];
+    rows.par_iter_mut()
+        .zip(owns)
+        .try_for_each(|(extra, (accounts, lines))| {
+            *extra = with_own(accounts, lines, std::mem::take(extra))?;
+            Some(())
+        })?;
+    Some(Slices { rows, groups, links })
+}
+
+/// For each batch, (account, line of the batch's first row) for every
+/// other account with a row in it: R11 compares each row with the first
+/// row only, so that row is all an account needs from the others.
+fn batch_firsts(rec: &Reconciliation) -> Option<SliceRows> {
+    let u = &rec.inputs.unsubs;
+    let (batch, ids, ua) = (u.batch_id.view(), u.unsub_id.view(), &u.account_id.codes);
+    let mut batched: Vec<(&str, &str, u32)> = (0..u.len())
+        .filter(|&i| !batch.get(i).is_empty())
+        .map(|i| (batch.get(i), ids.get(i), i as u32))
+        .collect();
+    batched.par_sort_unstable_by(|a, b| {
+        a.0.as_bytes()
+            .cmp(b.0.as_bytes())
+            .then(a.1.as_bytes().cmp(b.1.as_bytes()))
+    });
+    let mut out = Vec::new();
+    for group in batched.chunk_by(|a, b| a.0 == b.0) {
+        let first = group[0].2 as usize;
+        let first_line = u32::try_from(u.line[first]).ok()?;
+        let mut accounts: Vec<u32> = group.iter().map(|r| ua[r.2 as usize]).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        out.extend(
+            accounts
+                .into_iter()
+                .filter(|&a| a != ua[first])
+                .map(|a| (a, first_line)),
+        );
+    }
+    Some(out)
+}
+
+/// An input's own rows, (account, line) for each of its `accounts` and
+/// `lines`, with the `extra` rows, as one sorted list without repeats;
+/// None when a line does not fit 32 bits. The own rows are read from the
+/// columns as they are merged, normally already sorted (checked; sorted in
+/// a copy if not), and `extra` is short.
+fn with_own(accounts: &[u32], lines: &[u64], mut extra: SliceRows) -> Option<SliceRows> {
+    if lines.iter().any(|&l| u32::try_from(l).is_err()) {
+        return None;
+    }
+    let own = || accounts.iter().zip(lines).map(|(&a, &l)| (a, l as u32));
+    extra.sort_unstable();
+    if own().is_sorted() {
+        Some(merge(own(), extra))
+    } else {
+        let mut sorted: SliceRows = own().collect();
+        sorted.par_sort_unstable();
+        Some(merge(sorted.into_iter(), extra))
+    }
+}
+
+/// Two sorted lists as one, without repeats.
+fn merge(own: impl Iterator<Item = (u32, u32)>, extra: SliceRows) -> SliceRows {
+    let mut all = Vec::with_capacity(own.size_hint().0 + extra.len());
+    let (mut a, mut b) = (own.peekable(), extra.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if y < x => b.next(),
+            (Some(_), _) => a.next(),
+            (None, _) => b.next(),
+        };
+        let Some(r) = next else { break };
+        if all.last() != Some(&r) {
+            all.push(r);
+        }
+    }
+    all
+}
+
+/// Every id explain may be asked about, hashed, with its account(s).
+fn id_table(rec: &Reconciliation) -> Vec<(u32, u32)> {
+    let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
+    let dict = o.account_id.dict();
+    let mut ids: Vec<(u32, u32)> = Vec::with_capacity(o.len() + 2 * u.len() + p.len() + dict.len());
+    let (ov, uv, pv) = (o.order_id.view(), u.unsub_id.view(), p.order_id.view());
+    let uo = u.order_id.view();
+    ids.par_extend(
+        (0..o.len())
+            .into_par_iter()
+            .map(|i| (id_hash(ov.get(i)), o.account_id.codes[i])),
+    );
+    ids.par_extend((0..u.len()).into_par_iter().flat_map_iter(|i| {
+        let a = u.account_id.codes[i];
+        [(id_hash(uv.get(i)), a), (id_hash(uo.get(i)), a)]
+    }));
+    ids.par_extend(
+        (0..p.len())
+            .into_par_iter()
+            .map(|i| (id_hash(pv.get(i)), p.account_id.codes[i])),
+    );
+    ids.par_extend(
+        (0..dict.len() as u32)
+            .into_par_iter()
+            .map(|a| (id_hash(dict.name(a)), a)),
+    );
+    // A radix sort on the pair as one 64-bit key: the same order as the
+    // tuples' (hash, then account). With the exact capacity above, the id
+    // table went from 2.10 to 1.54 s at 10M orders (docs/performance.md,
+    // log entry 27).
+    radsort::sort_by_key(&mut ids, |&(h, a)| (u64::from(h) << 32) | u64::from(a));
+    ids.dedup();
+    ids
+}
+
+/// The start of each key's run in a sorted list of `keys` below `n`, and
+/// the end: `n + 1` little-endian u32s (the list's length fits 32 bits).
+fn starts(keys: impl Iterator<Item = u32>, n: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 * (n as usize + 1));
+    let mut keys = keys.peekable();
+    let mut k = 0u32;
+    for key in 0..=n {
+        while keys.next_if(|&x| x < key).is_some() {
+            k += 1;
+        }
+        out.extend_from_slice(&k.to_le_bytes());
+    }
+    out
+}
+
+fn io(path: &Path, e: std::io::Error) -> AppError {
+    super::io_err(path, e)
+}
+
+/// Writes explain.idx for `rec` into the reports folder `dir`. Inputs with
+/// more than 2³² lines get no index (explain --reports then says so):
+/// None. The file is hashed as written and fsynced before publish.
+pub fn write(rec: &Reconciliation, dir: &Path) -> Result<Option<super::Done>, AppError> {
+    let _span = crate::trace::span("write explain.idx");
+    let s = crate::trace::span("  explain.idx slices");
+    let Some(slices) = slices(rec) else {
+        return Ok(None);
+    };
+    drop(s);
+    let s = crate::trace::span("  explain.idx ids");
+    let ids = id_table(rec);
+    drop(s);
+    let metas = &rec.inputs.metas;
+    let cks: Vec<&Vec<u64>> = metas.iter().map(|m| &m.line_offsets).collect();
+    let mut inputs = Vec::new();
+    for m in metas.iter() {
+        inputs.push(stamp(&m.path, &m.name, &m.sha256).map_err(|e| io(&m.path, e))?);
+    }
+    let policy_name = rec.policy.path.display().to_string();
+    let policy = stamp(&rec.policy.path, &policy_name, &rec.policy.sha256).map_err(|e| io(&rec.policy.path, e))?;
+    let accounts = rec.inputs.orders.account_id.dict().len() as u32;
+    let fits = |n: usize| u32::try_from(n).is_ok();
+    if !slices.rows.iter().all(|r| fits(r.len())) || !fits(slices.links.len()) {
+        return Ok(None);
+    }
+    let header = Header {
+        version: VERSION,
+        as_of: rec.as_of,
+        inputs,
+        policy,
+        accounts,
+        groups: slices.groups,
+        links: slices.links.len() as u64,
+        ids: ids.len() as u64,
+        lines: [0, 1, 2].map(|f| slices.rows[f].len() as u64),
+        checkpoints: [0, 1, 2].map(|f| cks[f].len() as u64),
+    };
+    let path = dir.join(FILE);
+    // Read only by later `explain` runs: around the page cache.
+    let file = super::sink::Sink::create_direct(&path)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let json = serde_json::to_vec(&header).expect("the header serializes");
+    let mut put = |b: &[u8]| w.write_all(b).map_err(|e| io(&path, e));
+    put(MAGIC)?;
+    put(&VERSION.to_le_bytes())?;
+    put(&(json.len() as u32).to_le_bytes())?;
+    put(&json)?;
+    for c in cks {
+        for chunk in c.chunks(1 << 16) {
+            put(&chunk.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+        }
+    }
+    for s in &slices.rows {
+        for chunk in s.chunks(1 << 16) {
+            put(&chunk.iter().flat_map(|&(_, l)| l.to_le_bytes()).collect::<Vec<u8>>())?;
+        }
+    }
+    for s in &slices.rows {
+        put(&starts(s.iter().map(|&(slice, _)| slice), accounts + slices.groups))?;
+    }
+    put(&starts(slices.links.iter().map(|&(a, _)| a), accounts))?;
+    for chunk in slices.links.chunks(1 << 16) {
+        put(&chunk.iter().flat_map(|&(_, g)| g.to_le_bytes()).collect::<Vec<u8>>())?;
+    }
+    for chunk in ids.chunks(1 << 16) {
+        let bytes: Vec<u8> = chunk
+            .iter()
+            .flat_map(|&(h, a)| {
+                let mut b = [0u8; 8];
+                b[..4].copy_from_slice(&h.to_le_bytes());
+                b[4..].copy_from_slice(&a.to_le_bytes());
+                b
+            })
+            .collect();
+        put(&bytes)?;
+    }
+    let file = w.into_inner().map_err(|e| io(&path, e.into_error()))?;
+    Ok(Some(file.finish(None)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The merge equals sorting everything and dropping repeats, whether
+    /// the own rows come sorted (after ingest) or not, and a line past 32
+    /// bits gives no slices.
+    #[test]
+    fn own_rows_and_extra_rows_merge_as_a_sort_would() {
+        let extra = vec![(2, 9), (0, 1), (1, 5), (2, 9), (3, 0)];
+        let want = |accounts: &[u32], lines: &[u64]| {
+            let mut all: SliceRows = accounts.iter().zip(lines).map(|(&a, &l)| (a, l as u32)).collect();
+            all.extend(&extra);
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let sorted = ([0, 0, 1, 2, 2], [1, 4, 2, 3, 9]);
+        let unsorted = ([2, 0, 1, 0, 2], [3, 4, 2, 1, 9]);
+        for (accounts, lines) in [sorted, unsorted] {
+            assert_eq!(
+                with_own(&accounts, &lines, extra.clone()),
+                Some(want(&accounts, &lines)),
+                "{accounts:?} {lines:?}"
+            );
+        }
+        assert_eq!(with_own(&[0], &[1 << 32], Vec::new()), None);
+    }
+}
