@@ -2,6 +2,7 @@
 //! plain values in, decisions out. The engine ([`crate::engine`]) joins the
 //! exports, walks each account's unsubscriptions in order and calls these.
 
+pub mod declared;
 pub mod finding;
 pub mod r0_linking;
 pub mod r10_value_added;

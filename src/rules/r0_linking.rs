@@ -131,6 +131,19 @@ pub fn describe(step: &LinkStep, u: &UnsubFacts<'_>, order_account: Option<&str>
     s
 }
 
+/// What R0 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule};
+    Rule {
+        id: "R0",
+        title: "Linking",
+        columns: &[(Unsubscriptions, "unsub_id"), (Unsubscriptions, "order_id"), (Unsubscriptions, "account_id"), (Unsubscriptions, "requested_at"), (Unsubscriptions, "status"), (Orders, "order_id"), (Orders, "account_id")],
+        via: &[],
+        policy: &[],
+        codes: &[Code::ORDER_NOT_FOUND, Code::ACCOUNT_MISMATCH, Code::DUPLICATE_UNSUBSCRIPTION],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,19 @@ pub fn describe(batch_id: &str) -> Step {
     .value("batch_id", batch_id)
 }
 
+/// What R11 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule};
+    Rule {
+        id: "R11",
+        title: "Batches",
+        columns: &[(Unsubscriptions, "batch_id"), (Unsubscriptions, "unsub_id"), (Unsubscriptions, "account_id"), (Unsubscriptions, "requested_at")],
+        via: &[],
+        policy: &[],
+        codes: &[Code::BATCH_INCONSISTENT],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

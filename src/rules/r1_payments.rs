@@ -171,6 +171,19 @@ pub fn mismatch_finding(order: &OrderRef<'_>, amount: Decimal, coupon: Decimal, 
     f
 }
 
+/// What R1 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule};
+    Rule {
+        id: "R1",
+        title: "Payments",
+        columns: &[(Payments, "payment_id"), (Payments, "order_id"), (Payments, "account_id"), (Payments, "paid_at"), (Payments, "amount"), (Payments, "currency"), (Payments, "method"), (Payments, "status"), (Orders, "order_id"), (Orders, "account_id"), (Orders, "billing_mode"), (Orders, "amount"), (Orders, "coupon_amount"), (Orders, "currency")],
+        via: &[],
+        policy: &["amount_tolerance"],
+        codes: &[Code::ACCOUNT_MISMATCH, Code::PAYMENT_MISMATCH, Code::ORPHAN_PAYMENT, Code::CURRENCY_MISMATCH],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,19 @@ pub fn describe(b: Option<Blocked>) -> Step {
     Step::new("R2", "blocked", line).value("blocked", value)
 }
 
+/// What R2 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule, Via};
+    Rule {
+        id: "R2",
+        title: "Blocked states",
+        columns: &[(Unsubscriptions, "instance_state"), (Unsubscriptions, "status"), (Unsubscriptions, "requested_at"), (Orders, "billing_mode"), (Orders, "service_start"), (Orders, "promotional"), (Orders, "invoice_issued")],
+        via: &[Via { from: "R0", result: "link" }],
+        policy: &[],
+        codes: &[Code::INELIGIBLE_STATE],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,6 +168,19 @@ impl TypeStep {
     }
 }
 
+/// What R3 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule, Via};
+    Rule {
+        id: "R3",
+        title: "Refund type",
+        columns: &[(Orders, "billing_mode"), (Orders, "service_start"), (Orders, "order_type"), (Orders, "ordered_at"), (Unsubscriptions, "requested_at"), (Unsubscriptions, "status")],
+        via: &[Via { from: "R0", result: "link" }, Via { from: "R2", result: "blocked (no quota used)" }],
+        policy: &["billing_timezone", "unconditional.order_types", "unconditional.window_hours", "unconditional.per_calendar_year"],
+        codes: &[],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -221,6 +221,19 @@ pub fn describe(a: &Amounts, ty: ExpectedType, order: &OrderFacts<'_>, policy: &
         .value("coupon_returned", m(a.coupon))
 }
 
+/// What R4 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule, Via};
+    Rule {
+        id: "R4",
+        title: "Amounts",
+        columns: &[(Orders, "amount"), (Orders, "coupon_amount"), (Orders, "currency"), (Orders, "service_start"), (Orders, "service_end"), (Unsubscriptions, "requested_at")],
+        via: &[Via { from: "R3", result: "expected type" }],
+        policy: &["rounding", "minor_units", "unconditional.return_coupons", "partial.handling_fee_rate", "partial.consumption_unit", "partial.consumption_rounding", "partial.fee_tiers"],
+        codes: &[],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,6 +170,19 @@ impl ReviewStep {
     }
 }
 
+/// What R5 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule, Via};
+    Rule {
+        id: "R5",
+        title: "Review and approval",
+        columns: &[(Orders, "amount"), (Orders, "currency"), (Unsubscriptions, "requested_at"), (Unsubscriptions, "reviewed_at"), (Unsubscriptions, "status"), (Unsubscriptions, "completed_at")],
+        via: &[Via { from: "R2", result: "blocked (not evaluated)" }, Via { from: "as_of", result: "(STALE_PENDING)" }],
+        policy: &["review.thresholds", "review.auto_approve_hours"],
+        codes: &[Code::REVIEW_BYPASSED, Code::STALE_PENDING],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,19 @@ pub fn describe(cycle: Month, u: &UnsubFacts<'_>, env: &Env<'_>) -> Step {
     .value("recorded_cycle", recorded)
 }
 
+/// What R6 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule, Via};
+    Rule {
+        id: "R6",
+        title: "Billing cycle",
+        columns: &[(Unsubscriptions, "status"), (Unsubscriptions, "refund_amount"), (Unsubscriptions, "billing_cycle")],
+        via: &[Via { from: "R5", result: "approved_at" }],
+        policy: &["billing_timezone"],
+        codes: &[Code::WRONG_BILLING_CYCLE],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,6 +180,19 @@ pub fn describe(u: &UnsubFacts<'_>, ty: ExpectedType, a: &Amounts, cash_paid: De
     .value("tolerance", tolerance)
 }
 
+/// What R7 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule, Via};
+    Rule {
+        id: "R7",
+        title: "Recorded vs expected",
+        columns: &[(Unsubscriptions, "status"), (Unsubscriptions, "refund_type"), (Unsubscriptions, "refund_amount"), (Unsubscriptions, "handling_fee"), (Unsubscriptions, "coupon_returned")],
+        via: &[Via { from: "R1", result: "cash_paid" }, Via { from: "R3", result: "expected type and quota" }, Via { from: "R4", result: "expected amounts" }],
+        policy: &["amount_tolerance", "unconditional.per_calendar_year"],
+        codes: &[Code::REFUND_TYPE_MISMATCH, Code::QUOTA_EXCEEDED, Code::REFUND_AMOUNT_MISMATCH, Code::HANDLING_FEE_MISMATCH, Code::COUPON_RETURN_MISMATCH, Code::REFUND_EXCEEDS_PAID, Code::UNEXPECTED_REJECTION],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

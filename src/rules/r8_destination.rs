@@ -67,6 +67,19 @@ pub fn describe(verdict: Option<Code>, u: &UnsubFacts<'_>, original: Option<&str
     .value("verdict", verdict)
 }
 
+/// What R8 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule, Via};
+    Rule {
+        id: "R8",
+        title: "Destination",
+        columns: &[(Unsubscriptions, "status"), (Unsubscriptions, "refund_amount"), (Unsubscriptions, "refund_destination")],
+        via: &[Via { from: "R1", result: "original payment method" }, Via { from: "R2", result: "blocked (not evaluated)" }],
+        policy: &["refund.fallback_destination"],
+        codes: &[Code::FALLBACK_TO_BALANCE, Code::WRONG_DESTINATION],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

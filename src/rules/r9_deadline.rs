@@ -115,6 +115,19 @@ impl DeadlineStep {
     }
 }
 
+/// What R9 reads and raises (docs/rules.md, checked by a test).
+pub const RULE: super::declared::Rule = {
+    use super::declared::{File::*, Rule, Via};
+    Rule {
+        id: "R9",
+        title: "Refund deadline",
+        columns: &[(Unsubscriptions, "status"), (Unsubscriptions, "refund_amount"), (Unsubscriptions, "refunded_at")],
+        via: &[Via { from: "R4", result: "expected refund" }, Via { from: "R5", result: "approved_at" }, Via { from: "as_of", result: "(REFUND_NOT_PAID)" }],
+        policy: &["billing_timezone", "holidays", "refund.sla_business_days"],
+        codes: &[Code::LATE_REFUND, Code::REFUND_NOT_PAID],
+    }
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
