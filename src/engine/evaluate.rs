@@ -1,8 +1,6 @@
 //! One account's unsubscriptions, in (requested_at, unsub_id) order: R0,
 //! R2–R9 with the running quota counter of R3c.
 
-use std::collections::BTreeMap;
-
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
@@ -12,7 +10,7 @@ use crate::ingest::Unsubscriptions;
 use crate::model::{Currency, ExpectedType, Month, RefundType, UnsubStatus};
 use crate::rules::r0_linking::{self, FirstCompletion, Link, LinkStep};
 use crate::rules::r2_blocked::{self, Blocked};
-use crate::rules::r3_type::{self, TypeStep};
+use crate::rules::r3_type::{Quota, TypeStep};
 use crate::rules::r4_amounts::{self, Amounts};
 use crate::rules::r5_review::{self, ReviewStep};
 use crate::rules::r9_deadline::{self, DeadlineStep};
@@ -138,14 +136,6 @@ pub struct QuotaRow {
     pub recorded_unconditional: u32,
 }
 
-#[derive(Default)]
-struct YearCounts {
-    exists: bool,
-    granted: u32,
-    denied: u32,
-    recorded: u32,
-}
-
 /// A rule step on one unsubscription whose exact result does not fit
 /// (docs/design.md "Money bound": impossible for accepted amounts, but checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,15 +160,13 @@ pub fn account(
         as_of: ctx.as_of,
     };
     let mut first_completion: FxHashMap<u32, u32> = FxHashMap::default();
-    let mut years: BTreeMap<i32, YearCounts> = BTreeMap::new();
+    let mut quota_counter = Quota::default();
     for &row in rows {
         let r = row as usize;
         let facts = unsub_facts(u, r);
         let year = ctx.cal.year_of(facts.requested_at);
         if facts.completed() && facts.refund_type == Some(RefundType::Unconditional) {
-            let y = years.entry(year).or_default();
-            y.exists = true;
-            y.recorded += 1;
+            quota_counter.record_unconditional(year);
         }
         let order = ctx.order_of_unsub[r].map(|oi| oi.get());
         let first = order
@@ -198,8 +186,8 @@ pub fn account(
                 if facts.completed() {
                     first_completion.insert(oi as u32, row);
                 }
-                let y = years.entry(year).or_default();
-                linked(ctx, &env, &facts, oi, year, y, &mut out, &mut findings)
+                let subject = Linked { facts, oi, year };
+                linked(ctx, &env, &subject, &mut quota_counter, &mut out, &mut findings)
                     .map_err(|e| Overflow { unsub: row, step: e.0 })?;
             }
             (_, Link::Duplicate) => out.expected_type = Some(ExpectedType::Duplicate),
@@ -211,41 +199,38 @@ pub fn account(
         out.findings = findings;
         outcomes.push(out);
     }
-    quota.extend(quota_rows(ctx, rows, years));
+    quota.extend(quota_rows(ctx, rows, &quota_counter));
     Ok(())
 }
 
-/// R2–R9 on a linked unsubscription of order row `oi`; `y` is its
-/// account-year's quota counter.
-#[allow(clippy::too_many_arguments)]
+/// An unsubscription R0 linked to its order: its facts, the order's row
+/// and the calendar year of requested_at (the quota's year).
+struct Linked<'a> {
+    facts: UnsubFacts<'a>,
+    oi: usize,
+    year: i32,
+}
+
+/// R2–R9 on a linked unsubscription, with the account's quota counter.
 fn linked(
     ctx: &Ctx<'_>,
     env: &Env<'_>,
-    facts: &UnsubFacts<'_>,
-    oi: usize,
-    year: i32,
-    y: &mut YearCounts,
+    subject: &Linked<'_>,
+    quota: &mut Quota,
     out: &mut Outcome,
     findings: &mut Vec<Finding>,
 ) -> Result<(), r4_amounts::Overflow> {
+    let Linked { facts, oi, year } = subject;
+    let (facts, oi, year) = (facts, *oi, *year);
     let order = order_facts(&ctx.inputs.orders, oi);
     if let Some(b) = r2_blocked::check(facts, &order, findings) {
         out.blocked = Some(b);
         out.expected_type = Some(ExpectedType::Blocked);
         return Ok(());
     }
-    let ty = r3_type::check(&order, facts.requested_at, year, y.granted, env.policy);
-    if ty.decision.eligible {
-        y.exists = true;
-        if facts.status != UnsubStatus::Rejected {
-            if ty.decision.denied_by_quota() {
-                y.denied += 1;
-            } else {
-                y.granted += 1;
-            }
-        }
-    }
-    out.quota_used = Some(y.granted);
+    let rejected = facts.status == UnsubStatus::Rejected;
+    let ty = quota.check(&order, facts.requested_at, rejected, year, env.policy);
+    out.quota_used = Some(quota.granted(year));
     out.type_step = Some(ty);
     out.expected_type = Some(ty.decision.expected);
     out.amounts = r4_amounts::expected_amounts(ty.decision.expected, &order, facts.requested_at, env.policy)?;
@@ -266,24 +251,17 @@ fn linked(
 }
 
 /// The account's rows of quota_usage.csv, by year.
-fn quota_rows<'c>(
-    ctx: &'c Ctx<'_>,
-    rows: &[u32],
-    years: BTreeMap<i32, YearCounts>,
-) -> impl Iterator<Item = QuotaRow> + 'c {
+fn quota_rows<'c>(ctx: &'c Ctx<'_>, rows: &[u32], quota: &'c Quota) -> impl Iterator<Item = QuotaRow> + 'c {
     let account_id = rows
         .first()
         .map(|&r| ctx.inputs.unsubs.account_id.view().get(r as usize).to_string())
         .unwrap_or_default();
-    years
-        .into_iter()
-        .filter(|(_, y)| y.exists)
-        .map(move |(year, y)| QuotaRow {
-            account_id: account_id.clone(),
-            year,
-            allowed: ctx.policy.unconditional.per_calendar_year,
-            granted: y.granted,
-            denied_by_quota: y.denied,
-            recorded_unconditional: y.recorded,
-        })
+    quota.years().map(move |(year, y)| QuotaRow {
+        account_id: account_id.clone(),
+        year,
+        allowed: ctx.policy.unconditional.per_calendar_year,
+        granted: y.granted,
+        denied_by_quota: y.denied,
+        recorded_unconditional: y.recorded,
+    })
 }

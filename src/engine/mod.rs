@@ -21,11 +21,11 @@ use rustc_hash::FxHashMap;
 
 use crate::config::Policy;
 use crate::ingest::{Inputs, Orders, Table};
-use crate::model::{BillingMode, ItemKind, PaymentStatus};
+use crate::model::{BillingMode, ItemKind};
 use crate::rules::r0_linking::Link;
 use crate::rules::r10_value_added::{self, Instance, InstanceOrder, InstanceUnsub};
 use crate::rules::r11_batches::{self, BatchRow};
-use crate::rules::r1_payments::{self, MethodCandidate, OrderRef, PaymentCheck, PaymentFacts};
+use crate::rules::r1_payments::{self, MethodCandidate, OrderPayments, OrderRef, PaymentCheck, PaymentFacts};
 use crate::rules::{Finding, OrderFacts};
 use crate::time::{Calendar, Micros};
 
@@ -275,26 +275,18 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
                     continue;
                 };
                 let at = oi - lo;
-                has_rows[at] = true;
-                if p.status[i] != PaymentStatus::Succeeded || !checks[i].belongs() {
-                    continue;
-                }
-                cash_paid[at] += p.amount[i];
-                let candidate = |j: usize| MethodCandidate {
-                    amount: p.amount[j],
-                    paid_at: p.paid_at[j],
-                    payment_id: p_id.get(j),
+                let mut order = OrderPayments {
+                    cash_paid: &mut cash_paid[at],
+                    has_rows: &mut has_rows[at],
+                    original: &mut original[at],
                 };
-                let better = match original[at] {
-                    None => true,
-                    Some(best) => {
-                        r1_payments::original_method_order(&candidate(i), &candidate(best.get()))
-                            == std::cmp::Ordering::Less
+                order.add(RowIndex::new(i), p.status[i], checks[i], |j: RowIndex| {
+                    MethodCandidate {
+                        amount: p.amount[j.get()],
+                        paid_at: p.paid_at[j.get()],
+                        payment_id: p_id.get(j.get()),
                     }
-                };
-                if better {
-                    original[at] = Some(RowIndex::new(i));
-                }
+                });
             }
         });
     PaymentAgg {

@@ -229,10 +229,16 @@ mod tests {
                     Some((t, k)) => (format!("## `[{t}]`"), k),
                     None => ("## Top-level keys".to_string(), *key),
                 };
-                let at = doc.find(&section).unwrap_or_else(|| panic!("{}: no section {section}", r.id));
+                let at = doc
+                    .find(&section)
+                    .unwrap_or_else(|| panic!("{}: no section {section}", r.id));
                 let rest = &doc[at + section.len()..];
                 let body = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
-                assert!(body.contains(&format!("| `{name}` |")), "{}: {key} is not in docs/policy.md", r.id);
+                assert!(
+                    body.contains(&format!("| `{name}` |")),
+                    "{}: {key} is not in docs/policy.md",
+                    r.id
+                );
             }
         }
     }
@@ -245,8 +251,13 @@ mod tests {
         let doc = std::fs::read_to_string(path).unwrap();
         let mut want = doc.clone();
         for r in RULES {
-            let (open, close) = (format!("<!-- declared {} -->\n", r.id), format!("<!-- end {} -->", r.id));
-            let start = want.find(&open).unwrap_or_else(|| panic!("docs/rules.md has no `{}`", open.trim()));
+            let (open, close) = (
+                format!("<!-- declared {} -->\n", r.id),
+                format!("<!-- end {} -->", r.id),
+            );
+            let start = want
+                .find(&open)
+                .unwrap_or_else(|| panic!("docs/rules.md has no `{}`", open.trim()));
             let end = want[start..].find(&close).map(|e| start + e).expect("the end marker");
             want.replace_range(start + open.len()..end, &r.markdown());
         }

@@ -137,10 +137,22 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R0",
         title: "Linking",
-        columns: &[(Unsubscriptions, "unsub_id"), (Unsubscriptions, "order_id"), (Unsubscriptions, "account_id"), (Unsubscriptions, "requested_at"), (Unsubscriptions, "status"), (Orders, "order_id"), (Orders, "account_id")],
+        columns: &[
+            (Unsubscriptions, "unsub_id"),
+            (Unsubscriptions, "order_id"),
+            (Unsubscriptions, "account_id"),
+            (Unsubscriptions, "requested_at"),
+            (Unsubscriptions, "status"),
+            (Orders, "order_id"),
+            (Orders, "account_id"),
+        ],
         via: &[],
         policy: &[],
-        codes: &[Code::ORDER_NOT_FOUND, Code::ACCOUNT_MISMATCH, Code::DUPLICATE_UNSUBSCRIPTION],
+        codes: &[
+            Code::ORDER_NOT_FOUND,
+            Code::ACCOUNT_MISMATCH,
+            Code::DUPLICATE_UNSUBSCRIPTION,
+        ],
     }
 };
 

@@ -337,10 +337,36 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R10",
         title: "Value-added packages",
-        columns: &[(Orders, "order_id"), (Orders, "account_id"), (Orders, "instance_id"), (Orders, "item_kind"), (Orders, "billing_mode"), (Orders, "order_type"), (Orders, "service_start"), (Orders, "service_end"), (Unsubscriptions, "unsub_id"), (Unsubscriptions, "status"), (Unsubscriptions, "requested_at"), (Unsubscriptions, "completed_at")],
-        via: &[Via { from: "R0", result: "link (duplicates count)" }, Via { from: "R2", result: "blocked (still releases)" }],
+        columns: &[
+            (Orders, "order_id"),
+            (Orders, "account_id"),
+            (Orders, "instance_id"),
+            (Orders, "item_kind"),
+            (Orders, "billing_mode"),
+            (Orders, "order_type"),
+            (Orders, "service_start"),
+            (Orders, "service_end"),
+            (Unsubscriptions, "unsub_id"),
+            (Unsubscriptions, "status"),
+            (Unsubscriptions, "requested_at"),
+            (Unsubscriptions, "completed_at"),
+        ],
+        via: &[
+            Via {
+                from: "R0",
+                result: "link (duplicates count)",
+            },
+            Via {
+                from: "R2",
+                result: "blocked (still releases)",
+            },
+        ],
         policy: &[],
-        codes: &[Code::VAS_BEFORE_QUOTA, Code::ORPHANED_VALUE_ADDED, Code::CHARGED_AFTER_RELEASE],
+        codes: &[
+            Code::VAS_BEFORE_QUOTA,
+            Code::ORPHANED_VALUE_ADDED,
+            Code::CHARGED_AFTER_RELEASE,
+        ],
     }
 };
 

@@ -95,7 +95,12 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R11",
         title: "Batches",
-        columns: &[(Unsubscriptions, "batch_id"), (Unsubscriptions, "unsub_id"), (Unsubscriptions, "account_id"), (Unsubscriptions, "requested_at")],
+        columns: &[
+            (Unsubscriptions, "batch_id"),
+            (Unsubscriptions, "unsub_id"),
+            (Unsubscriptions, "account_id"),
+            (Unsubscriptions, "requested_at"),
+        ],
         via: &[],
         policy: &[],
         codes: &[Code::BATCH_INCONSISTENT],

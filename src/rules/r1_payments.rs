@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use rust_decimal::Decimal;
 
-use crate::model::{BillingMode, Currency};
+use crate::model::{BillingMode, Currency, PaymentStatus};
 use crate::money::format_exact;
 use crate::rules::{Cell, Code, Finding};
 use crate::time::Micros;
@@ -75,6 +75,46 @@ pub fn original_method_order(a: &MethodCandidate<'_>, b: &MethodCandidate<'_>) -
         .cmp(&a.amount)
         .then(a.paid_at.cmp(&b.paid_at))
         .then(a.payment_id.as_bytes().cmp(b.payment_id.as_bytes()))
+}
+
+/// R1's aggregates of one order, updated with its payment rows one at a
+/// time in file order (the engine keeps them in columns, one slot per
+/// order, and hands each order's rows to this in order).
+pub struct OrderPayments<'s, P> {
+    /// Σ succeeded payments that belong to the order.
+    pub cash_paid: &'s mut Decimal,
+    /// Whether any accepted payment row names the order.
+    pub has_rows: &'s mut bool,
+    /// The best candidate for the original payment method so far.
+    pub original: &'s mut Option<P>,
+}
+
+impl<P: Copy> OrderPayments<'_, P> {
+    /// Adds payment row `row` (any status), with R1's `check` of it:
+    /// every row names the order; a succeeded one that belongs counts in
+    /// cash_paid and is the original method if it beats the best so far
+    /// ([`original_method_order`]; `candidate` gives a row's facts).
+    pub fn add<'c>(
+        &mut self,
+        row: P,
+        status: PaymentStatus,
+        check: PaymentCheck,
+        candidate: impl Fn(P) -> MethodCandidate<'c>,
+    ) {
+        *self.has_rows = true;
+        if status != PaymentStatus::Succeeded || !check.belongs() {
+            return;
+        }
+        let this = candidate(row);
+        *self.cash_paid += this.amount;
+        let better = match *self.original {
+            None => true,
+            Some(best) => original_method_order(&this, &candidate(best)) == Ordering::Less,
+        };
+        if better {
+            *self.original = Some(row);
+        }
+    }
 }
 
 /// A payment row as R1's findings name it.
@@ -177,10 +217,30 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R1",
         title: "Payments",
-        columns: &[(Payments, "payment_id"), (Payments, "order_id"), (Payments, "account_id"), (Payments, "paid_at"), (Payments, "amount"), (Payments, "currency"), (Payments, "method"), (Payments, "status"), (Orders, "order_id"), (Orders, "account_id"), (Orders, "billing_mode"), (Orders, "amount"), (Orders, "coupon_amount"), (Orders, "currency")],
+        columns: &[
+            (Payments, "payment_id"),
+            (Payments, "order_id"),
+            (Payments, "account_id"),
+            (Payments, "paid_at"),
+            (Payments, "amount"),
+            (Payments, "currency"),
+            (Payments, "method"),
+            (Payments, "status"),
+            (Orders, "order_id"),
+            (Orders, "account_id"),
+            (Orders, "billing_mode"),
+            (Orders, "amount"),
+            (Orders, "coupon_amount"),
+            (Orders, "currency"),
+        ],
         via: &[],
         policy: &["amount_tolerance"],
-        codes: &[Code::ACCOUNT_MISMATCH, Code::PAYMENT_MISMATCH, Code::ORPHAN_PAYMENT, Code::CURRENCY_MISMATCH],
+        codes: &[
+            Code::ACCOUNT_MISMATCH,
+            Code::PAYMENT_MISMATCH,
+            Code::ORPHAN_PAYMENT,
+            Code::CURRENCY_MISMATCH,
+        ],
     }
 };
 
@@ -191,6 +251,52 @@ mod tests {
 
     fn usd() -> Currency {
         Currency::parse("USD").unwrap()
+    }
+
+    /// cash_paid counts succeeded payments that belong; every row names the
+    /// order; the original method is the largest, then earliest, then
+    /// smallest id, among those that count.
+    #[test]
+    fn order_payments_sum_and_choose_the_original() {
+        let rows = [
+            (d("50"), 3, "p3", PaymentStatus::Succeeded, true),
+            (d("80"), 2, "p2", PaymentStatus::Failed, true),
+            (d("50"), 1, "p4", PaymentStatus::Succeeded, true),
+            (d("90"), 1, "p1", PaymentStatus::Succeeded, false),
+            (d("50"), 1, "p0", PaymentStatus::Succeeded, true),
+        ];
+        let (mut cash_paid, mut has_rows, mut original) = (Decimal::ZERO, false, None);
+        let mut order = OrderPayments {
+            cash_paid: &mut cash_paid,
+            has_rows: &mut has_rows,
+            original: &mut original,
+        };
+        for (i, &(_, _, _, status, belongs)) in rows.iter().enumerate() {
+            let check = PaymentCheck {
+                account_mismatch: !belongs,
+                ..Default::default()
+            };
+            order.add(i, status, check, |j: usize| MethodCandidate {
+                amount: rows[j].0,
+                paid_at: rows[j].1,
+                payment_id: rows[j].2,
+            });
+        }
+        assert_eq!((cash_paid, has_rows, original), (d("150"), true, Some(4)));
+        let (mut none_paid, mut named, mut none) = (Decimal::ZERO, false, None::<usize>);
+        let mut failed_only = OrderPayments {
+            cash_paid: &mut none_paid,
+            has_rows: &mut named,
+            original: &mut none,
+        };
+        failed_only.add(1, PaymentStatus::Failed, PaymentCheck::default(), |j: usize| {
+            MethodCandidate {
+                amount: rows[j].0,
+                paid_at: rows[j].1,
+                payment_id: rows[j].2,
+            }
+        });
+        assert_eq!((none_paid, named, none), (Decimal::ZERO, true, None));
     }
 
     #[test]

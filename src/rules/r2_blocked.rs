@@ -86,8 +86,19 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R2",
         title: "Blocked states",
-        columns: &[(Unsubscriptions, "instance_state"), (Unsubscriptions, "status"), (Unsubscriptions, "requested_at"), (Orders, "billing_mode"), (Orders, "service_start"), (Orders, "promotional"), (Orders, "invoice_issued")],
-        via: &[Via { from: "R0", result: "link" }],
+        columns: &[
+            (Unsubscriptions, "instance_state"),
+            (Unsubscriptions, "status"),
+            (Unsubscriptions, "requested_at"),
+            (Orders, "billing_mode"),
+            (Orders, "service_start"),
+            (Orders, "promotional"),
+            (Orders, "invoice_issued"),
+        ],
+        via: &[Via {
+            from: "R0",
+            result: "link",
+        }],
         policy: &[],
         codes: &[Code::INELIGIBLE_STATE],
     }

@@ -105,6 +105,75 @@ pub fn check(
     }
 }
 
+/// One account-year of R3c's quota counter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaYear {
+    /// Whether quota_usage.csv has a row for it: an eligible U, or a
+    /// completed U recorded `unconditional`.
+    pub exists: bool,
+    /// Eligible completed or pending Us that got the quota.
+    pub granted: u32,
+    /// Eligible completed or pending Us that missed it.
+    pub denied: u32,
+    /// Completed Us recorded `unconditional`.
+    pub recorded: u32,
+}
+
+/// R3c's quota counter of one account, carried from one unsubscription to
+/// the next in evaluation order: per calendar year (of requested_at), the
+/// unconditional refunds granted and denied, and those recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Quota {
+    years: std::collections::BTreeMap<i32, QuotaYear>,
+}
+
+impl Quota {
+    /// A completed U recorded `unconditional` in `year`, whatever R0 and R2
+    /// made of it (quota_usage.csv's recorded_unconditional).
+    pub fn record_unconditional(&mut self, year: i32) {
+        let y = self.years.entry(year).or_default();
+        y.exists = true;
+        y.recorded += 1;
+    }
+
+    /// R3 on a linked, unblocked unsubscription requested in `year`, with
+    /// the count so far; an eligible completed or pending one takes the
+    /// quota or is denied it (a rejected one is counted in neither).
+    pub fn check(
+        &mut self,
+        order: &OrderFacts<'_>,
+        requested_at: Micros,
+        rejected: bool,
+        year: i32,
+        policy: &Policy,
+    ) -> TypeStep {
+        let y = self.years.entry(year).or_default();
+        let step = check(order, requested_at, year, y.granted, policy);
+        if step.decision.eligible {
+            y.exists = true;
+            if !rejected {
+                if step.decision.denied_by_quota() {
+                    y.denied += 1;
+                } else {
+                    y.granted += 1;
+                }
+            }
+        }
+        step
+    }
+
+    /// Unconditional refunds granted so far in `year` (refunds.csv's
+    /// quota_used after the last U checked).
+    pub fn granted(&self, year: i32) -> u32 {
+        self.years.get(&year).map_or(0, |y| y.granted)
+    }
+
+    /// The years quota_usage.csv lists, in order.
+    pub fn years(&self) -> impl Iterator<Item = (i32, QuotaYear)> + '_ {
+        self.years.iter().filter(|(_, y)| y.exists).map(|(&year, &y)| (year, y))
+    }
+}
+
 impl TypeStep {
     /// Why R3 chose the type, in the words of a finding's message.
     pub fn reason(&self, policy: &Policy) -> String {
@@ -174,9 +243,30 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R3",
         title: "Refund type",
-        columns: &[(Orders, "billing_mode"), (Orders, "service_start"), (Orders, "order_type"), (Orders, "ordered_at"), (Unsubscriptions, "requested_at"), (Unsubscriptions, "status")],
-        via: &[Via { from: "R0", result: "link" }, Via { from: "R2", result: "blocked (no quota used)" }],
-        policy: &["billing_timezone", "unconditional.order_types", "unconditional.window_hours", "unconditional.per_calendar_year"],
+        columns: &[
+            (Orders, "billing_mode"),
+            (Orders, "service_start"),
+            (Orders, "order_type"),
+            (Orders, "ordered_at"),
+            (Unsubscriptions, "requested_at"),
+            (Unsubscriptions, "status"),
+        ],
+        via: &[
+            Via {
+                from: "R0",
+                result: "link",
+            },
+            Via {
+                from: "R2",
+                result: "blocked (no quota used)",
+            },
+        ],
+        policy: &[
+            "billing_timezone",
+            "unconditional.order_types",
+            "unconditional.window_hours",
+            "unconditional.per_calendar_year",
+        ],
         codes: &[],
     }
 };
@@ -186,6 +276,46 @@ mod tests {
     use super::*;
     use crate::model::OrderType;
     use crate::rules::testkit::{order, policy, t};
+
+    /// R3c's counter: eligible Us take the quota until it is used up, then
+    /// are denied; a rejected one counts in neither; recorded
+    /// unconditional refunds make a row of their own; a new year starts
+    /// from zero.
+    #[test]
+    fn the_quota_counter_grants_then_denies_per_year() {
+        let p = policy(); // once a year
+        let o = order(); // new, bought 2021-09-01 10:00
+        let soon = t("2021-09-02T10:00:00+08:00");
+        let mut q = Quota::default();
+        let first = q.check(&o, soon, true, 2021, &p);
+        assert_eq!(first.decision.expected, ExpectedType::Unconditional);
+        assert_eq!(q.granted(2021), 0, "a rejected U takes no quota");
+        let second = q.check(&o, soon, false, 2021, &p);
+        assert_eq!(second.decision.expected, ExpectedType::Unconditional);
+        assert_eq!(q.granted(2021), 1);
+        let third = q.check(&o, soon, false, 2021, &p);
+        assert!(third.decision.denied_by_quota());
+        assert_eq!(third.granted_before, 1);
+        q.record_unconditional(2020);
+        let later = t("2022-01-02T10:00:00+08:00");
+        let mut next_year = order();
+        next_year.ordered_at = later;
+        assert_eq!(
+            q.check(&next_year, later, false, 2022, &p).decision.expected,
+            ExpectedType::Unconditional
+        );
+        let years: Vec<(i32, QuotaYear)> = q.years().collect();
+        let row = |granted, denied, recorded| QuotaYear {
+            exists: true,
+            granted,
+            denied,
+            recorded,
+        };
+        assert_eq!(
+            years,
+            vec![(2020, row(0, 0, 1)), (2021, row(1, 1, 0)), (2022, row(1, 0, 0))]
+        );
+    }
 
     #[test]
     fn pay_per_use_is_release_first() {

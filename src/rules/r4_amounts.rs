@@ -227,9 +227,27 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R4",
         title: "Amounts",
-        columns: &[(Orders, "amount"), (Orders, "coupon_amount"), (Orders, "currency"), (Orders, "service_start"), (Orders, "service_end"), (Unsubscriptions, "requested_at")],
-        via: &[Via { from: "R3", result: "expected type" }],
-        policy: &["rounding", "minor_units", "unconditional.return_coupons", "partial.handling_fee_rate", "partial.consumption_unit", "partial.consumption_rounding", "partial.fee_tiers"],
+        columns: &[
+            (Orders, "amount"),
+            (Orders, "coupon_amount"),
+            (Orders, "currency"),
+            (Orders, "service_start"),
+            (Orders, "service_end"),
+            (Unsubscriptions, "requested_at"),
+        ],
+        via: &[Via {
+            from: "R3",
+            result: "expected type",
+        }],
+        policy: &[
+            "rounding",
+            "minor_units",
+            "unconditional.return_coupons",
+            "partial.handling_fee_rate",
+            "partial.consumption_unit",
+            "partial.consumption_rounding",
+            "partial.fee_tiers",
+        ],
         codes: &[],
     }
 };

@@ -176,8 +176,24 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R5",
         title: "Review and approval",
-        columns: &[(Orders, "amount"), (Orders, "currency"), (Unsubscriptions, "requested_at"), (Unsubscriptions, "reviewed_at"), (Unsubscriptions, "status"), (Unsubscriptions, "completed_at")],
-        via: &[Via { from: "R2", result: "blocked (not evaluated)" }, Via { from: "as_of", result: "(STALE_PENDING)" }],
+        columns: &[
+            (Orders, "amount"),
+            (Orders, "currency"),
+            (Unsubscriptions, "requested_at"),
+            (Unsubscriptions, "reviewed_at"),
+            (Unsubscriptions, "status"),
+            (Unsubscriptions, "completed_at"),
+        ],
+        via: &[
+            Via {
+                from: "R2",
+                result: "blocked (not evaluated)",
+            },
+            Via {
+                from: "as_of",
+                result: "(STALE_PENDING)",
+            },
+        ],
         policy: &["review.thresholds", "review.auto_approve_hours"],
         codes: &[Code::REVIEW_BYPASSED, Code::STALE_PENDING],
     }

@@ -67,8 +67,15 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R6",
         title: "Billing cycle",
-        columns: &[(Unsubscriptions, "status"), (Unsubscriptions, "refund_amount"), (Unsubscriptions, "billing_cycle")],
-        via: &[Via { from: "R5", result: "approved_at" }],
+        columns: &[
+            (Unsubscriptions, "status"),
+            (Unsubscriptions, "refund_amount"),
+            (Unsubscriptions, "billing_cycle"),
+        ],
+        via: &[Via {
+            from: "R5",
+            result: "approved_at",
+        }],
         policy: &["billing_timezone"],
         codes: &[Code::WRONG_BILLING_CYCLE],
     }

@@ -186,10 +186,37 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R7",
         title: "Recorded vs expected",
-        columns: &[(Unsubscriptions, "status"), (Unsubscriptions, "refund_type"), (Unsubscriptions, "refund_amount"), (Unsubscriptions, "handling_fee"), (Unsubscriptions, "coupon_returned")],
-        via: &[Via { from: "R1", result: "cash_paid" }, Via { from: "R3", result: "expected type and quota" }, Via { from: "R4", result: "expected amounts" }],
+        columns: &[
+            (Unsubscriptions, "status"),
+            (Unsubscriptions, "refund_type"),
+            (Unsubscriptions, "refund_amount"),
+            (Unsubscriptions, "handling_fee"),
+            (Unsubscriptions, "coupon_returned"),
+        ],
+        via: &[
+            Via {
+                from: "R1",
+                result: "cash_paid",
+            },
+            Via {
+                from: "R3",
+                result: "expected type and quota",
+            },
+            Via {
+                from: "R4",
+                result: "expected amounts",
+            },
+        ],
         policy: &["amount_tolerance", "unconditional.per_calendar_year"],
-        codes: &[Code::REFUND_TYPE_MISMATCH, Code::QUOTA_EXCEEDED, Code::REFUND_AMOUNT_MISMATCH, Code::HANDLING_FEE_MISMATCH, Code::COUPON_RETURN_MISMATCH, Code::REFUND_EXCEEDS_PAID, Code::UNEXPECTED_REJECTION],
+        codes: &[
+            Code::REFUND_TYPE_MISMATCH,
+            Code::QUOTA_EXCEEDED,
+            Code::REFUND_AMOUNT_MISMATCH,
+            Code::HANDLING_FEE_MISMATCH,
+            Code::COUPON_RETURN_MISMATCH,
+            Code::REFUND_EXCEEDS_PAID,
+            Code::UNEXPECTED_REJECTION,
+        ],
     }
 };
 

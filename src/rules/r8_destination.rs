@@ -73,8 +73,21 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R8",
         title: "Destination",
-        columns: &[(Unsubscriptions, "status"), (Unsubscriptions, "refund_amount"), (Unsubscriptions, "refund_destination")],
-        via: &[Via { from: "R1", result: "original payment method" }, Via { from: "R2", result: "blocked (not evaluated)" }],
+        columns: &[
+            (Unsubscriptions, "status"),
+            (Unsubscriptions, "refund_amount"),
+            (Unsubscriptions, "refund_destination"),
+        ],
+        via: &[
+            Via {
+                from: "R1",
+                result: "original payment method",
+            },
+            Via {
+                from: "R2",
+                result: "blocked (not evaluated)",
+            },
+        ],
         policy: &["refund.fallback_destination"],
         codes: &[Code::FALLBACK_TO_BALANCE, Code::WRONG_DESTINATION],
     }

@@ -121,8 +121,25 @@ pub const RULE: super::declared::Rule = {
     Rule {
         id: "R9",
         title: "Refund deadline",
-        columns: &[(Unsubscriptions, "status"), (Unsubscriptions, "refund_amount"), (Unsubscriptions, "refunded_at")],
-        via: &[Via { from: "R4", result: "expected refund" }, Via { from: "R5", result: "approved_at" }, Via { from: "as_of", result: "(REFUND_NOT_PAID)" }],
+        columns: &[
+            (Unsubscriptions, "status"),
+            (Unsubscriptions, "refund_amount"),
+            (Unsubscriptions, "refunded_at"),
+        ],
+        via: &[
+            Via {
+                from: "R4",
+                result: "expected refund",
+            },
+            Via {
+                from: "R5",
+                result: "approved_at",
+            },
+            Via {
+                from: "as_of",
+                result: "(REFUND_NOT_PAID)",
+            },
+        ],
         policy: &["billing_timezone", "holidays", "refund.sla_business_days"],
         codes: &[Code::LATE_REFUND, Code::REFUND_NOT_PAID],
     }
