@@ -8,13 +8,16 @@ use super::{order_facts, Inputs, PaymentAgg, RowIndex};
 use crate::config::Policy;
 use crate::ingest::Unsubscriptions;
 use crate::model::{Currency, ExpectedType, Month, RefundType, UnsubStatus};
-use crate::rules::r0_linking::{self, FirstCompletion, Link, LinkStep};
-use crate::rules::r2_blocked::{self, Blocked};
+use crate::rules::r0_linking::{self, FirstCompletion, Link, LinkStep, R0};
+use crate::rules::r2_blocked::{Blocked, R2};
 use crate::rules::r3_type::{Quota, TypeStep};
-use crate::rules::r4_amounts::{self, Amounts};
-use crate::rules::r5_review::{self, ReviewStep};
-use crate::rules::r9_deadline::{self, DeadlineStep};
-use crate::rules::{r6_cycle, r7_recorded, r8_destination, Code, Env, Finding, UnsubFacts};
+use crate::rules::r4_amounts::{self, Amounts, R4};
+use crate::rules::r5_review::{ReviewStep, R5};
+use crate::rules::r6_cycle::{self, R6};
+use crate::rules::r7_recorded::{self, R7};
+use crate::rules::r8_destination::{self, R8};
+use crate::rules::r9_deadline::{self, DeadlineStep, R9};
+use crate::rules::{Code, Env, Finding, Linked, Rule, UnsubFacts};
 use crate::time::{Calendar, Micros};
 
 /// What the engine needs while evaluating.
@@ -177,7 +180,12 @@ pub fn account(
             });
         let mut findings = Vec::new();
         let order_account = order.map(|oi| ctx.inputs.orders.account_id.view().get(oi));
-        let link = r0_linking::check(&facts, order_account, first, &mut findings);
+        let linking = r0_linking::Facts {
+            unsub: &facts,
+            order_account,
+            first,
+        };
+        let link = R0::check(&linking, &env, &mut findings);
         let mut out = Outcome::new(r, link);
         // Known whenever the order is (account mismatch and duplicate too).
         out.currency = order.map(|oi| ctx.inputs.orders.currency[oi]);
@@ -186,7 +194,7 @@ pub fn account(
                 if facts.completed() {
                     first_completion.insert(oi as u32, row);
                 }
-                let subject = Linked { facts, oi, year };
+                let subject = LinkedUnsub { facts, oi, year };
                 linked(ctx, &env, &subject, &mut quota_counter, &mut out, &mut findings)
                     .map_err(|e| Overflow { unsub: row, step: e.0 })?;
             }
@@ -205,7 +213,7 @@ pub fn account(
 
 /// An unsubscription R0 linked to its order: its facts, the order's row
 /// and the calendar year of requested_at (the quota's year).
-struct Linked<'a> {
+struct LinkedUnsub<'a> {
     facts: UnsubFacts<'a>,
     oi: usize,
     year: i32,
@@ -215,37 +223,62 @@ struct Linked<'a> {
 fn linked(
     ctx: &Ctx<'_>,
     env: &Env<'_>,
-    subject: &Linked<'_>,
+    subject: &LinkedUnsub<'_>,
     quota: &mut Quota,
     out: &mut Outcome,
     findings: &mut Vec<Finding>,
 ) -> Result<(), r4_amounts::Overflow> {
-    let Linked { facts, oi, year } = subject;
+    let LinkedUnsub { facts, oi, year } = subject;
     let (facts, oi, year) = (facts, *oi, *year);
     let order = order_facts(&ctx.inputs.orders, oi);
-    if let Some(b) = r2_blocked::check(facts, &order, findings) {
+    let unit = Linked {
+        unsub: facts,
+        order: &order,
+    };
+    if let Some(b) = R2::check(&unit, env, findings) {
         out.blocked = Some(b);
         out.expected_type = Some(ExpectedType::Blocked);
         return Ok(());
     }
     let rejected = facts.status == UnsubStatus::Rejected;
-    let ty = quota.check(&order, facts.requested_at, rejected, year, env.policy);
+    let ty = quota.check(&order, facts.requested_at, rejected, year, env);
     out.quota_used = Some(quota.granted(year));
     out.type_step = Some(ty);
     out.expected_type = Some(ty.decision.expected);
-    out.amounts = r4_amounts::expected_amounts(ty.decision.expected, &order, facts.requested_at, env.policy)?;
-    let review = r5_review::check(facts, &order, env, findings);
+    let amounts = r4_amounts::Facts {
+        expected: ty.decision.expected,
+        order: &order,
+        requested_at: facts.requested_at,
+    };
+    out.amounts = R4::check(&amounts, env, findings)?;
+    let review = R5::check(&unit, env, findings);
     out.review = Some(review);
-    out.expected_cycle = Some(r6_cycle::check(facts, &review, env, findings));
-    let cash_paid = ctx.pay.cash_paid[oi];
-    r7_recorded::check(facts, &order, &ty, &out.amounts, cash_paid, env, findings);
+    let cycle = r6_cycle::Facts {
+        unsub: facts,
+        review: &review,
+    };
+    out.expected_cycle = Some(R6::check(&cycle, env, findings));
+    let recorded = r7_recorded::Facts {
+        linked: unit,
+        type_step: &ty,
+        amounts: &out.amounts,
+        cash_paid: ctx.pay.cash_paid[oi],
+    };
+    R7::check(&recorded, env, findings);
     if facts.pays_out() {
-        let original = ctx.pay.original[oi].map(|p| ctx.inputs.payments.method.view().get(p.get()));
-        let fallback = env.policy.refund.fallback_destination.as_str();
-        out.destination = r8_destination::check(facts, order.order_id, original, fallback, findings);
+        let destination = r8_destination::Facts {
+            unsub: facts,
+            order_id: order.order_id,
+            original: ctx.pay.original[oi].map(|p| ctx.inputs.payments.method.view().get(p.get())),
+        };
+        out.destination = R8::check(&destination, env, findings);
     }
     if out.amounts.refund > Decimal::ZERO || facts.pays_out() {
-        out.deadline = Some(r9_deadline::check(facts, review.approved_at, env, findings));
+        let deadline = r9_deadline::Facts {
+            unsub: facts,
+            approved_at: review.approved_at,
+        };
+        out.deadline = Some(R9::check(&deadline, env, findings));
     }
     Ok(())
 }

@@ -23,10 +23,10 @@ use crate::config::Policy;
 use crate::ingest::{Inputs, Orders, Table};
 use crate::model::{BillingMode, ItemKind};
 use crate::rules::r0_linking::Link;
-use crate::rules::r10_value_added::{self, Instance, InstanceOrder, InstanceUnsub};
-use crate::rules::r11_batches::{self, BatchRow};
+use crate::rules::r10_value_added::{self, Instance, InstanceOrder, InstanceUnsub, R10};
+use crate::rules::r11_batches::{self, BatchRow, R11};
 use crate::rules::r1_payments::{self, MethodCandidate, OrderPayments, OrderRef, PaymentCheck, PaymentFacts};
-use crate::rules::{Finding, OrderFacts};
+use crate::rules::{Env, Finding, OrderFacts, Rule};
 use crate::time::{Calendar, Micros};
 
 pub use evaluate::{unsub_facts, Outcome, QuotaRow};
@@ -170,8 +170,13 @@ impl Reconciliation {
         let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &policy);
         drop(span);
         let span = crate::trace::span("rules: R10 + R11");
-        other_findings.extend(value_added(&inputs, &j.order_of_unsub, &mut outcomes, &cal));
-        batches(&inputs, &mut outcomes, &cal);
+        let env = Env {
+            policy: &policy,
+            cal: &cal,
+            as_of,
+        };
+        other_findings.extend(value_added(&inputs, &j.order_of_unsub, &mut outcomes, &env));
+        batches(&inputs, &mut outcomes, &env);
         for o in &mut outcomes {
             o.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         }
@@ -351,7 +356,7 @@ fn value_added(
     inputs: &Inputs,
     order_of_unsub: &[Option<RowIndex>],
     outcomes: &mut [Outcome],
-    cal: &Calendar,
+    env: &Env<'_>,
 ) -> Vec<Finding> {
     let o = &inputs.orders;
     let (o_acct, o_inst) = (o.account_id.view(), o.instance_id.view());
@@ -396,7 +401,7 @@ fn value_added(
     let shared: &[Outcome] = outcomes;
     let results: Vec<InstanceFindings> = (0..orders_of.len())
         .into_par_iter()
-        .map(|k| instance_findings(inputs, order_of_unsub, shared, &orders_of[k], &unsubs_of[k], cal))
+        .map(|k| instance_findings(inputs, order_of_unsub, shared, &orders_of[k], &unsubs_of[k], env))
         .collect();
     let mut order_findings = Vec::new();
     for (on_unsubs, on_orders) in results {
@@ -423,7 +428,7 @@ fn instance_findings(
     outcomes: &[Outcome],
     rows: &[u32],
     unsub_outcomes: &[u32],
-    cal: &Calendar,
+    env: &Env<'_>,
 ) -> InstanceFindings {
     let (o, u) = (&inputs.orders, &inputs.unsubs);
     let list: Vec<InstanceOrder<'_>> = rows
@@ -467,18 +472,25 @@ fn instance_findings(
         account_id: o.account_id.view().get(first),
         instance_id: o.instance_id.view().get(first),
     };
+    let facts = r10_value_added::Facts {
+        instance: inst,
+        orders: &list,
+        unsubs: &us,
+    };
+    let mut findings = Vec::new();
+    let owners = R10::check(&facts, env, &mut findings);
     let (mut on_unsubs, mut on_orders) = (Vec::new(), Vec::new());
-    for r10 in r10_value_added::check_instance(&list, &us) {
-        match r10.finding(inst, &list, &us, cal) {
-            (Some(k), f) => on_unsubs.push((us[k].row, f)),
-            (None, f) => on_orders.push(f),
+    for (owner, f) in owners.into_iter().zip(findings) {
+        match owner {
+            Some(k) => on_unsubs.push((us[k].row, f)),
+            None => on_orders.push(f),
         }
     }
     (on_unsubs, on_orders)
 }
 
 /// R11 over all accepted unsubscriptions.
-fn batches(inputs: &Inputs, outcomes: &mut [Outcome], cal: &Calendar) {
+fn batches(inputs: &Inputs, outcomes: &mut [Outcome], env: &Env<'_>) {
     let u = &inputs.unsubs;
     let (batch, ids, acct) = (u.batch_id.view(), u.unsub_id.view(), u.account_id.view());
     let mut rows: Vec<(&str, usize)> = outcomes
@@ -506,7 +518,13 @@ fn batches(inputs: &Inputs, outcomes: &mut [Outcome], cal: &Calendar) {
                 }
             })
             .collect();
-        for (k, mut f) in r11_batches::findings(rows[start].0, &group, cal) {
+        let facts = r11_batches::Facts {
+            batch_id: rows[start].0,
+            rows: &group,
+        };
+        let mut findings = Vec::new();
+        let owners = R11::check(&facts, env, &mut findings);
+        for (k, mut f) in owners.into_iter().zip(findings) {
             let out = &mut outcomes[k];
             out.stamp(&mut f, inputs);
             out.findings.push(f);

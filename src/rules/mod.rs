@@ -1,6 +1,10 @@
 //! The rules of docs/rules.md as small pure functions — no polars, no I/O:
-//! plain values in, decisions out. The engine ([`crate::engine`]) joins the
-//! exports, walks each account's unsubscriptions in order and calls these.
+//! plain values in, decisions out. Each rule module has one entry point of
+//! the same shape ([`Rule`]: its facts in, its step and findings out), owns
+//! its state (R3c's [`r3_type::Quota`], R1's [`r1_payments::OrderPayments`])
+//! and declares what it reads and raises ([`declared`]). The engine
+//! ([`crate::engine`]) links the exports, walks each account's
+//! unsubscriptions in order and calls these.
 
 pub mod declared;
 pub mod finding;
@@ -87,6 +91,14 @@ impl UnsubFacts<'_> {
     }
 }
 
+/// What the rules after R0 read of a linked unsubscription: its row and
+/// its order.
+#[derive(Clone, Copy)]
+pub struct Linked<'a> {
+    pub unsub: &'a UnsubFacts<'a>,
+    pub order: &'a OrderFacts<'a>,
+}
+
 /// What every rule may read besides the rows: the policy, its calendar and
 /// the as_of instant.
 #[derive(Clone, Copy)]
@@ -94,6 +106,21 @@ pub struct Env<'a> {
     pub policy: &'a Policy,
     pub cal: &'a Calendar,
     pub as_of: Micros,
+}
+
+/// The shape every rule has: the facts it reads in (`Facts`: rows, and
+/// the results of the rules before it), its step out (what it decided,
+/// which explain replays) and its findings pushed. Each rule module
+/// implements it once (`R0` … `R11`); the engine only sequences them.
+/// R1 is two folds over the payments instead ([`r1_payments`]: each
+/// payment's check, each order's [`r1_payments::OrderPayments`]), which
+/// the engine runs in parallel over columns.
+pub trait Rule {
+    /// What the rule reads.
+    type Facts<'a>;
+    /// What it decided.
+    type Step;
+    fn check(facts: &Self::Facts<'_>, env: &Env<'_>, findings: &mut Vec<Finding>) -> Self::Step;
 }
 
 /// One line of a rule trail, as `explain` shows it: which rule, the values

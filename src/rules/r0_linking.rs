@@ -131,6 +131,25 @@ pub fn describe(step: &LinkStep, u: &UnsubFacts<'_>, order_account: Option<&str>
     s
 }
 
+/// R0 in the shape every rule has ([`super::Rule`]).
+pub struct R0;
+
+/// What R0 reads: the unsubscription, its order's account (None: no
+/// accepted order) and the order's first completion so far.
+pub struct Facts<'a> {
+    pub unsub: &'a UnsubFacts<'a>,
+    pub order_account: Option<&'a str>,
+    pub first: Option<FirstCompletion<'a>>,
+}
+
+impl super::Rule for R0 {
+    type Facts<'a> = Facts<'a>;
+    type Step = LinkStep;
+    fn check(f: &Facts<'_>, _: &super::Env<'_>, findings: &mut Vec<Finding>) -> LinkStep {
+        check(f.unsub, f.order_account, f.first, findings)
+    }
+}
+
 /// What R0 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule};

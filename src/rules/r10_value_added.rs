@@ -331,6 +331,34 @@ impl R10Finding {
     }
 }
 
+/// R10 in the shape every rule has ([`super::Rule`]), per instance.
+pub struct R10;
+
+/// What R10 reads: one instance of one account, its R10-relevant orders
+/// and the unsubscriptions of them.
+pub struct Facts<'a> {
+    pub instance: Instance<'a>,
+    pub orders: &'a [InstanceOrder<'a>],
+    pub unsubs: &'a [InstanceUnsub<'a>],
+}
+
+impl super::Rule for R10 {
+    type Facts<'a> = Facts<'a>;
+    /// For each finding pushed, in order, the unsubscription (index into
+    /// `unsubs`) it belongs to; None for a finding on an order.
+    type Step = Vec<Option<usize>>;
+    fn check(f: &Facts<'_>, env: &super::Env<'_>, findings: &mut Vec<Finding>) -> Vec<Option<usize>> {
+        check_instance(f.orders, f.unsubs)
+            .into_iter()
+            .map(|r10| {
+                let (unsub, finding) = r10.finding(f.instance, f.orders, f.unsubs, env.cal);
+                findings.push(finding);
+                unsub
+            })
+            .collect()
+    }
+}
+
 /// What R10 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};

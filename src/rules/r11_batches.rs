@@ -89,6 +89,30 @@ pub fn describe(batch_id: &str) -> Step {
     .value("batch_id", batch_id)
 }
 
+/// R11 in the shape every rule has ([`super::Rule`]), per batch.
+pub struct R11;
+
+/// What R11 reads: a batch id and its rows.
+pub struct Facts<'a> {
+    pub batch_id: &'a str,
+    pub rows: &'a [BatchRow<'a>],
+}
+
+impl super::Rule for R11 {
+    type Facts<'a> = Facts<'a>;
+    /// For each finding pushed, in order, its row ([`BatchRow::row`]).
+    type Step = Vec<usize>;
+    fn check(f: &Facts<'_>, env: &super::Env<'_>, out: &mut Vec<Finding>) -> Vec<usize> {
+        findings(f.batch_id, f.rows, env.cal)
+            .into_iter()
+            .map(|(row, finding)| {
+                out.push(finding);
+                row
+            })
+            .collect()
+    }
+}
+
 /// What R11 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule};

@@ -80,6 +80,17 @@ pub fn describe(b: Option<Blocked>) -> Step {
     Step::new("R2", "blocked", line).value("blocked", value)
 }
 
+/// R2 in the shape every rule has ([`super::Rule`]).
+pub struct R2;
+
+impl super::Rule for R2 {
+    type Facts<'a> = super::Linked<'a>;
+    type Step = Option<Blocked>;
+    fn check(f: &super::Linked<'_>, _: &super::Env<'_>, findings: &mut Vec<Finding>) -> Option<Blocked> {
+        check(f.unsub, f.order, findings)
+    }
+}
+
 /// What R2 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};

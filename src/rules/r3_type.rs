@@ -145,10 +145,17 @@ impl Quota {
         requested_at: Micros,
         rejected: bool,
         year: i32,
-        policy: &Policy,
+        env: &Env<'_>,
     ) -> TypeStep {
         let y = self.years.entry(year).or_default();
-        let step = check(order, requested_at, year, y.granted, policy);
+        let facts = Facts {
+            order,
+            requested_at,
+            year,
+            granted_before: y.granted,
+        };
+        // R3 raises no finding of its own (R7 compares the type).
+        let step = <R3 as super::Rule>::check(&facts, env, &mut Vec::new());
         if step.decision.eligible {
             y.exists = true;
             if !rejected {
@@ -237,6 +244,27 @@ impl TypeStep {
     }
 }
 
+/// R3 in the shape every rule has ([`super::Rule`]); the account's
+/// [`Quota`] counts its steps.
+pub struct R3;
+
+/// What R3 reads: the order, the request, its calendar year and the
+/// unconditional refunds granted earlier that year.
+pub struct Facts<'a> {
+    pub order: &'a OrderFacts<'a>,
+    pub requested_at: Micros,
+    pub year: i32,
+    pub granted_before: u32,
+}
+
+impl super::Rule for R3 {
+    type Facts<'a> = Facts<'a>;
+    type Step = TypeStep;
+    fn check(f: &Facts<'_>, env: &Env<'_>, _: &mut Vec<super::Finding>) -> TypeStep {
+        check(f.order, f.requested_at, f.year, f.granted_before, env.policy)
+    }
+}
+
 /// What R3 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
@@ -284,16 +312,20 @@ mod tests {
     #[test]
     fn the_quota_counter_grants_then_denies_per_year() {
         let p = policy(); // once a year
+        crate::rules::testkit::with_env(&p, quota_counts);
+    }
+
+    fn quota_counts(env: &Env<'_>) {
         let o = order(); // new, bought 2021-09-01 10:00
         let soon = t("2021-09-02T10:00:00+08:00");
         let mut q = Quota::default();
-        let first = q.check(&o, soon, true, 2021, &p);
+        let first = q.check(&o, soon, true, 2021, env);
         assert_eq!(first.decision.expected, ExpectedType::Unconditional);
         assert_eq!(q.granted(2021), 0, "a rejected U takes no quota");
-        let second = q.check(&o, soon, false, 2021, &p);
+        let second = q.check(&o, soon, false, 2021, env);
         assert_eq!(second.decision.expected, ExpectedType::Unconditional);
         assert_eq!(q.granted(2021), 1);
-        let third = q.check(&o, soon, false, 2021, &p);
+        let third = q.check(&o, soon, false, 2021, env);
         assert!(third.decision.denied_by_quota());
         assert_eq!(third.granted_before, 1);
         q.record_unconditional(2020);
@@ -301,7 +333,7 @@ mod tests {
         let mut next_year = order();
         next_year.ordered_at = later;
         assert_eq!(
-            q.check(&next_year, later, false, 2022, &p).decision.expected,
+            q.check(&next_year, later, false, 2022, env).decision.expected,
             ExpectedType::Unconditional
         );
         let years: Vec<(i32, QuotaYear)> = q.years().collect();

@@ -221,6 +221,25 @@ pub fn describe(a: &Amounts, ty: ExpectedType, order: &OrderFacts<'_>, policy: &
         .value("coupon_returned", m(a.coupon))
 }
 
+/// R4 in the shape every rule has ([`super::Rule`]): no findings of its
+/// own (R7 compares the amounts).
+pub struct R4;
+
+/// What R4 reads: R3's expected type, the order and the request.
+pub struct Facts<'a> {
+    pub expected: ExpectedType,
+    pub order: &'a OrderFacts<'a>,
+    pub requested_at: Micros,
+}
+
+impl super::Rule for R4 {
+    type Facts<'a> = Facts<'a>;
+    type Step = Result<Amounts, Overflow>;
+    fn check(f: &Facts<'_>, env: &super::Env<'_>, _: &mut Vec<super::Finding>) -> Result<Amounts, Overflow> {
+        expected_amounts(f.expected, f.order, f.requested_at, env.policy)
+    }
+}
+
 /// What R4 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};

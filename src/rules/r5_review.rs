@@ -170,6 +170,17 @@ impl ReviewStep {
     }
 }
 
+/// R5 in the shape every rule has ([`super::Rule`]).
+pub struct R5;
+
+impl super::Rule for R5 {
+    type Facts<'a> = super::Linked<'a>;
+    type Step = ReviewStep;
+    fn check(f: &super::Linked<'_>, env: &Env<'_>, findings: &mut Vec<Finding>) -> ReviewStep {
+        check(f.unsub, f.order, env, findings)
+    }
+}
+
 /// What R5 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};

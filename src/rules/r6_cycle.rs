@@ -61,6 +61,23 @@ pub fn describe(cycle: Month, u: &UnsubFacts<'_>, env: &Env<'_>) -> Step {
     .value("recorded_cycle", recorded)
 }
 
+/// R6 in the shape every rule has ([`super::Rule`]).
+pub struct R6;
+
+/// What R6 reads: the unsubscription and R5's step (approved_at).
+pub struct Facts<'a> {
+    pub unsub: &'a UnsubFacts<'a>,
+    pub review: &'a ReviewStep,
+}
+
+impl super::Rule for R6 {
+    type Facts<'a> = Facts<'a>;
+    type Step = Month;
+    fn check(f: &Facts<'_>, env: &Env<'_>, findings: &mut Vec<Finding>) -> Month {
+        check(f.unsub, f.review, env, findings)
+    }
+}
+
 /// What R6 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};

@@ -180,6 +180,34 @@ pub fn describe(u: &UnsubFacts<'_>, ty: ExpectedType, a: &Amounts, cash_paid: De
     .value("tolerance", tolerance)
 }
 
+/// R7 in the shape every rule has ([`super::Rule`]): findings only.
+pub struct R7;
+
+/// What R7 reads: the linked unsubscription, R3's step, R4's amounts and
+/// R1's cash_paid of the order.
+pub struct Facts<'a> {
+    pub linked: super::Linked<'a>,
+    pub type_step: &'a TypeStep,
+    pub amounts: &'a Amounts,
+    pub cash_paid: Decimal,
+}
+
+impl super::Rule for R7 {
+    type Facts<'a> = Facts<'a>;
+    type Step = ();
+    fn check(f: &Facts<'_>, env: &Env<'_>, findings: &mut Vec<Finding>) {
+        check(
+            f.linked.unsub,
+            f.linked.order,
+            f.type_step,
+            f.amounts,
+            f.cash_paid,
+            env,
+            findings,
+        )
+    }
+}
+
 /// What R7 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};

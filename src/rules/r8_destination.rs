@@ -67,6 +67,26 @@ pub fn describe(verdict: Option<Code>, u: &UnsubFacts<'_>, original: Option<&str
     .value("verdict", verdict)
 }
 
+/// R8 in the shape every rule has ([`super::Rule`]).
+pub struct R8;
+
+/// What R8 reads: a completed unsubscription with a refund paid out, its
+/// order id and R1's original payment method of the order.
+pub struct Facts<'a> {
+    pub unsub: &'a UnsubFacts<'a>,
+    pub order_id: &'a str,
+    pub original: Option<&'a str>,
+}
+
+impl super::Rule for R8 {
+    type Facts<'a> = Facts<'a>;
+    type Step = Option<Code>;
+    fn check(f: &Facts<'_>, env: &super::Env<'_>, findings: &mut Vec<Finding>) -> Option<Code> {
+        let fallback = env.policy.refund.fallback_destination.as_str();
+        check(f.unsub, f.order_id, f.original, fallback, findings)
+    }
+}
+
 /// What R8 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};

@@ -115,6 +115,23 @@ impl DeadlineStep {
     }
 }
 
+/// R9 in the shape every rule has ([`super::Rule`]).
+pub struct R9;
+
+/// What R9 reads: the unsubscription and R5's approved_at.
+pub struct Facts<'a> {
+    pub unsub: &'a UnsubFacts<'a>,
+    pub approved_at: Micros,
+}
+
+impl super::Rule for R9 {
+    type Facts<'a> = Facts<'a>;
+    type Step = DeadlineStep;
+    fn check(f: &Facts<'_>, env: &Env<'_>, findings: &mut Vec<Finding>) -> DeadlineStep {
+        check(f.unsub, f.approved_at, env, findings)
+    }
+}
+
 /// What R9 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
