@@ -25,7 +25,9 @@ use crate::model::{BillingMode, ItemKind};
 use crate::rules::r0_linking::Link;
 use crate::rules::r10_value_added::{self, Instance, InstanceOrder, InstanceUnsub, R10};
 use crate::rules::r11_batches::{self, BatchRow, R11};
-use crate::rules::r1_payments::{self, MethodCandidate, OrderPayments, OrderRef, PaymentCheck, PaymentFacts};
+use crate::rules::r1_payments::{
+    self, MethodCandidate, OrderPayments, OrderRef, PaymentCheck, PaymentFacts, R1Order, R1,
+};
 use crate::rules::{Env, Finding, OrderFacts, Rule};
 use crate::time::{Calendar, Micros};
 
@@ -167,14 +169,14 @@ impl Reconciliation {
         debug_assert_eq!(accounts.last().map_or(0, |r| r.end), outcomes.len());
         drop(span);
         let span = crate::trace::span("rules: R1 findings");
-        let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &policy);
-        drop(span);
-        let span = crate::trace::span("rules: R10 + R11");
         let env = Env {
             policy: &policy,
             cal: &cal,
             as_of,
         };
+        let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &env);
+        drop(span);
+        let span = crate::trace::span("rules: R10 + R11");
         other_findings.extend(value_added(&inputs, &j.order_of_unsub, &mut outcomes, &env));
         batches(&inputs, &mut outcomes, &env);
         for o in &mut outcomes {
@@ -302,12 +304,12 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
     }
 }
 
-/// R1's findings on payments and orders.
+/// R1's findings on payments (the rows that do not belong) and orders.
 fn payment_findings(
     inputs: &Inputs,
     order_of_payment: &[Option<RowIndex>],
     pay: &PaymentAgg,
-    policy: &Policy,
+    env: &Env<'_>,
 ) -> Vec<Finding> {
     let (o, p) = (&inputs.orders, &inputs.payments);
     let (o_acct, o_id) = (o.account_id.view(), o.order_id.view());
@@ -321,25 +323,32 @@ fn payment_findings(
         .into_par_iter()
         .filter(|&i| !pay.checks[i].belongs())
         .flat_map_iter(|i| {
-            let facts = PaymentFacts {
-                payment_id: p_id.get(i),
-                account_id: p_acct.get(i),
-                order_id: p_order.get(i),
-                currency: p.currency[i],
+            let facts = r1_payments::Facts {
+                payment: PaymentFacts {
+                    payment_id: p_id.get(i),
+                    account_id: p_acct.get(i),
+                    order_id: p_order.get(i),
+                    currency: p.currency[i],
+                },
+                order: order_of_payment[i].map(|oi| order_ref(oi.get())),
             };
-            r1_payments::payment_findings(&facts, order_of_payment[i].map(|oi| order_ref(oi.get())), pay.checks[i])
+            let mut findings = Vec::new();
+            R1::check(&facts, env, &mut findings);
+            findings
         })
         .collect();
-    let tolerance = policy.amount_tolerance;
-    out.par_extend((0..o.len()).into_par_iter().filter_map(|i| {
-        r1_payments::payment_mismatch(
-            o.billing_mode[i],
-            pay.has_rows[i],
-            o.cash_due(i),
-            pay.cash_paid[i],
-            tolerance,
-        )
-        .then(|| r1_payments::mismatch_finding(&order_ref(i), o.amount[i], o.coupon_amount[i], pay.cash_paid[i]))
+    out.par_extend((0..o.len()).into_par_iter().flat_map_iter(|i| {
+        let totals = r1_payments::OrderTotals {
+            order: order_ref(i),
+            billing_mode: o.billing_mode[i],
+            amount: o.amount[i],
+            coupon_amount: o.coupon_amount[i],
+            has_payment_rows: pay.has_rows[i],
+            cash_paid: pay.cash_paid[i],
+        };
+        let mut findings = Vec::new();
+        R1Order::check(&totals, env, &mut findings);
+        findings
     }));
     out
 }

@@ -111,10 +111,9 @@ pub struct Env<'a> {
 /// The shape every rule has: the facts it reads in (`Facts`: rows, and
 /// the results of the rules before it), its step out (what it decided,
 /// which explain replays) and its findings pushed. Each rule module
-/// implements it once (`R0` … `R11`); the engine only sequences them.
-/// R1 is two folds over the payments instead ([`r1_payments`]: each
-/// payment's check, each order's [`r1_payments::OrderPayments`]), which
-/// the engine runs in parallel over columns.
+/// implements it (`R0` … `R11`; R1 twice: per payment, and per order as
+/// `R1Order` once [`r1_payments::OrderPayments`] has summed its payments);
+/// the engine only sequences them.
 pub trait Rule {
     /// What the rule reads.
     type Facts<'a>;

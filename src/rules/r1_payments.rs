@@ -211,6 +211,58 @@ pub fn mismatch_finding(order: &OrderRef<'_>, amount: Decimal, coupon: Decimal, 
     f
 }
 
+/// R1 on one payment row in the shape every rule has ([`super::Rule`]):
+/// its check (the step), and ORPHAN_PAYMENT, CURRENCY_MISMATCH or
+/// ACCOUNT_MISMATCH. The engine first runs [`check_payment`] over every
+/// row for the aggregates, then this on the rows that do not belong.
+pub struct R1;
+
+/// What R1 reads of one payment: the row and its order, if accepted.
+pub struct Facts<'a> {
+    pub payment: PaymentFacts<'a>,
+    pub order: Option<OrderRef<'a>>,
+}
+
+impl super::Rule for R1 {
+    type Facts<'a> = Facts<'a>;
+    type Step = PaymentCheck;
+    fn check(f: &Facts<'_>, _: &super::Env<'_>, findings: &mut Vec<Finding>) -> PaymentCheck {
+        let p = &f.payment;
+        let check = check_payment(p.account_id, p.currency, f.order.map(|o| (o.account_id, o.currency)));
+        findings.extend(payment_findings(p, f.order, check));
+        check
+    }
+}
+
+/// R1 on one order in the same shape: PAYMENT_MISMATCH when its
+/// cash_paid (the [`OrderPayments`] fold) is not its cash_due.
+pub struct R1Order;
+
+/// What R1 reads of one order once its payments are summed.
+pub struct OrderTotals<'a> {
+    pub order: OrderRef<'a>,
+    pub billing_mode: BillingMode,
+    pub amount: Decimal,
+    pub coupon_amount: Decimal,
+    pub has_payment_rows: bool,
+    pub cash_paid: Decimal,
+}
+
+impl super::Rule for R1Order {
+    type Facts<'a> = OrderTotals<'a>;
+    /// Whether the order's payments miss its cash_due.
+    type Step = bool;
+    fn check(f: &OrderTotals<'_>, env: &super::Env<'_>, findings: &mut Vec<Finding>) -> bool {
+        let due = f.amount - f.coupon_amount;
+        let tolerance = env.policy.amount_tolerance;
+        let mismatch = payment_mismatch(f.billing_mode, f.has_payment_rows, due, f.cash_paid, tolerance);
+        if mismatch {
+            findings.push(mismatch_finding(&f.order, f.amount, f.coupon_amount, f.cash_paid));
+        }
+        mismatch
+    }
+}
+
 /// What R1 reads and raises (docs/rules.md, checked by a test).
 pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule};
