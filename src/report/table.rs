@@ -194,11 +194,6 @@ pub fn is_report(name: &str) -> bool {
     REPORTS.iter().any(|r| r.name == name)
 }
 
-/// The report of `name`.
-pub fn report(name: &str) -> Option<&'static Report> {
-    REPORTS.iter().find(|r| r.name == name)
-}
-
 fn discrepancies(job: &Job<'_>, path: &Path, facts: &mut Facts) -> Result<Done, AppError> {
     let _s = crate::trace::span("write discrepancies.csv");
     let d = super::write_csv(path, &super::DISCREPANCIES_HEADER, &job.tracked, 4096, |(f, t), r| {
@@ -286,7 +281,10 @@ mod tests {
                     assert!(r.columns.is_some() && r.name.ends_with(".csv"), "{}", r.name)
                 }
                 Writer::ParquetCopy(csv) => {
-                    let source = report(csv).expect("the copied CSV is a report");
+                    let source = REPORTS
+                        .iter()
+                        .find(|s| s.name == csv)
+                        .expect("the copied CSV is a report");
                     assert_eq!(r.name, csv.replace(".csv", ".parquet"));
                     assert_eq!(r.columns.map(<[Column]>::len), source.columns.map(<[Column]>::len));
                     assert_eq!(r.sort_key, source.sort_key, "{}", r.name);

@@ -42,6 +42,8 @@ pub struct Via {
 pub struct Rule {
     /// `R0` … `R11`, as in docs/rules.md.
     pub id: &'static str,
+    /// The module that declares it (`module_path!()` there).
+    pub module: &'static str,
     pub title: &'static str,
     /// Input columns the rule reads itself.
     pub columns: &'static [Column],
@@ -126,31 +128,13 @@ impl Rule {
         let policy: Vec<String> = self.policy.iter().map(|k| format!("`{k}`")).collect();
         format!(
             "| declared (`{}::RULE`) | |\n|---|---|\n| reads | {} |\n| through | {} |\n| depends on | {} |\n| policy | {} |\n| raises | {} |\n",
-            self.module(),
+            self.module.rsplit("::").next().unwrap_or(self.module),
             columns(self.columns),
             or_none(via.join("; ")),
             columns(&self.all_columns()),
             or_none(policy.join(", ")),
             or_none(codes.join(", ")),
         )
-    }
-
-    /// The module that declares it (`rules::r5_review`).
-    pub fn module(&self) -> &'static str {
-        match self.id {
-            "R0" => "r0_linking",
-            "R1" => "r1_payments",
-            "R2" => "r2_blocked",
-            "R3" => "r3_type",
-            "R4" => "r4_amounts",
-            "R5" => "r5_review",
-            "R6" => "r6_cycle",
-            "R7" => "r7_recorded",
-            "R8" => "r8_destination",
-            "R9" => "r9_deadline",
-            "R10" => "r10_value_added",
-            _ => "r11_batches",
-        }
     }
 }
 

@@ -155,6 +155,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule};
     Rule {
         id: "R0",
+        module: module_path!(),
         title: "Linking",
         columns: &[
             (Unsubscriptions, "unsub_id"),

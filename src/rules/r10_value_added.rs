@@ -364,6 +364,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R10",
+        module: module_path!(),
         title: "Value-added packages",
         columns: &[
             (Orders, "order_id"),

@@ -118,6 +118,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule};
     Rule {
         id: "R11",
+        module: module_path!(),
         title: "Batches",
         columns: &[
             (Unsubscriptions, "batch_id"),

@@ -268,6 +268,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule};
     Rule {
         id: "R1",
+        module: module_path!(),
         title: "Payments",
         columns: &[
             (Payments, "payment_id"),

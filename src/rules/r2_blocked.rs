@@ -96,6 +96,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R2",
+        module: module_path!(),
         title: "Blocked states",
         columns: &[
             (Unsubscriptions, "instance_state"),

@@ -270,6 +270,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R3",
+        module: module_path!(),
         title: "Refund type",
         columns: &[
             (Orders, "billing_mode"),

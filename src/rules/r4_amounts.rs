@@ -245,6 +245,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R4",
+        module: module_path!(),
         title: "Amounts",
         columns: &[
             (Orders, "amount"),

@@ -186,6 +186,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R5",
+        module: module_path!(),
         title: "Review and approval",
         columns: &[
             (Orders, "amount"),

@@ -83,6 +83,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R6",
+        module: module_path!(),
         title: "Billing cycle",
         columns: &[
             (Unsubscriptions, "status"),

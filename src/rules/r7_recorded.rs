@@ -213,6 +213,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R7",
+        module: module_path!(),
         title: "Recorded vs expected",
         columns: &[
             (Unsubscriptions, "status"),

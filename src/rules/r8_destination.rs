@@ -92,6 +92,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R8",
+        module: module_path!(),
         title: "Destination",
         columns: &[
             (Unsubscriptions, "status"),

@@ -137,6 +137,7 @@ pub const RULE: super::declared::Rule = {
     use super::declared::{File::*, Rule, Via};
     Rule {
         id: "R9",
+        module: module_path!(),
         title: "Refund deadline",
         columns: &[
             (Unsubscriptions, "status"),
