@@ -299,6 +299,63 @@ pub fn format_exact(value: Decimal) -> String {
     value.to_string()
 }
 
+/// Why a report cell is not an amount as the reports write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WrittenAmountError {
+    /// Not `-?digits[.digits]`.
+    Syntax,
+    /// More decimals than the scale asked for, or more than 38 digits.
+    TooPrecise,
+}
+
+/// An amount as the reports write it ([`write_amount`]): `-?digits[.digits]`,
+/// as an integer of 10^-`scale` units — exact, or an error when it has more
+/// decimals than `scale` or the result more than 38 digits. The one reader
+/// of written amounts: the Parquet copies, report.html and `--baseline`
+/// read reports with it ([`parse_written`]).
+pub fn parse_written_scaled(s: &str, scale: usize) -> Result<i128, WrittenAmountError> {
+    const PRECISION: usize = 38;
+    let (negative, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) || (body.contains('.') && frac.is_empty()) {
+        return Err(WrittenAmountError::Syntax);
+    }
+    if frac.len() > scale || scale > PRECISION {
+        return Err(WrittenAmountError::TooPrecise);
+    }
+    let int = int.trim_start_matches('0');
+    if int.len() + scale > PRECISION {
+        return Err(WrittenAmountError::TooPrecise);
+    }
+    // At most 38 digits: fits i128 (10^38 < 2^127).
+    let mut v: i128 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        v = v * 10 + i128::from(b - b'0');
+    }
+    for _ in frac.len()..scale {
+        v *= 10;
+    }
+    Ok(if negative { -v } else { v })
+}
+
+/// An amount as the reports write it, as an exact [`Decimal`] at its
+/// written scale (`0.00` stays `0.00`). At most 28 decimals (Decimal's).
+pub fn parse_written(s: &str) -> Result<Decimal, WrittenAmountError> {
+    let scale = s.split_once('.').map_or(0, |(_, f)| f.len());
+    if scale > 28 {
+        return Err(WrittenAmountError::TooPrecise);
+    }
+    let v = parse_written_scaled(s, scale)?;
+    Decimal::try_from_i128_with_scale(v, scale as u32).map_err(|_| WrittenAmountError::TooPrecise)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,5 +513,17 @@ mod tests {
         assert_eq!(format(d("123456789.123456"), 3, Rounding::HalfUp), "123456789.123");
         assert_eq!(format(d("-12.3"), 3, Rounding::HalfUp), "-12.300");
         assert_eq!(format_exact(d("10.00500")), "10.00500");
+    }
+
+    #[test]
+    fn written_amounts_read_back_exactly() {
+        assert_eq!(parse_written("216.99"), Ok(d("216.99")));
+        assert_eq!(parse_written("-0.50"), Ok(d("-0.50")));
+        assert_eq!(parse_written("0.00").map(|v| v.to_string()), Ok("0.00".to_string()));
+        assert_eq!(parse_written("1100"), Ok(d("1100")));
+        for bad in ["", "-", "+1", "1.", ".5", "1e3", " 1", "1,000.00", "abc"] {
+            assert_eq!(parse_written(bad), Err(WrittenAmountError::Syntax), "{bad:?}");
+        }
+        assert_eq!(parse_written_scaled("1.234", 2), Err(WrittenAmountError::TooPrecise));
     }
 }

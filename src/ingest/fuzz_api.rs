@@ -22,7 +22,7 @@ pub struct Record {
 /// with `from_utf8_unchecked`); a bad one panics here.
 pub fn records(text: &str) -> (Vec<Record>, u64) {
     let mut out = Vec::new();
-    let newlines = super::for_each_record(text, |line, source, fields| {
+    let newlines = super::split::for_each_record(text, |line, source, fields| {
         assert!(
             std::str::from_utf8(source.as_bytes()).is_ok(),
             "for_each_record handed out a record source that is not UTF-8"
@@ -38,37 +38,37 @@ pub fn records(text: &str) -> (Vec<Record>, u64) {
 /// `quoted_spans`: `(open, close)` of each quoted span, `close` =
 /// `usize::MAX` for one still open; `None` for a non-RFC-4180 quote.
 pub fn quoted_spans(buf: &[u8], eof: bool) -> Option<Vec<(usize, usize)>> {
-    super::quoted_spans(buf, eof)
+    super::split::quoted_spans(buf, eof)
 }
 
 /// `boundary_at_or_after`: the start of the first record at or after `pos`.
 pub fn boundary_at_or_after(buf: &[u8], spans: &[(usize, usize)], pos: usize) -> Option<usize> {
-    super::boundary_at_or_after(buf, spans, pos)
+    super::split::boundary_at_or_after(buf, spans, pos)
 }
 
 /// `last_boundary`: the end of the last complete record.
 pub fn last_boundary(buf: &[u8], spans: &[(usize, usize)]) -> Option<usize> {
-    super::last_boundary(buf, spans)
+    super::split::last_boundary(buf, spans)
 }
 
 /// `split_points`: chunk cuts including 0 and `buf.len()`.
 pub fn split_points(buf: &[u8], spans: &[(usize, usize)], parts: usize) -> Vec<usize> {
-    super::split_points(buf, spans, parts)
+    super::split::split_points(buf, spans, parts)
 }
 
 /// The str trim the row parser applies to every cell.
 pub fn trim(s: &str) -> &str {
-    super::trim(s)
+    super::split::trim(s)
 }
 
 /// `read_table` with a chosen block size (the production size is
 /// [`BLOCK`]); small blocks exercise the cut between blocks.
 pub fn read_table_with_block<T: Table>(path: &Path, ctx: &RowCtx<'_>, block: usize) -> Result<Loaded<T>, InputError> {
-    super::read_table_with_block::<T>(path, ctx, block)
+    super::reader::read_table_with_block::<T>(path, ctx, block)
 }
 
 /// The production block size.
-pub const BLOCK: usize = super::BLOCK;
+pub const BLOCK: usize = super::reader::BLOCK;
 
 /// Validates one row of trimmed cells (indexed like `T::COLUMNS`) into a
 /// fresh table, as `parse_chunk` does.

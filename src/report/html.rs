@@ -14,13 +14,13 @@ mod data;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
 use super::summary::Summary;
 use crate::error::AppError;
 use crate::rules::Code;
+use crate::time::Month;
 use data::{Data, Listing, MonthRefunds};
 
 /// The file name, in the `--out` folder.
@@ -101,8 +101,10 @@ fn amount(v: Decimal) -> String {
     num(&data::unsigned_zero(v).to_string())
 }
 
-fn parse(v: &str) -> Decimal {
-    Decimal::from_str(v).unwrap_or_default()
+/// A figure of summary.json as the reports write it; `None` (shown as an
+/// empty cell, never as 0) if it is not one.
+fn parse(v: &str) -> Option<Decimal> {
+    crate::money::parse_written(v).ok()
 }
 
 /// The whole page.
@@ -234,7 +236,9 @@ fn totals(h: &mut String, s: &Summary) {
          <th class=\"num\">recorded − expected</th></tr></thead><tbody>",
     );
     for (c, t) in &s.refund_totals {
-        let diff = parse(&t.recorded_refunds).checked_sub(parse(&t.expected_refunds));
+        let diff = parse(&t.recorded_refunds)
+            .zip(parse(&t.expected_refunds))
+            .and_then(|(r, e)| r.checked_sub(e));
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>{}</tr>",
@@ -390,7 +394,7 @@ fn months(h: &mut String, s: &Summary, d: &Data) {
                 figure(&format!("monthly.{currency}.recorded_refunds"), &data::unsigned_zero(r).to_string()),
                 r.checked_sub(e).map(diff_cell).unwrap_or_default()
             );
-            let headline = s.refund_totals.get(currency).map(|t| parse(&t.recorded_refunds));
+            let headline = s.refund_totals.get(currency).and_then(|t| parse(&t.recorded_refunds));
             if headline.is_some_and(|t| t != r) {
                 h.push_str(
                     "<p class=\"note\">The recorded total here includes the refunds of ACCOUNT_MISMATCH \
@@ -409,11 +413,7 @@ fn months(h: &mut String, s: &Summary, d: &Data) {
 /// every month is a plain `YYYY-MM` and the span is at most 50 years;
 /// otherwise the months as they are.
 fn continuous(months: &[MonthRefunds]) -> Vec<MonthRefunds> {
-    let index = |m: &str| -> Option<i64> {
-        let (y, mo) = m.split_once('-')?;
-        let (y, mo): (i64, i64) = (y.parse().ok()?, mo.parse().ok()?);
-        (m.len() == 7 && (1..=12).contains(&mo)).then_some(y * 12 + mo - 1)
-    };
+    let index = |m: &str| Month::parse(m).map(|m| i64::from(m.0));
     let idx: Option<Vec<i64>> = months.iter().map(|m| index(&m.month)).collect();
     let Some(idx) = idx.filter(|i| i.windows(2).all(|w| w[0] < w[1])) else {
         return months.to_vec();
@@ -432,7 +432,7 @@ fn continuous(months: &[MonthRefunds]) -> Vec<MonthRefunds> {
             k += 1;
         } else {
             out.push(MonthRefunds {
-                month: format!("{:04}-{:02}", i / 12, i % 12 + 1),
+                month: Month(i as i32).to_string(),
                 ..MonthRefunds::default()
             });
         }

@@ -331,38 +331,12 @@ pub(crate) fn parse_bool(s: &str) -> Result<bool, CellError> {
     }
 }
 
-/// An amount `-?digits[.digits]` as an integer of 10^-scale units: exact,
-/// or an error when it has more decimals than `scale` or the result has
-/// more than 38 digits.
+/// An amount at the column's scale ([`crate::money::parse_written_scaled`]).
 pub(crate) fn parse_amount(s: &str, scale: usize) -> Result<i128, CellError> {
-    let (negative, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (body, ""),
-    };
-    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || !digits(int) || !digits(frac) || (body.contains('.') && frac.is_empty()) {
-        return Err(CellError::Syntax);
-    }
-    if frac.len() > scale || scale > PRECISION {
-        return Err(CellError::TooPrecise);
-    }
-    let int = int.trim_start_matches('0');
-    if int.len() + scale > PRECISION {
-        return Err(CellError::TooPrecise);
-    }
-    // At most 38 digits: fits i128 (10^38 < 2^127).
-    let mut v: i128 = 0;
-    for b in int.bytes().chain(frac.bytes()) {
-        v = v * 10 + i128::from(b - b'0');
-    }
-    for _ in frac.len()..scale {
-        v *= 10;
-    }
-    Ok(if negative { -v } else { v })
+    crate::money::parse_written_scaled(s, scale).map_err(|e| match e {
+        crate::money::WrittenAmountError::Syntax => CellError::Syntax,
+        crate::money::WrittenAmountError::TooPrecise => CellError::TooPrecise,
+    })
 }
 
 impl From<crate::time::WrittenError> for CellError {

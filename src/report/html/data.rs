@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
-use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
@@ -202,7 +201,7 @@ impl Report {
             let scale = s.find('.').map_or(0, |i| s.len() - i - 1).min(28);
             return Ok(Decimal::new(0, scale as u32));
         }
-        Decimal::from_str(s).map_err(|_| bad(self.name, self.line, &format!("not an amount: {s:?}")))
+        crate::money::parse_written(s).map_err(|_| bad(self.name, self.line, &format!("not an amount: {s:?}")))
     }
 
     fn count(&self, i: usize) -> Result<u64, AppError> {

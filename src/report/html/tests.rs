@@ -17,7 +17,7 @@ const DISCREPANCIES: &str =
     "severity,code,account_id,unsub_id,order_id,payment_id,field,expected,recorded,delta,currency,message";
 
 fn d(s: &str) -> Decimal {
-    Decimal::from_str(s).unwrap()
+    crate::money::parse_written(s).unwrap()
 }
 
 /// A bill row: account, month, currency, expected, recorded (difference

@@ -1,0 +1,463 @@
+//! One export's file → a [`Table`] and its rejects: the file read in
+//! blocks, each block cut at record boundaries into chunks parsed in
+//! parallel (the splitting is [`super::split`]'s), the header matched to
+//! docs/inputs.md's columns, every row validated by the table's `parse`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::duplicates::reject_duplicates;
+use super::split::{
+    count_line_breaks, for_each_record, for_each_record_spanning, last_boundary, quoted_spans, split_points, trim,
+};
+use super::{InputError, InputMeta, Loaded, Reject, RowCtx, Table, MAX_COLUMNS, MAX_ROWS};
+
+/// Where each column of docs/inputs.md sits in the file's header.
+struct HeaderMap {
+    /// For each docs/inputs.md column, its field index in the file.
+    index: Vec<Option<usize>>,
+    fields: usize,
+}
+
+pub(super) const BLOCK: usize = 32 << 20;
+
+/// Reads, validates and de-duplicates one export.
+pub fn read_table<T: Table>(path: &Path, ctx: &RowCtx<'_>) -> Result<Loaded<T>, InputError> {
+    read_table_with_block::<T>(path, ctx, BLOCK)
+}
+
+pub(super) fn read_table_with_block<T: Table>(
+    path: &Path,
+    ctx: &RowCtx<'_>,
+    block: usize,
+) -> Result<Loaded<T>, InputError> {
+    let shown = path.display().to_string();
+    let unreadable = |e: std::io::Error| InputError::Unreadable {
+        path: shown.clone(),
+        flag: T::FLAG,
+        reason: e.to_string(),
+    };
+    let mut file = File::open(path).map_err(unreadable)?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
+    if buf.is_empty() {
+        return Err(InputError::Empty { path: shown });
+    }
+
+    // Header: the first record, after an optional BOM.
+    let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let (header, header_len) = loop {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&buf[bom..]);
+        let mut rec = csv::ByteRecord::new();
+        let got = rdr.read_byte_record(&mut rec).unwrap_or(false);
+        let end = rdr.position().byte() as usize;
+        if got && (bom + end < buf.len() || eof) {
+            break (rec, bom + end);
+        }
+        if eof {
+            return Err(InputError::Empty { path: shown });
+        }
+        eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
+    };
+    let map = header_map::<T>(&header, &shown)?;
+    let mut meta = InputMeta {
+        file: T::FILE,
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| T::FILE.to_string()),
+        path: path.to_path_buf(),
+        bytes: total_bytes,
+        extra_columns: extra_columns::<T>(&header),
+        ..InputMeta::default()
+    };
+    let mut line = 1 + count_line_breaks(&buf[..header_len], buf.get(header_len).copied());
+    // A header that ends without a newline at EOF ends the file.
+    buf.drain(..header_len);
+
+    let parse_span = crate::trace::span("ingest: read + parse");
+    let mut table = T::with_capacity(0);
+    let mut rejects = Vec::new();
+    let mut spare: Vec<u8> = Vec::new();
+    loop {
+        if buf.is_empty() && eof {
+            break;
+        }
+        // Cut the buffer after its last complete record (all of it at EOF)
+        // and into chunks at record boundaries.
+        let spans = quoted_spans(&buf, eof);
+        let cut = match &spans {
+            _ if eof => Some(buf.len()),
+            Some(spans) => last_boundary(&buf, spans).filter(|&c| c > 0),
+            None => None,
+        };
+        let Some(cut) = cut else {
+            // No complete record yet, or a quote the fast splitter cannot
+            // follow: read more (the whole rest of the file in that case,
+            // parsed in one piece exactly as the csv crate reads it).
+            let want = if spans.is_none() { usize::MAX } else { block };
+            eof = fill(&mut file, &mut buf, want).map_err(unreadable)?;
+            continue;
+        };
+        let bounds = match &spans {
+            Some(spans) => split_points(&buf[..cut], spans, rayon::current_num_threads() * 4),
+            None => vec![0, cut],
+        };
+        // Read the next block, after the incomplete record left at the end
+        // of this one, while this one is parsed.
+        // The buffer of the block before last is free again: reusing it
+        // saves faulting in fresh pages for every block.
+        let mut next = std::mem::take(&mut spare);
+        next.clear();
+        next.reserve(buf.len() - cut + block);
+        next.extend_from_slice(&buf[cut..]);
+        let (read, parsed) = rayon::join(
+            || {
+                if eof {
+                    Ok(true)
+                } else {
+                    fill(&mut file, &mut next, block)
+                }
+            },
+            || {
+                bounds
+                    .par_windows(2)
+                    .map(|w| parse_chunk::<T>(&buf[w[0]..w[1]], &map, ctx))
+                    .collect::<Vec<_>>()
+            },
+        );
+        let first_block = table.is_empty();
+        let rows: usize = parsed.iter().flatten().map(|c| c.table.len()).sum();
+        table.reserve(rows);
+        for chunk in parsed {
+            let chunk = chunk.map_err(|(rel_line, column)| InputError::NotUtf8 {
+                path: shown.clone(),
+                line: line + rel_line - 1,
+                column,
+            })?;
+            meta.rows_read += chunk.rows_read;
+            if meta.rows_read > MAX_ROWS {
+                return Err(InputError::TooManyRows {
+                    path: shown.clone(),
+                    limit: MAX_ROWS,
+                });
+            }
+            for mut r in chunk.rejects {
+                r.line += line - 1;
+                rejects.push(r);
+            }
+            let mut t = chunk.table;
+            for l in t.lines_mut() {
+                *l += line - 1;
+            }
+            table.append(t);
+            line += chunk.newlines;
+        }
+        if first_block && !eof && cut > 0 {
+            // Size the columns once from the first block's rows per byte.
+            let estimate = (table.len() as u128 * u128::from(total_bytes) / cut as u128) as usize;
+            table.reserve((estimate + estimate / 32).saturating_sub(table.len()));
+        }
+        eof = read.map_err(unreadable)?;
+        spare = std::mem::replace(&mut buf, next);
+    }
+    table.finish();
+    drop(parse_span);
+
+    reject_duplicates(&mut table, &mut rejects);
+    rejects.sort_by_key(|r| r.line);
+    for r in &mut rejects {
+        r.file.clone_from(&meta.name);
+    }
+    meta.accepted = table.len() as u64;
+    meta.rejected = rejects.len() as u64;
+    Ok(Loaded { table, rejects, meta })
+}
+
+/// Reads up to `want` more bytes (`usize::MAX`: all the rest) onto the end
+/// of `buf`; returns whether the file is exhausted.
+fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let got = file.by_ref().take(want as u64).read_to_end(buf)?;
+    Ok(want == usize::MAX || got < want)
+}
+
+fn normalise_header(field: &[u8]) -> String {
+    String::from_utf8_lossy(field).trim().to_ascii_lowercase()
+}
+
+fn header_map<T: Table>(header: &csv::ByteRecord, path: &str) -> Result<HeaderMap, InputError> {
+    let mut index = vec![None; T::COLUMNS.len()];
+    for (i, field) in header.iter().enumerate() {
+        if std::str::from_utf8(field).is_err() {
+            return Err(InputError::NotUtf8 {
+                path: path.to_string(),
+                line: 1,
+                column: None,
+            });
+        }
+        let name = normalise_header(field);
+        if let Some(c) = T::COLUMNS.iter().position(|(n, _)| *n == name) {
+            if index[c].is_some() {
+                return Err(InputError::DuplicateColumn {
+                    path: path.to_string(),
+                    column: name,
+                });
+            }
+            index[c] = Some(i);
+        }
+    }
+    for (c, (name, required)) in T::COLUMNS.iter().enumerate() {
+        if *required && index[c].is_none() {
+            // One header field holding another delimiter: say so.
+            let hint = match header.iter().next().filter(|_| header.len() == 1) {
+                Some(only) => [(b';', "`;`"), (b'\t', "a tab"), (b'|', "`|`")]
+                    .iter()
+                    .find(|(d, _)| only.contains(d))
+                    .map(|(_, name)| {
+                        format!("; the header is a single column containing {name}: the file seems to use {name} as its delimiter, but refund-recon reads comma-separated files, so re-export it with `,`")
+                    })
+                    .unwrap_or_default(),
+                None => String::new(),
+            };
+            return Err(InputError::MissingColumn {
+                path: path.to_string(),
+                column: (*name).to_string(),
+                export: T::FILE,
+                flag: T::FLAG,
+                hint,
+            });
+        }
+    }
+    Ok(HeaderMap {
+        index,
+        fields: header.len(),
+    })
+}
+
+fn extra_columns<T: Table>(header: &csv::ByteRecord) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for field in header.iter() {
+        let name = normalise_header(field);
+        if !name.is_empty() && !T::COLUMNS.iter().any(|(n, _)| *n == name) && !out.contains(&name) {
+            out.push(String::from_utf8_lossy(field).trim().to_string());
+        }
+    }
+    out
+}
+
+struct Chunk<T> {
+    table: T,
+    rejects: Vec<Reject>,
+    rows_read: u64,
+    newlines: u64,
+}
+
+/// Parses one chunk that starts at a record boundary. Lines are relative
+/// (1 = the chunk's first line). A UTF-8 error is `(line, column)`.
+///
+/// A record without quotes or stray CRs is split with memchr straight out
+/// of the chunk (no copy); any other record goes through `csv_core`, the
+/// parser behind the `csv` crate, so both give the same fields.
+fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Result<Chunk<T>, (u64, Option<String>)> {
+    // Valid UTF-8 as a whole means every field is: fields are cut at ASCII
+    // bytes and unescaping only drops ASCII quotes.
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(locate_utf8_error::<T>(bytes, map));
+    };
+    // A row per line at most (short rows, as payments', outnumber any
+    // guess by bytes, and growing every column copies it).
+    let mut table = T::with_capacity(memchr::memchr_iter(b'\n', bytes).count() + 1);
+    let mut rejects = Vec::new();
+    let mut rows_read = 0;
+    let newlines = for_each_record_spanning(text, |record_line, span, raw, source, fields| {
+        rows_read += 1;
+        let Err(reject) = push_record(&mut table, map, ctx, record_line, span, source, fields) else {
+            return;
+        };
+        // A rejected record over several lines whose later lines are each a
+        // whole row: a quote on its first line was not closed and swallowed
+        // them. Reject that line alone and read the others as rows.
+        match (span > 0).then(|| single_rows(raw, map.fields)).flatten() {
+            Some((first, rest)) => {
+                rejects.push(unclosed_quote::<T>(map, record_line, first));
+                for (k, line_text) in rest.into_iter().enumerate() {
+                    let line = record_line + 1 + k as u64;
+                    for_each_record_spanning(line_text, |_, _, _, source, fields| {
+                        rows_read += 1;
+                        if let Err(r) = push_record(&mut table, map, ctx, line, 0, source, fields) {
+                            rejects.push(*r);
+                        }
+                    });
+                }
+            }
+            None => rejects.push(*reject),
+        }
+    });
+    table.resolve(ctx);
+    Ok(Chunk {
+        table,
+        rejects,
+        rows_read,
+        newlines,
+    })
+}
+
+/// Validates one record and appends it to `table`, or says why not.
+#[allow(clippy::too_many_arguments)]
+fn push_record<T: Table>(
+    table: &mut T,
+    map: &HeaderMap,
+    ctx: &RowCtx<'_>,
+    record_line: u64,
+    span: u64,
+    source: &str,
+    fields: &[(usize, usize)],
+) -> Result<(), Box<Reject>> {
+    let cell = |i: usize| trim(&source[fields[i].0..fields[i].1]);
+    // Only a reject names the id.
+    let id = || map.index[T::ID].filter(|&i| i < fields.len()).map(cell).unwrap_or("");
+    // A record over several lines usually means a quote that is not
+    // closed where it should be: say so, and which lines it took.
+    let spanning = |reason: String| {
+        if span == 0 {
+            reason
+        } else {
+            format!(
+                "{reason}; this row runs over {} lines, joined by a quoted field, so a quote (\") is probably not closed where it should be: check the quotes on its first line",
+                span + 1
+            )
+        }
+    };
+    if fields.len() != map.fields {
+        return Err(Box::new(Reject {
+            file: String::new(),
+            line: record_line,
+            record_id: id().to_string(),
+            column: String::new(),
+            value: String::new(),
+            reason: spanning(format!(
+                "the row has {} fields but the header has {}",
+                fields.len(),
+                map.fields
+            )),
+        }));
+    }
+    let mut cells: [&str; MAX_COLUMNS] = [""; MAX_COLUMNS];
+    for (c, index) in cells.iter_mut().zip(&map.index) {
+        if let Some(i) = *index {
+            *c = cell(i);
+        }
+    }
+    table
+        .push_row(&cells[..T::COLUMNS.len()], record_line, ctx)
+        .map_err(|e| {
+            Box::new(Reject {
+                file: String::new(),
+                line: record_line,
+                record_id: id().to_string(),
+                column: T::COLUMNS[e.column].0.to_string(),
+                value: cells[e.column].to_string(),
+                reason: spanning(e.reason),
+            })
+        })
+}
+
+/// The physical lines of a multi-line record — `(first, rest)` — when each
+/// line after the first, read on its own, is one whole row of `fields`
+/// fields (or blank); else `None`.
+fn single_rows(raw: &str, fields: usize) -> Option<(&str, Vec<&str>)> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\n' => {
+                lines.push(&raw[start..i]);
+                start = i + 1;
+            }
+            b'\r' => {
+                lines.push(&raw[start..i]);
+                if b.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < b.len() {
+        lines.push(&raw[start..]);
+    }
+    let (first, rest) = lines.split_first()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let whole = rest.iter().all(|line| {
+        let mut counts = Vec::new();
+        for_each_record(line, |_, _, f| counts.push(f.len()));
+        counts.is_empty() || counts == [fields]
+    });
+    whole.then(|| (*first, rest.to_vec()))
+}
+
+/// The reject of a line whose open quote swallowed the lines after it.
+fn unclosed_quote<T: Table>(map: &HeaderMap, line: u64, text: &str) -> Reject {
+    let mut id = String::new();
+    for_each_record(text, |_, source, fields| {
+        if let Some(&(a, b)) = map.index[T::ID].and_then(|i| fields.get(i)) {
+            id = trim(&source[a..b]).to_string();
+        }
+    });
+    Reject {
+        file: String::new(),
+        line,
+        record_id: id,
+        column: String::new(),
+        value: String::new(),
+        reason: "a quote (\") on this line is not closed before the line ends, so it would swallow the next lines; this line is rejected and the lines after it are read as rows of their own: fix the quotes on this line".into(),
+    }
+}
+
+/// The line and column of the first field that is not UTF-8 (slow path,
+/// only for a chunk that failed the check).
+fn locate_utf8_error<T: Table>(bytes: &[u8], map: &HeaderMap) -> (u64, Option<String>) {
+    // The csv crate drops a BOM at the start of its input (and leaves it
+    // out of its positions); a chunk may start with one that is data. A
+    // leading newline, counted as line 0, keeps it in.
+    let prefixed = [b"\n".as_slice(), bytes].concat();
+    let bytes = prefixed.as_slice();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut rec = csv::ByteRecord::new();
+    let (mut seen, mut line) = (0usize, 0u64);
+    while rdr.read_byte_record(&mut rec).unwrap_or(false) {
+        let mut start = rec.position().map(|p| p.byte() as usize).unwrap_or(seen).max(seen);
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        line += count_line_breaks(&bytes[seen..start], bytes.get(start).copied());
+        seen = start;
+        for (i, field) in rec.iter().enumerate() {
+            if std::str::from_utf8(field).is_err() {
+                let column = map
+                    .index
+                    .iter()
+                    .position(|x| *x == Some(i))
+                    .map(|c| T::COLUMNS[c].0.to_string());
+                return (line, column);
+            }
+        }
+    }
+    (line, None)
+}
