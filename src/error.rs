@@ -12,6 +12,9 @@ pub enum AppError {
     /// A policy problem (exit 2).
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// A mapping problem (exit 2).
+    #[error(transparent)]
+    Mapping(#[from] crate::mapping::MappingError),
     /// A file-level input problem (exit 3).
     #[error(transparent)]
     Input(#[from] InputError),
@@ -42,7 +45,7 @@ pub enum AppError {
 impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Usage(_) | AppError::Policy(_) => 2,
+            AppError::Usage(_) | AppError::Policy(_) | AppError::Mapping(_) => 2,
             AppError::Input(_) | AppError::RejectRate { .. } | AppError::Arithmetic(_) => 3,
             AppError::Output(_) | AppError::Locked(_) => 4,
             AppError::Internal(_) => 5,

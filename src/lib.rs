@@ -3,7 +3,7 @@
 //! reports every disagreement (see docs/README.md and README.md).
 //!
 //! The data's path: [`ingest`] (CSV → typed columns in account order,
-//! rejects) → [`engine`] (each payment and unsubscription linked to its
+//! rejects; or, for a provider's own exports, [`mapping`] first) → [`engine`] (each payment and unsubscription linked to its
 //! order within its account, rules per account in parallel, then R10 per
 //! instance and R11 per batch) → [`report`] (CSV reports, Parquet copies
 //! on request, written atomically) and [`explain`] (one unsubscription's
@@ -18,6 +18,7 @@ pub mod error;
 pub mod explain;
 pub mod generate;
 pub mod ingest;
+pub mod mapping;
 pub mod model;
 pub mod money;
 pub mod report;

@@ -152,6 +152,19 @@ pub fn write_utc(buf: &mut Vec<u8>, t: Micros) {
     buf.push(b'Z');
 }
 
+/// As [`write_utc`], with the microseconds when there are any
+/// (`…:05.250Z`): the canonical text a mapping writes, which reads back as
+/// the same instant.
+pub fn write_utc_exact(buf: &mut Vec<u8>, t: Micros) {
+    write_civil(buf, t.div_euclid(SECOND));
+    let frac = t.rem_euclid(SECOND);
+    if frac != 0 {
+        let digits = format!(".{frac:06}");
+        buf.extend_from_slice(digits.trim_end_matches('0').as_bytes());
+    }
+    buf.push(b'Z');
+}
+
 /// Why a report cell is not a timestamp or month as the reports write them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WrittenError {
@@ -339,6 +352,11 @@ impl Calendar {
         }
         cal.month_starts = starts;
         cal
+    }
+
+    /// The billing zone.
+    pub fn tz(&self) -> Tz {
+        self.tz
     }
 
     pub fn holidays(&self) -> &BTreeSet<NaiveDate> {

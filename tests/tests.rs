@@ -12,6 +12,7 @@ mod test_focus;
 mod test_golden;
 mod test_ingest;
 mod test_linear;
+mod test_mapping;
 mod test_output;
 mod test_parquet;
 mod test_properties;

@@ -92,9 +92,14 @@ pub struct InputArgs {
     /// unsubscriptions.csv path (default: DATA/unsubscriptions.csv).
     #[arg(long)]
     pub unsubscriptions: Option<PathBuf>,
-    /// Policy file (TOML).
+    /// Policy file (TOML), or a preset by name: once-a-year, ten-a-year.
     #[arg(long, default_value = "data/policy.toml")]
     pub policy: PathBuf,
+    /// Read a provider's own exports through a mapping (docs/mapping.md): a
+    /// mapping file, or a preset by name: alibaba-bss, huawei-bss. Its
+    /// source files are found under --data.
+    #[arg(long, value_name = "FILE|PRESET")]
+    pub mapping: Option<String>,
     /// Evaluation time: RFC 3339, or local time in the billing zone
     /// (default: the latest event timestamp in the inputs).
     #[arg(long)]
@@ -217,6 +222,10 @@ pub enum LayoutArg {
 /// Validated input options.
 pub struct Config {
     pub paths: InputPaths,
+    /// `--data`: where a mapping's source files are.
+    pub data: PathBuf,
+    /// `--mapping`, loaded.
+    pub mapping: Option<crate::mapping::Mapping>,
     pub policy: Policy,
     pub cal: Calendar,
     pub as_of: Option<Micros>,
@@ -239,6 +248,12 @@ impl InputArgs {
         }
         let policy = Policy::load(&self.policy)?;
         let cal = policy.calendar();
+        let mapping = self.mapping.as_deref().map(crate::mapping::Mapping::load).transpose()?;
+        if mapping.is_some() && (self.orders.is_some() || self.payments.is_some() || self.unsubscriptions.is_some()) {
+            return Err(AppError::Usage(
+                "--mapping reads the files its [sources] name under --data; leave out --orders, --payments and --unsubscriptions".into(),
+            ));
+        }
         let as_of = match &self.as_of {
             None => None,
             Some(s) => Some(
@@ -253,6 +268,8 @@ impl InputArgs {
                 payments: pick(&self.payments, "payments.csv"),
                 unsubscriptions: pick(&self.unsubscriptions, "unsubscriptions.csv"),
             },
+            data: self.data.clone(),
+            mapping,
             policy,
             cal,
             as_of,
@@ -399,7 +416,10 @@ pub(crate) fn load_checked(cfg: &Config, progress: &Progress) -> Result<(Inputs,
     }
     progress.phase("reading and validating the exports");
     let t = Instant::now();
-    let inputs = Inputs::load(&cfg.paths, &cfg.cal)?;
+    let inputs = match &cfg.mapping {
+        Some(m) => crate::mapping::load_inputs(m, &cfg.data, &cfg.cal)?,
+        None => Inputs::load(&cfg.paths, &cfg.cal)?,
+    };
     let elapsed = t.elapsed();
     cfg.policy
         .check_thresholds(inputs.orders.currency.iter().collect::<std::collections::BTreeSet<_>>())?;

@@ -55,7 +55,8 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
     let progress = Progress::new(input_bytes(&cfg.paths));
     let (inputs, ingest) = load_checked(&cfg, &progress)?;
     progress.phase("joining and evaluating the rules");
-    let rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    let mut rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    rec.set_coverage(crate::mapping::coverage::coverage(cfg.mapping.as_ref()));
     if let Some(b) = &a.baseline {
         b.check_order(rec.as_of, &rec.cal)?;
     }
@@ -126,9 +127,35 @@ fn print_summary(s: &Summary, out: &Path) {
         sev("info")
     );
     for (code, n) in &s.findings.by_code {
-        if *n > 0 {
+        if let Some(n) = n.filter(|&n| n > 0) {
             say!("  {code:<26} {n:>8}");
         }
+    }
+    let unchecked: Vec<&str> = s
+        .coverage
+        .codes
+        .iter()
+        .filter(|(_, st)| !st.is_checked())
+        .map(|(c, _)| *c)
+        .collect();
+    let assumed: Vec<&str> = s
+        .coverage
+        .rules
+        .iter()
+        .filter(|(_, st)| matches!(st, crate::mapping::coverage::Status::Assumed { .. }))
+        .map(|(r, _)| *r)
+        .collect();
+    if !assumed.is_empty() {
+        say!(
+            "assumed (checked under the mapping's constants): {}",
+            assumed.join(", ")
+        );
+    }
+    if !unchecked.is_empty() {
+        say!(
+            "not checked (their columns are absent from the export): {}",
+            unchecked.join(", ")
+        );
     }
     if !s.refund_totals.is_empty() {
         say!("refunds of completed unsubscriptions:");

@@ -148,15 +148,33 @@ impl Default for Policy {
     }
 }
 
+/// The policy presets built into the binary: `--policy NAME` works from any
+/// folder.
+pub const PRESETS: [(&str, &str); 2] = [
+    ("once-a-year", include_str!("../../data/policies/once-a-year.toml")),
+    ("ten-a-year", include_str!("../../data/policies/ten-a-year.toml")),
+];
+
 impl Policy {
-    /// Reads and validates a policy file.
+    /// Reads and validates a policy file, or a preset by name (when no file
+    /// has that name).
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| PolicyError {
-            file: file.clone(),
-            key: None,
-            message: format!("cannot read the policy file ({e}); pass an existing file with --policy"),
-        })?;
+        let preset = PRESETS
+            .iter()
+            .find(|(n, _)| Path::new(n) == path)
+            .filter(|_| !path.exists());
+        let bytes = match preset {
+            Some((_, text)) => text.as_bytes().to_vec(),
+            None => std::fs::read(path).map_err(|e| PolicyError {
+                file: file.clone(),
+                key: None,
+                message: format!(
+                    "cannot read the policy file ({e}); pass an existing file with --policy, or a preset: {}",
+                    PRESETS.map(|p| p.0).join(", ")
+                ),
+            })?,
+        };
         let text = String::from_utf8(bytes.clone()).map_err(|_| PolicyError {
             file: file.clone(),
             key: None,

@@ -94,10 +94,22 @@ pub struct Reconciliation {
     pub quota: Vec<QuotaRow>,
     /// Findings on payments and orders (R1, R10).
     pub other_findings: Vec<Finding>,
+    /// What this run checked (all of it for canonical inputs).
+    pub coverage: crate::mapping::coverage::Coverage,
     pub timings: Timings,
 }
 
 impl Reconciliation {
+    /// Sets what the run checked, and drops the findings of the codes it
+    /// did not check (their columns are absent: docs/mapping.md, Coverage).
+    pub fn set_coverage(&mut self, coverage: crate::mapping::coverage::Coverage) {
+        for o in &mut self.outcomes {
+            o.findings.retain(|f| coverage.checks(f.code));
+        }
+        self.other_findings.retain(|f| coverage.checks(f.code));
+        self.coverage = coverage;
+    }
+
     /// Joins and evaluates. `as_of` defaults to [`Inputs::default_as_of`].
     pub fn run(
         policy: Policy,
@@ -196,6 +208,7 @@ impl Reconciliation {
             accounts,
             quota,
             other_findings,
+            coverage: crate::mapping::coverage::coverage(None),
             timings,
         })
     }

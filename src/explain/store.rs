@@ -98,6 +98,19 @@ impl Index {
     pub fn open(dir: &Path) -> Result<Index, AppError> {
         let path = dir.join(FILE);
         let usage = |why: String| AppError::Usage(format!("{}: {why}", path.display()));
+        let mapped = std::fs::read_to_string(dir.join("summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| {
+                v.get("mapping")
+                    .and_then(|m| m.get("name"))
+                    .and_then(|n| n.as_str().map(str::to_string))
+            });
+        if let (Some(name), false) = (mapped, path.exists()) {
+            return Err(usage(format!(
+                "this run read its exports through the mapping {name}, and --reports reads rows back from canonical input files, which a mapped run does not have; run `refund-recon explain ID --mapping {name} --data …` (it maps the exports again), or write the canonical files with `refund-recon map` and run on those"
+            )));
+        }
         let mut file = File::open(&path).map_err(|e| {
             usage(format!(
                 "cannot open the explain index ({e}); --reports needs the folder of a finished run of this version (rerun `refund-recon run`, or explain without --reports)"

@@ -22,6 +22,10 @@ pub enum InputError {
         flag: &'static str,
         reason: String,
     },
+    /// A mapping's source file (docs/mapping.md) cannot be used: not found,
+    /// unreadable, or without a header the mapping names.
+    #[error("{path}: {message}")]
+    Source { path: String, message: String },
     #[error("{path}: the file is empty; it needs at least a header row")]
     Empty { path: String },
     #[error("{path}: line {line}{}: not valid UTF-8; re-export the file as UTF-8", column.as_ref().map(|c| format!(", column {c}")).unwrap_or_default())]

@@ -2,6 +2,7 @@
 //! of their interned text finished, their rejects merged (docs/inputs.md;
 //! as_of: docs/rules.md#evaluation-order-and-as_of).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::reader::read_table_bytes;
 use super::{read_table, InputError, InputMeta, Interners, Orders, Payments, Reject, Table, Unsubscriptions};
 use crate::time::{Calendar, Micros};
 
@@ -66,6 +68,36 @@ impl<'a> IntoIterator for &'a Metas {
     }
 }
 
+/// What summary.json says about one source file feeding one input.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SourceCount {
+    pub input: &'static str,
+    pub source: String,
+    pub file: String,
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    /// Data rows in the file.
+    pub rows_read: u64,
+    /// Rows the `where` conditions dropped, per condition.
+    pub filtered: BTreeMap<String, u64>,
+    /// Rows made from the rest (one per row, or per element where the
+    /// input explodes a JSON array).
+    pub rows: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+/// Where mapped inputs came from (summary.json's `mapping`).
+#[derive(Debug, Clone)]
+pub struct MappedFrom {
+    /// The preset's name or the mapping file's path.
+    pub name: String,
+    pub sha256: String,
+    /// Per input and source file.
+    pub sources: Vec<SourceCount>,
+}
+
 /// The three exports as read.
 pub struct Inputs {
     pub orders: Orders,
@@ -74,6 +106,8 @@ pub struct Inputs {
     pub metas: Metas,
     /// Every reject of the three files, sorted by file then line.
     pub rejects: Vec<Reject>,
+    /// Set when the rows came through a mapping (docs/mapping.md).
+    pub mapped: Option<MappedFrom>,
 }
 
 impl Inputs {
@@ -93,7 +127,6 @@ impl Inputs {
         let o = read_table::<Orders>(&paths.orders, &ctx)?;
         let p = read_table::<Payments>(&paths.payments, &ctx)?;
         let u = read_table::<Unsubscriptions>(&paths.unsubscriptions, &ctx)?;
-        let (mut orders, mut payments, mut unsubs) = (o.table, p.table, u.table);
         let mut metas = Metas {
             orders: o.meta,
             payments: p.meta,
@@ -111,6 +144,60 @@ impl Inputs {
                         reason: e.to_string(),
                     })?;
         }
+        Ok(Inputs::assemble(
+            (o.table, p.table, u.table),
+            metas,
+            [o.rejects, p.rejects, u.rejects],
+            interners,
+        ))
+    }
+
+    /// Reads the three inputs from canonical text in memory (a mapping's,
+    /// [`crate::mapping`]): `(text, name, lines)` each, `lines` giving each
+    /// row's line from its physical line in the text. The metas hash the
+    /// text.
+    #[allow(clippy::type_complexity)]
+    pub fn from_texts(
+        texts: [(&[u8], &Path, &(dyn Fn(u64) -> u64 + Sync)); 3],
+        cal: &Calendar,
+        absent_unsub_columns: &[&str],
+    ) -> Result<Inputs, InputError> {
+        let interners = Interners::default();
+        let mut ctx = interners.ctx(cal);
+        for name in absent_unsub_columns {
+            if let Some(c) = Unsubscriptions::COLUMNS.iter().position(|(n, _)| n == name) {
+                ctx.absent |= 1 << c;
+            }
+        }
+        let [(ot, on, ol), (pt, pn, pl), (ut, un, ul)] = texts;
+        let o = read_table_bytes::<Orders>(ot, on, &ctx, ol)?;
+        let p = read_table_bytes::<Payments>(pt, pn, &ctx, pl)?;
+        let u = read_table_bytes::<Unsubscriptions>(ut, un, &ctx, ul)?;
+        let mut metas = Metas {
+            orders: o.meta,
+            payments: p.meta,
+            unsubs: u.meta,
+        };
+        for (meta, text) in metas.iter_mut().zip([ot, pt, ut]) {
+            meta.sha256 = crate::config::hex(&Sha256::digest(text));
+            meta.path = PathBuf::new();
+        }
+        Ok(Inputs::assemble(
+            (o.table, p.table, u.table),
+            metas,
+            [o.rejects, p.rejects, u.rejects],
+            interners,
+        ))
+    }
+
+    /// The tables read: their dictionaries finished, their rows put in
+    /// account order, their rejects merged.
+    fn assemble(
+        (mut orders, mut payments, mut unsubs): (Orders, Payments, Unsubscriptions),
+        metas: Metas,
+        [or, pr, ur]: [Vec<Reject>; 3],
+        interners: Interners,
+    ) -> Inputs {
         let _span = crate::trace::span("ingest: dictionaries");
         let Interners {
             accounts,
@@ -137,17 +224,18 @@ impl Inputs {
         }
         let _s = crate::trace::span("  unsubscriptions by account");
         by_account(&mut unsubs, |t| &t.account_id.codes);
-        let mut rejects = o.rejects;
-        rejects.extend(p.rejects);
-        rejects.extend(u.rejects);
+        let mut rejects = or;
+        rejects.extend(pr);
+        rejects.extend(ur);
         rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        Ok(Inputs {
+        Inputs {
             orders,
             payments,
             unsubs,
             metas,
             rejects,
-        })
+            mapped: None,
+        }
     }
 
     /// docs/rules.md#evaluation-order-and-as_of: the latest event timestamp

@@ -48,7 +48,7 @@ use std::path::PathBuf;
 use crate::time::Calendar;
 
 pub use error::{InputError, Reject, RowError, MAX_ROWS};
-pub use inputs::{sha256_file, InputPaths, Inputs, LineBreaks, Metas, LINE_STRIDE};
+pub use inputs::{sha256_file, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, SourceCount, LINE_STRIDE};
 pub use interner::Interner;
 pub use orders::Orders;
 pub use payments::Payments;
@@ -95,6 +95,7 @@ impl Interners {
             accounts: &self.accounts,
             products: &self.products,
             methods: &self.methods,
+            absent: 0,
         }
     }
 }
@@ -106,6 +107,9 @@ pub struct RowCtx<'a> {
     pub accounts: &'a Interner,
     pub products: &'a Interner,
     pub methods: &'a Interner,
+    /// unsubscriptions.csv columns a mapping declares absent (bit `col::x`):
+    /// their cells are empty and not required (docs/mapping.md, Coverage).
+    pub absent: u32,
 }
 
 /// The largest number of columns a table has (unsubscriptions: 16).

@@ -35,13 +35,42 @@ pub(super) fn read_table_with_block<T: Table>(
     block: usize,
 ) -> Result<Loaded<T>, InputError> {
     let shown = path.display().to_string();
+    let file = File::open(path).map_err(|e| InputError::Unreadable {
+        path: shown.clone(),
+        flag: T::FLAG,
+        reason: e.to_string(),
+    })?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read_from(file, path, total_bytes, ctx, block, None)
+}
+
+/// [`read_table`] over text in memory (a mapping's canonical rows,
+/// [`crate::mapping`]), named `name`. Each row's line (and each reject's)
+/// is `lines(physical line in the text)`, before duplicate ids are
+/// rejected.
+pub(crate) fn read_table_bytes<T: Table>(
+    text: &[u8],
+    name: &Path,
+    ctx: &RowCtx<'_>,
+    lines: &(dyn Fn(u64) -> u64 + Sync),
+) -> Result<Loaded<T>, InputError> {
+    read_from(text, name, text.len() as u64, ctx, BLOCK, Some(lines))
+}
+
+fn read_from<T: Table, R: Read + Send>(
+    mut file: R,
+    path: &Path,
+    total_bytes: u64,
+    ctx: &RowCtx<'_>,
+    block: usize,
+    lines: Option<&(dyn Fn(u64) -> u64 + Sync)>,
+) -> Result<Loaded<T>, InputError> {
+    let shown = path.display().to_string();
     let unreadable = |e: std::io::Error| InputError::Unreadable {
         path: shown.clone(),
         flag: T::FLAG,
         reason: e.to_string(),
     };
-    let mut file = File::open(path).map_err(unreadable)?;
-    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut buf: Vec<u8> = Vec::new();
     let mut eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
     if buf.is_empty() {
@@ -151,11 +180,19 @@ pub(super) fn read_table_with_block<T: Table>(
             }
             for mut r in chunk.rejects {
                 r.line += line - 1;
+                if let Some(f) = lines {
+                    r.line = f(r.line);
+                }
                 rejects.push(r);
             }
             let mut t = chunk.table;
             for l in t.lines_mut() {
                 *l += line - 1;
+            }
+            if let Some(f) = lines {
+                for l in t.lines_mut() {
+                    *l = f(*l);
+                }
             }
             table.append(t);
             line += chunk.newlines;
@@ -183,7 +220,7 @@ pub(super) fn read_table_with_block<T: Table>(
 
 /// Reads up to `want` more bytes (`usize::MAX`: all the rest) onto the end
 /// of `buf`; returns whether the file is exhausted.
-fn fill(file: &mut File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+fn fill<R: Read>(file: &mut R, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
     let got = file.by_ref().take(want as u64).read_to_end(buf)?;
     Ok(want == usize::MAX || got < want)
 }

@@ -83,28 +83,38 @@ impl Unsubscriptions {
         if refunded_at.is_some_and(|t| t < requested_at) {
             return Err(RowError::new(col::refunded_at, OUT_OF_ORDER));
         }
-        let instance_state = cell::token(cells, col::instance_state, InstanceState::parse, InstanceState::TOKENS)?;
+        // A column a mapping declares absent is empty: nothing recorded,
+        // and the rules that read it are not checked (docs/mapping.md).
+        let absent = |c: usize| ctx.absent & (1 << c) != 0;
+        let instance_state = if absent(col::instance_state) {
+            InstanceState::Normal
+        } else {
+            cell::token(cells, col::instance_state, InstanceState::parse, InstanceState::TOKENS)?
+        };
         let status = cell::token(cells, col::status, UnsubStatus::parse, UnsubStatus::TOKENS)?;
         let (mut refund_type, mut refund_amount, mut handling_fee, mut coupon_returned) = (None, None, None, None);
         let mut destination = "";
         let mut billing_cycle = None;
         if completed {
-            refund_type = Some(cell::token(
-                cells,
-                col::refund_type,
-                RefundType::parse,
-                RefundType::TOKENS,
-            )?);
-            let refund = cell::money(cells, col::refund_amount)?;
-            refund_amount = Some(refund);
-            handling_fee = Some(cell::money(cells, col::handling_fee)?);
-            coupon_returned = Some(cell::money(cells, col::coupon_returned)?);
-            destination = if refund.is_zero() {
+            if !absent(col::refund_type) {
+                refund_type = Some(cell::token(
+                    cells,
+                    col::refund_type,
+                    RefundType::parse,
+                    RefundType::TOKENS,
+                )?);
+            }
+            let money = |c: usize| (!absent(c)).then(|| cell::money(cells, c)).transpose();
+            refund_amount = money(col::refund_amount)?;
+            let refund = refund_amount.unwrap_or_default();
+            handling_fee = money(col::handling_fee)?;
+            coupon_returned = money(col::coupon_returned)?;
+            destination = if refund.is_zero() || absent(col::refund_destination) {
                 cell::opt_id(cells, col::refund_destination)?
             } else {
                 cell::id(cells, col::refund_destination)?
             };
-            if !refund.is_zero() || !cells[col::billing_cycle].is_empty() {
+            if (!refund.is_zero() && !absent(col::billing_cycle)) || !cells[col::billing_cycle].is_empty() {
                 let v = cell::required(cells, col::billing_cycle)?;
                 billing_cycle = Some(
                     Month::parse(v)

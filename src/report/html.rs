@@ -447,8 +447,7 @@ fn codes(h: &mut String, s: &Summary, d: &Data) {
         .findings
         .by_code
         .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(c, n)| (*c, *n))
+        .filter_map(|(c, n)| n.filter(|&n| n > 0).map(|n| (*c, n)))
         .collect();
     if list.is_empty() {
         h.push_str("<p class=\"note\">No findings.</p></section>\n");

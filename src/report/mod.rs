@@ -320,7 +320,7 @@ fn checked_summary(job: &table::Job<'_>, facts: &table::Facts) -> Result<Summary
     let totals = refund_totals(rec, &job.selected)?;
     let i = &rec.inputs;
     let kept = [i.orders.len() as u64, i.payments.len() as u64, i.unsubs.len() as u64];
-    let files: Vec<control::FileRows> = i
+    let mut files: Vec<control::FileRows> = i
         .metas
         .iter()
         .zip(kept)
@@ -331,6 +331,43 @@ fn checked_summary(job: &table::Job<'_>, facts: &table::Facts) -> Result<Summary
             rejected: m.rejected,
         })
         .collect();
+    if let Some(mapped) = &i.mapped {
+        // Mapped rows' rejects name their source files: count per source
+        // file (the rows a mapping made from it), after checking that the
+        // source files' rows add up to each input's.
+        for (f, m) in files.iter().zip(i.metas.iter()) {
+            let of = |g: fn(&crate::ingest::SourceCount) -> u64| -> u64 {
+                mapped
+                    .sources
+                    .iter()
+                    .filter(|s| s.input == m.file.trim_end_matches(".csv"))
+                    .map(g)
+                    .sum()
+            };
+            if (of(|s| s.rows), of(|s| s.accepted), of(|s| s.rejected)) != (f.rows_read, f.accepted, f.rejected) {
+                return Err(failed(format!(
+                    "{}: the mapping's source files made {} rows ({} accepted, {} rejected), ingest counted {} ({} + {})",
+                    m.file,
+                    of(|s| s.rows),
+                    of(|s| s.accepted),
+                    of(|s| s.rejected),
+                    f.rows_read,
+                    f.accepted,
+                    f.rejected
+                )));
+            }
+        }
+        files = mapped
+            .sources
+            .iter()
+            .map(|s| control::FileRows {
+                name: s.file.clone(),
+                rows_read: s.rows,
+                accepted: s.accepted,
+                rejected: s.rejected,
+            })
+            .collect();
+    }
     let listed = |name: &str| i.rejects.iter().filter(|r| r.file == name).count() as u64;
     control::rows_conserved(&files, listed, facts.rejects_written + skew.rows).map_err(failed)?;
     let mut billed = facts.billed.clone();
@@ -359,7 +396,7 @@ fn checked_summary(job: &table::Job<'_>, facts: &table::Facts) -> Result<Summary
     control::findings_counted(
         counts.total,
         counts.by_severity.values().sum(),
-        counts.by_code.values().sum(),
+        counts.by_code.values().flatten().sum(),
         facts.findings_written + skew.findings,
     )
     .map_err(failed)?;

@@ -39,11 +39,21 @@ pub struct InputInfo {
     pub extra_columns: Vec<String>,
 }
 
+/// summary.json's `mapping`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MappingInfo {
+    pub name: String,
+    pub sha256: String,
+    pub sources: Vec<crate::ingest::SourceCount>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FindingCounts {
     pub total: u64,
     pub by_severity: BTreeMap<&'static str, u64>,
-    pub by_code: BTreeMap<&'static str, u64>,
+    /// Per code; null for a code not checked this run (docs/mapping.md,
+    /// Coverage).
+    pub by_code: BTreeMap<&'static str, Option<u64>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,10 +100,16 @@ pub struct Summary {
     pub version: &'static str,
     pub policy: PolicyInfo,
     pub inputs: Vec<InputInfo>,
+    /// The mapping the inputs came through, with its counts per source
+    /// file (docs/mapping.md); absent without `--mapping`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<MappingInfo>,
     pub as_of: String,
     /// The `--account` selection; empty means every account.
     pub accounts: Vec<String>,
     pub findings: FindingCounts,
+    /// Per rule and finding code: checked, assumed or not checked.
+    pub coverage: crate::mapping::coverage::Coverage,
     pub refund_totals: BTreeMap<String, TotalsOut>,
     pub reports: Vec<&'static str>,
     /// Every file the run wrote but this one: name, bytes, SHA-256, data
@@ -109,14 +125,17 @@ pub struct Summary {
 
 impl Summary {
     pub fn new(rec: &Reconciliation, findings: &[&Finding], totals: BTreeMap<Currency, Totals>) -> Summary {
-        let mut by_code: BTreeMap<&'static str, u64> = Code::ALL.iter().map(|c| (c.as_str(), 0)).collect();
+        let mut by_code: BTreeMap<&'static str, Option<u64>> = Code::ALL
+            .iter()
+            .map(|c| (c.as_str(), rec.coverage.checks(*c).then_some(0)))
+            .collect();
         let mut by_severity: BTreeMap<&'static str, u64> = [Severity::Error, Severity::Warning, Severity::Info]
             .iter()
             .map(|s| (s.as_str(), 0))
             .collect();
         let mut worst = None;
         for f in findings {
-            *by_code.entry(f.code.as_str()).or_default() += 1;
+            *by_code.entry(f.code.as_str()).or_default().get_or_insert(0) += 1;
             *by_severity.entry(f.severity().as_str()).or_default() += 1;
             worst = worst.max(Some(f.severity()));
         }
@@ -145,6 +164,11 @@ impl Summary {
                     extra_columns: m.extra_columns.clone(),
                 })
                 .collect(),
+            mapping: rec.inputs.mapped.as_ref().map(|m| MappingInfo {
+                name: m.name.clone(),
+                sha256: m.sha256.clone(),
+                sources: m.sources.clone(),
+            }),
             as_of: rec.cal.format(rec.as_of),
             accounts: Vec::new(),
             findings: FindingCounts {
@@ -152,6 +176,7 @@ impl Summary {
                 by_severity,
                 by_code,
             },
+            coverage: rec.coverage.clone(),
             refund_totals: totals
                 .into_iter()
                 .map(|(c, t)| {

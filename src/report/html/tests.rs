@@ -47,10 +47,10 @@ fn reports(dir: &Path, bill_rows: &[String], quota: &[&str], rejects: &[&str], d
 }
 
 fn summary(findings: &[(&'static str, u64)], totals: &[(&str, &str, &str)]) -> Summary {
-    let mut by_code: BTreeMap<&'static str, u64> = Code::ALL.iter().map(|c| (c.as_str(), 0)).collect();
+    let mut by_code: BTreeMap<&'static str, Option<u64>> = Code::ALL.iter().map(|c| (c.as_str(), Some(0))).collect();
     let mut by_severity: BTreeMap<&'static str, u64> = [("error", 0), ("warning", 0), ("info", 0)].into();
     for (code, n) in findings {
-        by_code.insert(code, *n);
+        by_code.insert(code, Some(*n));
         let sev = Code::parse(code).unwrap().severity().as_str();
         *by_severity.get_mut(sev).unwrap() += n;
     }
@@ -65,6 +65,8 @@ fn summary(findings: &[(&'static str, u64)], totals: &[(&str, &str, &str)]) -> S
         extra_columns: Vec::new(),
     };
     Summary {
+        mapping: None,
+        coverage: crate::mapping::coverage::coverage(None),
         baseline: None,
         tool: "refund-recon",
         version: "0.1.0",

@@ -1,0 +1,546 @@
+//! A mapping applied: the sources read, each input's rows filtered,
+//! exploded, looked up and made canonical (docs/mapping.md). The result is
+//! each input as canonical CSV text (what `refund-recon map` writes), with
+//! where each row came from, the mapping's own rejects and the counts per
+//! source file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+
+use super::spec::{ColumnMap, Filter, InputMap, Kind, Mapping, Several, Source, ValueFrom};
+use super::value;
+use crate::ingest::{InputError, Reject, SourceCount};
+use crate::time::Calendar;
+
+/// One file of a source, read whole.
+pub struct SourceFile {
+    /// Its last path component (what rejects name).
+    pub name: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+    /// Header names, trimmed and lower-cased.
+    headers: Vec<String>,
+    /// Data rows with their physical line.
+    rows: Vec<(u64, csv::StringRecord)>,
+}
+
+impl SourceFile {
+    fn column(&self, names: &[String]) -> Option<usize> {
+        names.iter().find_map(|n| {
+            let n = n.trim().to_ascii_lowercase();
+            self.headers.iter().position(|h| *h == n)
+        })
+    }
+}
+
+/// A source's files in file-name order.
+pub struct SourceData {
+    pub source: Source,
+    pub files: Vec<SourceFile>,
+}
+
+/// Reads every source the mapping names, its files found under `data`.
+pub fn read_sources(m: &Mapping, data: &Path) -> Result<BTreeMap<String, SourceData>, InputError> {
+    let mut out = BTreeMap::new();
+    for (name, s) in &m.sources {
+        let mut paths: Vec<PathBuf> = Vec::new();
+        for pattern in &s.files {
+            let found = expand(data, pattern).map_err(|message| InputError::Source {
+                path: data.join(pattern).display().to_string(),
+                message: format!("{message} (mapping key `sources.{name}.files`)"),
+            })?;
+            paths.extend(found);
+        }
+        paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
+        paths.dedup();
+        let files = paths.iter().map(|p| read_file(p)).collect::<Result<Vec<_>, _>>()?;
+        out.insert(
+            name.clone(),
+            SourceData {
+                source: s.clone(),
+                files,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The files one `files` entry names: a file, a folder (its `.csv` files)
+/// or a glob pattern; at least one.
+fn expand(data: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
+    let full = data.join(pattern);
+    if full.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&full)
+            .map_err(|e| format!("cannot list the folder ({e})"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
+            .collect();
+        v.sort();
+        return if v.is_empty() {
+            Err("the folder has no .csv file".into())
+        } else {
+            Ok(v)
+        };
+    }
+    if !pattern.contains(['*', '?', '[']) {
+        return Ok(vec![full]);
+    }
+    let text = full.to_str().ok_or("the path is not UTF-8")?;
+    let v: Vec<PathBuf> = glob::glob(text)
+        .map_err(|e| format!("not a valid pattern ({e})"))?
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .collect();
+    if v.is_empty() {
+        Err("no file matches this pattern; check --data and the pattern".into())
+    } else {
+        Ok(v)
+    }
+}
+
+fn read_file(path: &Path) -> Result<SourceFile, InputError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| InputError::Source {
+        path: shown.clone(),
+        message: format!("cannot read the file ({e}); check --data and the mapping's `files`"),
+    })?;
+    if bytes.is_empty() {
+        return Err(InputError::Empty { path: shown });
+    }
+    let sha256 = crate::config::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes.as_slice());
+    let mut rows = Vec::new();
+    let mut headers = None;
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line().max(1);
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                // read_record leaves position() at the record's end: its
+                // first line is where the reader stood before it.
+                let line = rec.position().map_or(line, |p| p.line());
+                if headers.is_none() {
+                    headers = Some(
+                        rec.iter()
+                            .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+                            .collect(),
+                    );
+                } else {
+                    rows.push((line, rec.clone()));
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                return Err(match e.kind() {
+                    csv::ErrorKind::Utf8 { .. } => InputError::NotUtf8 {
+                        path: shown,
+                        line,
+                        column: None,
+                    },
+                    _ => InputError::Source {
+                        path: shown,
+                        message: format!("line {line}: {e}"),
+                    },
+                });
+            }
+        }
+    }
+    Ok(SourceFile {
+        name: path
+            .file_name()
+            .map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned()),
+        path: path.to_path_buf(),
+        sha256,
+        bytes: bytes.len() as u64,
+        headers: headers.unwrap_or_default(),
+        rows,
+    })
+}
+
+/// Where a canonical row came from: the source file (its index in the
+/// source) and physical line.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub file: u32,
+    pub line: u64,
+}
+
+/// One input made canonical.
+pub struct Mapped {
+    /// docs/inputs.md CSV: a header, then one record per row made.
+    pub csv: Vec<u8>,
+    /// The first physical line of each record of `csv`.
+    pub row_lines: Vec<u64>,
+    /// Where each record came from.
+    pub origins: Vec<Origin>,
+    /// The source's files, in origin order.
+    pub files: Vec<String>,
+    /// Rows the mapping itself rejected (a value with no mapping, a cell
+    /// that does not parse), naming the source file and line.
+    pub rejects: Vec<Reject>,
+    /// Per source file; `accepted` and `rejected` still to be added by
+    /// ingest ([`Mapped::finish_counts`]).
+    pub counts: Vec<SourceCount>,
+    /// Per column of ours: the source header(s) it comes from, for rejects.
+    pub labels: Vec<(&'static str, String, String)>,
+}
+
+/// How a column's value is found in one source file.
+enum Getter<'a> {
+    Absent,
+    Const(&'a str),
+    Cell(usize),
+    Sum(Vec<usize>),
+    Lookup { by: usize, index: &'a LookupIndex },
+}
+
+/// A lookup source's rows by key, after its `where`.
+pub struct LookupIndex {
+    /// key → matching rows' values (one text per value column).
+    rows: HashMap<String, Vec<Vec<String>>>,
+}
+
+fn missing_header(file: &SourceFile, what: &str, names: &[String], key: &str) -> InputError {
+    InputError::Source {
+        path: file.path.display().to_string(),
+        message: format!(
+            "line 1: the header has no column {} ({what}, mapping key `{key}`); fix the mapping or the export",
+            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ")
+        ),
+    }
+}
+
+fn cell<'r>(rec: &'r csv::StringRecord, i: usize, null: &[String]) -> &'r str {
+    let v = rec.get(i).unwrap_or("").trim();
+    if null.iter().any(|n| n == v) {
+        ""
+    } else {
+        v
+    }
+}
+
+fn build_lookup(c: &ColumnMap, l: &super::spec::Lookup, data: &SourceData) -> Result<LookupIndex, InputError> {
+    let mut rows: HashMap<String, Vec<Vec<String>>> = HashMap::new();
+    for f in &data.files {
+        let key = f
+            .column(std::slice::from_ref(&l.key))
+            .ok_or_else(|| missing_header(f, "the lookup's `match`", std::slice::from_ref(&l.key), &c.key))?;
+        let values = l
+            .value
+            .iter()
+            .map(|v| {
+                f.column(std::slice::from_ref(v))
+                    .ok_or_else(|| missing_header(f, "the looked-up value", std::slice::from_ref(v), &c.key))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let filters = filter_columns(f, &l.filters, &c.key)?;
+        for (_, rec) in &f.rows {
+            if filters
+                .iter()
+                .any(|(i, flt)| !flt.test.holds(cell(rec, *i, &data.source.null)))
+            {
+                continue;
+            }
+            let k = cell(rec, key, &data.source.null);
+            if k.is_empty() {
+                continue;
+            }
+            let vals = values
+                .iter()
+                .map(|&i| cell(rec, i, &data.source.null).to_string())
+                .collect();
+            rows.entry(k.to_string()).or_default().push(vals);
+        }
+    }
+    Ok(LookupIndex { rows })
+}
+
+fn filter_columns<'f>(
+    f: &SourceFile,
+    filters: &'f [Filter],
+    key: &str,
+) -> Result<Vec<(usize, &'f Filter)>, InputError> {
+    filters
+        .iter()
+        .map(|flt| {
+            f.column(std::slice::from_ref(&flt.column))
+                .map(|i| (i, flt))
+                .ok_or_else(|| missing_header(f, "a `where` condition", std::slice::from_ref(&flt.column), key))
+        })
+        .collect()
+}
+
+/// The label of a column's source in a reject: its header(s), or what it is.
+fn label(c: &ColumnMap) -> String {
+    match &c.value {
+        ValueFrom::Column(h) => h.first().cloned().unwrap_or_default(),
+        ValueFrom::Sum(h) => h.join("+"),
+        ValueFrom::Lookup(l) => format!("{}.{}", l.source, l.value.join("+")),
+        ValueFrom::Const(_) => format!("{} (a constant)", c.column),
+        ValueFrom::Absent => format!("{} (absent)", c.column),
+    }
+}
+
+/// Applies one input's mapping.
+pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calendar) -> Result<Mapped, InputError> {
+    let data = &sources[&im.source];
+    let key = im.file.name();
+    // Lookup indexes, once per column that has one.
+    let mut indexes: Vec<Option<LookupIndex>> = Vec::new();
+    for c in &im.columns {
+        indexes.push(match &c.value {
+            ValueFrom::Lookup(l) => Some(build_lookup(c, l, &sources[&l.source])?),
+            _ => None,
+        });
+    }
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let names: Vec<&str> = im.columns.iter().map(|c| c.column).collect();
+    w.write_record(&names).map_err(io_err)?;
+    let mut out = Mapped {
+        csv: Vec::new(),
+        row_lines: Vec::new(),
+        origins: Vec::new(),
+        files: data.files.iter().map(|f| f.name.clone()).collect(),
+        rejects: Vec::new(),
+        counts: Vec::new(),
+        labels: im.columns.iter().map(|c| (c.column, label(c), c.key.clone())).collect(),
+    };
+    let mut line = 2u64;
+    let zone = data.source.timezone.unwrap_or(cal.tz());
+    let mut texts: Vec<String> = vec![String::new(); im.columns.len()];
+    for (fi, f) in data.files.iter().enumerate() {
+        let mut count = SourceCount {
+            input: key,
+            source: im.source.clone(),
+            file: f.name.clone(),
+            path: f.path.display().to_string(),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes,
+            rows_read: f.rows.len() as u64,
+            ..SourceCount::default()
+        };
+        let filters = filter_columns(f, &im.filters, &format!("{key}.where"))?;
+        let explode = match &im.explode {
+            Some(h) => Some(f.column(std::slice::from_ref(h)).ok_or_else(|| {
+                missing_header(
+                    f,
+                    "the column to explode",
+                    std::slice::from_ref(h),
+                    &format!("{key}.explode"),
+                )
+            })?),
+            None => None,
+        };
+        let getters = im
+            .columns
+            .iter()
+            .zip(&indexes)
+            .map(|(c, ix)| {
+                Ok(match &c.value {
+                    ValueFrom::Absent => Getter::Absent,
+                    ValueFrom::Const(s) => Getter::Const(s),
+                    ValueFrom::Column(h) => {
+                        Getter::Cell(f.column(h).ok_or_else(|| missing_header(f, c.column, h, &c.key))?)
+                    }
+                    ValueFrom::Sum(h) => Getter::Sum(
+                        h.iter()
+                            .map(|x| {
+                                f.column(std::slice::from_ref(x))
+                                    .ok_or_else(|| missing_header(f, c.column, std::slice::from_ref(x), &c.key))
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    ValueFrom::Lookup(l) => Getter::Lookup {
+                        by: f.column(std::slice::from_ref(&l.by)).ok_or_else(|| {
+                            missing_header(f, "the lookup's `by`", std::slice::from_ref(&l.by), &c.key)
+                        })?,
+                        index: ix.as_ref().expect("built above"),
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, InputError>>()?;
+        for (src_line, rec) in &f.rows {
+            if rec.len() != f.headers.len() {
+                count.rows += 1;
+                out.rejects.push(Reject {
+                    file: f.name.clone(),
+                    line: *src_line,
+                    record_id: String::new(),
+                    column: String::new(),
+                    value: String::new(),
+                    reason: format!(
+                        "the row has {} fields but the header has {}",
+                        rec.len(),
+                        f.headers.len()
+                    ),
+                });
+                continue;
+            }
+            if let Some((_, flt)) = filters
+                .iter()
+                .find(|(i, flt)| !flt.test.holds(cell(rec, *i, &data.source.null)))
+            {
+                *count.filtered.entry(flt.reason.clone()).or_default() += 1;
+                continue;
+            }
+            let elements = match explode {
+                None => vec![None],
+                Some(i) => match value::json_elements(cell(rec, i, &data.source.null)) {
+                    Ok(v) if v.is_empty() => {
+                        *count
+                            .filtered
+                            .entry(format!("{} is an empty array", im.explode.as_deref().unwrap_or("")))
+                            .or_default() += 1;
+                        continue;
+                    }
+                    Ok(v) => v.into_iter().map(|e| Some((i, e))).collect(),
+                    Err(reason) => {
+                        count.rows += 1;
+                        out.rejects.push(Reject {
+                            file: f.name.clone(),
+                            line: *src_line,
+                            record_id: String::new(),
+                            column: im.explode.clone().unwrap_or_default(),
+                            value: cell(rec, i, &[]).to_string(),
+                            reason: format!("{reason} (mapping key `{key}.explode`)"),
+                        });
+                        continue;
+                    }
+                },
+            };
+            for element in elements {
+                count.rows += 1;
+                let cells = |i: usize| -> &str {
+                    match &element {
+                        Some((e, v)) if *e == i => v.as_str(),
+                        _ => cell(rec, i, &data.source.null),
+                    }
+                };
+                let mut failed = None;
+                for (k, (c, g)) in im.columns.iter().zip(&getters).enumerate() {
+                    match make(c, g, &cells, zone, cal) {
+                        Ok(t) => texts[k] = t,
+                        Err((raw, reason)) => {
+                            failed = Some((k, raw, reason));
+                            break;
+                        }
+                    }
+                }
+                if let Some((k, raw, reason)) = failed {
+                    let c = &im.columns[k];
+                    out.rejects.push(Reject {
+                        file: f.name.clone(),
+                        line: *src_line,
+                        record_id: if k > 0 { texts[0].clone() } else { String::new() },
+                        column: label(c),
+                        value: raw,
+                        reason: format!("{reason} (mapping key `{}`)", c.key),
+                    });
+                    continue;
+                }
+                let before = w.get_ref().len();
+                w.write_record(&texts).map_err(io_err)?;
+                w.flush().map_err(|e| io_err(e.into()))?;
+                out.row_lines.push(line);
+                out.origins.push(Origin {
+                    file: fi as u32,
+                    line: *src_line,
+                });
+                line += memchr::memchr_iter(b'\n', &w.get_ref()[before..]).count() as u64;
+            }
+        }
+        out.counts.push(count);
+    }
+    out.csv = w.into_inner().map_err(|e| io_err(e.into_error().into()))?;
+    Ok(out)
+}
+
+fn io_err(e: csv::Error) -> InputError {
+    InputError::Source {
+        path: "(memory)".into(),
+        message: e.to_string(),
+    }
+}
+
+/// One column's canonical text, or the raw text and why it is rejected.
+fn make<'a>(
+    c: &ColumnMap,
+    g: &Getter<'_>,
+    cells: &impl Fn(usize) -> &'a str,
+    zone: chrono_tz::Tz,
+    cal: &Calendar,
+) -> Result<String, (String, String)> {
+    let zone = c.time.timezone.unwrap_or(zone);
+    let convert = |raw: &str| -> Result<String, (String, String)> {
+        if raw.is_empty() && c.map.as_ref().is_none_or(|m| !m.contains_key("")) {
+            return Ok(String::new());
+        }
+        let fail = |reason: String| (raw.to_string(), reason);
+        let t = value::text_steps(c, raw).map_err(fail)?;
+        match c.kind {
+            Kind::Text => Ok(t),
+            _ if t.is_empty() => Ok(t),
+            Kind::Money => value::read_money(&t, &c.money)
+                .and_then(|d| value::finish_money(d, &c.money))
+                .map_err(fail),
+            Kind::Timestamp => value::timestamp(&t, &c.time, zone, cal).map_err(fail),
+        }
+    };
+    let sum = |raws: &mut dyn Iterator<Item = &str>| -> Result<String, (String, String)> {
+        let mut total: Option<Decimal> = None;
+        for raw in raws {
+            if raw.is_empty() {
+                continue;
+            }
+            let t = value::text_steps(c, raw).map_err(|r| (raw.to_string(), r))?;
+            let d = value::read_money(&t, &c.money).map_err(|r| (raw.to_string(), r))?;
+            total = Some(total.unwrap_or_default() + d);
+        }
+        match total {
+            None => Ok(String::new()),
+            Some(d) => value::finish_money(d, &c.money).map_err(|r| (d.to_string(), r)),
+        }
+    };
+    match g {
+        Getter::Absent => Ok(String::new()),
+        Getter::Const(s) => Ok((*s).to_string()),
+        Getter::Cell(i) => convert(cells(*i)),
+        Getter::Sum(ix) => sum(&mut ix.iter().map(|&i| cells(i))),
+        Getter::Lookup { by, index } => {
+            let ValueFrom::Lookup(l) = &c.value else {
+                unreachable!("a lookup getter")
+            };
+            let k = cells(*by);
+            let matches = index.rows.get(k).map(Vec::as_slice).unwrap_or_default();
+            match (matches, l.several) {
+                ([], _) if l.reject_missing => {
+                    Err((k.to_string(), format!("no row of {} has {} = {k:?}", l.source, l.key)))
+                }
+                ([], _) => Ok(String::new()),
+                (many @ [_, _, ..], Several::Reject) => Err((
+                    k.to_string(),
+                    format!(
+                        "{} rows of {} have {} = {k:?}; say `several = \"first\"` or, for money, \"sum\"",
+                        many.len(),
+                        l.source,
+                        l.key
+                    ),
+                )),
+                (rows, Several::Sum) => sum(&mut rows.iter().flat_map(|r| r.iter().map(String::as_str))),
+                ([first, ..], _) if c.kind == Kind::Money && first.len() > 1 => {
+                    sum(&mut first.iter().map(String::as_str))
+                }
+                ([first, ..], _) => convert(first.first().map(String::as_str).unwrap_or("")),
+            }
+        }
+    }
+}
