@@ -54,7 +54,8 @@ fn print_reject(id: &str, file: &str, line: &str, column: &str, reason: &str, va
 fn from_inputs(id: &str, json: bool, cfg: Config) -> Result<u8, AppError> {
     let progress = Progress::new(input_bytes(&cfg.paths));
     let (inputs, ingest) = load_checked(&cfg, &progress)?;
-    let rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    let mut rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    rec.set_coverage(crate::mapping::coverage::coverage(cfg.mapping.as_ref()));
     progress.done();
     let answer = if json {
         crate::explain::json(&rec, id).map(|v| format!("{v:#}\n"))
@@ -68,9 +69,8 @@ fn from_inputs(id: &str, json: bool, cfg: Config) -> Result<u8, AppError> {
     let unsubs = &rec.inputs.metas.unsubs;
     let rejected: Vec<_> = rec
         .inputs
-        .rejects
-        .iter()
-        .filter(|r| r.file == unsubs.name && r.record_id == id)
+        .rejects_of("unsubscriptions")
+        .filter(|r| r.record_id == id)
         .collect();
     if rejected.is_empty() {
         return Err(AppError::Usage(format!(

@@ -23,6 +23,7 @@ macro_rules! say_raw {
 
 mod explain;
 mod generate;
+mod map;
 mod run;
 mod validate;
 mod verify;
@@ -68,6 +69,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Check the inputs and the policy only; write no reports.
     Validate(InputArgs),
+    /// Write the canonical inputs a mapping makes of a provider's exports
+    /// (and the rows it rejects), to look at them or run on them.
+    Map(MapArgs),
     /// Write a synthetic, seeded set of the three exports.
     Generate(GenerateArgs),
     /// Check a reports folder against its summary.json: every report's
@@ -154,6 +158,16 @@ pub struct RunArgs {
     /// Parquet copies as well.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "csv")]
     pub format: Vec<Format>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MapArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Folder for orders.csv, payments.csv, unsubscriptions.csv and
+    /// mapping-rejects.csv.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -306,6 +320,7 @@ enum Plan {
     Run(run::RunPlan),
     Explain(explain::ExplainPlan),
     Validate(Config),
+    Map(Config, MapArgs),
     Generate(crate::generate::GenerateOptions),
     Verify(VerifyArgs),
     BenchRead(InputArgs),
@@ -324,6 +339,7 @@ impl Plan {
             }
             Command::Explain(a) => (Plan::Explain(explain::ExplainPlan::new(&a)?), a.input.threads),
             Command::Validate(a) => (Plan::Validate(a.config()?), a.threads),
+            Command::Map(a) => (Plan::Map(a.input.config()?, a.clone()), a.input.threads),
             Command::Generate(a) => (Plan::Generate(generate::options(&a)?), None),
             Command::Verify(a) => (Plan::Verify(a), None),
             Command::BenchRead(a) => {
@@ -341,6 +357,7 @@ impl Plan {
             Plan::Run(p) => run::run(p),
             Plan::Explain(p) => explain::explain(p),
             Plan::Validate(cfg) => validate::validate(&cfg),
+            Plan::Map(cfg, a) => map::map(&cfg, &a),
             Plan::Generate(opts) => generate::generate(&opts),
             Plan::Verify(a) => verify::verify(&a),
             Plan::BenchRead(a) => bench_read(&a),

@@ -138,12 +138,15 @@ fn print_summary(s: &Summary, out: &Path) {
         .filter(|(_, st)| !st.is_checked())
         .map(|(c, _)| *c)
         .collect();
-    let assumed: Vec<&str> = s
-        .coverage
-        .rules
+    let assumed: Vec<&str> = crate::rules::declared::RULES
         .iter()
-        .filter(|(_, st)| matches!(st, crate::mapping::coverage::Status::Assumed { .. }))
-        .map(|(r, _)| *r)
+        .map(|r| r.id)
+        .filter(|id| {
+            s.coverage
+                .rules
+                .get(id)
+                .is_some_and(|st| matches!(st, crate::mapping::coverage::Status::Assumed { .. }))
+        })
         .collect();
     if !assumed.is_empty() {
         say!(

@@ -164,8 +164,8 @@ impl Reconciliation {
                 let r = e.unsub as usize;
                 crate::error::AppError::Arithmetic(format!(
                     "{} line {} (unsub_id {}): {} does not fit exactly; the order's amounts or service dates are outside what refund-recon computes (amounts up to {}); correct or remove the row",
-                    inputs.metas.unsubs.name,
-                    u.line(r),
+                    inputs.origin(2, u.line(r)).0,
+                    inputs.origin(2, u.line(r)).2,
                     u.id(r),
                     e.step,
                     crate::money::MAX_AMOUNT

@@ -255,7 +255,7 @@ fn unsub_trail(rec: &Reconciliation, out: &Outcome) -> UnsubTrail {
         payments: order
             .map(|oi| payments_of(rec, oi).map(|i| payment_row(rec, i)).collect())
             .unwrap_or_default(),
-        steps: steps(rec, out).iter().map(step_view).collect(),
+        steps: steps(rec, out).iter().map(|s| step_view(s, rec)).collect(),
         findings: finding_views(rec, unsub_findings(rec, out).into_iter()),
     }
 }
@@ -291,8 +291,8 @@ fn unsub_row(rec: &Reconciliation, r: usize) -> UnsubRow {
     let cal = &rec.cal;
     let ts = |t: Option<i64>| t.map(|t| cal.format(t)).unwrap_or_default();
     UnsubRow {
-        file: rec.inputs.metas.unsubs.name.clone(),
-        line: u.line[r],
+        file: rec.inputs.origin(2, u.line[r]).0,
+        line: rec.inputs.origin(2, u.line[r]).2,
         unsub_id: f.unsub_id.to_string(),
         order_id: f.order_id.to_string(),
         account_id: f.account_id.to_string(),
@@ -309,7 +309,7 @@ fn unsub_row(rec: &Reconciliation, r: usize) -> UnsubRow {
         coupon_returned: opt_money(f.coupon_returned),
         refund_destination: f.refund_destination.to_string(),
         billing_cycle: f.billing_cycle.map(|m| m.to_string()).unwrap_or_default(),
-        path: rec.inputs.metas.unsubs.path.display().to_string(),
+        path: rec.inputs.origin(2, u.line[r]).1,
         completed: f.completed(),
     }
 }
@@ -320,8 +320,8 @@ fn order_row_of(rec: &Reconciliation, oi: usize) -> OrderRow {
     let p = &rec.inputs.payments;
     let original = rec.pay.original[oi].map(RowIndex::get);
     OrderRow {
-        file: rec.inputs.metas.orders.name.clone(),
-        line: rec.inputs.orders.line[oi],
+        file: rec.inputs.origin(0, rec.inputs.orders.line[oi]).0,
+        line: rec.inputs.origin(0, rec.inputs.orders.line[oi]).2,
         order_id: o.order_id.to_string(),
         account_id: o.account_id.to_string(),
         instance_id: o.instance_id.to_string(),
@@ -340,7 +340,7 @@ fn order_row_of(rec: &Reconciliation, oi: usize) -> OrderRow {
         cash_due: exact(o.cash_due()),
         cash_paid: exact(rec.pay.cash_paid[oi]),
         original_payment_id: original.map(|j| p.payment_id.view().get(j).to_string()),
-        path: rec.inputs.metas.orders.path.display().to_string(),
+        path: rec.inputs.origin(0, rec.inputs.orders.line[oi]).1,
         original_method: original.map(|j| p.method.view().get(j).to_string()),
     }
 }
@@ -348,8 +348,8 @@ fn order_row_of(rec: &Reconciliation, oi: usize) -> OrderRow {
 fn payment_row(rec: &Reconciliation, i: usize) -> PaymentRow {
     let p = &rec.inputs.payments;
     PaymentRow {
-        file: rec.inputs.metas.payments.name.clone(),
-        line: p.line[i],
+        file: rec.inputs.origin(1, p.line[i]).0,
+        line: rec.inputs.origin(1, p.line[i]).2,
         payment_id: p.payment_id.view().get(i).to_string(),
         order_id: p.order_id.view().get(i).to_string(),
         account_id: p.account_id.view().get(i).to_string(),
@@ -362,13 +362,25 @@ fn payment_row(rec: &Reconciliation, i: usize) -> PaymentRow {
     }
 }
 
-fn step_view(s: &Step) -> StepView {
+/// A step as explain shows it; a rule whose codes this run could not
+/// check (their columns are absent from a mapped export) says which.
+fn step_view(s: &Step, rec: &Reconciliation) -> StepView {
+    let mut lines = s.lines.clone();
+    let unchecked: Vec<&str> = crate::rules::declared::rule(s.rule)
+        .into_iter()
+        .flat_map(|r| r.codes.iter())
+        .filter(|c| !rec.coverage.checks(**c))
+        .map(|c| c.as_str())
+        .collect();
+    if let (Some(first), false) = (lines.first_mut(), unchecked.is_empty()) {
+        first.push_str(&format!(" [not checked: {}]", unchecked.join(", ")));
+    }
     StepView {
         rule: s.rule,
         name: s.name,
         values: s.values.iter().map(|(k, v)| (*k, v.clone())).collect(),
-        text: s.lines.join(" "),
-        lines: s.lines.clone(),
+        text: lines.join(" "),
+        lines,
     }
 }
 

@@ -71,6 +71,7 @@ impl<'a> IntoIterator for &'a Metas {
 /// What summary.json says about one source file feeding one input.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SourceCount {
+    /// The input it feeds, or `lookup` for a source only looked up.
     pub input: &'static str,
     pub source: String,
     pub file: String,
@@ -96,7 +97,15 @@ pub struct MappedFrom {
     pub sha256: String,
     /// Per input and source file.
     pub sources: Vec<SourceCount>,
+    /// Per input (orders, payments, unsubscriptions), its source files
+    /// (name, path) in the order a row's line names them: a mapped row's
+    /// line is `file << ORIGIN_BITS | line` ([`Inputs::origin`]).
+    pub files: [Vec<(String, String)>; 3],
 }
+
+/// Bits of a mapped row's line that hold its source line; above them, the
+/// index of its source file ([`MappedFrom::files`]).
+pub const ORIGIN_BITS: u32 = 40;
 
 /// The three exports as read.
 pub struct Inputs {
@@ -236,6 +245,39 @@ impl Inputs {
             rejects,
             mapped: None,
         }
+    }
+
+    /// Where a row of input `input` (0 orders, 1 payments, 2
+    /// unsubscriptions) with line `line` was read: the file's name, its
+    /// path and the physical line — a source file of the mapping for mapped
+    /// inputs.
+    pub fn origin(&self, input: usize, line: u64) -> (String, String, u64) {
+        let meta = [&self.metas.orders, &self.metas.payments, &self.metas.unsubs][input.min(2)];
+        match &self.mapped {
+            None => (meta.name.clone(), meta.path.display().to_string(), line),
+            Some(m) => {
+                let (name, path) = m.files[input.min(2)]
+                    .get((line >> ORIGIN_BITS) as usize)
+                    .cloned()
+                    .unwrap_or_default();
+                (name, path, line & ((1 << ORIGIN_BITS) - 1))
+            }
+        }
+    }
+
+    /// The rejects of one input (`unsubscriptions`, …): those naming its
+    /// file, or, for mapped inputs, one of its source files.
+    pub fn rejects_of<'a>(&'a self, input: &'a str) -> impl Iterator<Item = &'a Reject> + 'a {
+        let name = self
+            .metas
+            .iter()
+            .find(|m| m.file.trim_end_matches(".csv") == input)
+            .map(|m| m.name.as_str())
+            .unwrap_or("");
+        self.rejects.iter().filter(move |r| match &self.mapped {
+            None => r.file == name,
+            Some(m) => m.sources.iter().any(|s| s.input == input && s.file == r.file),
+        })
     }
 
     /// docs/rules.md#evaluation-order-and-as_of: the latest event timestamp

@@ -48,7 +48,9 @@ use std::path::PathBuf;
 use crate::time::Calendar;
 
 pub use error::{InputError, Reject, RowError, MAX_ROWS};
-pub use inputs::{sha256_file, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, SourceCount, LINE_STRIDE};
+pub use inputs::{
+    sha256_file, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, SourceCount, LINE_STRIDE, ORIGIN_BITS,
+};
 pub use interner::Interner;
 pub use orders::Orders;
 pub use payments::Payments;

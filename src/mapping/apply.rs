@@ -180,8 +180,8 @@ pub struct Mapped {
     pub row_lines: Vec<u64>,
     /// Where each record came from.
     pub origins: Vec<Origin>,
-    /// The source's files, in origin order.
-    pub files: Vec<String>,
+    /// The source's files (name, path), in origin order.
+    pub files: Vec<(String, String)>,
     /// Rows the mapping itself rejected (a value with no mapping, a cell
     /// that does not parse), naming the source file and line.
     pub rejects: Vec<Reject>,
@@ -309,7 +309,11 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
         csv: Vec::new(),
         row_lines: Vec::new(),
         origins: Vec::new(),
-        files: data.files.iter().map(|f| f.name.clone()).collect(),
+        files: data
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.path.display().to_string()))
+            .collect(),
         rejects: Vec::new(),
         counts: Vec::new(),
         labels: im.columns.iter().map(|c| (c.column, label(c), c.key.clone())).collect(),

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 pub use apply::Mapped;
 pub use spec::{columns, ColumnMap, Kind, Mapping, MappingError, ValueFrom};
 
-use crate::ingest::{InputError, Inputs, MappedFrom, SourceCount, Table};
+use crate::ingest::{InputError, Inputs, MappedFrom, SourceCount, ORIGIN_BITS};
 use crate::time::Calendar;
 
 /// The presets built into the binary: `--mapping NAME`.
@@ -67,25 +67,37 @@ impl Mapping {
 }
 
 /// The three inputs made by a mapping, as canonical CSV text (what
-/// `refund-recon map` writes).
-pub fn map(m: &Mapping, data: &Path, cal: &Calendar) -> Result<[Mapped; 3], InputError> {
+/// `refund-recon map` writes), and the files of the sources only looked
+/// up (input `lookup`: read and hashed, no rows of their own).
+pub fn map(m: &Mapping, data: &Path, cal: &Calendar) -> Result<([Mapped; 3], Vec<SourceCount>), InputError> {
     let sources = apply::read_sources(m, data)?;
     let [o, p, u] = &m.inputs;
-    Ok([
+    let mapped = [
         apply::apply(o, &sources, cal)?,
         apply::apply(p, &sources, cal)?,
         apply::apply(u, &sources, cal)?,
-    ])
+    ];
+    let lookups = sources
+        .values()
+        .filter(|s| !m.inputs.iter().any(|i| i.source == s.source.name))
+        .flat_map(|s| s.files.iter().map(move |f| (s, f)))
+        .map(|(s, f)| SourceCount {
+            input: "lookup",
+            source: s.source.name.clone(),
+            file: f.name.clone(),
+            path: f.path.display().to_string(),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes,
+            ..SourceCount::default()
+        })
+        .collect();
+    Ok((mapped, lookups))
 }
-
-/// Bits of a row's line that hold its source line; above them, the index
-/// of its source file.
-const LINE_BITS: u32 = 40;
 
 /// Reads the exports through a mapping into [`Inputs`]: every row checked
 /// as a canonical row is, every reject naming its source file and line.
 pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, InputError> {
-    let mapped = map(m, data, cal)?;
+    let (mapped, lookups) = map(m, data, cal)?;
     let texts = mapped.each_ref().map(|x| {
         let lines = move |canonical: u64| -> u64 {
             let row = x.row_lines.partition_point(|&l| l <= canonical).saturating_sub(1);
@@ -93,7 +105,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
                 file: 0,
                 line: canonical,
             });
-            (u64::from(o.file) << LINE_BITS) | o.line
+            (u64::from(o.file) << ORIGIN_BITS) | o.line
         };
         (x.csv.as_slice(), lines)
     });
@@ -114,35 +126,29 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
         cal,
         &absent,
     )?;
-    let mask = (1u64 << LINE_BITS) - 1;
+    let mask = (1u64 << ORIGIN_BITS) - 1;
     let decode = |x: &Mapped, l: u64| {
         (
-            x.files.get((l >> LINE_BITS) as usize).cloned().unwrap_or_default(),
+            x.files
+                .get((l >> ORIGIN_BITS) as usize)
+                .map(|f| f.0.clone())
+                .unwrap_or_default(),
             l & mask,
         )
     };
-    for l in inputs.orders.lines_mut() {
-        *l &= mask;
-    }
-    for l in inputs.payments.lines_mut() {
-        *l &= mask;
-    }
-    for l in inputs.unsubs.lines_mut() {
-        *l &= mask;
-    }
     let mut counts: Vec<SourceCount> = Vec::new();
     let mut rejects = Vec::new();
     for (k, x) in mapped.iter().enumerate() {
         let file = names[k].to_string_lossy().into_owned();
         let mut per_file = vec![0u64; x.files.len()];
         for r in x.rejects.iter() {
-            if let Some(i) = x.files.iter().position(|f| *f == r.file) {
+            if let Some(i) = x.files.iter().position(|f| f.0 == r.file) {
                 per_file[i] += 1;
             }
         }
         for mut r in inputs.rejects.iter().filter(|r| r.file == file).cloned() {
             let (name, line) = decode(x, r.line);
-            if let Some(i) = x.files.iter().position(|f| *f == name) {
+            if let Some(i) = x.files.iter().position(|f| f.0 == name) {
                 per_file[i] += 1;
             }
             // A duplicate names the line of the row used: in source terms too.
@@ -172,6 +178,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
             counts.push(c);
         }
     }
+    counts.extend(lookups);
     let canonical: Vec<_> = ["orders.csv", "payments.csv", "unsubscriptions.csv"].to_vec();
     inputs.rejects.retain(|r| !canonical.contains(&r.file.as_str()));
     inputs.rejects.extend(rejects);
@@ -184,6 +191,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
         name: m.name.clone(),
         sha256: m.sha256.clone(),
         sources: counts,
+        files: mapped.each_ref().map(|x| x.files.clone()),
     });
     Ok(inputs)
 }

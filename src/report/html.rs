@@ -122,6 +122,7 @@ fn render(s: &Summary, d: &Data) -> String {
     baseline(&mut h, s, d);
     months(&mut h, s, d);
     codes(&mut h, s, d);
+    coverage(&mut h, s);
     largest(&mut h, d);
     quota(&mut h, d);
     rejects(&mut h, s, d);
@@ -438,6 +439,47 @@ fn continuous(months: &[MonthRefunds]) -> Vec<MonthRefunds> {
         }
     }
     out
+}
+
+/// What the run could not check, or checked under a mapping's constants
+/// (summary.json's coverage); nothing when everything was checked.
+fn coverage(h: &mut String, s: &Summary) {
+    use crate::mapping::coverage::Status;
+    // In docs/rules.md's order (the JSON object sorts R10 before R2).
+    let rows: Vec<(&str, &Status)> = crate::rules::declared::RULES
+        .iter()
+        .filter_map(|r| s.coverage.rules.get(r.id).map(|st| (r.id, st)))
+        .filter(|(_, st)| **st != Status::Checked)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<section id=\"coverage\"><h2>Coverage</h2><p class=\"note\">What these exports let refund-recon check. \
+         A code not checked has no count: its findings were not looked for, not found absent.</p>\
+         <table><thead><tr><th>rule</th><th>status</th><th>columns</th><th>codes not checked</th></tr></thead><tbody>",
+    );
+    for (rule, st) in rows {
+        let columns = match st {
+            Status::Assumed { columns } | Status::NotChecked { columns } => columns.join(", "),
+            Status::Checked => String::new(),
+        };
+        let codes: Vec<&str> = crate::rules::declared::rule(rule)
+            .into_iter()
+            .flat_map(|r| r.codes.iter())
+            .map(|c| c.as_str())
+            .filter(|c| s.coverage.codes.get(c).is_some_and(|st| !st.is_checked()))
+            .collect();
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"mono wrap\">{}</td><td class=\"mono wrap\">{}</td></tr>",
+            escape(rule),
+            st.word(),
+            escape(&columns),
+            escape(&codes.join(", "))
+        );
+    }
+    h.push_str("</tbody></table></section>\n");
 }
 
 /// Findings per code, as bars (with new/persisting after a baseline).

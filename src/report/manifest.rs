@@ -60,6 +60,40 @@ struct Recorded {
     files: Option<Vec<FileEntry>>,
     policy: RecordedFile,
     inputs: Vec<RecordedFile>,
+    #[serde(default)]
+    mapping: Option<RecordedMapping>,
+}
+
+/// summary.json's `mapping`: the mapping (a file or a preset) and its
+/// source files.
+#[derive(Deserialize)]
+struct RecordedMapping {
+    name: String,
+    sha256: String,
+    sources: Vec<RecordedFile>,
+}
+
+/// A preset built into the binary (a policy or a mapping) named `path`
+/// where no file has that name: compared by its text's SHA-256.
+fn preset(path: &str, want_sha: &str) -> Option<Outcome> {
+    if Path::new(path).exists() {
+        return None;
+    }
+    let text = crate::config::PRESETS
+        .iter()
+        .chain(crate::mapping::PRESETS.iter())
+        .find(|(n, _)| *n == path)?
+        .1;
+    let got = crate::config::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    Some(if got == want_sha {
+        Outcome::Matches
+    } else {
+        Outcome::Differs(format!(
+            "the built-in preset's SHA-256 is {}…, the run recorded {}… (another version of refund-recon)",
+            &got[..12],
+            want_sha.get(..12).unwrap_or(want_sha)
+        ))
+    })
 }
 
 #[derive(Deserialize)]
@@ -148,10 +182,24 @@ pub fn verify(dir: &Path) -> Result<Vec<Check>, AppError> {
             outcome: Outcome::Unlisted,
         }));
     }
-    let sources = std::iter::once(("policy", &rec.policy)).chain(rec.inputs.iter().map(|i| ("input", i)));
+    // A mapped run's inputs were made in memory (no path): its mapping
+    // and the mapping's source files are checked instead.
+    let mapping_file = rec.mapping.as_ref().map(|m| RecordedFile {
+        path: m.name.clone(),
+        sha256: m.sha256.clone(),
+    });
+    let mut sources: Vec<(&'static str, &RecordedFile)> = vec![("policy", &rec.policy)];
+    sources.extend(rec.inputs.iter().filter(|i| !i.path.is_empty()).map(|i| ("input", i)));
+    sources.extend(mapping_file.iter().map(|m| ("mapping", m)));
+    let mut seen = std::collections::BTreeSet::new();
+    for s in rec.mapping.iter().flat_map(|m| &m.sources) {
+        if seen.insert(&s.path) {
+            sources.push(("source", s));
+        }
+    }
     for (kind, f) in sources {
         let path = PathBuf::from(&f.path);
-        let outcome = match compare(&path, &f.sha256, None) {
+        let outcome = match preset(&f.path, &f.sha256).unwrap_or_else(|| compare(&path, &f.sha256, None)) {
             Outcome::Missing => Outcome::NotAtPath,
             o => o,
         };

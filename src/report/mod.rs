@@ -456,7 +456,12 @@ fn write_resolved(
     let mut current: Vec<FindingId> = tracked.iter().map(|(_, t)| t.id).collect();
     current.par_sort_unstable();
     current.dedup();
-    let gone: Vec<&baseline::PastFinding> = b.resolved(&current).collect();
+    // A finding whose code this run did not check (its columns are absent
+    // from a mapped export) is not resolved: it was not looked for.
+    let gone: Vec<&baseline::PastFinding> = b
+        .resolved(&current)
+        .filter(|p| crate::rules::Code::parse(&p.cells[1]).is_none_or(|c| rec.coverage.checks(c)))
+        .collect();
     let last_seen = b.as_of;
     let d = write_csv(path, &baseline::RESOLVED_HEADER, &gone, 4096, |p, r| {
         r.plain(&p.id.to_string());
@@ -587,8 +592,8 @@ fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap
         let overflow = || {
             AppError::Arithmetic(format!(
                 "{} line {}: the refund total in {c} does not fit; amounts are limited to {} (docs/design.md, \"Money bound\")",
-                rec.inputs.metas.unsubs.name,
-                u.line(r),
+                rec.inputs.origin(2, u.line(r)).0,
+                rec.inputs.origin(2, u.line(r)).2,
                 crate::money::MAX_AMOUNT
             ))
         };
