@@ -387,3 +387,164 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+fn refund_recon(args: &[&str], extra: &[&Path]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(std::env::temp_dir())
+        .args(args)
+        .args(extra)
+        .output()
+        .expect("run refund-recon")
+}
+
+#[test]
+fn map_writes_the_canonical_inputs_and_validate_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("canonical");
+    let data = repo().join("data/samples/huawei-bss");
+    let o = refund_recon(
+        &["map", "--mapping", "huawei-bss", "--policy", "ten-a-year", "--data"],
+        &[&data, Path::new("--out"), &out],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let orders = std::fs::read_to_string(out.join("orders.csv")).unwrap();
+    let rows = parse_csv(&orders);
+    assert_eq!(
+        rows.len(),
+        3,
+        "the cancelled order and the unsubscription orders are filtered"
+    );
+    let coupon = rows.iter().find(|r| r.get("order_id") == "CS2405010900P2D6X").unwrap();
+    // amount_after_discount 79.00 + coupon 20.00; the end made exclusive.
+    assert_eq!(coupon.get("amount"), "99.00");
+    assert_eq!(coupon.get("service_end"), "2024-06-01T16:00:00Z");
+    assert_eq!(coupon.get("billing_mode"), "subscription");
+    let rejects = std::fs::read_to_string(out.join("mapping-rejects.csv")).unwrap();
+    assert_eq!(rejects.lines().count(), 1, "header only: {rejects}");
+    // The orders and payments are plain canonical files.
+    let v = refund_recon(&["validate", "--policy", "ten-a-year", "--data"], &[&out]);
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert!(text.contains("orders.csv"), "{text}");
+}
+
+#[test]
+fn a_mapped_run_verifies_and_explains_from_its_exports_not_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let o = run_preset("huawei-bss", "ten-a-year", &out);
+    assert_eq!(o.status.code(), Some(0));
+    let v = refund_recon(&["verify"], &[&out]);
+    let text = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(0), "{text}");
+    assert!(text.contains("ok       mapping huawei-bss"), "{text}");
+    assert!(
+        text.contains("order-items.csv"),
+        "a looked-up source is checked too: {text}"
+    );
+    // explain --reports says why it cannot answer.
+    let e = refund_recon(&["explain", "7f3a9c1e0b2d4f69", "--reports"], &[&out]);
+    assert_eq!(e.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        err.contains("through the mapping huawei-bss") && err.contains("--mapping huawei-bss"),
+        "{err}"
+    );
+    // explain --mapping maps the exports again, naming the source rows.
+    let data = repo().join("data/samples/huawei-bss");
+    let e = refund_recon(
+        &[
+            "explain",
+            "7f3a9c1e0b2d4f69",
+            "--mapping",
+            "huawei-bss",
+            "--policy",
+            "ten-a-year",
+            "--data",
+        ],
+        &[&data],
+    );
+    let text = String::from_utf8_lossy(&e.stdout);
+    assert_eq!(e.status.code(), Some(0), "{}", String::from_utf8_lossy(&e.stderr));
+    assert!(text.contains("refunds.csv line 2)"), "{text}");
+    assert!(
+        text.contains("[not checked: FALLBACK_TO_BALANCE, WRONG_DESTINATION]"),
+        "{text}"
+    );
+    assert!(!text.contains("error WRONG_DESTINATION"), "{text}");
+}
+
+#[test]
+fn a_baseline_finding_whose_code_is_not_checked_is_not_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("data/samples/huawei-bss");
+    // First run: a mapping that has a refund destination (a wrong one).
+    let with_destination = include_str!("../data/mappings/huawei-bss.toml").replace(
+        "refund_destination = \"absent\"",
+        "refund_destination = { value = \"wallet\" }",
+    );
+    let mapping = dir.path().join("with-destination.toml");
+    std::fs::write(&mapping, with_destination).unwrap();
+    let first = dir.path().join("first");
+    let o = refund_recon(
+        &["run", "--policy", "ten-a-year", "--mapping"],
+        &[&mapping, Path::new("--data"), &data, Path::new("--out"), &first],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(report(&first, "discrepancies.csv").contains("WRONG_DESTINATION"));
+    // Second run: the preset, without refund_destination.
+    let second = dir.path().join("second");
+    let o = refund_recon(
+        &["run", "--policy", "ten-a-year", "--mapping", "huawei-bss", "--data"],
+        &[&data, Path::new("--out"), &second, Path::new("--baseline"), &first],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let resolved = report(&second, "resolved.csv");
+    assert!(!resolved.contains("WRONG_DESTINATION"), "{resolved}");
+}
+
+#[test]
+fn mapping_problems_are_exit_2_and_missing_headers_exit_3_naming_the_key() {
+    let f = Fixture::new();
+    let preset = include_str!("../data/mappings/huawei-bss.toml");
+    // An identifying column cannot be absent.
+    f.file(
+        "m1.toml",
+        &preset.replace("order_id = \"order_id\"", "order_id = \"absent\""),
+    );
+    let o = f.run(&["--mapping", f.data().join("m1.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("key `orders.columns.order_id`") && err.contains("cannot be absent"),
+        "{err}"
+    );
+    // A money option on a text column.
+    f.file(
+        "m2.toml",
+        &preset.replace(
+            "currency = \"currency\"\npromotional",
+            "currency = { column = \"currency\", thousands = \",\" }\npromotional",
+        ),
+    );
+    let o = f.run(&["--mapping", f.data().join("m2.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("key `orders.columns.currency.thousands`"), "{err}");
+    // A header the export does not have: exit 3 naming file and key.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("data/samples/huawei-bss"), dir.path());
+    let orders = std::fs::read_to_string(dir.path().join("orders.csv"))
+        .unwrap()
+        .replacen("customer_id", "customerId", 1);
+    std::fs::write(dir.path().join("orders.csv"), orders).unwrap();
+    let o = refund_recon(
+        &["run", "--policy", "ten-a-year", "--mapping", "huawei-bss", "--data"],
+        &[dir.path()],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("orders.csv") && err.contains("`customer_id`") && err.contains("orders.columns.account_id"),
+        "{err}"
+    );
+}
