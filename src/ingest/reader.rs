@@ -72,29 +72,10 @@ fn read_from<T: Table, R: Read + Send>(
         reason: e.to_string(),
     };
     let mut buf: Vec<u8> = Vec::new();
-    let mut eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
-    if buf.is_empty() {
-        return Err(InputError::Empty { path: shown });
-    }
-
-    // Header: the first record, after an optional BOM.
-    let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-    let (header, header_len) = loop {
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(&buf[bom..]);
-        let mut rec = csv::ByteRecord::new();
-        let got = rdr.read_byte_record(&mut rec).unwrap_or(false);
-        let end = rdr.position().byte() as usize;
-        if got && (bom + end < buf.len() || eof) {
-            break (rec, bom + end);
-        }
-        if eof {
-            return Err(InputError::Empty { path: shown });
-        }
-        eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
-    };
+    let (header, header_len, mut eof) = read_header(&mut file, &mut buf, block).map_err(|e| match e {
+        Some(e) => unreadable(e),
+        None => InputError::Empty { path: shown.clone() },
+    })?;
     let map = header_map::<T>(&header, &shown)?;
     let mut meta = InputMeta {
         file: T::FILE,
@@ -216,6 +197,38 @@ fn read_from<T: Table, R: Read + Send>(
     meta.accepted = table.len() as u64;
     meta.rejected = rejects.len() as u64;
     Ok(Loaded { table, rejects, meta })
+}
+
+/// Reads the first blocks of a file into `buf` until its header (the first
+/// record, after an optional BOM) is complete: the header, its length in
+/// bytes (BOM included) and whether the file is exhausted. `Err(None)`: an
+/// empty file.
+fn read_header<R: Read>(
+    file: &mut R,
+    buf: &mut Vec<u8>,
+    block: usize,
+) -> Result<(csv::ByteRecord, usize, bool), Option<std::io::Error>> {
+    let mut eof = fill(file, buf, block)?;
+    if buf.is_empty() {
+        return Err(None);
+    }
+    let bom = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    loop {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&buf[bom..]);
+        let mut rec = csv::ByteRecord::new();
+        let got = rdr.read_byte_record(&mut rec).unwrap_or(false);
+        let end = rdr.position().byte() as usize;
+        if got && (bom + end < buf.len() || eof) {
+            return Ok((rec, bom + end, eof));
+        }
+        if eof {
+            return Err(None);
+        }
+        eof = fill(file, buf, block)?;
+    }
 }
 
 /// Reads up to `want` more bytes (`usize::MAX`: all the rest) onto the end

@@ -195,7 +195,7 @@ pub struct Mapped {
 /// How a column's value is found in one source file.
 enum Getter<'a> {
     Absent,
-    Const(&'a str),
+    Const,
     Cell(usize),
     Sum(Vec<usize>),
     Lookup { by: usize, index: &'a LookupIndex },
@@ -288,10 +288,20 @@ fn label(c: &ColumnMap) -> String {
     }
 }
 
+/// The canonical CSV being written for one input, and where its rows
+/// came from.
+struct Out<'m> {
+    im: &'m InputMap,
+    w: csv::Writer<Vec<u8>>,
+    /// The physical line of the next record.
+    line: u64,
+    texts: Vec<String>,
+    mapped: Mapped,
+}
+
 /// Applies one input's mapping.
 pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calendar) -> Result<Mapped, InputError> {
     let data = &sources[&im.source];
-    let key = im.file.name();
     // Lookup indexes, once per column that has one.
     let mut indexes: Vec<Option<LookupIndex>> = Vec::new();
     for c in &im.columns {
@@ -305,23 +315,80 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
         .from_writer(Vec::new());
     let names: Vec<&str> = im.columns.iter().map(|c| c.column).collect();
     w.write_record(&names).map_err(io_err)?;
-    let mut out = Mapped {
-        csv: Vec::new(),
-        row_lines: Vec::new(),
-        origins: Vec::new(),
-        files: data
-            .files
-            .iter()
-            .map(|f| (f.name.clone(), f.path.display().to_string()))
-            .collect(),
-        rejects: Vec::new(),
-        counts: Vec::new(),
-        labels: im.columns.iter().map(|c| (c.column, label(c), c.key.clone())).collect(),
+    let mut out = Out {
+        im,
+        w,
+        line: 2,
+        texts: vec![String::new(); im.columns.len()],
+        mapped: Mapped {
+            csv: Vec::new(),
+            row_lines: Vec::new(),
+            origins: Vec::new(),
+            files: data
+                .files
+                .iter()
+                .map(|f| (f.name.clone(), f.path.display().to_string()))
+                .collect(),
+            rejects: Vec::new(),
+            counts: Vec::new(),
+            labels: im.columns.iter().map(|c| (c.column, label(c), c.key.clone())).collect(),
+        },
     };
-    let mut line = 2u64;
     let zone = data.source.timezone.unwrap_or(cal.tz());
-    let mut texts: Vec<String> = vec![String::new(); im.columns.len()];
     for (fi, f) in data.files.iter().enumerate() {
+        let count = out.file(fi, f, &data.source.null, &indexes, zone, cal)?;
+        out.mapped.counts.push(count);
+    }
+    let mut mapped = out.mapped;
+    mapped.csv = out.w.into_inner().map_err(|e| io_err(e.into_error().into()))?;
+    Ok(mapped)
+}
+
+impl Out<'_> {
+    /// The getters of each column in one source file (its header indexes).
+    fn getters<'a>(&self, f: &SourceFile, indexes: &'a [Option<LookupIndex>]) -> Result<Vec<Getter<'a>>, InputError>
+    where
+        Self: 'a,
+    {
+        let one = |h: &String, what: &str, key: &str| {
+            f.column(std::slice::from_ref(h))
+                .ok_or_else(|| missing_header(f, what, std::slice::from_ref(h), key))
+        };
+        self.im
+            .columns
+            .iter()
+            .zip(indexes)
+            .map(|(c, ix)| {
+                Ok(match &c.value {
+                    ValueFrom::Absent => Getter::Absent,
+                    ValueFrom::Const(_) => Getter::Const,
+                    ValueFrom::Column(h) => {
+                        Getter::Cell(f.column(h).ok_or_else(|| missing_header(f, c.column, h, &c.key))?)
+                    }
+                    ValueFrom::Sum(h) => {
+                        Getter::Sum(h.iter().map(|x| one(x, c.column, &c.key)).collect::<Result<_, _>>()?)
+                    }
+                    ValueFrom::Lookup(l) => Getter::Lookup {
+                        by: one(&l.by, "the lookup's `by`", &c.key)?,
+                        index: ix.as_ref().expect("built for every lookup"),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Maps the rows of one source file.
+    fn file(
+        &mut self,
+        fi: usize,
+        f: &SourceFile,
+        null: &[String],
+        indexes: &[Option<LookupIndex>],
+        zone: chrono_tz::Tz,
+        cal: &Calendar,
+    ) -> Result<SourceCount, InputError> {
+        let im = self.im;
+        let key = im.file.name();
         let mut count = SourceCount {
             input: key,
             source: im.source.clone(),
@@ -344,79 +411,48 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
             })?),
             None => None,
         };
-        let getters = im
-            .columns
-            .iter()
-            .zip(&indexes)
-            .map(|(c, ix)| {
-                Ok(match &c.value {
-                    ValueFrom::Absent => Getter::Absent,
-                    ValueFrom::Const(s) => Getter::Const(s),
-                    ValueFrom::Column(h) => {
-                        Getter::Cell(f.column(h).ok_or_else(|| missing_header(f, c.column, h, &c.key))?)
-                    }
-                    ValueFrom::Sum(h) => Getter::Sum(
-                        h.iter()
-                            .map(|x| {
-                                f.column(std::slice::from_ref(x))
-                                    .ok_or_else(|| missing_header(f, c.column, std::slice::from_ref(x), &c.key))
-                            })
-                            .collect::<Result<_, _>>()?,
-                    ),
-                    ValueFrom::Lookup(l) => Getter::Lookup {
-                        by: f.column(std::slice::from_ref(&l.by)).ok_or_else(|| {
-                            missing_header(f, "the lookup's `by`", std::slice::from_ref(&l.by), &c.key)
-                        })?,
-                        index: ix.as_ref().expect("built above"),
-                    },
-                })
-            })
-            .collect::<Result<Vec<_>, InputError>>()?;
+        let getters = self.getters(f, indexes)?;
+        let reject = |line: u64, record_id: String, column: String, value: String, reason: String| Reject {
+            file: f.name.clone(),
+            line,
+            record_id,
+            column,
+            value,
+            reason,
+        };
         for (src_line, rec) in &f.rows {
             if rec.len() != f.headers.len() {
                 count.rows += 1;
-                out.rejects.push(Reject {
-                    file: f.name.clone(),
-                    line: *src_line,
-                    record_id: String::new(),
-                    column: String::new(),
-                    value: String::new(),
-                    reason: format!(
-                        "the row has {} fields but the header has {}",
-                        rec.len(),
-                        f.headers.len()
-                    ),
-                });
+                let why = format!(
+                    "the row has {} fields but the header has {}",
+                    rec.len(),
+                    f.headers.len()
+                );
+                self.mapped
+                    .rejects
+                    .push(reject(*src_line, String::new(), String::new(), String::new(), why));
                 continue;
             }
-            if let Some((_, flt)) = filters
-                .iter()
-                .find(|(i, flt)| !flt.test.holds(cell(rec, *i, &data.source.null)))
-            {
+            if let Some((_, flt)) = filters.iter().find(|(i, flt)| !flt.test.holds(cell(rec, *i, null))) {
                 *count.filtered.entry(flt.reason.clone()).or_default() += 1;
                 continue;
             }
             let elements = match explode {
                 None => vec![None],
-                Some(i) => match value::json_elements(cell(rec, i, &data.source.null)) {
+                Some(i) => match value::json_elements(cell(rec, i, null)) {
                     Ok(v) if v.is_empty() => {
-                        *count
-                            .filtered
-                            .entry(format!("{} is an empty array", im.explode.as_deref().unwrap_or("")))
-                            .or_default() += 1;
+                        let why = format!("{} is an empty array", im.explode.as_deref().unwrap_or(""));
+                        *count.filtered.entry(why).or_default() += 1;
                         continue;
                     }
                     Ok(v) => v.into_iter().map(|e| Some((i, e))).collect(),
-                    Err(reason) => {
+                    Err(why) => {
                         count.rows += 1;
-                        out.rejects.push(Reject {
-                            file: f.name.clone(),
-                            line: *src_line,
-                            record_id: String::new(),
-                            column: im.explode.clone().unwrap_or_default(),
-                            value: cell(rec, i, &[]).to_string(),
-                            reason: format!("{reason} (mapping key `{key}.explode`)"),
-                        });
+                        let (column, value) = (im.explode.clone().unwrap_or_default(), cell(rec, i, &[]).to_string());
+                        let why = format!("{why} (mapping key `{key}.explode`)");
+                        self.mapped
+                            .rejects
+                            .push(reject(*src_line, String::new(), column, value, why));
                         continue;
                     }
                 },
@@ -426,46 +462,46 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
                 let cells = |i: usize| -> &str {
                     match &element {
                         Some((e, v)) if *e == i => v.as_str(),
-                        _ => cell(rec, i, &data.source.null),
+                        _ => cell(rec, i, null),
                     }
                 };
-                let mut failed = None;
-                for (k, (c, g)) in im.columns.iter().zip(&getters).enumerate() {
-                    match make(c, g, &cells, zone, cal) {
-                        Ok(t) => texts[k] = t,
-                        Err((raw, reason)) => {
-                            failed = Some((k, raw, reason));
-                            break;
-                        }
-                    }
+                if let Some(r) = self.row(&getters, &cells, zone, cal, fi as u32, *src_line)? {
+                    self.mapped.rejects.push(reject(*src_line, r.0, r.1, r.2, r.3));
                 }
-                if let Some((k, raw, reason)) = failed {
-                    let c = &im.columns[k];
-                    out.rejects.push(Reject {
-                        file: f.name.clone(),
-                        line: *src_line,
-                        record_id: if k > 0 { texts[0].clone() } else { String::new() },
-                        column: label(c),
-                        value: raw,
-                        reason: format!("{reason} (mapping key `{}`)", c.key),
-                    });
-                    continue;
-                }
-                let before = w.get_ref().len();
-                w.write_record(&texts).map_err(io_err)?;
-                w.flush().map_err(|e| io_err(e.into()))?;
-                out.row_lines.push(line);
-                out.origins.push(Origin {
-                    file: fi as u32,
-                    line: *src_line,
-                });
-                line += memchr::memchr_iter(b'\n', &w.get_ref()[before..]).count() as u64;
             }
         }
-        out.counts.push(count);
+        Ok(count)
     }
-    out.csv = w.into_inner().map_err(|e| io_err(e.into_error().into()))?;
-    Ok(out)
+
+    /// Makes and writes one canonical row, or returns its reject's
+    /// (record_id, column, value, reason).
+    #[allow(clippy::type_complexity)]
+    fn row<'a>(
+        &mut self,
+        getters: &[Getter<'_>],
+        cells: &impl Fn(usize) -> &'a str,
+        zone: chrono_tz::Tz,
+        cal: &Calendar,
+        file: u32,
+        src_line: u64,
+    ) -> Result<Option<(String, String, String, String)>, InputError> {
+        for (k, (c, g)) in self.im.columns.iter().zip(getters).enumerate() {
+            match make(c, g, cells, zone, cal) {
+                Ok(t) => self.texts[k] = t,
+                Err((raw, reason)) => {
+                    let id = if k > 0 { self.texts[0].clone() } else { String::new() };
+                    return Ok(Some((id, label(c), raw, format!("{reason} (mapping key `{}`)", c.key))));
+                }
+            }
+        }
+        let before = self.w.get_ref().len();
+        self.w.write_record(&self.texts).map_err(io_err)?;
+        self.w.flush().map_err(|e| io_err(e.into()))?;
+        self.mapped.row_lines.push(self.line);
+        self.mapped.origins.push(Origin { file, line: src_line });
+        self.line += memchr::memchr_iter(b'\n', &self.w.get_ref()[before..]).count() as u64;
+        Ok(None)
+    }
 }
 
 fn io_err(e: csv::Error) -> InputError {
@@ -516,7 +552,10 @@ fn make<'a>(
     };
     match g {
         Getter::Absent => Ok(String::new()),
-        Getter::Const(s) => Ok((*s).to_string()),
+        Getter::Const => match &c.value {
+            ValueFrom::Const(s) => Ok(s.clone()),
+            _ => Ok(String::new()),
+        },
         Getter::Cell(i) => convert(cells(*i)),
         Getter::Sum(ix) => sum(&mut ix.iter().map(|&i| cells(i))),
         Getter::Lookup { by, index } => {
