@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::reader::read_table_bytes;
+use super::reader::{read_table_bytes, read_table_named, HeaderNames};
 use super::{read_table, InputError, InputMeta, Interners, Orders, Payments, Reject, Table, Unsubscriptions};
 use crate::time::{Calendar, Micros};
 
@@ -107,6 +107,33 @@ pub struct MappedFrom {
 /// index of its source file ([`MappedFrom::files`]).
 pub const ORIGIN_BITS: u32 = 40;
 
+/// Where one mapped input's rows come from ([`Inputs::from_parts`]).
+pub enum Part<'a> {
+    /// Canonical text in memory, named `name`; `lines` gives each row's
+    /// line from its physical line in the text.
+    Text {
+        text: &'a [u8],
+        name: &'a Path,
+        lines: &'a (dyn Fn(u64) -> u64 + Sync),
+    },
+    /// A source file read as it is, with the header names the mapping gives
+    /// our columns.
+    File { path: &'a Path, names: &'a HeaderNames },
+}
+
+impl Part<'_> {
+    fn read<T: Table>(self, ctx: &super::RowCtx<'_>) -> Result<super::Loaded<T>, InputError> {
+        match self {
+            Part::Text { text, name, lines } => {
+                let mut l = read_table_bytes::<T>(text, name, ctx, lines)?;
+                l.meta.sha256 = crate::config::hex(&Sha256::digest(text));
+                Ok(l)
+            }
+            Part::File { path, names } => read_table_named::<T>(path, ctx, names),
+        }
+    }
+}
+
 /// The three exports as read.
 pub struct Inputs {
     pub orders: Orders,
@@ -161,16 +188,22 @@ impl Inputs {
         ))
     }
 
-    /// Reads the three inputs from canonical text in memory (a mapping's,
-    /// [`crate::mapping`]): `(text, name, lines)` each, `lines` giving each
-    /// row's line from its physical line in the text. The metas hash the
-    /// text.
-    #[allow(clippy::type_complexity)]
-    pub fn from_texts(
-        texts: [(&[u8], &Path, &(dyn Fn(u64) -> u64 + Sync)); 3],
-        cal: &Calendar,
-        absent_unsub_columns: &[&str],
-    ) -> Result<Inputs, InputError> {
+    /// Reads the three inputs a mapping makes ([`crate::mapping`]): each
+    /// from canonical text in memory, or straight from a source file whose
+    /// mapping only renames headers. `absent_unsub_columns`: the
+    /// unsubscriptions columns the mapping declares absent.
+    pub fn from_parts(parts: [Part<'_>; 3], cal: &Calendar, absent_unsub_columns: &[&str]) -> Result<Inputs, InputError> {
+        // Files are hashed on their own threads while they are parsed.
+        let hashes: Vec<Option<std::thread::JoinHandle<std::io::Result<String>>>> = parts
+            .iter()
+            .map(|p| match p {
+                Part::File { path, .. } => {
+                    let p = path.to_path_buf();
+                    Some(std::thread::spawn(move || sha256_file(&p)))
+                }
+                Part::Text { .. } => None,
+            })
+            .collect();
         let interners = Interners::default();
         let mut ctx = interners.ctx(cal);
         for name in absent_unsub_columns {
@@ -178,25 +211,28 @@ impl Inputs {
                 ctx.absent |= 1 << c;
             }
         }
-        let [(ot, on, ol), (pt, pn, pl), (ut, un, ul)] = texts;
-        let o = read_table_bytes::<Orders>(ot, on, &ctx, ol)?;
-        let p = read_table_bytes::<Payments>(pt, pn, &ctx, pl)?;
-        let u = read_table_bytes::<Unsubscriptions>(ut, un, &ctx, ul)?;
+        let [op, pp, up] = parts;
+        let o = op.read::<Orders>(&ctx)?;
+        let p = pp.read::<Payments>(&ctx)?;
+        let u = up.read::<Unsubscriptions>(&ctx)?;
         let mut metas = Metas {
             orders: o.meta,
             payments: p.meta,
             unsubs: u.meta,
         };
-        for (meta, text) in metas.iter_mut().zip([ot, pt, ut]) {
-            meta.sha256 = crate::config::hex(&Sha256::digest(text));
-            meta.path = PathBuf::new();
+        for (meta, hash) in metas.iter_mut().zip(hashes) {
+            match hash {
+                Some(h) => {
+                    meta.sha256 = h.join().expect("hash thread").map_err(|e| InputError::Unreadable {
+                        path: meta.path.display().to_string(),
+                        flag: "mapping",
+                        reason: e.to_string(),
+                    })?
+                }
+                None => meta.path = PathBuf::new(),
+            }
         }
-        Ok(Inputs::assemble(
-            (o.table, p.table, u.table),
-            metas,
-            [o.rejects, p.rejects, u.rejects],
-            interners,
-        ))
+        Ok(Inputs::assemble((o.table, p.table, u.table), metas, [o.rejects, p.rejects, u.rejects], interners))
     }
 
     /// The tables read: their dictionaries finished, their rows put in

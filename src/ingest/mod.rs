@@ -49,12 +49,13 @@ use crate::time::Calendar;
 
 pub use error::{InputError, Reject, RowError, MAX_ROWS};
 pub use inputs::{
-    sha256_file, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, SourceCount, LINE_STRIDE, ORIGIN_BITS,
+    sha256_file, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, Part, SourceCount, LINE_STRIDE, ORIGIN_BITS,
 };
 pub use interner::Interner;
 pub use orders::Orders;
 pub use payments::Payments;
 pub(crate) use reader::read_table;
+pub use reader::HeaderNames;
 pub(crate) use split::count_line_breaks;
 pub use table::Table;
 pub use unsubscriptions::Unsubscriptions;

@@ -41,7 +41,20 @@ pub(super) fn read_table_with_block<T: Table>(
         reason: e.to_string(),
     })?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    read_from(file, path, total_bytes, ctx, block, None)
+    read_from(file, path, total_bytes, ctx, block, None, None)
+}
+
+/// [`read_table`] with the header names a mapping gives our columns (a
+/// mapping that only renames headers reads the export directly).
+pub(crate) fn read_table_named<T: Table>(path: &Path, ctx: &RowCtx<'_>, names: &HeaderNames) -> Result<Loaded<T>, InputError> {
+    let shown = path.display().to_string();
+    let file = File::open(path).map_err(|e| InputError::Unreadable {
+        path: shown.clone(),
+        flag: T::FLAG,
+        reason: e.to_string(),
+    })?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read_from(file, path, total_bytes, ctx, BLOCK, None, Some(names))
 }
 
 /// [`read_table`] over text in memory (a mapping's canonical rows,
@@ -54,7 +67,7 @@ pub(crate) fn read_table_bytes<T: Table>(
     ctx: &RowCtx<'_>,
     lines: &(dyn Fn(u64) -> u64 + Sync),
 ) -> Result<Loaded<T>, InputError> {
-    read_from(text, name, text.len() as u64, ctx, BLOCK, Some(lines))
+    read_from(text, name, text.len() as u64, ctx, BLOCK, Some(lines), None)
 }
 
 fn read_from<T: Table, R: Read + Send>(
@@ -64,6 +77,7 @@ fn read_from<T: Table, R: Read + Send>(
     ctx: &RowCtx<'_>,
     block: usize,
     lines: Option<&(dyn Fn(u64) -> u64 + Sync)>,
+    names: Option<&HeaderNames>,
 ) -> Result<Loaded<T>, InputError> {
     let shown = path.display().to_string();
     let unreadable = |e: std::io::Error| InputError::Unreadable {
@@ -76,7 +90,7 @@ fn read_from<T: Table, R: Read + Send>(
         Some(e) => unreadable(e),
         None => InputError::Empty { path: shown.clone() },
     })?;
-    let map = header_map::<T>(&header, &shown)?;
+    let map = header_map::<T>(&header, &shown, names)?;
     let mut meta = InputMeta {
         file: T::FILE,
         name: path
@@ -85,7 +99,7 @@ fn read_from<T: Table, R: Read + Send>(
             .unwrap_or_else(|| T::FILE.to_string()),
         path: path.to_path_buf(),
         bytes: total_bytes,
-        extra_columns: extra_columns::<T>(&header),
+        extra_columns: extra_columns::<T>(&header, &map),
         ..InputMeta::default()
     };
     let mut line = 1 + count_line_breaks(&buf[..header_len], buf.get(header_len).copied());
@@ -242,29 +256,43 @@ fn normalise_header(field: &[u8]) -> String {
     String::from_utf8_lossy(field).trim().to_ascii_lowercase()
 }
 
-fn header_map<T: Table>(header: &csv::ByteRecord, path: &str) -> Result<HeaderMap, InputError> {
+/// Header names a mapping gives our columns ([`read_table_named`]): per
+/// column of the table, the source headers that may hold it, first found
+/// first; `None` for a column the mapping declares absent.
+pub type HeaderNames = [Option<Vec<String>>];
+
+fn header_map<T: Table>(header: &csv::ByteRecord, path: &str, names: Option<&HeaderNames>) -> Result<HeaderMap, InputError> {
+    if header.iter().any(|field| std::str::from_utf8(field).is_err()) {
+        return Err(InputError::NotUtf8 {
+            path: path.to_string(),
+            line: 1,
+            column: None,
+        });
+    }
+    let fields: Vec<String> = header.iter().map(normalise_header).collect();
     let mut index = vec![None; T::COLUMNS.len()];
-    for (i, field) in header.iter().enumerate() {
-        if std::str::from_utf8(field).is_err() {
-            return Err(InputError::NotUtf8 {
-                path: path.to_string(),
-                line: 1,
-                column: None,
-            });
-        }
-        let name = normalise_header(field);
-        if let Some(c) = T::COLUMNS.iter().position(|(n, _)| *n == name) {
-            if index[c].is_some() {
-                return Err(InputError::DuplicateColumn {
-                    path: path.to_string(),
-                    column: name,
-                });
+    for (c, (own, _)) in T::COLUMNS.iter().enumerate() {
+        let wanted: Vec<String> = match names {
+            None => vec![(*own).to_string()],
+            Some(n) => n[c].iter().flatten().map(|h| h.trim().to_ascii_lowercase()).collect(),
+        };
+        for w in wanted {
+            let mut hits = fields.iter().enumerate().filter(|(_, f)| **f == w).map(|(i, _)| i);
+            if let Some(i) = hits.next() {
+                if hits.next().is_some() {
+                    return Err(InputError::DuplicateColumn {
+                        path: path.to_string(),
+                        column: w,
+                    });
+                }
+                index[c] = Some(i);
+                break;
             }
-            index[c] = Some(i);
         }
     }
     for (c, (name, required)) in T::COLUMNS.iter().enumerate() {
-        if *required && index[c].is_none() {
+        let absent = names.is_some_and(|n| n[c].is_none());
+        if *required && !absent && index[c].is_none() {
             // One header field holding another delimiter: say so.
             let hint = match header.iter().next().filter(|_| header.len() == 1) {
                 Some(only) => [(b';', "`;`"), (b'\t', "a tab"), (b'|', "`|`")]
@@ -291,11 +319,13 @@ fn header_map<T: Table>(header: &csv::ByteRecord, path: &str) -> Result<HeaderMa
     })
 }
 
-fn extra_columns<T: Table>(header: &csv::ByteRecord) -> Vec<String> {
+fn extra_columns<T: Table>(header: &csv::ByteRecord, map: &HeaderMap) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for field in header.iter() {
+    for (i, field) in header.iter().enumerate() {
+        // (As before mapping files: a later repeat is compared lower-cased
+        // with the names kept as written.)
         let name = normalise_header(field);
-        if !name.is_empty() && !T::COLUMNS.iter().any(|(n, _)| *n == name) && !out.contains(&name) {
+        if !name.is_empty() && !map.index.contains(&Some(i)) && !out.contains(&name) {
             out.push(String::from_utf8_lossy(field).trim().to_string());
         }
     }

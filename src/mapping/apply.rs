@@ -42,10 +42,11 @@ pub struct SourceData {
     pub files: Vec<SourceFile>,
 }
 
-/// Reads every source the mapping names, its files found under `data`.
-pub fn read_sources(m: &Mapping, data: &Path) -> Result<BTreeMap<String, SourceData>, InputError> {
+/// Reads every source the mapping names but those in `skip`, its files
+/// found under `data`.
+pub fn read_sources(m: &Mapping, data: &Path, skip: &[&str]) -> Result<BTreeMap<String, SourceData>, InputError> {
     let mut out = BTreeMap::new();
-    for (name, s) in &m.sources {
+    for (name, s) in m.sources.iter().filter(|(n, _)| !skip.contains(&n.as_str())) {
         let mut paths: Vec<PathBuf> = Vec::new();
         for pattern in &s.files {
             let found = expand(data, pattern).map_err(|message| InputError::Source {
@@ -68,9 +69,28 @@ pub fn read_sources(m: &Mapping, data: &Path) -> Result<BTreeMap<String, SourceD
     Ok(out)
 }
 
+/// The files of the sources read that feed no input (only looked up):
+/// summary.json lists them with input `lookup`.
+pub fn lookup_files(m: &Mapping, sources: &BTreeMap<String, SourceData>) -> Vec<SourceCount> {
+    sources
+        .values()
+        .filter(|s| !m.inputs.iter().any(|i| i.source == s.source.name))
+        .flat_map(|s| s.files.iter().map(move |f| (s, f)))
+        .map(|(s, f)| SourceCount {
+            input: "lookup",
+            source: s.source.name.clone(),
+            file: f.name.clone(),
+            path: f.path.display().to_string(),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes,
+            ..SourceCount::default()
+        })
+        .collect()
+}
+
 /// The files one `files` entry names: a file, a folder (its `.csv` files)
 /// or a glob pattern; at least one.
-fn expand(data: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
+pub fn expand(data: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
     let full = data.join(pattern);
     if full.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&full)
@@ -278,7 +298,7 @@ fn filter_columns<'f>(
 }
 
 /// The label of a column's source in a reject: its header(s), or what it is.
-fn label(c: &ColumnMap) -> String {
+pub fn label(c: &ColumnMap) -> String {
     match &c.value {
         ValueFrom::Column(h) => h.first().cloned().unwrap_or_default(),
         ValueFrom::Sum(h) => h.join("+"),
