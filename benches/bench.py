@@ -28,9 +28,22 @@ unsubscription naming one order (`one-order`). For each: wall seconds, peak
 RSS, explain.idx size and `explain --reports` seconds for one unsubscription,
 against the set they came from (the aim: within 2x).
 
+With --mappings SIZE it measures mapped runs (issue 19) against the SIZE
+interleaved set: `renamed` (every header renamed; a mapping that only
+renames, read straight from the files), `reshaped` (renamed, vocabularies
+upper-cased, amounts negated with thousands separators, timestamps as
+`30/09/2021 15:00:00 GMT+08:00`: a step on every column, made canonical in
+memory) and `huawei-bss` (the set rewritten as Huawei's four BSS exports,
+run through the preset: filters, sums and lookups). For each: wall seconds,
+peak RSS, the cost per million source rows over the canonical run, and
+whether discrepancies, refunds, monthly_bill and quota_usage are
+byte-identical to it (not expected for huawei-bss, whose preset assumes
+and leaves out columns).
+
 Usage:
   python3 benches/bench.py                       # S and M, 3 runs, 1 and all threads
   python3 benches/bench.py --shapes S --runs 3   # the shared-key shapes against S
+  python3 benches/bench.py --mappings M --runs 3 # mapped runs against M
   python3 benches/bench.py --sizes M,L --runs 3  # add L (10M orders, ~3 GB)
   python3 benches/bench.py --sizes M --layouts interleaved --compare OLD_BINARY
 The binary is built with `cargo build --release` first unless --no-build or --bin.
@@ -238,6 +251,186 @@ def bench_shapes(binary, size, runs):
         )
 
 
+MONEY = ("amount", "coupon_amount", "refund_amount", "handling_fee", "coupon_returned")
+TIMES = ("ordered_at", "service_start", "service_end", "paid_at", "requested_at", "reviewed_at", "completed_at", "refunded_at")
+TOKENS = ("status", "order_type", "billing_mode", "item_kind", "refund_type", "instance_state")
+VOCAB = {
+    "status": ("succeeded", "failed", "completed", "rejected", "pending"),
+    "order_type": ("new", "renewal", "upgrade", "usage"),
+    "billing_mode": ("subscription", "pay_per_use"),
+    "item_kind": ("edition", "asset_quota", "value_added", "resource"),
+    "refund_type": ("unconditional", "partial", "unactivated", "release"),
+    "instance_state": ("normal", "overdue", "security_locked", "config_changing", "transaction_in_progress",
+                       "special_unsubscription", "legal_frozen"),
+}
+INPUTS = {"orders": "orders.csv", "payments": "payments.csv", "unsubscriptions": "unsubscriptions.csv"}
+
+
+def reshape_cell(col, v, full):
+    import re
+
+    if not full or v == "":
+        return v
+    if col in MONEY and re.fullmatch(r"\d{1,13}(\.\d{1,6})?", v):
+        int_part, _, frac = v.partition(".")
+        grouped = f"{int(int_part):,}"
+        return "-" + grouped + ("." + frac if frac else "") if v.strip("0.") else v
+    if col in TIMES:
+        m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})?", v)
+        if m:
+            off = {None: "+08:00", "Z": "+00:00"}.get(m.group(5), m.group(5))
+            return f"{m.group(3)}/{m.group(2)}/{m.group(1)} {m.group(4)} GMT{off}"
+        return v
+    if col in TOKENS:
+        return v.upper()
+    return v
+
+
+def renamed_set(base, full):
+    """The set with every header renamed (X_NAME); with `full`, cells reshaped too. Returns (folder, mapping)."""
+    import csv
+
+    folder = f"{base}-{'reshaped' if full else 'renamed'}"
+    mapping = os.path.join(folder, "mapping.toml")
+    if os.path.exists(os.path.join(folder, ".complete")):
+        return folder, mapping
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    lines = ["version = 1"]
+    for inp, name in INPUTS.items():
+        with open(os.path.join(base, name), newline="") as fi, open(os.path.join(folder, "x-" + name), "w", newline="") as fo:
+            r = csv.reader(fi)
+            w = csv.writer(fo, lineterminator="\n")
+            header = next(r)
+            w.writerow([f"X_{h.upper()}" for h in header])
+            for row in r:
+                w.writerow([reshape_cell(h, v, full) for h, v in zip(header, row)] if len(row) == len(header) else row)
+        lines += [f'[sources.{inp}]', f'files = ["x-{name}"]', f"[{inp}]", f'source = "{inp}"', f"[{inp}.columns]"]
+        for h in header:
+            src = f"X_{h.upper()}"
+            if full and h in MONEY:
+                lines.append(f'{h} = {{ column = "{src}", thousands = ",", sign = "negate" }}')
+            elif full and h in TIMES:
+                lines.append(f'{h} = {{ column = "{src}", format = "%d/%m/%Y %H:%M:%S%.f GMT%:z" }}')
+            elif full and h in TOKENS:
+                words = ", ".join(f'{w.upper()} = "{w}"' for w in VOCAB[h])
+                lines.append(f"{h} = {{ column = \"{src}\", map = {{ {words} }} }}")
+            else:
+                lines.append(f'{h} = "{src}"')
+    with open(mapping, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    open(os.path.join(folder, ".complete"), "w").close()
+    return folder, mapping
+
+
+def huawei_set(base):
+    """The set rewritten as Huawei BSS exports (docs/mapping.md#huawei-bss)."""
+    import csv
+    from datetime import datetime, timedelta
+
+    folder = f"{base}-huawei-bss"
+    if os.path.exists(os.path.join(folder, ".complete")):
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+
+    def rows(name):
+        with open(os.path.join(base, name), newline="") as f:
+            r = csv.reader(f)
+            header = next(r)
+            for row in r:
+                if len(row) == len(header):
+                    yield dict(zip(header, row))
+
+    def writer(name, header):
+        f = open(os.path.join(folder, name), "w", newline="")
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        return f, w
+
+    order_type = {"new": "1", "renewal": "2", "upgrade": "3", "usage": "1"}
+    of, ow = writer("orders.csv", ["order_id", "customer_id", "service_type_name", "status", "order_type",
+                                   "amount_after_discount", "official_amount", "measure_id", "create_time",
+                                   "payment_time", "currency", "amount_info.coupon_amount",
+                                   "amount_info.commission_amount"])
+    itf, iw = writer("order-items.csv", ["order_id", "period_type", "effective_time", "expire_time"])
+    currency = {}
+    for o in rows("orders.csv"):
+        try:
+            cash = f"{float(o['amount']) - float(o['coupon_amount']):.2f}"
+            end = (datetime.fromisoformat(o["service_end"]) - timedelta(seconds=1)).isoformat()
+        except ValueError:
+            continue
+        currency[o["order_id"]] = o["currency"]
+        ow.writerow([o["order_id"], o["account_id"], o["product"], "5", order_type.get(o["order_type"], "1"), cash,
+                     o["amount"], "1", o["ordered_at"], o["ordered_at"], o["currency"], o["coupon_amount"], ""])
+        iw.writerow([o["order_id"], "6" if o["billing_mode"] == "pay_per_use" else "3", o["service_start"], end])
+    af, aw = writer("account-changes.csv", ["currency", "account_change_id", "trade_time", "trade_id",
+                                            "change_amount", "revenue_expense_type", "bill_cycle"])
+    for p in rows("payments.csv"):
+        if p["status"] == "succeeded":
+            aw.writerow([p["currency"], p["payment_id"], p["paid_at"], p["order_id"], p["amount"], "EXPENSE", ""])
+    rf, rw = writer("refunds.csv", ["order_id", "id", "amount", "measure_id", "customer_id", "base_order_id"])
+    status = {"completed": "5", "rejected": "4", "pending": "1"}
+    for u in rows("unsubscriptions.csv"):
+        uo = "U" + u["unsub_id"]
+        ow.writerow([uo, u["account_id"], "", status.get(u["status"], "1"), "4", u["refund_amount"] or "0", "", "1",
+                     u["requested_at"], "", currency.get(u["order_id"], "USD"), "", u["handling_fee"]])
+        rw.writerow([uo, u["unsub_id"], "-" + (u["refund_amount"] or "0"), "1", u["account_id"], u["order_id"]])
+        when = u["refunded_at"] or u["completed_at"]
+        if u["status"] == "completed" and when:
+            aw.writerow([currency.get(u["order_id"], "USD"), "R" + u["unsub_id"], when, uo, u["refund_amount"] or "0",
+                         "REVENUE", u["billing_cycle"]])
+    for f in (of, itf, af, rf):
+        f.close()
+    open(os.path.join(folder, ".complete"), "w").close()
+    return folder
+
+
+def mapped_run(binary, folder, mapping):
+    """One run: wall, peak RSS, source rows read, the four compared reports' bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = os.path.join(tmp, "reports")
+        cmd = [binary, "run", "--data", folder, "--out", out_dir] + (["--mapping", mapping] if mapping else [])
+        secs, rss, _ = timed(cmd)
+        with open(os.path.join(out_dir, "summary.json")) as f:
+            s = json.load(f)
+        reports = {}
+        for name in ("discrepancies.csv", "refunds.csv", "monthly_bill.csv", "quota_usage.csv"):
+            with open(os.path.join(out_dir, name), "rb") as f:
+                reports[name] = f.read()
+    if "mapping" in s:
+        read = sum(x["rows_read"] for x in s["mapping"]["sources"] if x["input"] != "lookup")
+    else:
+        read = sum(i["rows_read"] for i in s["inputs"])
+    return secs, rss, read, reports
+
+
+def bench_mappings(binary, size, runs):
+    base = dataset(binary, size, "interleaved")
+    renamed = renamed_set(base, False)
+    reshaped = renamed_set(base, True)
+    sets = [("canonical", base, None), ("renamed", *renamed), ("reshaped", *reshaped),
+            ("huawei-bss", huawei_set(base), "huawei-bss")]
+    samples = {label: [] for label, _, _ in sets}
+    for _ in range(runs):
+        for label, folder, mapping in sets:
+            samples[label].append(mapped_run(binary, folder, mapping))
+    print()
+    print(f"mapped runs from {size} interleaved · {time.strftime('%Y-%m-%d')} · median of {runs} runs · {binary}")
+    print("| input | run (s) | ÷ canonical | peak RSS | source rows | s per million rows over canonical | same reports |")
+    print("|---|---|---|---|---|---|---|")
+    base_s = statistics.median(x[0] for x in samples["canonical"])
+    base_reports = samples["canonical"][0][3]
+    for label, xs in samples.items():
+        secs = statistics.median(x[0] for x in xs)
+        rss = statistics.median(x[1] for x in xs)
+        rows = xs[0][2]
+        same = "yes" if xs[0][3] == base_reports else "no"
+        print(f"| {label} | {secs:.2f} | {secs / base_s:.2f} | {human(rss)} | {rows:,} | "
+              f"{(secs - base_s) / rows * 1e6:+.2f} | {same} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="S,M", help="comma list of XS, S, M, L")
@@ -249,12 +442,15 @@ def main():
     ap.add_argument("--bin", help="the refund-recon binary (default: the cargo release build)")
     ap.add_argument("--compare", help="a second binary (e.g. the build before a change), run alternately with the first")
     ap.add_argument("--shapes", metavar="SIZE", help="measure the shared-key shapes derived from SIZE instead")
+    ap.add_argument("--mappings", metavar="SIZE", help="measure mapped runs derived from SIZE instead")
     args = ap.parse_args()
     binary = args.bin or default_binary()
     if not args.no_build and not args.bin:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     if args.shapes:
         return bench_shapes(binary, args.shapes, args.runs)
+    if args.mappings:
+        return bench_mappings(binary, args.mappings, args.runs)
     binaries = [("this", binary)] + ([("compare", args.compare)] if args.compare else [])
     cores = os.cpu_count() or 1
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, cores})

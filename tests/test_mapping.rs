@@ -548,3 +548,39 @@ fn mapping_problems_are_exit_2_and_missing_headers_exit_3_naming_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn outside_the_repository_the_default_policy_is_the_built_in_one() {
+    // No data/policy.toml in the current folder: the built-in once-a-year
+    // (the same policy), with a note; the same reports as with the file.
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("data");
+    let o = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["run", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("using the built-in policy once-a-year"), "{err}");
+    let inside = tempfile::tempdir().unwrap();
+    let o = crate::common::run_sample_to(inside.path(), &[]);
+    assert_eq!(o.status.code(), Some(0));
+    for name in ["discrepancies.csv", "refunds.csv", "monthly_bill.csv"] {
+        assert_eq!(
+            report(&dir.path().join("reports"), name),
+            report(inside.path(), name),
+            "{name}"
+        );
+    }
+    // An unknown name is still exit 2, listing the presets.
+    let o = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["validate", "--policy", "twice-a-year", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("once-a-year, ten-a-year"));
+}

@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use super::GenerateArgs;
-use crate::config::Policy;
 use crate::error::AppError;
 use crate::generate::GenerateOptions;
 
@@ -17,7 +16,7 @@ pub(crate) fn options(a: &GenerateArgs) -> Result<GenerateOptions, AppError> {
             return Err(AppError::Usage(format!("{flag} {v}: must be a share between 0 and 1")));
         }
     }
-    let policy = Policy::load(&a.policy)?;
+    let policy = super::load_policy(a.policy.as_deref())?;
     policy.check_thresholds(&crate::generate::currencies())?;
     Ok(GenerateOptions {
         out: a.out.clone(),

@@ -96,9 +96,11 @@ pub struct InputArgs {
     /// unsubscriptions.csv path (default: DATA/unsubscriptions.csv).
     #[arg(long)]
     pub unsubscriptions: Option<PathBuf>,
-    /// Policy file (TOML), or a preset by name: once-a-year, ten-a-year.
-    #[arg(long, default_value = "data/policy.toml")]
-    pub policy: PathBuf,
+    /// Policy file (TOML), or a preset by name: once-a-year, ten-a-year
+    /// (default: data/policy.toml, or the built-in once-a-year, the same
+    /// policy, where there is no such file).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
     /// Read a provider's own exports through a mapping (docs/mapping.md): a
     /// mapping file, or a preset by name: alibaba-bss, huawei-bss. Its
     /// source files are found under --data.
@@ -217,9 +219,10 @@ pub struct GenerateArgs {
     /// Share of rows per file that are malformed.
     #[arg(long, default_value_t = 0.0)]
     pub malformed_rate: f64,
-    /// Policy file (TOML) the recorded values follow.
-    #[arg(long, default_value = "data/policy.toml")]
-    pub policy: PathBuf,
+    /// Policy file (TOML) or preset the recorded values follow (default as
+    /// for run).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
     /// Row order: `interleaved` (each file in time order, accounts mixed, as
     /// billing systems export) or `by-account` (each account's rows together).
     #[arg(long, value_enum, default_value_t = LayoutArg::Interleaved)]
@@ -260,7 +263,7 @@ impl InputArgs {
         if self.threads == Some(0) {
             return Err(AppError::Usage("--threads 0: give at least 1 thread".into()));
         }
-        let policy = Policy::load(&self.policy)?;
+        let policy = load_policy(self.policy.as_deref())?;
         let cal = policy.calendar();
         let mapping = self.mapping.as_deref().map(crate::mapping::Mapping::load).transpose()?;
         if mapping.is_some() && (self.orders.is_some() || self.payments.is_some() || self.unsubscriptions.is_some()) {
@@ -292,6 +295,23 @@ impl InputArgs {
             memory_limit: self.memory_limit.unwrap_or_else(default_memory_limit),
         })
     }
+}
+
+/// `--policy`, or its default: `data/policy.toml`, or, where there is no
+/// such file (an installed binary run from another folder), the built-in
+/// `once-a-year`, which is the same policy (with a note on stderr).
+pub(crate) fn load_policy(given: Option<&Path>) -> Result<Policy, AppError> {
+    if let Some(p) = given {
+        return Ok(Policy::load(p)?);
+    }
+    let default = Path::new("data/policy.toml");
+    if default.exists() {
+        return Ok(Policy::load(default)?);
+    }
+    eprintln!(
+        "refund-recon: note: no data/policy.toml in this folder: using the built-in policy once-a-year (the same as the bundled data/policy.toml); give --policy to choose another"
+    );
+    Ok(Policy::load(Path::new("once-a-year"))?)
 }
 
 /// Half the machine's RAM (from /proc/meminfo), or 8 GiB when unknown.

@@ -192,7 +192,11 @@ impl Inputs {
     /// from canonical text in memory, or straight from a source file whose
     /// mapping only renames headers. `absent_unsub_columns`: the
     /// unsubscriptions columns the mapping declares absent.
-    pub fn from_parts(parts: [Part<'_>; 3], cal: &Calendar, absent_unsub_columns: &[&str]) -> Result<Inputs, InputError> {
+    pub fn from_parts(
+        parts: [Part<'_>; 3],
+        cal: &Calendar,
+        absent_unsub_columns: &[&str],
+    ) -> Result<Inputs, InputError> {
         // Files are hashed on their own threads while they are parsed.
         let hashes: Vec<Option<std::thread::JoinHandle<std::io::Result<String>>>> = parts
             .iter()
@@ -232,7 +236,12 @@ impl Inputs {
                 None => meta.path = PathBuf::new(),
             }
         }
-        Ok(Inputs::assemble((o.table, p.table, u.table), metas, [o.rejects, p.rejects, u.rejects], interners))
+        Ok(Inputs::assemble(
+            (o.table, p.table, u.table),
+            metas,
+            [o.rejects, p.rejects, u.rejects],
+            interners,
+        ))
     }
 
     /// The tables read: their dictionaries finished, their rows put in

@@ -46,7 +46,11 @@ pub(super) fn read_table_with_block<T: Table>(
 
 /// [`read_table`] with the header names a mapping gives our columns (a
 /// mapping that only renames headers reads the export directly).
-pub(crate) fn read_table_named<T: Table>(path: &Path, ctx: &RowCtx<'_>, names: &HeaderNames) -> Result<Loaded<T>, InputError> {
+pub(crate) fn read_table_named<T: Table>(
+    path: &Path,
+    ctx: &RowCtx<'_>,
+    names: &HeaderNames,
+) -> Result<Loaded<T>, InputError> {
     let shown = path.display().to_string();
     let file = File::open(path).map_err(|e| InputError::Unreadable {
         path: shown.clone(),
@@ -99,7 +103,7 @@ fn read_from<T: Table, R: Read + Send>(
             .unwrap_or_else(|| T::FILE.to_string()),
         path: path.to_path_buf(),
         bytes: total_bytes,
-        extra_columns: extra_columns::<T>(&header, &map),
+        extra_columns: extra_columns(&header, &map),
         ..InputMeta::default()
     };
     let mut line = 1 + count_line_breaks(&buf[..header_len], buf.get(header_len).copied());
@@ -261,7 +265,11 @@ fn normalise_header(field: &[u8]) -> String {
 /// first; `None` for a column the mapping declares absent.
 pub type HeaderNames = [Option<Vec<String>>];
 
-fn header_map<T: Table>(header: &csv::ByteRecord, path: &str, names: Option<&HeaderNames>) -> Result<HeaderMap, InputError> {
+fn header_map<T: Table>(
+    header: &csv::ByteRecord,
+    path: &str,
+    names: Option<&HeaderNames>,
+) -> Result<HeaderMap, InputError> {
     if header.iter().any(|field| std::str::from_utf8(field).is_err()) {
         return Err(InputError::NotUtf8 {
             path: path.to_string(),
@@ -319,7 +327,7 @@ fn header_map<T: Table>(header: &csv::ByteRecord, path: &str, names: Option<&Hea
     })
 }
 
-fn extra_columns<T: Table>(header: &csv::ByteRecord, map: &HeaderMap) -> Vec<String> {
+fn extra_columns(header: &csv::ByteRecord, map: &HeaderMap) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (i, field) in header.iter().enumerate() {
         // (As before mapping files: a later repeat is compared lower-cased

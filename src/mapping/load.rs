@@ -14,6 +14,10 @@ use super::spec::{InputMap, Mapping, Sign, ValueFrom};
 use crate::ingest::{InputError, Inputs, MappedFrom, Part, Reject, SourceCount, ORIGIN_BITS};
 use crate::time::Calendar;
 
+/// A made row's line (its source file and line) from its line in the
+/// canonical text.
+type LineOf<'a> = Box<dyn Fn(u64) -> u64 + Sync + 'a>;
+
 /// The canonical names of the three inputs, as ingest names them.
 const NAMES: [&str; 3] = ["orders.csv", "payments.csv", "unsubscriptions.csv"];
 
@@ -82,7 +86,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
         });
     }
     let names: Vec<Vec<Option<Vec<String>>>> = m.inputs.iter().map(header_names).collect();
-    let lines: Vec<Option<Box<dyn Fn(u64) -> u64 + Sync + '_>>> = mapped
+    let lines: Vec<Option<LineOf<'_>>> = mapped
         .iter()
         .map(|x| {
             x.as_ref().map(|x| {
@@ -100,10 +104,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
     let paths: Vec<PathBuf> = NAMES.iter().map(PathBuf::from).collect();
     let part = |k: usize| -> Part<'_> {
         match (&plain[k], &mapped[k], &lines[k]) {
-            (Some(path), _, _) => Part::File {
-                path,
-                names: &names[k],
-            },
+            (Some(path), _, _) => Part::File { path, names: &names[k] },
             (None, Some(x), Some(l)) => Part::Text {
                 text: &x.csv,
                 name: &paths[k],
@@ -125,7 +126,11 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
     for (k, im) in m.inputs.iter().enumerate() {
         let meta = [&inputs.metas.orders, &inputs.metas.payments, &inputs.metas.unsubs][k];
         let own: Vec<Reject> = inputs.rejects.iter().filter(|r| r.file == meta.name).cloned().collect();
-        let labels: Vec<(&str, String, String)> = im.columns.iter().map(|c| (c.column, apply::label(c), c.key.clone())).collect();
+        let labels: Vec<(&str, String, String)> = im
+            .columns
+            .iter()
+            .map(|c| (c.column, apply::label(c), c.key.clone()))
+            .collect();
         match &mapped[k] {
             Some(x) => {
                 let (c, r) = mapped_counts(x, own, &labels);
@@ -189,7 +194,11 @@ fn relabel(mut r: Reject, labels: &[(&str, String, String)]) -> Reject {
 fn mapped_counts(x: &Mapped, own: Vec<Reject>, labels: &[(&str, String, String)]) -> (Vec<SourceCount>, Vec<Reject>) {
     let mask = (1u64 << ORIGIN_BITS) - 1;
     let decode = |l: u64| {
-        let name = x.files.get((l >> ORIGIN_BITS) as usize).map(|f| f.0.clone()).unwrap_or_default();
+        let name = x
+            .files
+            .get((l >> ORIGIN_BITS) as usize)
+            .map(|f| f.0.clone())
+            .unwrap_or_default();
         (name, l & mask)
     };
     let mut per_file = vec![0u64; x.files.len()];
@@ -201,7 +210,11 @@ fn mapped_counts(x: &Mapped, own: Vec<Reject>, labels: &[(&str, String, String)]
             let digits: String = r.reason[pos + 6..].chars().take_while(char::is_ascii_digit).collect();
             if let Ok(used) = digits.parse::<u64>() {
                 let (used_file, used_line) = decode(used);
-                r.reason = format!("{}({used_file} line {used_line}{}", &r.reason[..pos], &r.reason[pos + 6 + digits.len()..]);
+                r.reason = format!(
+                    "{}({used_file} line {used_line}{}",
+                    &r.reason[..pos],
+                    &r.reason[pos + 6 + digits.len()..]
+                );
             }
         }
         r.file = name;
@@ -231,7 +244,9 @@ fn mapped_counts(x: &Mapped, own: Vec<Reject>, labels: &[(&str, String, String)]
 /// A header missing from a file read straight: in mapping terms.
 fn header_error(m: &Mapping, e: InputError) -> InputError {
     match e {
-        InputError::MissingColumn { path, column, export, .. } => {
+        InputError::MissingColumn {
+            path, column, export, ..
+        } => {
             let input = export.trim_end_matches(".csv");
             let key = format!("{input}.columns.{column}");
             let headers = m

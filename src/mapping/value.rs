@@ -326,6 +326,19 @@ mod tests {
             "2024-03-04T02:10:05Z"
         );
         assert!(timestamp("2020/07/02", &slash, sh, &cal).is_err());
+        // `%.f`: fractional seconds when there are any.
+        let frac = TimeOpts {
+            format: Some("%d/%m/%Y %H:%M:%S%.f GMT%:z".into()),
+            ..TimeOpts::default()
+        };
+        assert_eq!(
+            timestamp("01/02/2021 08:36:44.250 GMT+08:00", &frac, sh, &cal).unwrap(),
+            "2021-02-01T00:36:44.25Z"
+        );
+        assert_eq!(
+            timestamp("01/02/2021 08:36:44 GMT+08:00", &frac, sh, &cal).unwrap(),
+            "2021-02-01T00:36:44Z"
+        );
     }
 
     #[test]
