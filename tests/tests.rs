@@ -19,3 +19,4 @@ mod test_properties;
 mod test_report_html;
 mod test_run;
 mod test_sample;
+mod test_several;

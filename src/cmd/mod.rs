@@ -278,12 +278,32 @@ impl InputArgs {
                     .map_err(|e| AppError::Usage(format!("--as-of {s:?}: {}", e.reason())))?,
             ),
         };
-        let pick = |p: &Option<PathBuf>, name: &str| p.clone().unwrap_or_else(|| self.data.join(name));
+        // An input given as a folder or a pattern is its files, in file-name
+        // order (docs/inputs.md#several-files-per-input).
+        let pick = |p: &Option<PathBuf>, name: &str, flag: &'static str| -> Result<Vec<PathBuf>, AppError> {
+            match p {
+                None => Ok(vec![self.data.join(name)]),
+                Some(p) => crate::ingest::multi::expand(p).map_err(|reason| {
+                    AppError::Input(crate::ingest::InputError::Unreadable {
+                        path: p.display().to_string(),
+                        flag,
+                        reason,
+                    })
+                }),
+            }
+        };
+        let [mut o, mut p, mut u] = [
+            pick(&self.orders, "orders.csv", "orders")?,
+            pick(&self.payments, "payments.csv", "payments")?,
+            pick(&self.unsubscriptions, "unsubscriptions.csv", "unsubscriptions")?,
+        ];
+        let first = |v: &mut Vec<PathBuf>| v.remove(0);
         Ok(Config {
             paths: InputPaths {
-                orders: pick(&self.orders, "orders.csv"),
-                payments: pick(&self.payments, "payments.csv"),
-                unsubscriptions: pick(&self.unsubscriptions, "unsubscriptions.csv"),
+                orders: first(&mut o),
+                payments: first(&mut p),
+                unsubscriptions: first(&mut u),
+                more: [o, p, u],
             },
             data: self.data.clone(),
             mapping,
@@ -427,8 +447,10 @@ impl Progress {
 }
 
 pub(crate) fn input_bytes(paths: &InputPaths) -> u64 {
-    [&paths.orders, &paths.payments, &paths.unsubscriptions]
+    paths
+        .all()
         .iter()
+        .flatten()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum()
 }

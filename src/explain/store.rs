@@ -98,18 +98,31 @@ impl Index {
     pub fn open(dir: &Path) -> Result<Index, AppError> {
         let path = dir.join(FILE);
         let usage = |why: String| AppError::Usage(format!("{}: {why}", path.display()));
-        let mapped = std::fs::read_to_string(dir.join("summary.json"))
+        let summary = std::fs::read_to_string(dir.join("summary.json"))
             .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| {
-                v.get("mapping")
-                    .and_then(|m| m.get("name"))
-                    .and_then(|n| n.as_str().map(str::to_string))
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let mapped = summary.as_ref().and_then(|v| {
+            v.get("mapping")
+                .and_then(|m| m.get("name"))
+                .and_then(|n| n.as_str().map(str::to_string))
+        });
+        let several = summary
+            .as_ref()
+            .and_then(|v| v.get("inputs"))
+            .and_then(|i| i.as_array())
+            .is_some_and(|i| {
+                i.iter()
+                    .any(|x| x.get("files").and_then(|f| f.as_array()).is_some_and(|f| !f.is_empty()))
             });
-        if let (Some(name), false) = (mapped, path.exists()) {
+        if let (Some(name), false) = (&mapped, path.exists()) {
             return Err(usage(format!(
                 "this run read its exports through the mapping {name}, and --reports reads rows back from canonical input files, which a mapped run does not have; run `refund-recon explain ID --mapping {name} --data …` (it maps the exports again), or write the canonical files with `refund-recon map` and run on those"
             )));
+        }
+        if several && !path.exists() {
+            return Err(usage(
+                "this run read several files for one input, and --reports reads rows back from one file per input; run `refund-recon explain ID` with the same --orders/--payments/--unsubscriptions (it reads the exports again)".into(),
+            ));
         }
         let mut file = File::open(&path).map_err(|e| {
             usage(format!(
@@ -489,6 +502,7 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Answer, AppError> {
         orders: paths[0].clone(),
         payments: paths[1].clone(),
         unsubscriptions: paths[2].clone(),
+        more: Default::default(),
     };
     let mut inputs = crate::ingest::Inputs::load(&input_paths, &cal)?;
     if !inputs.rejects.is_empty() {

@@ -38,6 +38,33 @@ pub struct InputPaths {
     pub orders: PathBuf,
     pub payments: PathBuf,
     pub unsubscriptions: PathBuf,
+    /// More files of orders, payments, unsubscriptions (after the one
+    /// above, in file-name order): an input given as a folder or a pattern.
+    pub more: [Vec<PathBuf>; 3],
+}
+
+impl InputPaths {
+    /// Every file of each input, the first one first.
+    pub fn all(&self) -> [Vec<&Path>; 3] {
+        let first = [&self.orders, &self.payments, &self.unsubscriptions];
+        std::array::from_fn(|k| {
+            std::iter::once(first[k].as_path())
+                .chain(self.more[k].iter().map(PathBuf::as_path))
+                .collect()
+        })
+    }
+}
+
+/// One file of an input read from several (summary.json's `inputs[].files`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FileCount {
+    pub file: String,
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows_read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
 }
 
 /// What summary.json says about each export.
@@ -97,14 +124,11 @@ pub struct MappedFrom {
     pub sha256: String,
     /// Per input and source file.
     pub sources: Vec<SourceCount>,
-    /// Per input (orders, payments, unsubscriptions), its source files
-    /// (name, path) in the order a row's line names them: a mapped row's
-    /// line is `file << ORIGIN_BITS | line` ([`Inputs::origin`]).
-    pub files: [Vec<(String, String)>; 3],
 }
 
-/// Bits of a mapped row's line that hold its source line; above them, the
-/// index of its source file ([`MappedFrom::files`]).
+/// Bits of a row's line that hold its line in its file when an input was
+/// read from several files (a mapping's sources, or `--orders` naming
+/// several); above them, the index of its file ([`Inputs::files`]).
 pub const ORIGIN_BITS: u32 = 40;
 
 /// Where one mapped input's rows come from ([`Inputs::from_parts`]).
@@ -144,12 +168,20 @@ pub struct Inputs {
     pub rejects: Vec<Reject>,
     /// Set when the rows came through a mapping (docs/mapping.md).
     pub mapped: Option<MappedFrom>,
+    /// Per input (orders, payments, unsubscriptions), the files its rows
+    /// came from as (name, path), when that is not the one file of its
+    /// meta (mapped inputs, several files per input): a row's line is then
+    /// `file << ORIGIN_BITS | line` ([`Inputs::origin`]).
+    pub files: [Vec<(String, String)>; 3],
 }
 
 impl Inputs {
     /// Reads and validates the three files (each in parallel chunks), then
     /// turns interned text into ranks of byte-ordered dictionaries.
     pub fn load(paths: &InputPaths, cal: &Calendar) -> Result<Inputs, InputError> {
+        if paths.more.iter().any(|m| !m.is_empty()) {
+            return Inputs::load_several(paths, cal);
+        }
         // Hash the files on their own threads while they are parsed.
         let hashes: Vec<_> = [&paths.orders, &paths.payments, &paths.unsubscriptions]
             .into_iter()
@@ -186,6 +218,77 @@ impl Inputs {
             [o.rejects, p.rejects, u.rejects],
             interners,
         ))
+    }
+
+    /// [`Inputs::load`] when some input has several files
+    /// ([`super::multi`]): no line offsets (no explain index), each file
+    /// hashed and counted.
+    fn load_several(paths: &InputPaths, cal: &Calendar) -> Result<Inputs, InputError> {
+        let all = paths.all();
+        let hashes: Vec<Vec<_>> = all
+            .iter()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|p| {
+                        let p = p.to_path_buf();
+                        std::thread::spawn(move || sha256_file(&p))
+                    })
+                    .collect()
+            })
+            .collect();
+        let interners = Interners::default();
+        let ctx = interners.ctx(cal);
+        let several = |k: usize| all[k].len() > 1;
+        let owned = |k: usize| all[k].iter().map(|p| p.to_path_buf()).collect::<Vec<_>>();
+        let o = if several(0) {
+            super::multi::read_files::<Orders>(&owned(0), &ctx)?
+        } else {
+            read_table::<Orders>(all[0][0], &ctx)?
+        };
+        let p = if several(1) {
+            super::multi::read_files::<Payments>(&owned(1), &ctx)?
+        } else {
+            read_table::<Payments>(all[1][0], &ctx)?
+        };
+        let u = if several(2) {
+            super::multi::read_files::<Unsubscriptions>(&owned(2), &ctx)?
+        } else {
+            read_table::<Unsubscriptions>(all[2][0], &ctx)?
+        };
+        let mut metas = Metas {
+            orders: o.meta,
+            payments: p.meta,
+            unsubs: u.meta,
+        };
+        let flags = [Orders::FLAG, Payments::FLAG, Unsubscriptions::FLAG];
+        for (k, (meta, handles)) in metas.iter_mut().zip(hashes).enumerate() {
+            let mut shas = Vec::new();
+            for (h, path) in handles.into_iter().zip(&all[k]) {
+                shas.push(h.join().expect("hash thread").map_err(|e| InputError::Unreadable {
+                    path: path.display().to_string(),
+                    flag: flags[k],
+                    reason: e.to_string(),
+                })?);
+            }
+            if meta.files.is_empty() {
+                meta.sha256 = shas.into_iter().next().unwrap_or_default();
+            } else {
+                for (f, sha) in meta.files.iter_mut().zip(shas) {
+                    f.sha256 = sha;
+                }
+            }
+        }
+        let files: [Vec<(String, String)>; 3] = [&metas.orders, &metas.payments, &metas.unsubs]
+            .map(|m| m.files.iter().map(|f| (f.file.clone(), f.path.clone())).collect());
+        let mut inputs = Inputs::assemble(
+            (o.table, p.table, u.table),
+            metas,
+            [o.rejects, p.rejects, u.rejects],
+            interners,
+        );
+        inputs.files = files;
+        Ok(inputs)
     }
 
     /// Reads the three inputs a mapping makes ([`crate::mapping`]): each
@@ -289,6 +392,7 @@ impl Inputs {
             metas,
             rejects,
             mapped: None,
+            files: Default::default(),
         }
     }
 
@@ -298,16 +402,12 @@ impl Inputs {
     /// inputs.
     pub fn origin(&self, input: usize, line: u64) -> (String, String, u64) {
         let meta = [&self.metas.orders, &self.metas.payments, &self.metas.unsubs][input.min(2)];
-        match &self.mapped {
-            None => (meta.name.clone(), meta.path.display().to_string(), line),
-            Some(m) => {
-                let (name, path) = m.files[input.min(2)]
-                    .get((line >> ORIGIN_BITS) as usize)
-                    .cloned()
-                    .unwrap_or_default();
-                (name, path, line & ((1 << ORIGIN_BITS) - 1))
-            }
+        let files = &self.files[input.min(2)];
+        if files.is_empty() {
+            return (meta.name.clone(), meta.path.display().to_string(), line);
         }
+        let (name, path) = files.get((line >> ORIGIN_BITS) as usize).cloned().unwrap_or_default();
+        (name, path, line & ((1 << ORIGIN_BITS) - 1))
     }
 
     /// The rejects of one input (`unsubscriptions`, …): those naming its
@@ -319,9 +419,17 @@ impl Inputs {
             .find(|m| m.file.trim_end_matches(".csv") == input)
             .map(|m| m.name.as_str())
             .unwrap_or("");
-        self.rejects.iter().filter(move |r| match &self.mapped {
-            None => r.file == name,
-            Some(m) => m.sources.iter().any(|s| s.input == input && s.file == r.file),
+        let k = ["orders", "payments", "unsubscriptions"]
+            .iter()
+            .position(|i| *i == input)
+            .unwrap_or(0);
+        let files = &self.files[k];
+        self.rejects.iter().filter(move |r| {
+            if files.is_empty() {
+                r.file == name
+            } else {
+                files.iter().any(|(f, _)| *f == r.file)
+            }
         })
     }
 
@@ -366,6 +474,11 @@ impl LineBreaks {
             line,
             pending_cr: false,
         }
+    }
+
+    /// The line that starts after the last break fed.
+    pub fn line(&self) -> u64 {
+        self.line
     }
 
     /// Feeds the next piece; `f(offset, line)` for each line that starts in

@@ -36,6 +36,7 @@ mod error;
 pub mod fuzz_api;
 mod inputs;
 mod interner;
+pub mod multi;
 mod orders;
 mod payments;
 mod reader;
@@ -49,7 +50,8 @@ use crate::time::Calendar;
 
 pub use error::{InputError, Reject, RowError, MAX_ROWS};
 pub use inputs::{
-    sha256_file, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, Part, SourceCount, LINE_STRIDE, ORIGIN_BITS,
+    sha256_file, FileCount, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, Part, SourceCount, LINE_STRIDE,
+    ORIGIN_BITS,
 };
 pub use interner::Interner;
 pub use orders::Orders;
@@ -80,6 +82,9 @@ pub struct InputMeta {
     /// Byte offsets of lines 1, 1 + [`LINE_STRIDE`], 1 + 2·LINE_STRIDE, …
     /// (found while the file is hashed).
     pub line_offsets: Vec<u64>,
+    /// When the input was read from several files: each file's counts
+    /// (the input's `path` and `sha256` are then empty).
+    pub files: Vec<FileCount>,
 }
 
 /// The dictionaries of text that many rows share, filled while parsing.

@@ -44,6 +44,17 @@ pub(super) fn read_table_with_block<T: Table>(
     read_from(file, path, total_bytes, ctx, block, None, None)
 }
 
+/// [`read_table`] over any reader (several files as one stream,
+/// [`super::multi`]), named by `path`, `total_bytes` long.
+pub(super) fn read_from_reader<T: Table, R: Read + Send>(
+    reader: R,
+    path: &Path,
+    total_bytes: u64,
+    ctx: &RowCtx<'_>,
+) -> Result<Loaded<T>, InputError> {
+    read_from(reader, path, total_bytes, ctx, BLOCK, None, None)
+}
+
 /// [`read_table`] with the header names a mapping gives our columns (a
 /// mapping that only renames headers reads the export directly).
 pub(crate) fn read_table_named<T: Table>(

@@ -91,34 +91,7 @@ pub fn lookup_files(m: &Mapping, sources: &BTreeMap<String, SourceData>) -> Vec<
 /// The files one `files` entry names: a file, a folder (its `.csv` files)
 /// or a glob pattern; at least one.
 pub fn expand(data: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
-    let full = data.join(pattern);
-    if full.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(&full)
-            .map_err(|e| format!("cannot list the folder ({e})"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")))
-            .collect();
-        v.sort();
-        return if v.is_empty() {
-            Err("the folder has no .csv file".into())
-        } else {
-            Ok(v)
-        };
-    }
-    if !pattern.contains(['*', '?', '[']) {
-        return Ok(vec![full]);
-    }
-    let text = full.to_str().ok_or("the path is not UTF-8")?;
-    let v: Vec<PathBuf> = glob::glob(text)
-        .map_err(|e| format!("not a valid pattern ({e})"))?
-        .filter_map(Result::ok)
-        .filter(|p| p.is_file())
-        .collect();
-    if v.is_empty() {
-        Err("no file matches this pattern; check --data and the pattern".into())
-    } else {
-        Ok(v)
-    }
+    crate::ingest::multi::expand(&data.join(pattern)).map_err(|e| format!("{e}; check --data and the pattern"))
 }
 
 fn read_file(path: &Path) -> Result<SourceFile, InputError> {

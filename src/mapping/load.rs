@@ -173,8 +173,8 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
         name: m.name.clone(),
         sha256: m.sha256.clone(),
         sources: counts,
-        files: [files[0].clone(), files[1].clone(), files[2].clone()],
     });
+    inputs.files = [files[0].clone(), files[1].clone(), files[2].clone()];
     Ok(inputs)
 }
 

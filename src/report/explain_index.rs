@@ -332,8 +332,9 @@ fn io(path: &Path, e: std::io::Error) -> AppError {
 /// None. The file is hashed as written and fsynced before publish.
 pub fn write(rec: &Reconciliation, dir: &Path) -> Result<Option<super::Done>, AppError> {
     let _span = crate::trace::span("write explain.idx");
-    if rec.inputs.mapped.is_some() {
-        // Its rows have no canonical file to be read back from.
+    if rec.inputs.mapped.is_some() || rec.inputs.files.iter().any(|f| !f.is_empty()) {
+        // Its rows have no one canonical file per input to be read back
+        // from (explain --reports says so).
         return Ok(None);
     }
     let s = crate::trace::span("  explain.idx slices");

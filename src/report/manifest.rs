@@ -59,7 +59,7 @@ struct Recorded {
     #[serde(default)]
     files: Option<Vec<FileEntry>>,
     policy: RecordedFile,
-    inputs: Vec<RecordedFile>,
+    inputs: Vec<RecordedInput>,
     #[serde(default)]
     mapping: Option<RecordedMapping>,
 }
@@ -100,6 +100,15 @@ fn preset(path: &str, want_sha: &str) -> Option<Outcome> {
 struct RecordedFile {
     path: String,
     sha256: String,
+}
+
+/// An input as summary.json records it: one file, or several (`files`).
+#[derive(Deserialize)]
+struct RecordedInput {
+    path: String,
+    sha256: String,
+    #[serde(default)]
+    files: Vec<RecordedFile>,
 }
 
 fn compare(path: &Path, want_sha: &str, want_bytes: Option<u64>) -> Outcome {
@@ -189,7 +198,23 @@ pub fn verify(dir: &Path) -> Result<Vec<Check>, AppError> {
         sha256: m.sha256.clone(),
     });
     let mut sources: Vec<(&'static str, &RecordedFile)> = vec![("policy", &rec.policy)];
-    sources.extend(rec.inputs.iter().filter(|i| !i.path.is_empty()).map(|i| ("input", i)));
+    let inputs: Vec<RecordedFile> = rec
+        .inputs
+        .iter()
+        .flat_map(|i| {
+            let one = RecordedFile {
+                path: i.path.clone(),
+                sha256: i.sha256.clone(),
+            };
+            let several = i.files.iter().map(|f| RecordedFile {
+                path: f.path.clone(),
+                sha256: f.sha256.clone(),
+            });
+            std::iter::once(one).chain(several)
+        })
+        .filter(|f| !f.path.is_empty())
+        .collect();
+    sources.extend(inputs.iter().map(|i| ("input", i)));
     sources.extend(mapping_file.iter().map(|m| ("mapping", m)));
     let mut seen = std::collections::BTreeSet::new();
     for s in rec.mapping.iter().flat_map(|m| &m.sources) {

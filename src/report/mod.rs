@@ -331,6 +331,32 @@ fn checked_summary(job: &table::Job<'_>, facts: &table::Facts) -> Result<Summary
             rejected: m.rejected,
         })
         .collect();
+    if i.mapped.is_none() && i.metas.iter().any(|m| !m.files.is_empty()) {
+        // Inputs read from several files: each file's rows, their sum
+        // checked against the input's.
+        let mut per_file = Vec::new();
+        for (f, m) in files.iter().zip(i.metas.iter()) {
+            if m.files.is_empty() {
+                per_file.push(f.clone());
+                continue;
+            }
+            let sum = |g: fn(&crate::ingest::FileCount) -> u64| m.files.iter().map(g).sum::<u64>();
+            if (sum(|x| x.rows_read), sum(|x| x.accepted), sum(|x| x.rejected)) != (f.rows_read, f.accepted, f.rejected)
+            {
+                return Err(failed(format!(
+                    "{}: its files' rows do not add up to the input's",
+                    m.file
+                )));
+            }
+            per_file.extend(m.files.iter().map(|x| control::FileRows {
+                name: x.file.clone(),
+                rows_read: x.rows_read,
+                accepted: x.accepted,
+                rejected: x.rejected,
+            }));
+        }
+        files = per_file;
+    }
     if let Some(mapped) = &i.mapped {
         // Mapped rows' rejects name their source files: count per source
         // file (the rows a mapping made from it), after checking that the

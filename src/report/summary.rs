@@ -37,6 +37,9 @@ pub struct InputInfo {
     pub accepted: u64,
     pub rejected: u64,
     pub extra_columns: Vec<String>,
+    /// An input read from several files: each one's counts and SHA-256.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::ingest::FileCount>,
 }
 
 /// summary.json's `mapping`.
@@ -162,6 +165,7 @@ impl Summary {
                     accepted: m.accepted,
                     rejected: m.rejected,
                     extra_columns: m.extra_columns.clone(),
+                    files: m.files.clone(),
                 })
                 .collect(),
             mapping: rec.inputs.mapped.as_ref().map(|m| MappingInfo {

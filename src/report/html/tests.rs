@@ -63,6 +63,7 @@ fn summary(findings: &[(&'static str, u64)], totals: &[(&str, &str, &str)]) -> S
         accepted: read - rejected,
         rejected,
         extra_columns: Vec::new(),
+        files: Vec::new(),
     };
     Summary {
         mapping: None,
