@@ -208,17 +208,25 @@ fn two_digits(b: &[u8]) -> Result<u32, WrittenError> {
     }
 }
 
-/// A billing month `YYYY-MM` (expanded years allowed, as written past 9999).
-pub fn parse_written_month(s: &str) -> Result<(), WrittenError> {
-    let (_, rest) = parse_year(s)?;
+/// A billing month `YYYY-MM` (expanded years allowed, as written past
+/// 9999: `+10000-01`). The one month parser: [`Month::parse`] is it
+/// without the expanded years.
+pub fn parse_written_month(s: &str) -> Result<Month, WrittenError> {
+    let (year, rest) = parse_year(s)?;
     let b = rest.as_bytes();
     if b.len() != 3 || b[0] != b'-' {
         return Err(WrittenError::Syntax);
     }
-    match two_digits(&b[1..3])? {
-        1..=12 => Ok(()),
-        _ => Err(WrittenError::Range),
+    let month = two_digits(&b[1..3])?;
+    if !(1..=12).contains(&month) {
+        return Err(WrittenError::Range);
     }
+    i32::try_from(year)
+        .ok()
+        .and_then(|y| y.checked_mul(12))
+        .and_then(|y| y.checked_add(month as i32 - 1))
+        .map(Month)
+        .ok_or(WrittenError::Range)
 }
 
 /// An RFC 3339 timestamp as the reports write it ([`Calendar::write_rfc3339`],
@@ -289,23 +297,13 @@ impl Month {
         self.0.rem_euclid(12) as u32 + 1
     }
 
-    /// Parses `YYYY-MM` (four-digit year, two-digit month 01–12).
+    /// Parses `YYYY-MM` (four-digit year, two-digit month 01–12): the
+    /// inputs' billing_cycle ([`parse_written_month`] without expanded years).
     pub fn parse(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        if b.len() != 7 || b[4] != b'-' {
+        if !s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
             return None;
         }
-        let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-            b[r].iter().try_fold(0u32, |acc, &c| {
-                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-            })
-        };
-        let year = digits(0..4)?;
-        let month = digits(5..7)?;
-        if !(1..=12).contains(&month) {
-            return None;
-        }
-        Some(Month::new(year as i32, month))
+        parse_written_month(s).ok()
     }
 }
 
@@ -846,6 +844,19 @@ mod tests {
         }
         assert_eq!(parse_written_ts("+10000-01-01T21:59:59+08:00").map(|t| t > 0), Ok(true));
         assert_eq!(parse_written_ts("2021-09-30 15:00:00"), Err(WrittenError::Syntax));
-        assert_eq!(parse_written_month("+10000-01"), Ok(()));
+        assert_eq!(parse_written_month("+10000-01"), Ok(Month::new(10000, 1)));
+        // The input's billing_cycle: the same parser, four-digit years only.
+        assert_eq!(Month::parse("2021-09"), parse_written_month("2021-09").ok());
+        for bad in [
+            "+10000-01",
+            "-2021-01",
+            "2021-13",
+            "2021-9",
+            "21-09",
+            "2021/09",
+            "2021-09 ",
+        ] {
+            assert_eq!(Month::parse(bad), None, "{bad:?}");
+        }
     }
 }

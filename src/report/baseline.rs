@@ -34,6 +34,9 @@ pub struct Baseline {
     /// The baseline run's as_of, as its summary.json wrote it.
     pub as_of_text: String,
     pub as_of: Micros,
+    /// The mapping the baseline run read its exports through (its
+    /// SHA-256), if any: summary.json's `baseline.mapping_sha256`.
+    pub mapping_sha256: Option<String>,
     /// One entry per finding id, in the baseline's report order.
     pub findings: Vec<PastFinding>,
     by_id: FxHashMap<FindingId, u32>,
@@ -155,10 +158,14 @@ impl Baseline {
         let discrepancies = dir.join("discrepancies.csv");
         check_recorded_hash(dir, &summary, &discrepancies)?;
         let (findings, by_id) = read_findings(dir, &discrepancies, as_of)?;
+        let mapping_sha256 = field(&["mapping", "sha256"])
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
         Ok(Baseline {
             path: dir.to_path_buf(),
             as_of_text,
             as_of,
+            mapping_sha256,
             findings,
             by_id,
         })

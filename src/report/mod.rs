@@ -522,6 +522,7 @@ fn write_resolved(
         new,
         persisting,
         resolved,
+        mapping_sha256: b.mapping_sha256.clone(),
     };
     Ok((info, d))
 }

@@ -350,7 +350,7 @@ impl From<crate::time::WrittenError> for CellError {
 
 /// A billing month `YYYY-MM` (expanded years allowed, as written past 9999).
 pub(crate) fn parse_month(s: &str) -> Result<(), CellError> {
-    crate::time::parse_written_month(s).map_err(CellError::from)
+    crate::time::parse_written_month(s).map(|_| ()).map_err(CellError::from)
 }
 
 /// An RFC 3339 timestamp as the reports write it (expanded years allowed),

@@ -92,6 +92,11 @@ pub struct BaselineInfo {
     pub persisting: u64,
     /// Baseline findings gone now (rows of resolved.csv).
     pub resolved: u64,
+    /// The baseline run's mapping (SHA-256), when it read its exports
+    /// through one; left out otherwise. A finding whose code this run did
+    /// not check is never counted resolved (docs/mapping.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping_sha256: Option<String>,
 }
 
 /// The content of summary.json.

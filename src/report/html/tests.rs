@@ -381,6 +381,7 @@ fn the_baseline_sections_read_status_and_resolved_csv() {
         new: 3,
         persisting: 1,
         resolved: 1,
+        mapping_sha256: None,
     });
     let st = data::read(dir.path(), true).unwrap().status.unwrap();
     assert_eq!(st.by_code["REFUND_AMOUNT_MISMATCH"], (1, 1));
