@@ -7,16 +7,22 @@ use std::process::Command;
 
 use crate::common::{parse_csv, repo, Fixture, BIN};
 
-fn run_preset(preset: &str, policy: &str, out: &Path) -> std::process::Output {
-    // From another folder: presets and policies by name need no file here.
-    Command::new(BIN)
+/// Runs a preset on its sample from another folder (presets and policies
+/// by name need no file there); it must succeed. The reports are in the
+/// returned folder's `reports/`.
+fn run_preset(preset: &str, policy: &str) -> (tempfile::TempDir, std::path::PathBuf, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reports");
+    let o = Command::new(BIN)
         .current_dir(std::env::temp_dir())
         .args(["run", "--mapping", preset, "--policy", policy, "--data"])
         .arg(repo().join("data/samples").join(preset))
         .arg("--out")
-        .arg(out)
+        .arg(&out)
         .output()
-        .expect("run refund-recon")
+        .expect("run refund-recon");
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    (dir, out, o)
 }
 
 fn report(out: &Path, name: &str) -> String {
@@ -37,10 +43,7 @@ fn summary(out: &Path) -> serde_json::Value {
 ///   1,562.69. Huawei recorded 1,920.00 and a commission of 0.00.
 #[test]
 fn huawei_preset_sample_gives_the_hand_worked_refunds() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("reports");
-    let o = run_preset("huawei-bss", "ten-a-year", &out);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_dir, out, o) = run_preset("huawei-bss", "ten-a-year");
     let refunds = parse_csv(&report(&out, "refunds.csv"));
     assert_eq!(refunds.len(), 2);
     let by_order = |id: &str| refunds.iter().find(|r| r.get("order_id") == id).expect(id);
@@ -103,10 +106,7 @@ fn huawei_preset_sample_gives_the_hand_worked_refunds() {
 ///   the Refund order).
 #[test]
 fn alibaba_preset_sample_gives_the_hand_worked_refunds() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("reports");
-    let o = run_preset("alibaba-bss", "once-a-year", &out);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_dir, out, _) = run_preset("alibaba-bss", "once-a-year");
     let refunds = parse_csv(&report(&out, "refunds.csv"));
     let by_order = |id: &str| refunds.iter().find(|r| r.get("order_id") == id).expect(id);
     assert_eq!(by_order("240304101005102").get("expected_type"), "unconditional");
@@ -250,20 +250,15 @@ fn a_reshaped_export_through_its_mapping_gives_the_same_reports() {
     }
     f.file("mapping.toml", &mapping);
     let out = f.dir.path().join("mapped");
-    let o = Command::new(BIN)
-        .current_dir(repo())
-        .args(["run", "--mapping"])
-        .arg(f.data().join("mapping.toml"))
-        .arg("--data")
-        .arg(f.data())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    run_ok(
+        &["run", "--mapping"],
+        &[
+            &f.data().join("mapping.toml"),
+            Path::new("--data"),
+            &f.data(),
+            Path::new("--out"),
+            &out,
+        ],
     );
     for name in [
         "discrepancies.csv",
@@ -351,19 +346,15 @@ fn mapping_errors_name_the_key_and_rejects_name_the_source() {
     let preset = include_str!("../data/mappings/huawei-bss.toml").replace(", \"3\" = \"upgrade\"", "");
     std::fs::write(dir.path().join("m.toml"), preset).unwrap();
     let out = dir.path().join("reports");
-    let o = Command::new(BIN)
-        .args(["run", "--policy", "ten-a-year", "--mapping"])
-        .arg(dir.path().join("m.toml"))
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    run_ok(
+        &["run", "--policy", "ten-a-year", "--mapping"],
+        &[
+            &dir.path().join("m.toml"),
+            Path::new("--data"),
+            &data,
+            Path::new("--out"),
+            &out,
+        ],
     );
     let rejects = parse_csv(&report(&out, "rejects.csv"));
     let r = rejects
@@ -386,6 +377,17 @@ fn copy_dir(from: &Path, to: &Path) {
         let e = e.unwrap();
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
+}
+
+/// Runs refund-recon; it must finish with reports (exit 0 or 1).
+fn run_ok(args: &[&str], extra: &[&Path]) -> std::process::Output {
+    let o = refund_recon(args, extra);
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
 }
 
 fn refund_recon(args: &[&str], extra: &[&Path]) -> std::process::Output {
@@ -429,10 +431,7 @@ fn map_writes_the_canonical_inputs_and_validate_reads_them() {
 
 #[test]
 fn a_mapped_run_verifies_and_explains_from_its_exports_not_its_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("reports");
-    let o = run_preset("huawei-bss", "ten-a-year", &out);
-    assert_eq!(o.status.code(), Some(0));
+    let (_dir, out, _) = run_preset("huawei-bss", "ten-a-year");
     let v = refund_recon(&["verify"], &[&out]);
     let text = String::from_utf8_lossy(&v.stdout);
     assert_eq!(v.status.code(), Some(0), "{text}");
@@ -583,4 +582,174 @@ fn outside_the_repository_the_default_policy_is_the_built_in_one() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("once-a-year, ten-a-year"));
+}
+
+/// Every operation of the mapping language on a made-up export, checked
+/// cell by cell in what `refund-recon map` writes (docs/mapping.md).
+#[test]
+fn each_mapping_operation_makes_the_documented_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("exports");
+    std::fs::create_dir_all(&data).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(data.join(name), text).unwrap();
+    write(
+        "sales-2024-01.csv",
+        "Id,Cust,Kind,Type,Items,Created,Start,End,Price,Coupon1,Coupon2,Cur\n\
+         S1,C1,NEW,N,\"[\"\"i-1\"\"]\",1709518205000,2024/03/04 11:10,2025/03/03,\"¥1,000.5000005\",N/A,20.00,cny\n\
+         S2,C1,value_added,R,\"[\"\"i-1\"\",\"\"i-2\"\"]\",1709518205000,2024/03/04 11:10,2025/03/03,10,,,cny\n\
+         S3,C9,NEW,N,\"[\"\"i-3\"\"]\",1709518205000,2024/03/04 11:10,2025/03/03,10,,,cny\n",
+    );
+    write("sales-2024-02.csv", "Id,Cust,Kind,Type,Items,Created,Start,End,Price,Coupon1,Coupon2,Cur\nS4,C1,NEW,X,\"[\"\"i-4\"\"]\",1709518205000,2024/03/04 11:10,2025/03/03,5,,,cny\n");
+    write("customers.csv", "Code,Account\nC1,acct-1\n");
+    write(
+        "ledger.csv",
+        "Tx,Ref,When,Amt\nT1,S1,1709518205,-1000.50\nT2,S1,1709518206,5\n",
+    );
+    write("methods.csv", "Tx,Method\nT1,card\nT1,wallet\nT2,wallet\n");
+    write("refunds.csv", "RId,Account,Orders,Asked,Cents\nR1,acct-1,\"[\"\"S1\"\",\"\"S4\"\"]\",2024-03-06T10:00:00Z,120000\nR2,acct-1,[],2024-03-06T10:00:00Z,0\n");
+    let mapping = r#"
+version = 1
+[sources.sales]
+files = ["sales-*.csv"]
+null = ["N/A"]
+[sources.customers]
+files = ["customers.csv"]
+[sources.ledger]
+files = ["ledger.csv"]
+[sources.methods]
+files = ["methods.csv"]
+[sources.refunds]
+files = ["refunds.csv"]
+
+[orders]
+source = "sales"
+[orders.columns]
+order_id = ["OrderId", "Id"]
+account_id = { lookup = "customers", match = "Code", by = "Cust", column = "Account", missing = "reject" }
+instance_id = { column = "Items", json = "only" }
+product = { value = "Security Center" }
+item_kind = { column = "Kind", map = { NEW = "edition" }, unmapped = "keep" }
+billing_mode = { value = "subscription" }
+order_type = { column = "Type", map = { N = "new", R = "renewal" } }
+ordered_at = { column = "Created", epoch = "ms" }
+service_start = { column = "Start", format = "%Y/%m/%d %H:%M", timezone = "Asia/Tokyo" }
+service_end = { column = "End", format = "%Y/%m/%d", inclusive_end = true }
+amount = { column = "Price", thousands = ",", strip = ["¥"], round = "half_even" }
+coupon_amount = { sum = ["Coupon1", "Coupon2"] }
+currency = { column = "Cur", map = { cny = "CNY" } }
+promotional = "absent"
+invoice_issued = { value = "false" }
+
+[payments]
+source = "ledger"
+[payments.columns]
+payment_id = "Tx"
+order_id = "Ref"
+account_id = { value = "acct-1" }
+paid_at = { column = "When", epoch = "s" }
+amount = { column = "Amt", sign = "abs" }
+currency = { value = "CNY" }
+method = { lookup = "methods", match = "Tx", by = "Tx", column = "Method" }
+status = { value = "succeeded" }
+
+[unsubscriptions]
+source = "refunds"
+explode = "Orders"
+[unsubscriptions.columns]
+unsub_id = "Orders"
+order_id = "Orders"
+account_id = "Account"
+batch_id = "RId"
+requested_at = { column = "Asked", ignore_offset = true, timezone = "Asia/Shanghai" }
+reviewed_at = "absent"
+completed_at = { column = "Asked", ignore_offset = true, timezone = "Asia/Shanghai" }
+refunded_at = "absent"
+instance_state = { value = "normal" }
+status = { value = "completed" }
+refund_type = "absent"
+refund_amount = { column = "Cents", scale = "0.01" }
+handling_fee = "absent"
+coupon_returned = "absent"
+refund_destination = "absent"
+billing_cycle = "absent"
+"#;
+    let m = dir.path().join("m.toml");
+    std::fs::write(&m, mapping).unwrap();
+    let out = dir.path().join("canonical");
+    run_ok(
+        &["map", "--policy", "once-a-year", "--mapping"],
+        &[&m, Path::new("--data"), &data, Path::new("--out"), &out],
+    );
+    let orders = parse_csv(&report(&out, "orders.csv"));
+    assert_eq!(
+        orders.len(),
+        1,
+        "S2 (two items), S3 (no customer) and S4 (order type X) are rejected"
+    );
+    let o = &orders[0];
+    assert_eq!(o.get("order_id"), "S1", "the second alias");
+    assert_eq!(o.get("account_id"), "acct-1", "a lookup");
+    assert_eq!(o.get("instance_id"), "i-1", "the only element");
+    assert_eq!(o.get("product"), "Security Center");
+    assert_eq!(o.get("item_kind"), "edition");
+    assert_eq!(o.get("ordered_at"), "2024-03-04T02:10:05Z", "epoch milliseconds");
+    assert_eq!(
+        o.get("service_start"),
+        "2024-03-04T02:10:00Z",
+        "a pattern in the column's zone (Tokyo, +09:00)"
+    );
+    assert_eq!(
+        o.get("service_end"),
+        "2025-03-03T16:00:00Z",
+        "a date made exclusive: the next midnight in the billing zone"
+    );
+    assert_eq!(
+        o.get("amount"),
+        "1000.500000",
+        "separators and a sign stripped, 7 decimals rounded half to even"
+    );
+    assert_eq!(o.get("coupon_amount"), "20.00", "a sum; N/A is nothing");
+    assert_eq!(o.get("currency"), "CNY");
+    assert_eq!(o.get("promotional"), "", "absent");
+    let rejects = parse_csv(&report(&out, "mapping-rejects.csv"));
+    let why = |line: &str, file: &str| {
+        rejects
+            .iter()
+            .find(|r| r.get("file") == file && r.get("line") == line)
+            .map(|r| format!("{} | {} | {}", r.get("column"), r.get("value"), r.get("reason")))
+            .unwrap_or_else(|| panic!("no reject {file}:{line} in {rejects:?}"))
+    };
+    assert!(why("3", "sales-2024-01.csv").contains("the array has 2 elements"));
+    assert!(why("4", "sales-2024-01.csv").contains("no row of customers has Code = \"C9\""));
+    let x = why("2", "sales-2024-02.csv");
+    assert!(
+        x.starts_with("Type | X |") && x.contains("mapping key `orders.columns.order_type`"),
+        "{x}"
+    );
+    // Payments: a lookup with two matches is rejected (several = "reject").
+    let payments = parse_csv(&report(&out, "payments.csv"));
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0].get("payment_id"), "T2");
+    assert_eq!(payments[0].get("paid_at"), "2024-03-04T02:10:06Z", "epoch seconds");
+    assert!(why("2", "ledger.csv").contains("2 rows of methods have Tx = \"T1\""));
+    // Unsubscriptions: one refund record over two orders is two rows (a
+    // batch); an empty array is filtered; a Z that is really UTC+8.
+    let unsubs = parse_csv(&report(&out, "unsubscriptions.csv"));
+    let ids: Vec<&str> = unsubs.iter().map(|u| u.get("unsub_id")).collect();
+    assert_eq!(ids, ["S1", "S4"]);
+    assert_eq!(unsubs[0].get("batch_id"), "R1");
+    assert_eq!(unsubs[0].get("requested_at"), "2024-03-06T02:00:00Z");
+    assert_eq!(unsubs[0].get("refund_amount"), "1200.00", "cents scaled by 0.01");
+    let stdout = String::from_utf8_lossy(
+        &refund_recon(
+            &["map", "--policy", "once-a-year", "--mapping"],
+            &[&m, Path::new("--data"), &data, Path::new("--out"), &out],
+        )
+        .stdout,
+    )
+    .into_owned();
+    assert!(
+        stdout.contains("refunds.csv") && stdout.contains("2 read        1 filtered        2 rows made"),
+        "{stdout}"
+    );
 }

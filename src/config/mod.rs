@@ -469,6 +469,18 @@ struct Reader<'a> {
     file: &'a str,
 }
 
+/// The first key of table `t` (at `prefix`, dotted) that is not in
+/// `allowed`, as a full dotted key: the policy's and the mapping's
+/// unknown-key check.
+pub(crate) fn unknown_key(t: &Table, prefix: &str, allowed: &[&str]) -> Option<String> {
+    let k = t.keys().find(|k| !allowed.contains(&k.as_str()))?;
+    Some(if prefix.is_empty() {
+        k.clone()
+    } else {
+        format!("{prefix}.{k}")
+    })
+}
+
 impl Reader<'_> {
     fn err(&self, key: &str, message: String) -> PolicyError {
         PolicyError {
@@ -479,17 +491,10 @@ impl Reader<'_> {
     }
 
     fn keys(&self, t: &Table, prefix: &str, allowed: &[&str]) -> Result<(), PolicyError> {
-        for k in t.keys() {
-            if !allowed.contains(&k.as_str()) {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                return Err(self.err(&key, format!("unknown key; allowed here: {}", allowed.join(", "))));
-            }
+        match unknown_key(t, prefix, allowed) {
+            Some(key) => Err(self.err(&key, format!("unknown key; allowed here: {}", allowed.join(", ")))),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn string(&self, v: &Value, key: &str) -> Result<String, PolicyError> {

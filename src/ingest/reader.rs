@@ -34,14 +34,19 @@ pub(super) fn read_table_with_block<T: Table>(
     ctx: &RowCtx<'_>,
     block: usize,
 ) -> Result<Loaded<T>, InputError> {
-    let shown = path.display().to_string();
+    let (file, total_bytes) = open::<T>(path)?;
+    read_from(file, path, total_bytes, ctx, block, None, None)
+}
+
+/// Opens an export: the file and its size.
+fn open<T: Table>(path: &Path) -> Result<(File, u64), InputError> {
     let file = File::open(path).map_err(|e| InputError::Unreadable {
-        path: shown.clone(),
+        path: path.display().to_string(),
         flag: T::FLAG,
         reason: e.to_string(),
     })?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    read_from(file, path, total_bytes, ctx, block, None, None)
+    Ok((file, total_bytes))
 }
 
 /// [`read_table`] over any reader (several files as one stream,
@@ -62,13 +67,7 @@ pub(crate) fn read_table_named<T: Table>(
     ctx: &RowCtx<'_>,
     names: &HeaderNames,
 ) -> Result<Loaded<T>, InputError> {
-    let shown = path.display().to_string();
-    let file = File::open(path).map_err(|e| InputError::Unreadable {
-        path: shown.clone(),
-        flag: T::FLAG,
-        reason: e.to_string(),
-    })?;
-    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let (file, total_bytes) = open::<T>(path)?;
     read_from(file, path, total_bytes, ctx, BLOCK, None, Some(names))
 }
 

@@ -376,20 +376,13 @@ impl Reader<'_> {
     }
 
     fn keys(&self, t: &Table, prefix: &str, allowed: &[&str]) -> Result<(), MappingError> {
-        for k in t.keys() {
-            if !allowed.contains(&k.as_str()) {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                return Err(self.err(
-                    Some(&key),
-                    format!("unknown key; expected one of: {}", allowed.join(", ")),
-                ));
-            }
+        match crate::config::unknown_key(t, prefix, allowed) {
+            Some(key) => Err(self.err(
+                Some(&key),
+                format!("unknown key; expected one of: {}", allowed.join(", ")),
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn table<'t>(&self, v: &'t Value, key: &str) -> Result<&'t Table, MappingError> {
