@@ -270,6 +270,25 @@ fn a_reshaped_export_through_its_mapping_gives_the_same_reports() {
         let first = a.lines().zip(b.lines()).find(|(x, y)| x != y);
         assert!(a == b, "{name}: first difference (mapped, canonical): {first:?}");
     }
+    // The same rows rejected, each at its own line of the reshaped file.
+    let key = |r: &crate::common::CsvRow, prefix: &str| {
+        (
+            format!("{prefix}{}", r.get("file")),
+            r.get("line").to_string(),
+            r.get("record_id").to_string(),
+        )
+    };
+    let mut want: Vec<_> = parse_csv(&report(&canonical, "rejects.csv"))
+        .iter()
+        .map(|r| key(r, "export-"))
+        .collect();
+    let mut got: Vec<_> = parse_csv(&report(&out, "rejects.csv"))
+        .iter()
+        .map(|r| key(r, ""))
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
 }
 
 /// `2021-09-30T15:00:00+08:00` (or `…Z`, or local time in the sample's
@@ -464,7 +483,7 @@ fn a_mapped_run_verifies_and_explains_from_its_exports_not_its_index() {
     );
     let text = String::from_utf8_lossy(&e.stdout);
     assert_eq!(e.status.code(), Some(0), "{}", String::from_utf8_lossy(&e.stderr));
-    assert!(text.contains("refunds.csv line 2)"), "{text}");
+    assert!(text.contains("refunds.csv line 3)"), "{text}");
     assert!(
         text.contains("[not checked: FALLBACK_TO_BALANCE, WRONG_DESTINATION]"),
         "{text}"

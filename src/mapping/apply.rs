@@ -285,12 +285,40 @@ pub fn label(c: &ColumnMap) -> String {
 /// came from.
 struct Out<'m> {
     im: &'m InputMap,
-    w: csv::Writer<Vec<u8>>,
     /// The physical line of the next record.
     line: u64,
-    texts: Vec<String>,
     mapped: Mapped,
 }
+
+/// What one slice of a source file's rows made: its records and where
+/// they came from, its rejects and counts. Slices are mapped in parallel
+/// and joined in order, so the output does not depend on the thread count.
+#[derive(Default)]
+struct Slice {
+    csv: Vec<u8>,
+    /// Physical lines of each record (1 unless a cell holds a line break).
+    record_lines: Vec<u64>,
+    origins: Vec<Origin>,
+    rejects: Vec<Reject>,
+    filtered: BTreeMap<String, u64>,
+    rows: u64,
+}
+
+/// What mapping a row of one source file needs.
+struct FileCtx<'a> {
+    im: &'a InputMap,
+    f: &'a SourceFile,
+    fi: u32,
+    null: &'a [String],
+    filters: Vec<(usize, &'a Filter)>,
+    explode: Option<usize>,
+    getters: Vec<Getter<'a>>,
+    zone: chrono_tz::Tz,
+    cal: &'a Calendar,
+}
+
+/// Rows per slice mapped on one thread.
+const SLICE: usize = 1 << 14;
 
 /// Applies one input's mapping.
 pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calendar) -> Result<Mapped, InputError> {
@@ -308,13 +336,12 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
         .from_writer(Vec::new());
     let names: Vec<&str> = im.columns.iter().map(|c| c.column).collect();
     w.write_record(&names).map_err(io_err)?;
+    let header = w.into_inner().map_err(|e| io_err(e.into_error().into()))?;
     let mut out = Out {
         im,
-        w,
         line: 2,
-        texts: vec![String::new(); im.columns.len()],
         mapped: Mapped {
-            csv: Vec::new(),
+            csv: header,
             row_lines: Vec::new(),
             origins: Vec::new(),
             files: data
@@ -332,9 +359,7 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
         let count = out.file(fi, f, &data.source.null, &indexes, zone, cal)?;
         out.mapped.counts.push(count);
     }
-    let mut mapped = out.mapped;
-    mapped.csv = out.w.into_inner().map_err(|e| io_err(e.into_error().into()))?;
-    Ok(mapped)
+    Ok(out.mapped)
 }
 
 impl Out<'_> {
@@ -370,7 +395,8 @@ impl Out<'_> {
             .collect()
     }
 
-    /// Maps the rows of one source file.
+    /// Maps the rows of one source file: slices in parallel, joined in
+    /// order.
     fn file(
         &mut self,
         fi: usize,
@@ -380,19 +406,9 @@ impl Out<'_> {
         zone: chrono_tz::Tz,
         cal: &Calendar,
     ) -> Result<SourceCount, InputError> {
+        use rayon::prelude::*;
         let im = self.im;
         let key = im.file.name();
-        let mut count = SourceCount {
-            input: key,
-            source: im.source.clone(),
-            file: f.name.clone(),
-            path: f.path.display().to_string(),
-            sha256: f.sha256.clone(),
-            bytes: f.bytes,
-            rows_read: f.rows.len() as u64,
-            ..SourceCount::default()
-        };
-        let filters = filter_columns(f, &im.filters, &format!("{key}.where"))?;
         let explode = match &im.explode {
             Some(h) => Some(f.column(std::slice::from_ref(h)).ok_or_else(|| {
                 missing_header(
@@ -404,96 +420,156 @@ impl Out<'_> {
             })?),
             None => None,
         };
-        let getters = self.getters(f, indexes)?;
-        let reject = |line: u64, record_id: String, column: String, value: String, reason: String| Reject {
+        let ctx = FileCtx {
+            im,
+            f,
+            fi: fi as u32,
+            null,
+            filters: filter_columns(f, &im.filters, &format!("{key}.where"))?,
+            explode,
+            getters: self.getters(f, indexes)?,
+            zone,
+            cal,
+        };
+        let slices: Vec<Result<Slice, InputError>> = f.rows.par_chunks(SLICE).map(|rows| ctx.slice(rows)).collect();
+        let mut count = SourceCount {
+            input: key,
+            source: im.source.clone(),
             file: f.name.clone(),
+            path: f.path.display().to_string(),
+            sha256: f.sha256.clone(),
+            bytes: f.bytes,
+            rows_read: f.rows.len() as u64,
+            ..SourceCount::default()
+        };
+        for s in slices {
+            let s = s?;
+            self.mapped.csv.extend_from_slice(&s.csv);
+            for n in s.record_lines {
+                self.mapped.row_lines.push(self.line);
+                self.line += n;
+            }
+            self.mapped.origins.extend(s.origins);
+            self.mapped.rejects.extend(s.rejects);
+            for (why, n) in s.filtered {
+                *count.filtered.entry(why).or_default() += n;
+            }
+            count.rows += s.rows;
+        }
+        Ok(count)
+    }
+}
+
+impl FileCtx<'_> {
+    fn reject(&self, line: u64, record_id: String, column: String, value: String, reason: String) -> Reject {
+        Reject {
+            file: self.f.name.clone(),
             line,
             record_id,
             column,
             value,
             reason,
-        };
-        for (src_line, rec) in &f.rows {
+        }
+    }
+
+    /// Maps one slice of the file's rows.
+    fn slice(&self, rows: &[(u64, csv::StringRecord)]) -> Result<Slice, InputError> {
+        let (im, f, null) = (self.im, self.f, self.null);
+        let key = im.file.name();
+        let mut out = Slice::default();
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        let mut texts: Vec<String> = vec![String::new(); im.columns.len()];
+        for (src_line, rec) in rows {
             if rec.len() != f.headers.len() {
-                count.rows += 1;
+                out.rows += 1;
                 let why = format!(
                     "the row has {} fields but the header has {}",
                     rec.len(),
                     f.headers.len()
                 );
-                self.mapped
-                    .rejects
-                    .push(reject(*src_line, String::new(), String::new(), String::new(), why));
+                // As ingest does: the reject names the row's id when it has one.
+                let id = match self.getters.first() {
+                    Some(Getter::Cell(i)) => rec.get(*i).unwrap_or("").trim().to_string(),
+                    _ => String::new(),
+                };
+                out.rejects
+                    .push(self.reject(*src_line, id, String::new(), String::new(), why));
                 continue;
             }
-            if let Some((_, flt)) = filters.iter().find(|(i, flt)| !flt.test.holds(cell(rec, *i, null))) {
-                *count.filtered.entry(flt.reason.clone()).or_default() += 1;
+            if let Some((_, flt)) = self
+                .filters
+                .iter()
+                .find(|(i, flt)| !flt.test.holds(cell(rec, *i, null)))
+            {
+                *out.filtered.entry(flt.reason.clone()).or_default() += 1;
                 continue;
             }
-            let elements = match explode {
+            let elements = match self.explode {
                 None => vec![None],
                 Some(i) => match value::json_elements(cell(rec, i, null)) {
                     Ok(v) if v.is_empty() => {
                         let why = format!("{} is an empty array", im.explode.as_deref().unwrap_or(""));
-                        *count.filtered.entry(why).or_default() += 1;
+                        *out.filtered.entry(why).or_default() += 1;
                         continue;
                     }
                     Ok(v) => v.into_iter().map(|e| Some((i, e))).collect(),
                     Err(why) => {
-                        count.rows += 1;
+                        out.rows += 1;
                         let (column, value) = (im.explode.clone().unwrap_or_default(), cell(rec, i, &[]).to_string());
                         let why = format!("{why} (mapping key `{key}.explode`)");
-                        self.mapped
-                            .rejects
-                            .push(reject(*src_line, String::new(), column, value, why));
+                        out.rejects
+                            .push(self.reject(*src_line, String::new(), column, value, why));
                         continue;
                     }
                 },
             };
             for element in elements {
-                count.rows += 1;
+                out.rows += 1;
                 let cells = |i: usize| -> &str {
                     match &element {
                         Some((e, v)) if *e == i => v.as_str(),
                         _ => cell(rec, i, null),
                     }
                 };
-                if let Some(r) = self.row(&getters, &cells, zone, cal, fi as u32, *src_line)? {
-                    self.mapped.rejects.push(reject(*src_line, r.0, r.1, r.2, r.3));
+                match self.row(&cells, &mut texts) {
+                    Err((id, column, raw, why)) => out.rejects.push(self.reject(*src_line, id, column, raw, why)),
+                    Ok(()) => {
+                        let before = w.get_ref().len();
+                        w.write_record(&texts).map_err(io_err)?;
+                        w.flush().map_err(|e| io_err(e.into()))?;
+                        out.record_lines
+                            .push(memchr::memchr_iter(b'\n', &w.get_ref()[before..]).count() as u64);
+                        out.origins.push(Origin {
+                            file: self.fi,
+                            line: *src_line,
+                        });
+                    }
                 }
             }
         }
-        Ok(count)
+        out.csv = w.into_inner().map_err(|e| io_err(e.into_error().into()))?;
+        Ok(out)
     }
 
-    /// Makes and writes one canonical row, or returns its reject's
+    /// Makes one canonical row into `texts`, or says why it is rejected:
     /// (record_id, column, value, reason).
-    #[allow(clippy::type_complexity)]
     fn row<'a>(
-        &mut self,
-        getters: &[Getter<'_>],
+        &self,
         cells: &impl Fn(usize) -> &'a str,
-        zone: chrono_tz::Tz,
-        cal: &Calendar,
-        file: u32,
-        src_line: u64,
-    ) -> Result<Option<(String, String, String, String)>, InputError> {
-        for (k, (c, g)) in self.im.columns.iter().zip(getters).enumerate() {
-            match make(c, g, cells, zone, cal) {
-                Ok(t) => self.texts[k] = t,
+        texts: &mut [String],
+    ) -> Result<(), (String, String, String, String)> {
+        for (k, (c, g)) in self.im.columns.iter().zip(&self.getters).enumerate() {
+            match make(c, g, cells, self.zone, self.cal) {
+                Ok(t) => texts[k] = t,
                 Err((raw, reason)) => {
-                    let id = if k > 0 { self.texts[0].clone() } else { String::new() };
-                    return Ok(Some((id, label(c), raw, format!("{reason} (mapping key `{}`)", c.key))));
+                    let id = if k > 0 { texts[0].clone() } else { String::new() };
+                    return Err((id, label(c), raw, format!("{reason} (mapping key `{}`)", c.key)));
                 }
             }
         }
-        let before = self.w.get_ref().len();
-        self.w.write_record(&self.texts).map_err(io_err)?;
-        self.w.flush().map_err(|e| io_err(e.into()))?;
-        self.mapped.row_lines.push(self.line);
-        self.mapped.origins.push(Origin { file, line: src_line });
-        self.line += memchr::memchr_iter(b'\n', &self.w.get_ref()[before..]).count() as u64;
-        Ok(None)
+        Ok(())
     }
 }
 
