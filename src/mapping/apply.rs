@@ -45,7 +45,8 @@ pub struct SourceData {
 /// Reads every source the mapping names but those in `skip`, its files
 /// found under `data`.
 pub fn read_sources(m: &Mapping, data: &Path, skip: &[&str]) -> Result<BTreeMap<String, SourceData>, InputError> {
-    let mut out = BTreeMap::new();
+    use rayon::prelude::*;
+    let mut wanted: Vec<(&String, Vec<PathBuf>)> = Vec::new();
     for (name, s) in m.sources.iter().filter(|(n, _)| !skip.contains(&n.as_str())) {
         let mut paths: Vec<PathBuf> = Vec::new();
         for pattern in &s.files {
@@ -57,11 +58,18 @@ pub fn read_sources(m: &Mapping, data: &Path, skip: &[&str]) -> Result<BTreeMap<
         }
         paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
         paths.dedup();
-        let files = paths.iter().map(|p| read_file(p)).collect::<Result<Vec<_>, _>>()?;
+        wanted.push((name, paths));
+    }
+    // Every file of every source at once (the first error in order wins).
+    let all: Vec<&PathBuf> = wanted.iter().flat_map(|(_, p)| p.iter()).collect();
+    let mut read = all.par_iter().map(|p| read_file(p)).collect::<Vec<_>>().into_iter();
+    let mut out = BTreeMap::new();
+    for (name, paths) in wanted {
+        let files = read.by_ref().take(paths.len()).collect::<Result<Vec<_>, _>>()?;
         out.insert(
             name.clone(),
             SourceData {
-                source: s.clone(),
+                source: m.sources[name].clone(),
                 files,
             },
         );
@@ -191,13 +199,32 @@ enum Getter<'a> {
     Const,
     Cell(usize),
     Sum(Vec<usize>),
-    Lookup { by: usize, index: &'a LookupIndex },
+    Lookup {
+        by: usize,
+        index: &'a LookupIndex<'a>,
+        /// Per file of the looked-up source: the value columns' indexes.
+        values: Vec<Vec<usize>>,
+    },
 }
 
-/// A lookup source's rows by key, after its `where`.
-pub struct LookupIndex {
-    /// key → matching rows' values (one text per value column).
-    rows: HashMap<String, Vec<Vec<String>>>,
+/// A looked-up source's rows by key, after the lookup's `where`: each as
+/// (file, row) of the source, the key borrowed from it. Built once per
+/// (source, key column, conditions), whatever the number of columns that
+/// look it up.
+pub struct LookupIndex<'s> {
+    data: &'s SourceData,
+    rows: HashMap<&'s str, Vec<(u32, u32)>>,
+}
+
+impl<'s> LookupIndex<'s> {
+    /// The value cells of a matching row.
+    fn values(&self, at: (u32, u32), columns: &[Vec<usize>]) -> Vec<&'s str> {
+        let rec = &self.data.files[at.0 as usize].rows[at.1 as usize].1;
+        columns[at.0 as usize]
+            .iter()
+            .map(|&i| cell(rec, i, &self.data.source.null))
+            .collect()
+    }
 }
 
 fn missing_header(file: &SourceFile, what: &str, names: &[String], key: &str) -> InputError {
@@ -219,22 +246,18 @@ fn cell<'r>(rec: &'r csv::StringRecord, i: usize, null: &[String]) -> &'r str {
     }
 }
 
-fn build_lookup(c: &ColumnMap, l: &super::spec::Lookup, data: &SourceData) -> Result<LookupIndex, InputError> {
-    let mut rows: HashMap<String, Vec<Vec<String>>> = HashMap::new();
-    for f in &data.files {
+fn build_lookup<'s>(
+    c: &ColumnMap,
+    l: &super::spec::Lookup,
+    data: &'s SourceData,
+) -> Result<LookupIndex<'s>, InputError> {
+    let mut rows: HashMap<&'s str, Vec<(u32, u32)>> = HashMap::new();
+    for (fi, f) in data.files.iter().enumerate() {
         let key = f
             .column(std::slice::from_ref(&l.key))
             .ok_or_else(|| missing_header(f, "the lookup's `match`", std::slice::from_ref(&l.key), &c.key))?;
-        let values = l
-            .value
-            .iter()
-            .map(|v| {
-                f.column(std::slice::from_ref(v))
-                    .ok_or_else(|| missing_header(f, "the looked-up value", std::slice::from_ref(v), &c.key))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let filters = filter_columns(f, &l.filters, &c.key)?;
-        for (_, rec) in &f.rows {
+        for (ri, (_, rec)) in f.rows.iter().enumerate() {
             if filters
                 .iter()
                 .any(|(i, flt)| !flt.test.holds(cell(rec, *i, &data.source.null)))
@@ -242,17 +265,12 @@ fn build_lookup(c: &ColumnMap, l: &super::spec::Lookup, data: &SourceData) -> Re
                 continue;
             }
             let k = cell(rec, key, &data.source.null);
-            if k.is_empty() {
-                continue;
+            if !k.is_empty() {
+                rows.entry(k).or_default().push((fi as u32, ri as u32));
             }
-            let vals = values
-                .iter()
-                .map(|&i| cell(rec, i, &data.source.null).to_string())
-                .collect();
-            rows.entry(k.to_string()).or_default().push(vals);
         }
     }
-    Ok(LookupIndex { rows })
+    Ok(LookupIndex { data, rows })
 }
 
 fn filter_columns<'f>(
@@ -324,13 +342,27 @@ const SLICE: usize = 1 << 14;
 pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calendar) -> Result<Mapped, InputError> {
     let data = &sources[&im.source];
     // Lookup indexes, once per column that has one.
-    let mut indexes: Vec<Option<LookupIndex>> = Vec::new();
+    // Lookup indexes: one per (source, key column, conditions), shared by
+    // the columns that look it up.
+    let span = crate::trace::span("  lookup indexes");
+    let mut built: Vec<(String, LookupIndex<'_>)> = Vec::new();
+    let mut which: Vec<Option<usize>> = Vec::new();
     for c in &im.columns {
-        indexes.push(match &c.value {
-            ValueFrom::Lookup(l) => Some(build_lookup(c, l, &sources[&l.source])?),
+        which.push(match &c.value {
+            ValueFrom::Lookup(l) => {
+                let id = format!("{}\u{1f}{}\u{1f}{:?}", l.source, l.key, l.filters);
+                match built.iter().position(|(b, _)| *b == id) {
+                    Some(k) => Some(k),
+                    None => {
+                        built.push((id, build_lookup(c, l, &sources[&l.source])?));
+                        Some(built.len() - 1)
+                    }
+                }
+            }
             _ => None,
         });
     }
+    let indexes: Vec<Option<&LookupIndex<'_>>> = which.iter().map(|w| w.map(|k| &built[k].1)).collect();
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
@@ -354,6 +386,8 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
             labels: im.columns.iter().map(|c| (c.column, label(c), c.key.clone())).collect(),
         },
     };
+    drop(span);
+    let _span = crate::trace::span("  rows");
     let zone = data.source.timezone.unwrap_or(cal.tz());
     for (fi, f) in data.files.iter().enumerate() {
         let count = out.file(fi, f, &data.source.null, &indexes, zone, cal)?;
@@ -364,7 +398,11 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
 
 impl Out<'_> {
     /// The getters of each column in one source file (its header indexes).
-    fn getters<'a>(&self, f: &SourceFile, indexes: &'a [Option<LookupIndex>]) -> Result<Vec<Getter<'a>>, InputError>
+    fn getters<'a>(
+        &self,
+        f: &SourceFile,
+        indexes: &[Option<&'a LookupIndex<'a>>],
+    ) -> Result<Vec<Getter<'a>>, InputError>
     where
         Self: 'a,
     {
@@ -386,10 +424,29 @@ impl Out<'_> {
                     ValueFrom::Sum(h) => {
                         Getter::Sum(h.iter().map(|x| one(x, c.column, &c.key)).collect::<Result<_, _>>()?)
                     }
-                    ValueFrom::Lookup(l) => Getter::Lookup {
-                        by: one(&l.by, "the lookup's `by`", &c.key)?,
-                        index: ix.as_ref().expect("built for every lookup"),
-                    },
+                    ValueFrom::Lookup(l) => {
+                        let index = ix.expect("built for every lookup");
+                        let values = index
+                            .data
+                            .files
+                            .iter()
+                            .map(|lf| {
+                                l.value
+                                    .iter()
+                                    .map(|v| {
+                                        lf.column(std::slice::from_ref(v)).ok_or_else(|| {
+                                            missing_header(lf, "the looked-up value", std::slice::from_ref(v), &c.key)
+                                        })
+                                    })
+                                    .collect::<Result<Vec<_>, _>>()
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Getter::Lookup {
+                            by: one(&l.by, "the lookup's `by`", &c.key)?,
+                            index,
+                            values,
+                        }
+                    }
                 })
             })
             .collect()
@@ -402,7 +459,7 @@ impl Out<'_> {
         fi: usize,
         f: &SourceFile,
         null: &[String],
-        indexes: &[Option<LookupIndex>],
+        indexes: &[Option<&LookupIndex<'_>>],
         zone: chrono_tz::Tz,
         cal: &Calendar,
     ) -> Result<SourceCount, InputError> {
@@ -627,12 +684,13 @@ fn make<'a>(
         },
         Getter::Cell(i) => convert(cells(*i)),
         Getter::Sum(ix) => sum(&mut ix.iter().map(|&i| cells(i))),
-        Getter::Lookup { by, index } => {
+        Getter::Lookup { by, index, values } => {
             let ValueFrom::Lookup(l) = &c.value else {
                 unreachable!("a lookup getter")
             };
             let k = cells(*by);
             let matches = index.rows.get(k).map(Vec::as_slice).unwrap_or_default();
+            let row = |at: &(u32, u32)| index.values(*at, values);
             match (matches, l.several) {
                 ([], _) if l.reject_missing => {
                     Err((k.to_string(), format!("no row of {} has {} = {k:?}", l.source, l.key)))
@@ -647,11 +705,9 @@ fn make<'a>(
                         l.key
                     ),
                 )),
-                (rows, Several::Sum) => sum(&mut rows.iter().flat_map(|r| r.iter().map(String::as_str))),
-                ([first, ..], _) if c.kind == Kind::Money && first.len() > 1 => {
-                    sum(&mut first.iter().map(String::as_str))
-                }
-                ([first, ..], _) => convert(first.first().map(String::as_str).unwrap_or("")),
+                (rows, Several::Sum) => sum(&mut rows.iter().flat_map(row)),
+                ([first, ..], _) if c.kind == Kind::Money && l.value.len() > 1 => sum(&mut row(first).into_iter()),
+                ([first, ..], _) => convert(row(first).first().copied().unwrap_or("")),
             }
         }
     }

@@ -77,9 +77,12 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
         .filter(|&k| plain[k].is_some())
         .map(|k| m.inputs[k].source.as_str())
         .collect();
+    let span = crate::trace::span("mapping: read sources");
     let sources = apply::read_sources(m, data, &skip)?;
+    drop(span);
     let mut mapped: Vec<Option<Mapped>> = Vec::new();
     for (k, im) in m.inputs.iter().enumerate() {
+        let _span = crate::trace::span(["mapping: orders", "mapping: payments", "mapping: unsubscriptions"][k]);
         mapped.push(match plain[k] {
             Some(_) => None,
             None => Some(apply::apply(im, &sources, cal)?),
