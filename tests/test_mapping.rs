@@ -67,6 +67,13 @@ fn huawei_preset_sample_gives_the_hand_worked_refunds() {
     assert_eq!(s["coverage"]["codes"]["WRONG_DESTINATION"]["status"], "not_checked");
     assert_eq!(s["coverage"]["rules"]["R2"]["status"], "assumed");
     assert_eq!(s["mapping"]["name"], "huawei-bss");
+    // No refund_type in the export: quota_usage.csv cannot count recorded
+    // unconditional refunds, and says so with empty cells, not 0.
+    let quota = parse_csv(&report(&out, "quota_usage.csv"));
+    assert!(!quota.is_empty());
+    for q in &quota {
+        assert_eq!((q.get("recorded_unconditional"), q.get("over_quota")), ("", ""));
+    }
     // Per source file: rows read = accepted + rejected + filtered.
     for src in s["mapping"]["sources"]
         .as_array()

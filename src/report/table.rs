@@ -231,18 +231,26 @@ fn monthly_bill(job: &Job<'_>, path: &Path, facts: &mut Facts) -> Result<Done, A
 
 fn quota_usage(job: &Job<'_>, path: &Path, _: &mut Facts) -> Result<Done, AppError> {
     let quota: Vec<_> = job.rec.quota.iter().filter(|q| job.sel.keeps(&q.account_id)).collect();
+    let recorded_known = job.rec.coverage.checks(crate::rules::Code::QUOTA_EXCEEDED);
     super::write_csv(path, &schema::header(&schema::QUOTA_USAGE), &quota, 4096, |q, r| {
         r.text(&q.account_id);
         r.plain(&q.year.to_string());
         r.int(u64::from(q.allowed));
         r.int(u64::from(q.granted));
         r.int(u64::from(q.denied_by_quota));
-        r.int(u64::from(q.recorded_unconditional));
-        r.plain(if q.recorded_unconditional > q.allowed {
-            "true"
+        if recorded_known {
+            r.int(u64::from(q.recorded_unconditional));
+            r.plain(if q.recorded_unconditional > q.allowed {
+                "true"
+            } else {
+                "false"
+            });
         } else {
-            "false"
-        });
+            // A mapped export without refund_type: nothing recorded to
+            // count (docs/mapping.md, Coverage), so the cells are empty.
+            r.empty();
+            r.empty();
+        }
         r.end();
     })
 }

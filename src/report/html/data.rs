@@ -388,7 +388,10 @@ fn read_quota(dir: &Path) -> Result<Quota, AppError> {
         y.accounts += 1;
         y.granted += r.count(cols[3])?;
         y.denied_by_quota += r.count(cols[4])?;
-        y.recorded_unconditional += r.count(cols[5])?;
+        // Empty when the export has no refund_type (not checked).
+        if !r.cell(cols[5]).is_empty() {
+            y.recorded_unconditional += r.count(cols[5])?;
+        }
         if r.cell(cols[6]) != "true" {
             continue;
         }
