@@ -29,6 +29,16 @@ fn report(out: &Path, name: &str) -> String {
     std::fs::read_to_string(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// summary.json's counts of the (first) source file feeding `input`.
+fn source_counts<'a>(s: &'a serde_json::Value, input: &str) -> &'a serde_json::Value {
+    s["mapping"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["input"] == input)
+        .unwrap()
+}
+
 fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&report(out, "summary.json")).expect("summary.json")
 }
@@ -90,12 +100,7 @@ fn huawei_preset_sample_gives_the_hand_worked_refunds() {
         let n = |k: &str| src[k].as_u64().unwrap();
         assert_eq!(n("rows_read"), n("accepted") + n("rejected") + filtered, "{src}");
     }
-    let orders = s["mapping"]["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["input"] == "orders")
-        .unwrap();
+    let orders = source_counts(&s, "orders");
     assert_eq!(orders["filtered"]["cancelled (status 4)"], 1);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -130,12 +135,7 @@ fn alibaba_preset_sample_gives_the_hand_worked_refunds() {
     );
     assert_eq!(s["findings"]["by_code"]["REFUND_AMOUNT_MISMATCH"], 1);
     // The cancelled order and the Refund orders are not orders.
-    let orders = s["mapping"]["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["input"] == "orders")
-        .unwrap();
+    let orders = source_counts(&s, "orders");
     assert_eq!(orders["rows_read"], 6);
     assert_eq!(orders["accepted"], 3);
 }
