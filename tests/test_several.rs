@@ -123,3 +123,31 @@ fn files_of_one_input_need_the_same_header_and_a_pattern_must_match() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no file matches"));
 }
+
+#[test]
+fn files_of_the_same_name_in_two_folders_are_counted_apart() {
+    // `2021/orders.csv` and `2022/orders.csv`: one name, two files; each
+    // file's counts come from its own rows, not from its name.
+    let dir = tempfile::tempdir().unwrap();
+    let text = read(&repo().join("data/orders.csv"));
+    let lines: Vec<&str> = text.lines().collect();
+    let half = lines.len() / 2;
+    for (folder, rows) in [("2021", &lines[1..half]), ("2022", &lines[half..])] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        let body = std::iter::once(lines[0])
+            .chain(rows.iter().copied())
+            .collect::<Vec<_>>();
+        std::fs::write(dir.path().join(folder).join("orders.csv"), body.join("\n") + "\n").unwrap();
+    }
+    let out = dir.path().join("r");
+    let pattern = dir.path().join("*").join("orders.csv");
+    let o = run(&["run", "--orders"], &[&pattern, Path::new("--out"), &out]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let files = s["inputs"][0]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    let rejected: Vec<u64> = files.iter().map(|f| f["rejected"].as_u64().unwrap()).collect();
+    // The sample's malformed orders sit at lines 16, 31 and 42 of orders.csv.
+    let first_half = [16usize, 31, 42].iter().filter(|&&l| l <= half).count() as u64;
+    assert_eq!(rejected, [first_half, 3 - first_half]);
+}

@@ -224,31 +224,33 @@ pub(super) fn read_files<T: Table>(paths: &[PathBuf], ctx: &RowCtx<'_>) -> Resul
         let (k, line) = locate(*l);
         *l = ((k as u64) << ORIGIN_BITS) | line;
     }
+    // Counted by file index (two files of a pattern may share a name).
+    let mut rejected = vec![0u64; paths.len()];
     for r in &mut loaded.rejects {
-        relocate(r, &locate, &names);
+        let k = relocate(r, &locate, &names);
+        if let Some(n) = rejected.get_mut(k) {
+            *n += 1;
+        }
     }
     loaded.rejects.sort_by_key(|r| (paths_index(&names, &r.file), r.line));
+    let mut accepted = vec![0u64; paths.len()];
+    for &l in loaded.table.lines() {
+        if let Some(n) = accepted.get_mut((l >> ORIGIN_BITS) as usize) {
+            *n += 1;
+        }
+    }
     loaded.meta.files = names
         .iter()
         .zip(paths)
         .enumerate()
-        .map(|(k, (name, path))| {
-            let accepted = loaded
-                .table
-                .lines()
-                .iter()
-                .filter(|&&l| (l >> ORIGIN_BITS) as usize == k)
-                .count() as u64;
-            let rejected = loaded.rejects.iter().filter(|r| r.file == *name).count() as u64;
-            FileCount {
-                file: name.clone(),
-                path: path.display().to_string(),
-                sha256: String::new(),
-                bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-                rows_read: accepted + rejected,
-                accepted,
-                rejected,
-            }
+        .map(|(k, (name, path))| FileCount {
+            file: name.clone(),
+            path: path.display().to_string(),
+            sha256: String::new(),
+            bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            rows_read: accepted[k] + rejected[k],
+            accepted: accepted[k],
+            rejected: rejected[k],
         })
         .collect();
     loaded.meta.path = PathBuf::new();
@@ -264,9 +266,11 @@ fn file_name(p: &Path) -> String {
         .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
-/// A reject of the stream in its own file's terms (a duplicate's "line N"
-/// too).
-fn relocate(r: &mut Reject, locate: &impl Fn(u64) -> (usize, u64), names: &[String]) {
+/// A reject read from several files (a stream of them, or a mapping's
+/// canonical text) in its own file's terms: `locate` turns a line as read
+/// into (file index, line in that file); the duplicate reason's "(line N)"
+/// is rewritten the same way. Returns the file index.
+pub fn relocate(r: &mut Reject, locate: &impl Fn(u64) -> (usize, u64), names: &[String]) -> usize {
     let (k, line) = locate(r.line);
     if let Some(pos) = r.reason.find("(line ") {
         let digits: String = r.reason[pos + 6..].chars().take_while(char::is_ascii_digit).collect();
@@ -282,4 +286,5 @@ fn relocate(r: &mut Reject, locate: &impl Fn(u64) -> (usize, u64), names: &[Stri
     }
     r.file = names.get(k).cloned().unwrap_or_default();
     r.line = line;
+    k
 }

@@ -186,8 +186,8 @@ pub struct Mapped {
     /// Rows the mapping itself rejected (a value with no mapping, a cell
     /// that does not parse), naming the source file and line.
     pub rejects: Vec<Reject>,
-    /// Per source file; `accepted` and `rejected` still to be added by
-    /// ingest ([`Mapped::finish_counts`]).
+    /// Per source file; `rejected` counts the mapping's own rejects, to
+    /// which `load` adds ingest's and from which it derives `accepted`.
     pub counts: Vec<SourceCount>,
     /// Per column of ours: the source header(s) it comes from, for rejects.
     pub labels: Vec<(&'static str, String, String)>,
@@ -507,6 +507,7 @@ impl Out<'_> {
                 self.line += n;
             }
             self.mapped.origins.extend(s.origins);
+            count.rejected += s.rejects.len() as u64;
             self.mapped.rejects.extend(s.rejects);
             for (why, n) in s.filtered {
                 *count.filtered.entry(why).or_default() += n;

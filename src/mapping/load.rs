@@ -196,48 +196,28 @@ fn relabel(mut r: Reject, labels: &[(&str, String, String)]) -> Reject {
 /// and the counts per source file.
 fn mapped_counts(x: &Mapped, own: Vec<Reject>, labels: &[(&str, String, String)]) -> (Vec<SourceCount>, Vec<Reject>) {
     let mask = (1u64 << ORIGIN_BITS) - 1;
-    let decode = |l: u64| {
-        let name = x
-            .files
-            .get((l >> ORIGIN_BITS) as usize)
-            .map(|f| f.0.clone())
-            .unwrap_or_default();
-        (name, l & mask)
-    };
-    let mut per_file = vec![0u64; x.files.len()];
+    let locate = |l: u64| ((l >> ORIGIN_BITS) as usize, l & mask);
+    let names: Vec<String> = x.files.iter().map(|f| f.0.clone()).collect();
+    // The mapping's own rejects are counted per file where it made them;
+    // ingest's by the file index their line holds.
+    let mut per_file: Vec<u64> = x.counts.iter().map(|c| c.rejected).collect();
     let mut out = Vec::new();
     for mut r in own {
-        let (name, line) = decode(r.line);
-        // A duplicate names the line of the row used: in source terms too.
-        if let Some(pos) = r.reason.find("(line ") {
-            let digits: String = r.reason[pos + 6..].chars().take_while(char::is_ascii_digit).collect();
-            if let Ok(used) = digits.parse::<u64>() {
-                let (used_file, used_line) = decode(used);
-                r.reason = format!(
-                    "{}({used_file} line {used_line}{}",
-                    &r.reason[..pos],
-                    &r.reason[pos + 6 + digits.len()..]
-                );
-            }
+        let k = crate::ingest::multi::relocate(&mut r, &locate, &names);
+        if let Some(n) = per_file.get_mut(k) {
+            *n += 1;
         }
-        r.file = name;
-        r.line = line;
         out.push(relabel(r, labels));
     }
     out.extend(x.rejects.iter().cloned());
-    for r in &out {
-        if let Some(i) = x.files.iter().position(|f| f.0 == r.file) {
-            per_file[i] += 1;
-        }
-    }
     let counts = x
         .counts
         .iter()
         .cloned()
-        .enumerate()
-        .map(|(i, mut c)| {
-            c.rejected = per_file[i];
-            c.accepted = c.rows - c.rejected;
+        .zip(per_file)
+        .map(|(mut c, rejected)| {
+            c.rejected = rejected;
+            c.accepted = c.rows.saturating_sub(rejected);
             c
         })
         .collect();
