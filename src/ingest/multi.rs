@@ -218,7 +218,7 @@ pub(super) fn read_files<T: Table>(paths: &[PathBuf], ctx: &RowCtx<'_>) -> Resul
             stream_line: line,
             file_line: line,
         });
-        (k, line - s.stream_line + s.file_line)
+        (k, (line + s.file_line).saturating_sub(s.stream_line))
     };
     for l in loaded.table.lines_mut() {
         let (k, line) = locate(*l);

@@ -670,7 +670,8 @@ fn make<'a>(
             }
             let t = value::text_steps(c, raw).map_err(|r| (raw.to_string(), r))?;
             let d = value::read_money(&t, &c.money).map_err(|r| (raw.to_string(), r))?;
-            total = Some(total.unwrap_or_default() + d);
+            let sum = total.unwrap_or_default().checked_add(d);
+            total = Some(sum.ok_or_else(|| (raw.to_string(), "the sum overflows".to_string()))?);
         }
         match total {
             None => Ok(String::new()),

@@ -148,6 +148,13 @@ pub fn timestamp(v: &str, o: &TimeOpts, zone: Tz, cal: &Calendar) -> Result<Stri
             .parse_ts(t)
             .map_err(|e| format!("{t:?}: {}", e.reason()))?
     };
+    // Years 0001–9999, as docs/inputs.md's timestamps (an epoch value can
+    // name any instant i64 holds).
+    const FIRST: Micros = crate::time::days_from_civil(1, 1, 1) * 86_400 * SECOND;
+    const END: Micros = crate::time::days_from_civil(10000, 1, 1) * 86_400 * SECOND;
+    if !(FIRST..END).contains(&micros) {
+        return Err(format!("{t:?} is outside the years 0001–9999"));
+    }
     let micros = if o.inclusive_end {
         micros + unit(o.format.as_deref())
     } else {
