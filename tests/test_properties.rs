@@ -52,6 +52,7 @@ fn check_invariants_under(policy: Policy, seed: u64, orders: u64, error_rate: f6
         payments: data.join("payments.csv"),
         unsubscriptions: data.join("unsubscriptions.csv"),
         more: Default::default(),
+        context: Default::default(),
     };
     let inputs = Inputs::load(&paths, &cal).unwrap();
 

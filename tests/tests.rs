@@ -5,6 +5,7 @@ mod common;
 
 mod test_adversarial;
 mod test_baseline;
+mod test_context;
 mod test_examples;
 mod test_explain;
 mod test_faults;

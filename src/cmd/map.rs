@@ -17,6 +17,12 @@ pub(crate) fn map(cfg: &Config, a: &MapArgs) -> Result<u8, AppError> {
             "map needs --mapping FILE or a preset (alibaba-bss, huawei-bss)".into(),
         ));
     };
+    if !cfg.context.is_empty() {
+        return Err(AppError::Usage(
+            "map writes one export's canonical files: leave out --context, and run map once per export folder (--data DIR)"
+                .into(),
+        ));
+    }
     let (mapped, _) = crate::mapping::map(m, &cfg.data, &cfg.cal)?;
     std::fs::create_dir_all(&a.out).map_err(|e| out_err(&a.out, e))?;
     let names = ["orders.csv", "payments.csv", "unsubscriptions.csv"];

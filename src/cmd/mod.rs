@@ -106,6 +106,11 @@ pub struct InputArgs {
     /// source files are found under --data.
     #[arg(long, value_name = "FILE|PRESET")]
     pub mapping: Option<String>,
+    /// An earlier export's folder, laid out like --data, read as context
+    /// (repeatable): its rows link payments and unsubscriptions to their
+    /// orders and count toward the year's quota, but are not reported.
+    #[arg(long, value_name = "DIR")]
+    pub context: Vec<PathBuf>,
     /// Evaluation time: RFC 3339, or local time in the billing zone
     /// (default: the latest event timestamp in the inputs).
     #[arg(long)]
@@ -243,6 +248,9 @@ pub struct Config {
     pub data: PathBuf,
     /// `--mapping`, loaded.
     pub mapping: Option<crate::mapping::Mapping>,
+    /// `--context`: earlier exports' folders (a mapping finds its sources
+    /// under each; canonical inputs are already in `paths.context`).
+    pub context: Vec<PathBuf>,
     pub policy: Policy,
     pub cal: Calendar,
     pub as_of: Option<Micros>,
@@ -298,15 +306,22 @@ impl InputArgs {
             pick(&self.unsubscriptions, "unsubscriptions.csv", "unsubscriptions")?,
         ];
         let first = |v: &mut Vec<PathBuf>| v.remove(0);
+        let context = if mapping.is_some() {
+            Default::default()
+        } else {
+            context_files(&self.context)?
+        };
         Ok(Config {
             paths: InputPaths {
                 orders: first(&mut o),
                 payments: first(&mut p),
                 unsubscriptions: first(&mut u),
                 more: [o, p, u],
+                context,
             },
             data: self.data.clone(),
             mapping,
+            context: self.context.clone(),
             policy,
             cal,
             as_of,
@@ -315,6 +330,33 @@ impl InputArgs {
             memory_limit: self.memory_limit.unwrap_or_else(default_memory_limit),
         })
     }
+}
+
+/// The files of `--context` folders for canonical inputs: each folder's
+/// orders.csv, payments.csv and unsubscriptions.csv where it has them (an
+/// earlier export may lack one), in the order the folders are given. A
+/// folder with none of them is exit 3.
+fn context_files(dirs: &[PathBuf]) -> Result<[Vec<PathBuf>; 3], AppError> {
+    let mut files: [Vec<PathBuf>; 3] = Default::default();
+    for dir in dirs {
+        let found: Vec<(usize, PathBuf)> = ["orders.csv", "payments.csv", "unsubscriptions.csv"]
+            .iter()
+            .enumerate()
+            .map(|(k, name)| (k, dir.join(name)))
+            .filter(|(_, p)| p.is_file())
+            .collect();
+        if found.is_empty() {
+            return Err(AppError::Input(crate::ingest::InputError::Unreadable {
+                path: dir.display().to_string(),
+                flag: "context",
+                reason: "holds none of orders.csv, payments.csv, unsubscriptions.csv; give the folder of an earlier export, laid out like --data".into(),
+            }));
+        }
+        for (k, p) in found {
+            files[k].push(p);
+        }
+    }
+    Ok(files)
 }
 
 /// `--policy`, or its default: `data/policy.toml`, or, where there is no
@@ -476,7 +518,7 @@ pub(crate) fn load_checked(cfg: &Config, progress: &Progress) -> Result<(Inputs,
     progress.phase("reading and validating the exports");
     let t = Instant::now();
     let inputs = match &cfg.mapping {
-        Some(m) => crate::mapping::load_inputs(m, &cfg.data, &cfg.cal)?,
+        Some(m) => crate::mapping::load_inputs(m, &cfg.data, &cfg.context, &cfg.cal)?,
         None => Inputs::load(&cfg.paths, &cfg.cal)?,
     };
     let elapsed = t.elapsed();

@@ -8,6 +8,7 @@
 //! Phases, each timed for the benchmark: read + validate (ingest), join,
 //! rules, aggregate and write (in [`crate::report`]).
 
+mod context;
 mod evaluate;
 mod join;
 
@@ -196,7 +197,7 @@ impl Reconciliation {
         }
         drop(span);
         timings.rules = t.elapsed();
-        Ok(Reconciliation {
+        let mut rec = Reconciliation {
             policy,
             cal,
             as_of,
@@ -210,7 +211,9 @@ impl Reconciliation {
             other_findings,
             coverage: crate::mapping::coverage::coverage(None),
             timings,
-        })
+        };
+        rec.drop_context();
+        Ok(rec)
     }
 
     /// The order of accepted row `i` as the rules see it.

@@ -503,6 +503,7 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Answer, AppError> {
         payments: paths[1].clone(),
         unsubscriptions: paths[2].clone(),
         more: Default::default(),
+        context: Default::default(),
     };
     let mut inputs = crate::ingest::Inputs::load(&input_paths, &cal)?;
     if !inputs.rejects.is_empty() {

@@ -41,15 +41,21 @@ pub struct InputPaths {
     /// More files of orders, payments, unsubscriptions (after the one
     /// above, in file-name order): an input given as a folder or a pattern.
     pub more: [Vec<PathBuf>; 3],
+    /// Files of earlier exports read as context (`--context`): after the
+    /// input's own files, their rows link and count but are not reported
+    /// (docs/inputs.md#context-earlier-exports).
+    pub context: [Vec<PathBuf>; 3],
 }
 
 impl InputPaths {
-    /// Every file of each input, the first one first.
+    /// Every file of each input: the first one first, the context files
+    /// last.
     pub fn all(&self) -> [Vec<&Path>; 3] {
         let first = [&self.orders, &self.payments, &self.unsubscriptions];
         std::array::from_fn(|k| {
             std::iter::once(first[k].as_path())
                 .chain(self.more[k].iter().map(PathBuf::as_path))
+                .chain(self.context[k].iter().map(PathBuf::as_path))
                 .collect()
         })
     }
@@ -65,6 +71,9 @@ pub struct FileCount {
     pub rows_read: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// A file of an earlier export read as context (`--context`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
 }
 
 /// What summary.json says about each export.
@@ -114,6 +123,9 @@ pub struct SourceCount {
     pub rows: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// A file found under a `--context` folder.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
 }
 
 /// Where mapped inputs came from (summary.json's `mapping`).
@@ -173,13 +185,16 @@ pub struct Inputs {
     /// meta (mapped inputs, several files per input): a row's line is then
     /// `file << ORIGIN_BITS | line` ([`Inputs::origin`]).
     pub files: [Vec<(String, String)>; 3],
+    /// Per input, whether each of its `files` is an earlier export read
+    /// as context (empty: no context files).
+    pub context: [Vec<bool>; 3],
 }
 
 impl Inputs {
     /// Reads and validates the three files (each in parallel chunks), then
     /// turns interned text into ranks of byte-ordered dictionaries.
     pub fn load(paths: &InputPaths, cal: &Calendar) -> Result<Inputs, InputError> {
-        if paths.more.iter().any(|m| !m.is_empty()) {
+        if paths.more.iter().chain(&paths.context).any(|m| !m.is_empty()) {
             return Inputs::load_several(paths, cal);
         }
         // Hash the files on their own threads while they are parsed.
@@ -287,6 +302,15 @@ impl Inputs {
             [o.rejects, p.rejects, u.rejects],
             interners,
         );
+        for (k, meta) in inputs.metas.iter_mut().enumerate() {
+            let own = all[k].len() - paths.context[k].len();
+            for f in meta.files.iter_mut().skip(own) {
+                f.context = true;
+            }
+            if !paths.context[k].is_empty() && several(k) {
+                inputs.context[k] = (0..all[k].len()).map(|i| i >= own).collect();
+            }
+        }
         inputs.files = files;
         Ok(inputs)
     }
@@ -393,6 +417,7 @@ impl Inputs {
             rejects,
             mapped: None,
             files: Default::default(),
+            context: Default::default(),
         }
     }
 
@@ -408,6 +433,19 @@ impl Inputs {
         }
         let (name, path) = files.get((line >> ORIGIN_BITS) as usize).cloned().unwrap_or_default();
         (name, path, line & ((1 << ORIGIN_BITS) - 1))
+    }
+
+    /// Whether a row of input `input` (0 orders, 1 payments, 2
+    /// unsubscriptions) with line `line` was read from an earlier export
+    /// given as context: it links and counts, but is not reported.
+    pub fn is_context(&self, input: usize, line: u64) -> bool {
+        let c = &self.context[input.min(2)];
+        !c.is_empty() && c.get((line >> ORIGIN_BITS) as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether any row comes from an earlier export given as context.
+    pub fn has_context(&self) -> bool {
+        self.context.iter().any(|c| c.contains(&true))
     }
 
     /// The rejects of one input (`unsubscriptions`, …): those naming its

@@ -251,6 +251,7 @@ pub(super) fn read_files<T: Table>(paths: &[PathBuf], ctx: &RowCtx<'_>) -> Resul
             rows_read: accepted[k] + rejected[k],
             accepted: accepted[k],
             rejected: rejected[k],
+            context: false,
         })
         .collect();
     loaded.meta.path = PathBuf::new();

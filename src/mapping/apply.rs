@@ -21,6 +21,9 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub sha256: String,
     pub bytes: u64,
+    /// Found under a `--context` folder: an earlier export whose rows link
+    /// and count but are not reported.
+    pub context: bool,
     /// Header names, trimmed and lower-cased.
     headers: Vec<String>,
     /// Data rows with their physical line.
@@ -43,10 +46,18 @@ pub struct SourceData {
 }
 
 /// Reads every source the mapping names but those in `skip`, its files
-/// found under `data`.
-pub fn read_sources(m: &Mapping, data: &Path, skip: &[&str]) -> Result<BTreeMap<String, SourceData>, InputError> {
+/// found under `data`, then under each `context` folder (earlier exports:
+/// a source a context folder lacks is left out there, but each folder
+/// must hold at least one source's files).
+pub fn read_sources(
+    m: &Mapping,
+    data: &Path,
+    context: &[PathBuf],
+    skip: &[&str],
+) -> Result<BTreeMap<String, SourceData>, InputError> {
     use rayon::prelude::*;
-    let mut wanted: Vec<(&String, Vec<PathBuf>)> = Vec::new();
+    let mut wanted: Vec<(&String, Vec<(PathBuf, bool)>)> = Vec::new();
+    let mut context_used = vec![false; context.len()];
     for (name, s) in m.sources.iter().filter(|(n, _)| !skip.contains(&n.as_str())) {
         let mut paths: Vec<PathBuf> = Vec::new();
         for pattern in &s.files {
@@ -56,13 +67,32 @@ pub fn read_sources(m: &Mapping, data: &Path, skip: &[&str]) -> Result<BTreeMap<
             })?;
             paths.extend(found);
         }
-        paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
-        paths.dedup();
-        wanted.push((name, paths));
+        by_name(&mut paths);
+        let mut all: Vec<(PathBuf, bool)> = paths.into_iter().map(|p| (p, false)).collect();
+        for (dir, used) in context.iter().zip(&mut context_used) {
+            let mut found: Vec<PathBuf> = s.files.iter().filter_map(|p| expand(dir, p).ok()).flatten().collect();
+            by_name(&mut found);
+            *used |= !found.is_empty();
+            all.extend(found.into_iter().map(|p| (p, true)));
+        }
+        wanted.push((name, all));
+    }
+    if let Some(at) = context_used.iter().position(|u| !u) {
+        return Err(InputError::Unreadable {
+            path: context[at].display().to_string(),
+            flag: "context",
+            reason:
+                "holds no file of the mapping's sources; give the folder of an earlier export, laid out like --data"
+                    .into(),
+        });
     }
     // Every file of every source at once (the first error in order wins).
-    let all: Vec<&PathBuf> = wanted.iter().flat_map(|(_, p)| p.iter()).collect();
-    let mut read = all.par_iter().map(|p| read_file(p)).collect::<Vec<_>>().into_iter();
+    let all: Vec<&(PathBuf, bool)> = wanted.iter().flat_map(|(_, p)| p.iter()).collect();
+    let mut read = all
+        .par_iter()
+        .map(|(p, context)| read_file(p).map(|f| SourceFile { context: *context, ..f }))
+        .collect::<Vec<_>>()
+        .into_iter();
     let mut out = BTreeMap::new();
     for (name, paths) in wanted {
         let files = read.by_ref().take(paths.len()).collect::<Result<Vec<_>, _>>()?;
@@ -75,6 +105,12 @@ pub fn read_sources(m: &Mapping, data: &Path, skip: &[&str]) -> Result<BTreeMap<
         );
     }
     Ok(out)
+}
+
+/// Paths in file-name order, each once.
+fn by_name(paths: &mut Vec<PathBuf>) {
+    paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()).then(a.cmp(b)));
+    paths.dedup();
 }
 
 /// The files of the sources read that feed no input (only looked up):
@@ -91,6 +127,7 @@ pub fn lookup_files(m: &Mapping, sources: &BTreeMap<String, SourceData>) -> Vec<
             path: f.path.display().to_string(),
             sha256: f.sha256.clone(),
             bytes: f.bytes,
+            context: f.context,
             ..SourceCount::default()
         })
         .collect()
@@ -160,6 +197,7 @@ fn read_file(path: &Path) -> Result<SourceFile, InputError> {
         path: path.to_path_buf(),
         sha256,
         bytes: bytes.len() as u64,
+        context: false,
         headers: headers.unwrap_or_default(),
         rows,
     })
@@ -183,6 +221,8 @@ pub struct Mapped {
     pub origins: Vec<Origin>,
     /// The source's files (name, path), in origin order.
     pub files: Vec<(String, String)>,
+    /// Per file: found under a `--context` folder.
+    pub context: Vec<bool>,
     /// Rows the mapping itself rejected (a value with no mapping, a cell
     /// that does not parse), naming the source file and line.
     pub rejects: Vec<Reject>,
@@ -381,6 +421,7 @@ pub fn apply(im: &InputMap, sources: &BTreeMap<String, SourceData>, cal: &Calend
                 .iter()
                 .map(|f| (f.name.clone(), f.path.display().to_string()))
                 .collect(),
+            context: data.files.iter().map(|f| f.context).collect(),
             rejects: Vec::new(),
             counts: Vec::new(),
             labels: im.columns.iter().map(|c| (c.column, label(c), c.key.clone())).collect(),
@@ -497,6 +538,7 @@ impl Out<'_> {
             sha256: f.sha256.clone(),
             bytes: f.bytes,
             rows_read: f.rows.len() as u64,
+            context: f.context,
             ..SourceCount::default()
         };
         for s in slices {

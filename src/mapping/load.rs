@@ -70,15 +70,19 @@ fn header_names(im: &InputMap) -> Vec<Option<Vec<String>>> {
         .collect()
 }
 
-/// Reads the exports through a mapping into [`Inputs`].
-pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, InputError> {
-    let plain: Vec<Option<PathBuf>> = (0..3).map(|k| plain_file(m, k, data, cal)).collect();
+/// Reads the exports through a mapping into [`Inputs`], with the same
+/// sources found under each `context` folder (earlier exports whose rows
+/// link and count but are not reported).
+pub fn load_inputs(m: &Mapping, data: &Path, context: &[PathBuf], cal: &Calendar) -> Result<Inputs, InputError> {
+    let plain: Vec<Option<PathBuf>> = (0..3)
+        .map(|k| plain_file(m, k, data, cal).filter(|_| context.is_empty()))
+        .collect();
     let skip: Vec<&str> = (0..3)
         .filter(|&k| plain[k].is_some())
         .map(|k| m.inputs[k].source.as_str())
         .collect();
     let span = crate::trace::span("mapping: read sources");
-    let sources = apply::read_sources(m, data, &skip)?;
+    let sources = apply::read_sources(m, data, context, &skip)?;
     drop(span);
     let mut mapped: Vec<Option<Mapped>> = Vec::new();
     for (k, im) in m.inputs.iter().enumerate() {
@@ -126,6 +130,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
     let mut counts: Vec<SourceCount> = Vec::new();
     let mut rejects: Vec<Reject> = Vec::new();
     let mut files: Vec<Vec<(String, String)>> = Vec::new();
+    let mut context_files: Vec<Vec<bool>> = Vec::new();
     for (k, im) in m.inputs.iter().enumerate() {
         let meta = [&inputs.metas.orders, &inputs.metas.payments, &inputs.metas.unsubs][k];
         let own: Vec<Reject> = inputs.rejects.iter().filter(|r| r.file == meta.name).cloned().collect();
@@ -140,6 +145,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
                 counts.extend(c);
                 rejects.extend(r);
                 files.push(x.files.clone());
+                context_files.push(x.context.clone());
             }
             None => {
                 let rejected = own.len() as u64;
@@ -158,6 +164,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
                     ..SourceCount::default()
                 });
                 files.push(vec![(meta.name.clone(), meta.path.display().to_string())]);
+                context_files.push(Vec::new());
             }
         }
     }
@@ -178,6 +185,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, cal: &Calendar) -> Result<Inputs, I
         sources: counts,
     });
     inputs.files = [files[0].clone(), files[1].clone(), files[2].clone()];
+    inputs.context = [0, 1, 2].map(|k| std::mem::take(&mut context_files[k]));
     Ok(inputs)
 }
 

@@ -72,7 +72,7 @@ impl Mapping {
 /// `refund-recon map` writes), and the files of the sources only looked
 /// up (input `lookup`: read and hashed, no rows of their own).
 pub fn map(m: &Mapping, data: &Path, cal: &Calendar) -> Result<([Mapped; 3], Vec<SourceCount>), InputError> {
-    let sources = apply::read_sources(m, data, &[])?;
+    let sources = apply::read_sources(m, data, &[], &[])?;
     let [o, p, u] = &m.inputs;
     let mapped = [
         apply::apply(o, &sources, cal)?,

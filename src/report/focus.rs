@@ -276,7 +276,11 @@ pub fn write(
     let dict = o.account_id.dict().clone();
     let accounts = dict.len();
     let o_acct = o.account_id.view();
-    let orders = ByAccount::new(accounts, o.amount.len(), |i| Some(o_acct.code(i)));
+    // Orders of context exports are not billed (docs/inputs.md#context-earlier-exports).
+    let context = rec.inputs.has_context();
+    let orders = ByAccount::new(accounts, o.amount.len(), |i| {
+        (!context || rec.reported(0, i)).then(|| o_acct.code(i))
+    });
     let u_acct = rec.inputs.unsubs.account_id.view();
     let mut unsub_ranges = vec![0usize..0usize; accounts];
     for range in &rec.accounts {

@@ -78,11 +78,17 @@ pub fn write(
 
     let span = crate::trace::span("bill: bucket by account");
     let (o_acct, p_acct, u_acct) = (o.account_id.view(), p.account_id.view(), u.account_id.view());
+    // Rows of context exports are not billed (docs/inputs.md#context-earlier-exports).
+    let context = rec.inputs.has_context();
     let (orders, payments) = rayon::join(
-        || ByAccount::new(accounts, o.amount.len(), |i| Some(o_acct.code(i))),
+        || {
+            ByAccount::new(accounts, o.amount.len(), |i| {
+                (!context || rec.reported(0, i)).then(|| o_acct.code(i))
+            })
+        },
         || {
             ByAccount::new(accounts, p.amount.len(), |i| {
-                (p.status[i] == PaymentStatus::Succeeded).then(|| p_acct.code(i))
+                (p.status[i] == PaymentStatus::Succeeded && (!context || rec.reported(1, i))).then(|| p_acct.code(i))
             })
         },
     );
