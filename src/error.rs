@@ -31,6 +31,10 @@ pub enum AppError {
     /// message names the file, line and step.
     #[error("{0}")]
     Arithmetic(String),
+    /// A sharded run's work folder is not usable: a shard missing, run
+    /// twice under another index, or made from other inputs (exit 3).
+    #[error("{0}")]
+    Work(String),
     /// Cannot write the output folder (exit 4).
     #[error("{0}")]
     Output(String),
@@ -46,7 +50,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Usage(_) | AppError::Policy(_) | AppError::Mapping(_) => 2,
-            AppError::Input(_) | AppError::RejectRate { .. } | AppError::Arithmetic(_) => 3,
+            AppError::Input(_) | AppError::RejectRate { .. } | AppError::Arithmetic(_) | AppError::Work(_) => 3,
             AppError::Output(_) | AppError::Locked(_) => 4,
             AppError::Internal(_) => 5,
         }

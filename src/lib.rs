@@ -23,5 +23,6 @@ pub mod model;
 pub mod money;
 pub mod report;
 pub mod rules;
+pub mod shard;
 pub mod time;
 pub mod trace;

@@ -21,3 +21,4 @@ mod test_report_html;
 mod test_run;
 mod test_sample;
 mod test_several;
+mod test_shards;

@@ -25,6 +25,7 @@ mod explain;
 mod generate;
 mod map;
 mod run;
+mod shard;
 mod validate;
 mod verify;
 
@@ -72,6 +73,13 @@ pub enum Command {
     /// Write the canonical inputs a mapping makes of a provider's exports
     /// (and the rows it rejects), to look at them or run on them.
     Map(MapArgs),
+    /// Split the exports by account into shards in a work folder, for
+    /// `run --work DIR --shard K` on any scheduler, then `merge`
+    /// (docs/scale.md).
+    Partition(PartitionArgs),
+    /// Merge a work folder's shard reports into one reports folder, the
+    /// same as a run in one piece (docs/scale.md).
+    Merge(MergeArgs),
     /// Write a synthetic, seeded set of the three exports.
     Generate(GenerateArgs),
     /// Check a reports folder against its summary.json: every report's
@@ -165,6 +173,56 @@ pub struct RunArgs {
     /// Parquet copies as well.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "csv")]
     pub format: Vec<Format>,
+    /// Run in N shards on this machine: partition, each shard, merge
+    /// (docs/scale.md). The reports are the same as in one piece.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// With --shards: run J shards at a time (default 1).
+    #[arg(long, value_name = "J", default_value_t = 1)]
+    pub jobs: u32,
+    /// A work folder: with --shard K (or a scheduler's index variable),
+    /// judge that shard of a `partition`; with --shards, where the shards
+    /// go (default: beside --out).
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+    /// The shard to judge (with --work); default: JOB_COMPLETION_INDEX,
+    /// SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX.
+    #[arg(long, value_name = "K")]
+    pub shard: Option<u32>,
+    /// With --shards: keep the work folder after the merge.
+    #[arg(long)]
+    pub keep_work: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PartitionArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Number of shards.
+    #[arg(long, value_name = "N")]
+    pub shards: u32,
+    /// The work folder (replaced as a whole).
+    #[arg(long, value_name = "DIR")]
+    pub work: PathBuf,
+    /// Report formats the merge will write (as `run --format`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv")]
+    pub format: Vec<Format>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The work folder `partition` wrote and the shards ran in.
+    #[arg(long, value_name = "DIR")]
+    pub work: PathBuf,
+    /// Output folder; replaced as a whole when the merge completes.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Exit 1 when a finding of this severity or worse exists.
+    #[arg(long, value_enum, default_value_t = FailOn::Never)]
+    pub fail_on: FailOn,
+    /// Keep the work folder after a successful merge.
+    #[arg(long)]
+    pub keep_work: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -403,6 +461,7 @@ enum Plan {
     Explain(explain::ExplainPlan),
     Validate(Config),
     Map(Config, MapArgs),
+    Shard(shard::ShardPlan),
     Generate(crate::generate::GenerateOptions),
     Verify(VerifyArgs),
     BenchRead(InputArgs),
@@ -413,6 +472,11 @@ impl Plan {
     /// policy); returns the plan and the thread count to configure.
     fn new(command: Command) -> Result<(Plan, Option<usize>), AppError> {
         Ok(match command {
+            Command::Run(a) if a.shards.is_some() || a.work.is_some() => {
+                (Plan::Shard(shard::ShardPlan::from_run(&a)?), a.input.threads)
+            }
+            Command::Partition(a) => (Plan::Shard(shard::ShardPlan::partition(&a)?), a.input.threads),
+            Command::Merge(a) => (Plan::Shard(shard::ShardPlan::Merge(a)), None),
             Command::Run(a) => {
                 let formats = run::formats(&a.format)?;
                 let cfg = a.input.config()?;
@@ -440,6 +504,7 @@ impl Plan {
             Plan::Explain(p) => explain::explain(p),
             Plan::Validate(cfg) => validate::validate(&cfg),
             Plan::Map(cfg, a) => map::map(&cfg, &a),
+            Plan::Shard(p) => shard::execute(p),
             Plan::Generate(opts) => generate::generate(&opts),
             Plan::Verify(a) => verify::verify(&a),
             Plan::BenchRead(a) => bench_read(&a),

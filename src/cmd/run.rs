@@ -99,7 +99,7 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
     Ok(if fail { 1 } else { 0 })
 }
 
-fn print_summary(s: &Summary, out: &Path) {
+pub(crate) fn print_summary(s: &Summary, out: &Path) {
     if let Some(b) = &s.baseline {
         say!("{}", b.headline);
     }

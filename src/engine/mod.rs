@@ -228,6 +228,17 @@ impl Reconciliation {
     }
 }
 
+/// Each row's accepted order row (None: no such order).
+pub type OrderLinks = Vec<Option<RowIndex>>;
+
+/// The accepted order row of each payment and of each unsubscription
+/// (None: no such order), as the run links them: what `partition` routes
+/// rows by (docs/scale.md).
+pub fn order_links(inputs: &Inputs) -> Result<(OrderLinks, OrderLinks), crate::error::AppError> {
+    let j = join::join(inputs)?;
+    Ok((j.order_of_payment, j.order_of_unsub))
+}
+
 /// The order of row `i` as the rules see it.
 pub fn order_facts(o: &Orders, i: usize) -> OrderFacts<'_> {
     OrderFacts {

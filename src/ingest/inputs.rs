@@ -62,7 +62,7 @@ impl InputPaths {
 }
 
 /// One file of an input read from several (summary.json's `inputs[].files`).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FileCount {
     pub file: String,
     pub path: String,
@@ -72,7 +72,7 @@ pub struct FileCount {
     pub accepted: u64,
     pub rejected: u64,
     /// A file of an earlier export read as context (`--context`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub context: bool,
 }
 
@@ -105,10 +105,10 @@ impl<'a> IntoIterator for &'a Metas {
 }
 
 /// What summary.json says about one source file feeding one input.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SourceCount {
     /// The input it feeds, or `lookup` for a source only looked up.
-    pub input: &'static str,
+    pub input: String,
     pub source: String,
     pub file: String,
     pub path: String,
@@ -124,7 +124,7 @@ pub struct SourceCount {
     pub accepted: u64,
     pub rejected: u64,
     /// A file found under a `--context` folder.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub context: bool,
 }
 

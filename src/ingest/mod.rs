@@ -59,6 +59,14 @@ pub use payments::Payments;
 pub(crate) use reader::read_table;
 pub use reader::HeaderNames;
 pub(crate) use split::count_line_breaks;
+
+/// Calls `f(line, span, raw)` for each record of CSV `text` as ingest cuts
+/// it: its physical first line, the line breaks inside its quoted fields
+/// and its bytes as in the file (a line end it may carry included). What
+/// `partition` copies rows with (docs/scale.md).
+pub fn raw_records(text: &str, mut f: impl FnMut(u64, u64, &str)) {
+    split::for_each_record_spanning(text, |line, span, raw, _, _| f(line, span, raw));
+}
 pub use table::Table;
 pub use unsubscriptions::Unsubscriptions;
 

@@ -121,7 +121,7 @@ pub fn lookup_files(m: &Mapping, sources: &BTreeMap<String, SourceData>) -> Vec<
         .filter(|s| !m.inputs.iter().any(|i| i.source == s.source.name))
         .flat_map(|s| s.files.iter().map(move |f| (s, f)))
         .map(|(s, f)| SourceCount {
-            input: "lookup",
+            input: "lookup".to_string(),
             source: s.source.name.clone(),
             file: f.name.clone(),
             path: f.path.display().to_string(),
@@ -531,7 +531,7 @@ impl Out<'_> {
         };
         let slices: Vec<Result<Slice, InputError>> = f.rows.par_chunks(SLICE).map(|rows| ctx.slice(rows)).collect();
         let mut count = SourceCount {
-            input: key,
+            input: key.to_string(),
             source: im.source.clone(),
             file: f.name.clone(),
             path: f.path.display().to_string(),

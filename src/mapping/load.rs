@@ -151,7 +151,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, context: &[PathBuf], cal: &Calendar
                 let rejected = own.len() as u64;
                 rejects.extend(own.into_iter().map(|r| relabel(r, &labels)));
                 counts.push(SourceCount {
-                    input: im.file.name(),
+                    input: im.file.name().to_string(),
                     source: im.source.clone(),
                     file: meta.name.clone(),
                     path: meta.path.display().to_string(),

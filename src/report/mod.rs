@@ -44,7 +44,9 @@ pub use parquet::Formats;
 pub use baseline::Baseline;
 pub use manifest::{verify, FileEntry};
 pub use sink::{Done, Written};
-pub use summary::{BaselineInfo, Summary, Totals};
+pub use summary::{
+    input_infos, mapping_info, BaselineInfo, Counts, InputInfo, MappingInfo, PolicyInfo, Summary, Totals,
+};
 
 use crate::rules::finding::FindingId;
 use baseline::Since;
@@ -62,7 +64,7 @@ pub const FILES: [&str; 8] = [
     "summary.json",
 ];
 
-pub use table::{files_for, is_report};
+pub use table::{files_for, is_report, write_rejects};
 
 /// What the reports of a run are written with besides the results.
 #[derive(Debug, Clone, Copy)]
@@ -247,33 +249,69 @@ pub fn write_reports(
 ) -> Result<(Summary, Written), AppError> {
     let t = std::time::Instant::now();
     let job = job(rec, sel, dir, opts);
+    let (mut summary, mut done, aggregate) = write_tables(&job)?;
+    let (read_back, page) = rayon::join(|| write_read_back(&job), || html::write(dir, &summary));
+    done.extend(read_back?);
+    done.push(page?);
+    let written = in_order(done, opts.formats);
+    let mut timings = rec.timings;
+    timings.aggregate = aggregate;
+    timings.write = t.elapsed() - aggregate;
+    summary.set_timings(&timings);
+    Ok((summary, written))
+}
+
+/// A shard's reports (docs/scale.md): the CSVs and the FOCUS bill of its
+/// accounts, no report.html and no Parquet copies (`merge` writes those
+/// for the merged folder).
+pub fn write_shard_reports(
+    rec: &Reconciliation,
+    sel: &Selection,
+    dir: &Path,
+    opts: ReportOptions<'_>,
+) -> Result<(Summary, Written), AppError> {
+    let opts = ReportOptions {
+        formats: Formats {
+            parquet: false,
+            ..opts.formats
+        },
+        ..opts
+    };
+    let job = job(rec, sel, dir, opts);
+    let (summary, mut done, _) = write_tables(&job)?;
+    done.extend(write_read_back(&job)?);
+    Ok((summary, in_order(done, opts.formats)))
+}
+
+/// The CSV reports from the results, then the control totals and the
+/// summary (its file list still empty); returns the bill's time too.
+fn write_tables(job: &table::Job<'_>) -> Result<(Summary, Vec<Done>, std::time::Duration), AppError> {
+    let (sel, dir, opts) = (job.sel, job.dir, job.opts);
     let mut facts = table::Facts::default();
     let mut done: Vec<Done> = Vec::with_capacity(table::REPORTS.len());
     for r in &table::REPORTS {
         if let table::Writer::Csv(write) = r.writer {
-            done.push(write(&job, &dir.join(r.name), &mut facts)?);
+            done.push(write(job, &dir.join(r.name), &mut facts)?);
         }
     }
-    let mut summary = checked_summary(&job, &facts)?;
+    let mut summary = checked_summary(job, &facts)?;
     summary.reports = files_for(opts.formats);
     summary.baseline = facts.since_baseline.take();
     summary.started_at = opts.started_at.to_string();
     summary.accounts = sel.accounts();
-    let (read_back, page) = rayon::join(|| write_read_back(&job), || html::write(dir, &summary));
-    done.extend(read_back?);
-    done.push(page?);
+    Ok((summary, done, facts.aggregate))
+}
+
+/// The files written, in [`table::REPORTS`]' order.
+pub fn in_order(mut done: Vec<Done>, formats: Formats) -> Written {
     let mut written = Written::default();
-    for r in table::REPORTS.iter().filter(|r| r.written_with(opts.formats)) {
+    for r in table::REPORTS.iter().filter(|r| r.written_with(formats)) {
         if let Some(at) = done.iter().position(|d| d.entry.name == r.name) {
             written.push(done.swap_remove(at));
         }
     }
     debug_assert!(done.is_empty(), "every file written is a declared report");
-    let mut timings = rec.timings;
-    timings.aggregate = facts.aggregate;
-    timings.write = t.elapsed() - facts.aggregate;
-    summary.set_timings(&timings);
-    Ok((summary, written))
+    written
 }
 
 /// The findings and outcomes the selection keeps, in the order they are
@@ -442,6 +480,17 @@ fn write_read_back(job: &table::Job<'_>) -> Result<Vec<Done>, AppError> {
         let _s = crate::trace::span("write monthly_bill.focus.csv");
         done.push(focus::write(job.rec, job.sel, &job.dir.join(focus::FILE), formats)?);
     }
+    done.extend(write_parquet_copies(
+        job.dir,
+        formats,
+        job.rec.policy.billing_timezone.name(),
+    )?);
+    Ok(done)
+}
+
+/// The Parquet copies `formats` asks for, read back from the CSVs in `dir`
+/// (docs/parquet.md); `billing` is the billing zone's name.
+pub fn write_parquet_copies(dir: &Path, formats: Formats, billing: &str) -> Result<Vec<Done>, AppError> {
     let copies: Vec<(&str, &[schema::Column])> = table::REPORTS
         .iter()
         .filter(|r| r.written_with(formats))
@@ -450,15 +499,11 @@ fn write_read_back(job: &table::Job<'_>) -> Result<Vec<Done>, AppError> {
             _ => None,
         })
         .collect();
-    if !copies.is_empty() {
-        let _s = crate::trace::span("write parquet copies");
-        done.extend(parquet::write_copies(
-            job.dir,
-            &copies,
-            job.rec.policy.billing_timezone.name(),
-        )?);
+    if copies.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(done)
+    let _s = crate::trace::span("write parquet copies");
+    parquet::write_copies(dir, &copies, billing)
 }
 
 /// Completes a reports folder: makes every file the run wrote (`written`,
@@ -606,6 +651,18 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
 /// Expected and recorded refunds of completed unsubscriptions, per
 /// currency (summary.json and the control total). The sums fit by the
 /// money bound (docs/design.md "Money bound"); an overflow is still an error.
+/// Expected and recorded refunds per currency of the outcomes the
+/// selection keeps, exact (a shard's part of summary.json's totals).
+pub fn selected_totals(rec: &Reconciliation, sel: &Selection) -> Result<BTreeMap<Currency, Totals>, AppError> {
+    let u_acct = rec.inputs.unsubs.account_id.view();
+    let selected: Vec<&Outcome> = rec
+        .outcomes
+        .iter()
+        .filter(|o| sel.keeps(u_acct.get(o.unsub as usize)))
+        .collect();
+    refund_totals(rec, &selected)
+}
+
 fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap<Currency, Totals>, AppError> {
     let u = &rec.inputs.unsubs;
     let mut totals: BTreeMap<Currency, Totals> = BTreeMap::new();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{Reconciliation, Timings};
 use crate::error::AppError;
@@ -20,14 +20,14 @@ pub struct Totals {
     pub recorded: Decimal,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicyInfo {
     pub name: String,
     pub path: String,
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InputInfo {
     pub file: String,
     pub path: String,
@@ -38,12 +38,12 @@ pub struct InputInfo {
     pub rejected: u64,
     pub extra_columns: Vec<String>,
     /// An input read from several files: each one's counts and SHA-256.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<crate::ingest::FileCount>,
 }
 
 /// summary.json's `mapping`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MappingInfo {
     pub name: String,
     pub sha256: String,
@@ -99,6 +99,72 @@ pub struct BaselineInfo {
     pub mapping_sha256: Option<String>,
 }
 
+/// Findings counted by code and severity: null for a code not checked.
+#[derive(Debug, Clone)]
+pub struct Counts {
+    pub total: u64,
+    pub by_severity: BTreeMap<&'static str, u64>,
+    pub by_code: BTreeMap<&'static str, Option<u64>>,
+    pub worst: Option<Severity>,
+}
+
+impl Counts {
+    /// No findings yet: 0 for each code checked, null for the others.
+    pub fn new(coverage: &crate::mapping::coverage::Coverage) -> Counts {
+        Counts {
+            total: 0,
+            by_severity: [Severity::Error, Severity::Warning, Severity::Info]
+                .iter()
+                .map(|s| (s.as_str(), 0))
+                .collect(),
+            by_code: Code::ALL
+                .iter()
+                .map(|c| (c.as_str(), coverage.checks(*c).then_some(0)))
+                .collect(),
+            worst: None,
+        }
+    }
+
+    /// Counts `n` findings of `code`.
+    pub fn add(&mut self, code: Code, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.total += n;
+        *self.by_code.entry(code.as_str()).or_default().get_or_insert(0) += n;
+        *self.by_severity.entry(code.severity().as_str()).or_default() += n;
+        self.worst = self.worst.max(Some(code.severity()));
+    }
+}
+
+/// summary.json's `inputs`: what was read of each export.
+pub fn input_infos(inputs: &crate::ingest::Inputs) -> Vec<InputInfo> {
+    inputs
+        .metas
+        .iter()
+        .map(|m| InputInfo {
+            file: m.file.to_string(),
+            path: m.path.display().to_string(),
+            sha256: m.sha256.clone(),
+            bytes: m.bytes,
+            rows_read: m.rows_read,
+            accepted: m.accepted,
+            rejected: m.rejected,
+            extra_columns: m.extra_columns.clone(),
+            files: m.files.clone(),
+        })
+        .collect()
+}
+
+/// summary.json's `mapping`, for inputs read through one.
+pub fn mapping_info(inputs: &crate::ingest::Inputs) -> Option<MappingInfo> {
+    inputs.mapped.as_ref().map(|m| MappingInfo {
+        name: m.name.clone(),
+        sha256: m.sha256.clone(),
+        sources: m.sources.clone(),
+    })
+}
+
 /// The content of summary.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -133,59 +199,51 @@ pub struct Summary {
 
 impl Summary {
     pub fn new(rec: &Reconciliation, findings: &[&Finding], totals: BTreeMap<Currency, Totals>) -> Summary {
-        let mut by_code: BTreeMap<&'static str, Option<u64>> = Code::ALL
-            .iter()
-            .map(|c| (c.as_str(), rec.coverage.checks(*c).then_some(0)))
-            .collect();
-        let mut by_severity: BTreeMap<&'static str, u64> = [Severity::Error, Severity::Warning, Severity::Info]
-            .iter()
-            .map(|s| (s.as_str(), 0))
-            .collect();
-        let mut worst = None;
+        let mut counts = Counts::new(&rec.coverage);
         for f in findings {
-            *by_code.entry(f.code.as_str()).or_default().get_or_insert(0) += 1;
-            *by_severity.entry(f.severity().as_str()).or_default() += 1;
-            worst = worst.max(Some(f.severity()));
+            counts.add(f.code, 1);
         }
-        let fmt = |c: Currency, v: Decimal| crate::money::format(v, rec.policy.minor_units.of(c), rec.policy.rounding);
+        let policy = PolicyInfo {
+            name: rec.policy.name.clone(),
+            path: rec.policy.path.display().to_string(),
+            sha256: rec.policy.sha256.clone(),
+        };
+        Summary::from_parts(
+            policy,
+            (input_infos(&rec.inputs), mapping_info(&rec.inputs)),
+            rec.cal.format(rec.as_of),
+            counts,
+            (&rec.coverage, &rec.policy),
+            totals,
+        )
+    }
+
+    /// A summary from its parts: a run's, or a sharded run's merged ones
+    /// (docs/scale.md). Its file list, timings and start are set later.
+    pub fn from_parts(
+        policy: PolicyInfo,
+        (inputs, mapping): (Vec<InputInfo>, Option<MappingInfo>),
+        as_of: String,
+        counts: Counts,
+        (coverage, rules): (&crate::mapping::coverage::Coverage, &crate::config::Policy),
+        totals: BTreeMap<Currency, Totals>,
+    ) -> Summary {
+        let fmt = |c: Currency, v: Decimal| crate::money::format(v, rules.minor_units.of(c), rules.rounding);
         Summary {
             baseline: None,
             tool: "refund-recon",
             version: env!("CARGO_PKG_VERSION"),
-            policy: PolicyInfo {
-                name: rec.policy.name.clone(),
-                path: rec.policy.path.display().to_string(),
-                sha256: rec.policy.sha256.clone(),
-            },
-            inputs: rec
-                .inputs
-                .metas
-                .iter()
-                .map(|m| InputInfo {
-                    file: m.file.to_string(),
-                    path: m.path.display().to_string(),
-                    sha256: m.sha256.clone(),
-                    bytes: m.bytes,
-                    rows_read: m.rows_read,
-                    accepted: m.accepted,
-                    rejected: m.rejected,
-                    extra_columns: m.extra_columns.clone(),
-                    files: m.files.clone(),
-                })
-                .collect(),
-            mapping: rec.inputs.mapped.as_ref().map(|m| MappingInfo {
-                name: m.name.clone(),
-                sha256: m.sha256.clone(),
-                sources: m.sources.clone(),
-            }),
-            as_of: rec.cal.format(rec.as_of),
+            policy,
+            inputs,
+            mapping,
+            as_of,
             accounts: Vec::new(),
             findings: FindingCounts {
-                total: findings.len() as u64,
-                by_severity,
-                by_code,
+                total: counts.total,
+                by_severity: counts.by_severity,
+                by_code: counts.by_code,
             },
-            coverage: rec.coverage.clone(),
+            coverage: coverage.clone(),
             refund_totals: totals
                 .into_iter()
                 .map(|(c, t)| {
@@ -202,7 +260,7 @@ impl Summary {
             files: Vec::new(),
             started_at: String::new(),
             elapsed_seconds: Elapsed::default(),
-            worst,
+            worst: counts.worst,
         }
     }
 

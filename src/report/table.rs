@@ -258,23 +258,23 @@ fn quota_usage(job: &Job<'_>, path: &Path, _: &mut Facts) -> Result<Done, AppErr
 /// rejects.csv: whole, also with `--account` (rejects have no trusted
 /// account).
 fn rejects(job: &Job<'_>, path: &Path, facts: &mut Facts) -> Result<Done, AppError> {
-    let d = super::write_csv(
-        path,
-        &schema::header(&schema::REJECTS),
-        &job.rec.inputs.rejects,
-        4096,
-        |x, r| {
-            r.text(&x.file);
-            r.int(x.line);
-            r.text(&x.record_id);
-            r.text(&x.column);
-            r.text(&x.value);
-            r.text(&x.reason);
-            r.end();
-        },
-    )?;
+    let d = write_rejects(path, &job.rec.inputs.rejects)?;
     facts.rejects_written = d.rows();
     Ok(d)
+}
+
+/// rejects.csv of `rejects` (sorted by file, line): a run's, or the one
+/// `partition` writes for a sharded run (docs/scale.md).
+pub fn write_rejects(path: &Path, rejects: &[crate::ingest::Reject]) -> Result<Done, AppError> {
+    super::write_csv(path, &schema::header(&schema::REJECTS), rejects, 4096, |x, r| {
+        r.text(&x.file);
+        r.int(x.line);
+        r.text(&x.record_id);
+        r.text(&x.column);
+        r.text(&x.value);
+        r.text(&x.reason);
+        r.end();
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,147 @@
+//! `partition`, `run --work DIR --shard K`, `merge`, and `run --shards N`,
+//! which does the three on this machine (docs/scale.md).
+
+use std::path::PathBuf;
+
+use super::{Config, FailOn, MergeArgs, PartitionArgs, RunArgs};
+use crate::error::AppError;
+use crate::rules::Severity;
+use crate::shard::{merge, partition, task};
+
+pub(crate) enum ShardPlan {
+    Partition(Box<Config>, u32, PathBuf, crate::report::Formats),
+    Task(PathBuf, Option<u32>),
+    Merge(MergeArgs),
+    Local(Box<Config>, Box<RunArgs>, crate::report::Formats),
+}
+
+impl ShardPlan {
+    pub(crate) fn partition(a: &PartitionArgs) -> Result<ShardPlan, AppError> {
+        let formats = super::run::formats(&a.format)?;
+        Ok(ShardPlan::Partition(
+            Box::new(a.input.config()?),
+            a.shards,
+            a.work.clone(),
+            formats,
+        ))
+    }
+
+    pub(crate) fn from_run(a: &RunArgs) -> Result<ShardPlan, AppError> {
+        if a.baseline.is_some() {
+            return Err(AppError::Usage(
+                "--baseline is not supported with --shards or --work yet: run in one piece to compare with a baseline (docs/scale.md)".into(),
+            ));
+        }
+        match (a.shards, &a.work) {
+            (None, Some(work)) => Ok(ShardPlan::Task(work.clone(), a.shard)),
+            _ => {
+                if a.shards == Some(0) || a.jobs == 0 {
+                    return Err(AppError::Usage("--shards and --jobs take at least 1".into()));
+                }
+                let formats = super::run::formats(&a.format)?;
+                Ok(ShardPlan::Local(
+                    Box::new(a.input.config()?),
+                    Box::new(a.clone()),
+                    formats,
+                ))
+            }
+        }
+    }
+}
+
+pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
+    match p {
+        ShardPlan::Partition(cfg, shards, work, formats) => {
+            let m = partition::partition(&cfg, &opts(shards, &work, formats))?;
+            say!(
+                "partitioned {} orders, {} payments, {} unsubscriptions into {} shards in {}",
+                m.accepted[0],
+                m.accepted[1],
+                m.accepted[2],
+                m.shards,
+                work.display()
+            );
+            Ok(0)
+        }
+        ShardPlan::Task(work, shard) => {
+            let k = task::shard_index(shard)?;
+            let r = task::run_shard(&work, k)?;
+            say!(
+                "shard {k}: {} orders, {} payments, {} unsubscriptions judged; {} findings",
+                r.rows[0],
+                r.rows[1],
+                r.rows[2],
+                r.by_code.values().sum::<u64>()
+            );
+            Ok(0)
+        }
+        ShardPlan::Merge(a) => {
+            let s = merge::merge(&merge::Options {
+                work: &a.work,
+                out: &a.out,
+                keep_work: a.keep_work,
+            })?;
+            Ok(finish(&s, &a.out, a.fail_on))
+        }
+        ShardPlan::Local(cfg, a, formats) => {
+            let shards = a.shards.unwrap_or(1);
+            let work = a.work.clone().unwrap_or_else(|| {
+                let name = a
+                    .out
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or("reports".into());
+                a.out.with_file_name(format!("{name}.work"))
+            });
+            partition::partition(&cfg, &opts(shards, &work, formats))?;
+            run_all(&work, shards, a.jobs)?;
+            let s = merge::merge(&merge::Options {
+                work: &work,
+                out: &a.out,
+                keep_work: a.keep_work,
+            })?;
+            Ok(finish(&s, &a.out, a.fail_on))
+        }
+    }
+}
+
+fn opts(shards: u32, work: &std::path::Path, formats: crate::report::Formats) -> partition::Options<'_> {
+    partition::Options {
+        shards,
+        work,
+        focus: formats.focus,
+        parquet: formats.parquet,
+    }
+}
+
+/// Runs every shard, `jobs` at a time; the first failure is the error.
+fn run_all(work: &std::path::Path, shards: u32, jobs: u32) -> Result<(), AppError> {
+    let next = std::sync::atomic::AtomicU32::new(0);
+    let worker = || -> Result<(), AppError> {
+        loop {
+            let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if k >= shards {
+                return Ok(());
+            }
+            task::run_shard(work, k)?;
+        }
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs.min(shards)).map(|_| s.spawn(worker)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a shard thread"))
+            .collect::<Result<Vec<()>, AppError>>()
+    })?;
+    Ok(())
+}
+
+fn finish(s: &crate::report::Summary, out: &std::path::Path, fail_on: FailOn) -> u8 {
+    super::run::print_summary(s, out);
+    let fail = match fail_on {
+        FailOn::Never => false,
+        FailOn::Error => s.worst >= Some(Severity::Error),
+        FailOn::Warning => s.worst >= Some(Severity::Warning),
+    };
+    u8::from(fail)
+}

@@ -1,0 +1,314 @@
+//! `refund-recon partition`: the exports read and validated once (rejects
+//! written here), rows grouped by account, each group's rows copied as
+//! they are in the exports into its shard's CSVs, with each row's line.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{shard_of, Manifest, Work, FORMAT};
+use crate::engine::RowIndex;
+use crate::error::AppError;
+use crate::ingest::{Inputs, ORIGIN_BITS};
+
+/// The three inputs' canonical names, the shard files' names.
+pub const NAMES: [&str; 3] = ["orders.csv", "payments.csv", "unsubscriptions.csv"];
+
+/// What a shard's row lines file holds per row: its first line in the
+/// shard's CSV and its line in the exports (`file << 40 | line` where the
+/// input has several files).
+pub const LINES: [&str; 3] = ["orders.lines", "payments.lines", "unsubscriptions.lines"];
+
+/// What partition was asked for besides the inputs.
+pub struct Options<'a> {
+    pub shards: u32,
+    pub work: &'a Path,
+    pub focus: bool,
+    pub parquet: bool,
+}
+
+/// Union-find over account ranks; a group's root is its smallest rank
+/// (the first account_id in byte order).
+struct Groups(Vec<u32>);
+
+impl Groups {
+    fn find(&mut self, mut a: u32) -> u32 {
+        while self.0[a as usize] != a {
+            let up = self.0[self.0[a as usize] as usize];
+            self.0[a as usize] = up;
+            a = up;
+        }
+        a
+    }
+
+    fn join(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        let (lo, hi) = (ra.min(rb), ra.max(rb));
+        self.0[hi as usize] = lo;
+    }
+}
+
+/// Each account's shard: accounts whose rows meet (a payment or an
+/// unsubscription of another account's order, a batch spanning accounts)
+/// are one group, and a group goes where the hash of its first account_id
+/// says.
+fn account_shards(inputs: &Inputs, shards: u32) -> Result<Vec<u32>, AppError> {
+    let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
+    let dict = o.account_id.dict().clone();
+    let mut g = Groups((0..dict.len() as u32).collect());
+    let (pay, unsub) = crate::engine::order_links(inputs)?;
+    let o_acct = o.account_id.view();
+    for (i, oi) in pay.iter().enumerate() {
+        if let Some(oi) = oi.map(RowIndex::get) {
+            g.join(p.account_id.view().code(i), o_acct.code(oi));
+        }
+    }
+    for (i, oi) in unsub.iter().enumerate() {
+        if let Some(oi) = oi.map(RowIndex::get) {
+            g.join(u.account_id.view().code(i), o_acct.code(oi));
+        }
+    }
+    let batch = u.batch_id.view();
+    let mut first: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+    for i in 0..u.unsub_id.len() {
+        let b = batch.get(i);
+        if b.is_empty() {
+            continue;
+        }
+        let a = u.account_id.view().code(i);
+        let f = *first.entry(b).or_insert(a);
+        g.join(f, a);
+    }
+    Ok((0..dict.len() as u32)
+        .map(|a| {
+            let root = g.find(a);
+            shard_of(dict.name(root), shards)
+        })
+        .collect())
+}
+
+/// One input's files as (path, whether lines carry the file index).
+fn sources(inputs: &Inputs, k: usize, first: &Path) -> Vec<PathBuf> {
+    if inputs.files[k].is_empty() {
+        vec![first.to_path_buf()]
+    } else {
+        inputs.files[k].iter().map(|(_, p)| PathBuf::from(p)).collect()
+    }
+}
+
+/// Copies input `k`'s accepted rows into the shards' CSVs (header first)
+/// and writes each row's lines; returns the rows per shard.
+fn copy_rows(
+    inputs: &Inputs,
+    k: usize,
+    files: &[PathBuf],
+    row_shard: &[(u64, u32)],
+    dirs: &[PathBuf],
+) -> Result<Vec<u64>, AppError> {
+    let io = |p: &Path, e: std::io::Error| AppError::Output(format!("{}: {e}", p.display()));
+    let n = dirs.len();
+    let open = |name: &str| -> Result<Vec<std::io::BufWriter<std::fs::File>>, AppError> {
+        dirs.iter()
+            .map(|d| {
+                let p = d.join(name);
+                std::fs::File::create(&p)
+                    .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
+                    .map_err(|e| io(&p, e))
+            })
+            .collect()
+    };
+    let (mut text, mut lines) = (open(NAMES[k])?, open(LINES[k])?);
+    let mut next_line = vec![0u64; n];
+    let mut rows = vec![0u64; n];
+    let several = !inputs.files[k].is_empty();
+    let mut at = 0usize;
+    let mut failed: Option<std::io::Error> = None;
+    for (fi, path) in files.iter().enumerate() {
+        let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+        let body = std::str::from_utf8(&bytes)
+            .map_err(|_| AppError::Internal(format!("{}: changed while partition read it", path.display())))?;
+        let mut header = fi > 0;
+        crate::ingest::raw_records(body, |line, span, raw| {
+            if failed.is_some() {
+                return;
+            }
+            let raw = raw.strip_suffix('\n').unwrap_or(raw);
+            let raw = raw.strip_suffix('\r').unwrap_or(raw);
+            if !header {
+                header = true;
+                for (s, w) in text.iter_mut().enumerate() {
+                    if let Err(e) = w.write_all(raw.as_bytes()).and_then(|_| w.write_all(b"\n")) {
+                        failed = Some(e);
+                    }
+                    next_line[s] = 2 + span;
+                }
+                return;
+            }
+            let key = if several {
+                ((fi as u64) << ORIGIN_BITS) | line
+            } else {
+                line
+            };
+            while at < row_shard.len() && row_shard[at].0 < key {
+                at += 1;
+            }
+            if at < row_shard.len() && row_shard[at].0 == key {
+                let s = row_shard[at].1 as usize;
+                let r = text[s]
+                    .write_all(raw.as_bytes())
+                    .and_then(|_| text[s].write_all(b"\n"))
+                    .and_then(|_| lines[s].write_all(&next_line[s].to_le_bytes()))
+                    .and_then(|_| lines[s].write_all(&key.to_le_bytes()));
+                if let Err(e) = r {
+                    failed = Some(e);
+                }
+                next_line[s] += 1 + span;
+                rows[s] += 1;
+            }
+        });
+        if let Some(e) = failed.take() {
+            return Err(io(path, e));
+        }
+    }
+    for (w, d) in text.iter_mut().chain(lines.iter_mut()).zip(dirs.iter().cycle()) {
+        w.flush().map_err(|e| io(d, e))?;
+    }
+    Ok(rows)
+}
+
+/// Partitions the inputs `cfg` names into `opt.shards` shards in
+/// `opt.work` (replaced as a whole); returns the manifest.
+pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest, AppError> {
+    if cfg.mapping.is_some() {
+        return Err(AppError::Usage(
+            "partition reads canonical exports (docs/inputs.md); a mapped export is not partitioned yet: run it in one piece, or write its canonical files with `refund-recon map` (docs/scale.md)".into(),
+        ));
+    }
+    if opt.shards == 0 {
+        return Err(AppError::Usage("--shards 0: give at least 1 shard".into()));
+    }
+    let progress = crate::cmd::Progress::new(crate::cmd::input_bytes(&cfg.paths));
+    let (inputs, _) = crate::cmd::load_checked(cfg, &progress)?;
+    progress.phase("grouping accounts into shards");
+    let shard_of_account = account_shards(&inputs, opt.shards)?;
+    let as_of = cfg.as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);
+
+    let work = Work::new(opt.work);
+    let tmp = temp_sibling(opt.work)?;
+    let dirs: Vec<PathBuf> = (0..opt.shards).map(|k| Work::new(&tmp).shard(k)).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).map_err(|e| AppError::Output(format!("{}: {e}", d.display())))?;
+    }
+    progress.phase("writing the shards");
+    let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
+    let tables: [(&[u64], Vec<u32>); 3] = [
+        (&o.line, o.account_id.codes.clone()),
+        (&p.line, p.account_id.codes.clone()),
+        (&u.line, u.account_id.codes.clone()),
+    ];
+    let firsts = [&cfg.paths.orders, &cfg.paths.payments, &cfg.paths.unsubscriptions];
+    let mut shard_rows = vec![[0u64; 3]; opt.shards as usize];
+    for (k, (line, codes)) in tables.iter().enumerate() {
+        let mut row_shard: Vec<(u64, u32)> = line
+            .iter()
+            .zip(codes)
+            .map(|(&l, &c)| (l, shard_of_account[c as usize]))
+            .collect();
+        row_shard.sort_unstable();
+        let files = sources(&inputs, k, firsts[k]);
+        let rows = copy_rows(&inputs, k, &files, &row_shard, &dirs)?;
+        for (s, n) in rows.into_iter().enumerate() {
+            shard_rows[s][k] = n;
+        }
+    }
+    let accepted = [o.line.len() as u64, p.line.len() as u64, u.line.len() as u64];
+    for (k, total) in accepted.iter().enumerate() {
+        let copied: u64 = shard_rows.iter().map(|r| r[k]).sum();
+        if copied != *total {
+            return Err(AppError::Internal(format!(
+                "partition copied {copied} rows of {} into the shards, ingest accepted {total}",
+                NAMES[k]
+            )));
+        }
+    }
+    let mut written = crate::report::Written::default();
+    written.push(crate::report::write_rejects(&tmp.join("rejects.csv"), &inputs.rejects)?);
+    written.sync_all()?;
+    std::fs::write(tmp.join("policy.toml"), policy_text(&cfg.policy)?)
+        .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
+    let mut m = Manifest {
+        format: FORMAT.to_string(),
+        id: String::new(),
+        shards: opt.shards,
+        as_of,
+        policy: crate::report::PolicyInfo {
+            name: cfg.policy.name.clone(),
+            path: cfg.policy.path.display().to_string(),
+            sha256: cfg.policy.sha256.clone(),
+        },
+        mapping: None,
+        inputs: crate::report::input_infos(&inputs),
+        mapping_info: crate::report::mapping_info(&inputs),
+        files: inputs.files.clone(),
+        context: inputs.context.clone(),
+        accounts: cfg.selection.accounts(),
+        focus: opt.focus,
+        parquet: opt.parquet,
+        accepted,
+        shard_rows,
+        absent: Vec::new(),
+    };
+    m.id = crate::config::hex(&Sha256::digest(serde_json::to_vec(&m).expect("a manifest serializes")));
+    let text = serde_json::to_string_pretty(&m).expect("a manifest serializes") + "\n";
+    std::fs::write(tmp.join("manifest.json"), text).map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
+    replace(&tmp, &work.dir)?;
+    progress.done();
+    Ok(m)
+}
+
+/// The policy's text as it was read (a file, or a built-in preset).
+fn policy_text(p: &crate::config::Policy) -> Result<String, AppError> {
+    if let Some((_, text)) = crate::config::PRESETS
+        .iter()
+        .find(|(n, _)| Path::new(n) == p.path && !p.path.exists())
+    {
+        return Ok(text.to_string());
+    }
+    std::fs::read_to_string(&p.path).map_err(|e| AppError::Usage(format!("{}: {e}", p.path.display())))
+}
+
+/// A fresh folder beside `work` to write into before it replaces `work`.
+fn temp_sibling(work: &Path) -> Result<PathBuf, AppError> {
+    let name = work
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| AppError::Usage(format!("--work {}: name a folder", work.display())))?;
+    let parent = work
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| AppError::Output(format!("{}: {e}", parent.display())))?;
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
+    Ok(tmp)
+}
+
+/// Puts the finished work folder in place of `work`: a missing or empty
+/// folder, or an earlier work folder (it has a manifest.json); anything
+/// else is refused (exit 4).
+fn replace(tmp: &Path, work: &Path) -> Result<(), AppError> {
+    if work.exists() {
+        let empty = std::fs::read_dir(work).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !empty && !work.join("manifest.json").is_file() {
+            let _ = std::fs::remove_dir_all(tmp);
+            return Err(AppError::Output(format!(
+                "{}: --work holds files that are not a refund-recon work folder; choose a new or empty folder",
+                work.display()
+            )));
+        }
+        std::fs::remove_dir_all(work).map_err(|e| AppError::Output(format!("{}: {e}", work.display())))?;
+    }
+    std::fs::rename(tmp, work).map_err(|e| AppError::Output(format!("{}: {e}", work.display())))
+}

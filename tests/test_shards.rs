@@ -1,0 +1,312 @@
+//! Past one machine (docs/scale.md): partition, run each shard, merge —
+//! the merged folder equals a run in one piece, byte for byte; a shard
+//! rerun writes the same bytes; merge refuses a missing, doubled or stale
+//! shard.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::BIN;
+
+fn refund_recon(args: &[&str], paths: &[&Path]) -> Output {
+    Command::new(BIN)
+        .current_dir(std::env::temp_dir())
+        .args(args)
+        .args(paths)
+        .output()
+        .expect("run refund-recon")
+}
+
+fn ok(o: Output) -> Output {
+    assert!(
+        o.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Rows of a CSV as records (flexible: malformed rows too).
+fn records(path: &Path) -> (csv::StringRecord, Vec<csv::StringRecord>) {
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path).unwrap();
+    let header = r.headers().unwrap().clone();
+    (header, r.records().map(Result::unwrap).collect())
+}
+
+fn append(path: &Path, rows: &[Vec<String>]) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.write_record(r).unwrap();
+    }
+    text.push_str(&String::from_utf8(w.into_inner().unwrap()).unwrap());
+    std::fs::write(path, text).unwrap();
+}
+
+/// A generated export with what crosses accounts: payments and
+/// unsubscriptions of another account's order, of an unknown order, a
+/// batch spanning accounts, malformed rows, and orders in two files that
+/// overlap (duplicate ids across files).
+fn export(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    ok(refund_recon(
+        &[
+            "generate",
+            "--orders",
+            "3000",
+            "--seed",
+            "11",
+            "--malformed-rate",
+            "0.01",
+            "--out",
+        ],
+        &[&data],
+    ));
+    let (uh, unsubs) = records(&data.join("unsubscriptions.csv"));
+    let (ph, payments) = records(&data.join("payments.csv"));
+    let col = |h: &csv::StringRecord, n: &str| h.iter().position(|c| c == n).unwrap();
+    let (u_id, u_order, u_acct, u_batch) = (
+        col(&uh, "unsub_id"),
+        col(&uh, "order_id"),
+        col(&uh, "account_id"),
+        col(&uh, "batch_id"),
+    );
+    let (p_id, p_order, p_acct) = (col(&ph, "payment_id"), col(&ph, "order_id"), col(&ph, "account_id"));
+    let good: Vec<&csv::StringRecord> = unsubs.iter().filter(|r| r.len() == uh.len()).collect();
+    let other = |acct: &str| good.iter().map(|r| r[u_acct].to_string()).find(|a| a != acct).unwrap();
+    let mut new_unsubs = Vec::new();
+    for (i, r) in good.iter().step_by(97).take(12).enumerate() {
+        let mut row: Vec<String> = r.iter().map(str::to_string).collect();
+        row[u_id] = format!("X-U{i}");
+        match i % 3 {
+            0 => row[u_acct] = other(&r[u_acct]),
+            1 => row[u_order] = format!("no-such-order-{i}"),
+            _ => row[u_batch] = "X-BATCH".into(),
+        }
+        new_unsubs.push(row);
+    }
+    append(&data.join("unsubscriptions.csv"), &new_unsubs);
+    let mut new_payments = Vec::new();
+    for (i, r) in payments
+        .iter()
+        .filter(|r| r.len() == ph.len())
+        .step_by(211)
+        .take(8)
+        .enumerate()
+    {
+        let mut row: Vec<String> = r.iter().map(str::to_string).collect();
+        row[p_id] = format!("X-P{i}");
+        if i % 2 == 0 {
+            row[p_acct] = other(&r[p_acct]);
+        } else {
+            row[p_order] = format!("no-such-order-p{i}");
+        }
+        new_payments.push(row);
+    }
+    append(&data.join("payments.csv"), &new_payments);
+    // Orders in two files that overlap by 50 lines.
+    let text = std::fs::read_to_string(data.join("orders.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let half = lines.len() / 2;
+    let folder = data.join("orders");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("1.csv"), lines[..half].join("\n") + "\n").unwrap();
+    let second: Vec<&str> = std::iter::once(lines[0])
+        .chain(lines[half - 50..].iter().copied())
+        .collect();
+    std::fs::write(folder.join("2.csv"), second.join("\n") + "\n").unwrap();
+    std::fs::remove_file(data.join("orders.csv")).unwrap();
+    data
+}
+
+/// summary.json without what may differ: timings, the start, the file
+/// list (a sharded run writes no explain index).
+fn summary(dir: &Path) -> serde_json::Value {
+    let mut s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    for k in ["elapsed_seconds", "started_at", "files"] {
+        s.as_object_mut().unwrap().remove(k);
+    }
+    s
+}
+
+fn assert_same(one: &Path, merged: &Path) {
+    let mut names: Vec<String> = std::fs::read_dir(one)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "summary.json" && n != "explain.idx")
+        .collect();
+    names.sort();
+    assert!(names.len() >= 7, "{names:?}");
+    for n in &names {
+        let (a, b) = (
+            std::fs::read(one.join(n)).unwrap(),
+            std::fs::read(merged.join(n)).unwrap_or_default(),
+        );
+        assert!(a == b, "{n} differs between one run and the merged shards");
+    }
+    assert_eq!(summary(one), summary(merged));
+    // Every file the merged summary lists is there and verifies.
+    let v = refund_recon(&["verify"], &[merged]);
+    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+}
+
+#[test]
+fn merged_shards_equal_one_run_for_1_2_and_7_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = export(dir.path());
+    let orders = data.join("orders");
+    let inputs: [&Path; 4] = [Path::new("--data"), &data, Path::new("--orders"), &orders];
+    let one = dir.path().join("one");
+    let mut args = inputs.to_vec();
+    args.extend([Path::new("--out"), &one]);
+    let single = ok(refund_recon(&["run", "--format", "csv,focus,parquet"], &args));
+    let s = summary(&one);
+    for code in ["ACCOUNT_MISMATCH", "ORDER_NOT_FOUND", "ORPHAN_PAYMENT"] {
+        assert!(
+            s["findings"]["by_code"][code].as_u64() > Some(0),
+            "the export has {code}"
+        );
+    }
+    assert!(
+        s["inputs"][0]["rejected"].as_u64() >= Some(50),
+        "duplicates across the order files"
+    );
+    for n in ["1", "2", "7"] {
+        let merged = dir.path().join(format!("merged-{n}"));
+        let mut args = inputs.to_vec();
+        args.extend([Path::new("--out"), &merged]);
+        let o = ok(refund_recon(
+            &["run", "--format", "csv,focus,parquet", "--shards", n, "--jobs", "2"],
+            &args,
+        ));
+        assert_eq!(o.status.code(), single.status.code());
+        assert_same(&one, &merged);
+        assert!(
+            !dir.path().join(format!("merged-{n}.work")).exists(),
+            "the work folder is removed"
+        );
+    }
+}
+
+#[test]
+fn scheduler_steps_with_an_account_selection_rerun_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = export(dir.path());
+    let (_, unsubs) = records(&data.join("unsubscriptions.csv"));
+    let accounts: Vec<String> = unsubs.iter().step_by(40).map(|r| r[2].to_string()).collect();
+    let mut select: Vec<&str> = Vec::new();
+    for a in &accounts {
+        select.extend(["--account", a.as_str()]);
+    }
+    let orders = data.join("orders");
+    let one = dir.path().join("one");
+    let mut run = vec!["run"];
+    run.extend(&select);
+    ok(refund_recon(
+        &run,
+        &[
+            Path::new("--data"),
+            &data,
+            Path::new("--orders"),
+            &orders,
+            Path::new("--out"),
+            &one,
+        ],
+    ));
+
+    let work = dir.path().join("work");
+    let mut part = vec!["partition", "--shards", "3"];
+    part.extend(&select);
+    ok(refund_recon(
+        &part,
+        &[
+            Path::new("--data"),
+            &data,
+            Path::new("--orders"),
+            &orders,
+            Path::new("--work"),
+            &work,
+        ],
+    ));
+    let merge = |out: &Path| refund_recon(&["merge", "--keep-work", "--work"], &[&work, Path::new("--out"), out]);
+    // A missing shard: exit 3, naming it.
+    for k in ["0", "1"] {
+        ok(refund_recon(&["run", "--shard", k, "--work"], &[&work]));
+    }
+    let o = merge(&dir.path().join("x"));
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shard 2 has no reports"));
+    // The index from the scheduler's variable; a rerun writes the same bytes.
+    let task = |var: &str| {
+        Command::new(BIN)
+            .args(["run", "--work"])
+            .arg(&work)
+            .env(var, "2")
+            .output()
+            .unwrap()
+    };
+    ok(task("SLURM_ARRAY_TASK_ID"));
+    let first = std::fs::read(work.join("shard-00002/reports/refunds.csv")).unwrap();
+    // A task killed mid-write leaves a temporary folder; the rerun is the same.
+    std::fs::create_dir_all(work.join("shard-00002/.reports.tmp-1")).unwrap();
+    ok(task("JOB_COMPLETION_INDEX"));
+    assert_eq!(
+        std::fs::read(work.join("shard-00002/reports/refunds.csv")).unwrap(),
+        first
+    );
+    let merged = dir.path().join("merged");
+    ok(merge(&merged));
+    assert_same(&one, &merged);
+
+    // A doubled shard (shard 0's reports where shard 1's should be).
+    let r1 = work.join("shard-00001/reports");
+    let saved = dir.path().join("saved");
+    std::fs::rename(&r1, &saved).unwrap();
+    copy_dir(&work.join("shard-00000/reports"), &r1);
+    let o = merge(&dir.path().join("y"));
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not 1"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_dir_all(&r1).unwrap();
+    std::fs::rename(&saved, &r1).unwrap();
+    // A stale shard: the inputs changed and partition ran again; an old
+    // shard's reports put back are refused.
+    std::fs::rename(&r1, &saved).unwrap();
+    let mut text = std::fs::read_to_string(data.join("unsubscriptions.csv")).unwrap();
+    text.push('\n');
+    std::fs::write(data.join("unsubscriptions.csv"), text).unwrap();
+    ok(refund_recon(
+        &part,
+        &[
+            Path::new("--data"),
+            &data,
+            Path::new("--orders"),
+            &orders,
+            Path::new("--work"),
+            &work,
+        ],
+    ));
+    for k in ["0", "2"] {
+        ok(refund_recon(&["run", "--shard", k, "--work"], &[&work]));
+    }
+    copy_dir(&saved, &work.join("shard-00001/reports"));
+    let o = merge(&dir.path().join("z"));
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard 1 is stale"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
