@@ -62,6 +62,8 @@ fn export(dir: &Path) -> PathBuf {
         ],
         &[&data],
     ));
+    // A baseline: the export before the rows below were added.
+    ok(refund_recon(&["run", "--data"], &[&data, Path::new("--out"), &dir.join("baseline")]));
     let (uh, unsubs) = records(&data.join("unsubscriptions.csv"));
     let (ph, payments) = records(&data.join("payments.csv"));
     let col = |h: &csv::StringRecord, n: &str| h.iter().position(|c| c == n).unwrap();
@@ -187,6 +189,21 @@ fn merged_shards_equal_one_run_for_1_2_and_7_shards() {
             "the work folder is removed"
         );
     }
+    // --baseline applied by the merge: each finding's standing, resolved.csv.
+    let baseline = dir.path().join("baseline");
+    let (one, merged) = (dir.path().join("one-b"), dir.path().join("merged-b"));
+    for (out, shards) in [(&one, None), (&merged, Some("3"))] {
+        let mut args = inputs.to_vec();
+        args.extend([Path::new("--baseline"), &baseline, Path::new("--out"), out]);
+        let mut flags = vec!["run", "--format", "csv,parquet"];
+        if let Some(n) = shards {
+            flags.extend(["--shards", n]);
+        }
+        ok(refund_recon(&flags, &args));
+    }
+    assert_same(&one, &merged);
+    let s = summary(&merged);
+    assert!(s["baseline"]["new"].as_u64() > Some(0) && s["baseline"]["persisting"].as_u64() > Some(0), "{s}");
 }
 
 #[test]

@@ -223,6 +223,10 @@ pub struct MergeArgs {
     /// Keep the work folder after a successful merge.
     #[arg(long)]
     pub keep_work: bool,
+    /// A previous run's reports folder (may be --out itself), as `run
+    /// --baseline`.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

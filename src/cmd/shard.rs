@@ -27,11 +27,6 @@ impl ShardPlan {
     }
 
     pub(crate) fn from_run(a: &RunArgs) -> Result<ShardPlan, AppError> {
-        if a.baseline.is_some() {
-            return Err(AppError::Usage(
-                "--baseline is not supported with --shards or --work yet: run in one piece to compare with a baseline (docs/scale.md)".into(),
-            ));
-        }
         match (a.shards, &a.work) {
             (None, Some(work)) => Ok(ShardPlan::Task(work.clone(), a.shard)),
             _ => {
@@ -80,6 +75,7 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
                 work: &a.work,
                 out: &a.out,
                 keep_work: a.keep_work,
+                baseline: a.baseline.as_deref(),
             })?;
             Ok(finish(&s, &a.out, a.fail_on))
         }
@@ -99,6 +95,7 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
                 work: &work,
                 out: &a.out,
                 keep_work: a.keep_work,
+                baseline: a.baseline.as_deref(),
             })?;
             Ok(finish(&s, &a.out, a.fail_on))
         }

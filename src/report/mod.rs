@@ -527,49 +527,77 @@ fn write_resolved(
     let mut current: Vec<FindingId> = tracked.iter().map(|(_, t)| t.id).collect();
     current.par_sort_unstable();
     current.dedup();
-    // A finding whose code this run did not check (its columns are absent
-    // from a mapped export) is not resolved: it was not looked for.
+    let d = resolved_file(&rec.coverage, &rec.cal, b, &current, path)?;
+    let mut since = SinceCounts::default();
+    for (f, t) in tracked {
+        since.add(t.since.is_some_and(|s| s.new), f.severity());
+    }
+    Ok((since.info(b, &rec.cal, d.rows()), d))
+}
+
+/// resolved.csv: the baseline's findings whose id is not in `current`
+/// (sorted). A finding whose code this run did not check (its columns are
+/// absent from a mapped export) is not resolved: it was not looked for.
+pub fn resolved_file(
+    coverage: &crate::mapping::coverage::Coverage,
+    cal: &crate::time::Calendar,
+    b: &Baseline,
+    current: &[FindingId],
+    path: &Path,
+) -> Result<Done, AppError> {
     let gone: Vec<&baseline::PastFinding> = b
-        .resolved(&current)
-        .filter(|p| crate::rules::Code::parse(&p.cells[1]).is_none_or(|c| rec.coverage.checks(c)))
+        .resolved(current)
+        .filter(|p| crate::rules::Code::parse(&p.cells[1]).is_none_or(|c| coverage.checks(c)))
         .collect();
     let last_seen = b.as_of;
-    let d = write_csv(path, &baseline::RESOLVED_HEADER, &gone, 4096, |p, r| {
+    write_csv(path, &baseline::RESOLVED_HEADER, &gone, 4096, |p, r| {
         r.plain(&p.id.to_string());
         for c in &p.cells {
             r.text(c);
         }
-        r.ts(p.first_seen, &rec.cal);
-        r.ts(last_seen, &rec.cal);
+        r.ts(p.first_seen, cal);
+        r.ts(last_seen, cal);
         r.end();
-    })?;
-    let resolved = d.rows();
-    let (mut new, mut new_errors, mut persisting) = (0u64, 0u64, 0u64);
-    for (f, t) in tracked {
-        match t.since {
-            Some(s) if s.new => {
-                new += 1;
-                new_errors += u64::from(f.severity() == crate::rules::Severity::Error);
-            }
-            _ => persisting += 1,
+    })
+}
+
+/// This run's findings against a baseline: new (errors among them) and
+/// persisting.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SinceCounts {
+    pub new: u64,
+    pub new_errors: u64,
+    pub persisting: u64,
+}
+
+impl SinceCounts {
+    pub fn add(&mut self, new: bool, severity: crate::rules::Severity) {
+        if new {
+            self.new += 1;
+            self.new_errors += u64::from(severity == crate::rules::Severity::Error);
+        } else {
+            self.persisting += 1;
         }
     }
-    let as_of = rec.cal.format(b.as_of);
-    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let info = BaselineInfo {
-        headline: format!(
-            "{} since {as_of}, {resolved} resolved",
-            plural(new_errors, "new error", "new errors")
-        ),
-        path: b.path.display().to_string(),
-        as_of,
-        new_errors,
-        new,
-        persisting,
-        resolved,
-        mapping_sha256: b.mapping_sha256.clone(),
-    };
-    Ok((info, d))
+
+    /// summary.json's `baseline`, with `resolved` rows in resolved.csv.
+    pub fn info(&self, b: &Baseline, cal: &crate::time::Calendar, resolved: u64) -> BaselineInfo {
+        let as_of = cal.format(b.as_of);
+        let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        BaselineInfo {
+            headline: format!(
+                "{} since {as_of}, {resolved} resolved",
+                plural(self.new_errors, "new error", "new errors")
+            ),
+            path: b.path.display().to_string(),
+            as_of,
+            new_errors: self.new_errors,
+            new: self.new,
+            persisting: self.persisting,
+            resolved,
+            mapping_sha256: b.mapping_sha256.clone(),
+        }
+    }
 }
 
 const REFUNDS_HEADER: [&str; 25] = schema::header(&schema::REFUNDS);

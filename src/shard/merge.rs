@@ -18,6 +18,7 @@ use super::{Manifest, ShardResult, Work};
 use crate::error::AppError;
 use crate::model::Currency;
 use crate::report::{self, output, Counts, Done, Formats, Summary, Totals};
+use crate::rules::finding::FindingId;
 use crate::rules::Code;
 
 /// A shard's accounts, in byte order.
@@ -103,8 +104,55 @@ impl Accounts {
     }
 }
 
+/// `--baseline` applied to discrepancies.csv while it is merged: each
+/// finding's status, first_seen and age_days (the shards leave them
+/// empty), the ids seen (for resolved.csv) and the counts.
+struct Since<'a> {
+    baseline: &'a report::Baseline,
+    cal: &'a crate::time::Calendar,
+    as_of: i64,
+    /// Columns of finding_id and severity.
+    columns: (usize, usize),
+    ids: Vec<FindingId>,
+    counts: report::SinceCounts,
+}
+
+impl Since<'_> {
+    /// Rewrites the row just copied to the end of `buf` (its last three
+    /// cells empty) with its standing against the baseline; `id` and
+    /// `severity` are its cells.
+    fn patch(&mut self, id: Option<&[u8]>, severity: Option<&[u8]>, buf: &mut Vec<u8>, start: usize) -> Result<(), AppError> {
+        let bad = || AppError::Internal("a shard's discrepancies.csv row does not end with its three empty baseline cells".into());
+        let id = id
+            .and_then(|f| std::str::from_utf8(f).ok())
+            .and_then(FindingId::parse)
+            .ok_or_else(bad)?;
+        if !buf[start..].ends_with(b",,,\n") {
+            return Err(bad());
+        }
+        buf.truncate(buf.len() - 3);
+        let since = self.baseline.since(id, self.as_of);
+        buf.extend_from_slice(if since.new { b"new," } else { b"persisting," });
+        self.cal.write_rfc3339(buf, since.first_seen);
+        buf.extend_from_slice(format!(",{}\n", since.age_days(self.as_of)).as_bytes());
+        self.ids.push(id);
+        let severity = match severity {
+            Some(b"error") => crate::rules::Severity::Error,
+            _ => crate::rules::Severity::Warning,
+        };
+        self.counts.add(since.new, severity);
+        Ok(())
+    }
+}
+
 /// Writes the merged by-account reports into `dir`.
-fn merge_tables(work: &Work, m: &Manifest, dir: &Path, formats: Formats) -> Result<Vec<Done>, AppError> {
+fn merge_tables(
+    work: &Work,
+    m: &Manifest,
+    dir: &Path,
+    formats: Formats,
+    mut since: Option<&mut Since<'_>>,
+) -> Result<Vec<Done>, AppError> {
     let names: Vec<(&str, &str)> = BY_ACCOUNT
         .iter()
         .copied()
@@ -135,13 +183,31 @@ fn merge_tables(work: &Work, m: &Manifest, dir: &Path, formats: Formats) -> Resu
         outs.push(out);
         readers.push(per_shard);
     }
+    if let Some(s) = since.as_deref_mut() {
+        let header = csv::Reader::from_reader(outs[0].buf.as_slice()).headers().cloned().unwrap_or_default();
+        let at = |n: &str| header.iter().position(|h| h == n);
+        s.columns = at("finding_id").zip(at("severity")).ok_or_else(|| {
+            AppError::Internal("discrepancies.csv has no finding_id or severity column".into())
+        })?;
+    }
     let mut accounts = Accounts::open(work, m.shards)?;
     while let Some((account, k)) = accounts.next()? {
         let want = cell(&account);
-        for (rows, out) in readers.iter_mut().zip(&mut outs) {
+        for (t, (rows, out)) in readers.iter_mut().zip(&mut outs).enumerate() {
             let r = &mut rows[k as usize];
             while r.key() == Some(want.as_slice()) {
-                r.copy(&mut out.buf)?;
+                // discrepancies.csv is first: with --baseline, its rows get
+                // their standing.
+                let start = out.buf.len();
+                match since.as_deref_mut().filter(|_| t == 0) {
+                    Some(s) => {
+                        let id = r.field(s.columns.0).map(<[u8]>::to_vec);
+                        let severity = r.field(s.columns.1).map(<[u8]>::to_vec);
+                        r.copy(&mut out.buf)?;
+                        s.patch(id.as_deref(), severity.as_deref(), &mut out.buf, start)?;
+                    }
+                    None => r.copy(&mut out.buf)?,
+                }
                 out.rows += 1;
             }
             out.flush_if_full()?;
@@ -172,6 +238,8 @@ pub struct Options<'a> {
     pub work: &'a Path,
     pub out: &'a Path,
     pub keep_work: bool,
+    /// `--baseline`, read before anything is written (it may be `out`).
+    pub baseline: Option<&'a Path>,
 }
 
 /// Merges the work folder's shards into `--out`; returns the summary.
@@ -226,13 +294,35 @@ pub fn merge(opt: &Options<'_>) -> Result<Summary, AppError> {
     summary.reports = report::files_for(formats);
     summary.accounts = m.accounts.clone();
     summary.started_at = started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let baseline = match opt.baseline {
+        Some(dir) => Some(report::Baseline::load(dir, &m.policy.sha256, &m.accounts)?),
+        None => None,
+    };
+    if let Some(b) = &baseline {
+        b.check_order(m.as_of, &cal)?;
+    }
+    let mut since = baseline.as_ref().map(|b| Since {
+        baseline: b,
+        cal: &cal,
+        as_of: m.as_of,
+        columns: (0, 0),
+        ids: Vec::new(),
+        counts: report::SinceCounts::default(),
+    });
     let lock = output::lock(opt.out)?;
     output::publish(opt.out, &lock, |dir| {
-        let mut done = merge_tables(&work, &m, dir, formats)?;
-        done.push(copy_file(
-            &work.reports(0).join("resolved.csv"),
-            &dir.join("resolved.csv"),
-        )?);
+        let mut done = merge_tables(&work, &m, dir, formats, since.as_mut())?;
+        let resolved = dir.join("resolved.csv");
+        match &mut since {
+            Some(s) => {
+                s.ids.sort_unstable();
+                s.ids.dedup();
+                let d = report::resolved_file(&coverage, &cal, s.baseline, &s.ids, &resolved)?;
+                summary.baseline = Some(s.counts.info(s.baseline, &cal, d.rows()));
+                done.push(d);
+            }
+            None => done.push(copy_file(&work.reports(0).join("resolved.csv"), &resolved)?),
+        }
         done.push(copy_file(&work.dir.join("rejects.csv"), &dir.join("rejects.csv"))?);
         check_totals(&m, &summary, &done)?;
         done.push(report::html::write(dir, &summary)?);

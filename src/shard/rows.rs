@@ -66,6 +66,11 @@ impl Rows {
         self.have.then(|| self.rec.get(self.col).unwrap_or_default())
     }
 
+    /// Field `i` of the current row, unquoted.
+    pub fn field(&self, i: usize) -> Option<&[u8]> {
+        self.have.then(|| self.rec.get(i)).flatten()
+    }
+
     /// Copies the current row's bytes into `out` and moves to the next.
     pub fn copy(&mut self, out: &mut Vec<u8>) -> Result<(), AppError> {
         let start = self.start;
