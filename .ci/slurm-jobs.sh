@@ -27,7 +27,7 @@ same() {
   for f in discrepancies.csv resolved.csv refunds.csv monthly_bill.csv quota_usage.csv rejects.csv report.html; do
     cmp "$1/$f" "$2/$f"
   done
-  strip() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); [s.pop(k) for k in ("elapsed_seconds","started_at","files")]; print(json.dumps(s, sort_keys=True))' "$1"; }
+  strip() { python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); [s.pop(k, None) for k in ("elapsed_seconds","started_at","files","shards")]; print(json.dumps(s, sort_keys=True))' "$1"; }
   test "$(strip "$1/summary.json")" = "$(strip "$2/summary.json")"
 }
 

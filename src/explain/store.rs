@@ -119,6 +119,11 @@ impl Index {
                 "this run read its exports through the mapping {name}, and --reports reads rows back from canonical input files, which a mapped run does not have; run `refund-recon explain ID --mapping {name} --data …` (it maps the exports again), or write the canonical files with `refund-recon map` and run on those"
             )));
         }
+        if summary.as_ref().is_some_and(|v| v.get("shards").is_some()) && !path.exists() {
+            return Err(usage(
+                "this folder is the merge of a sharded run, which writes no explain index; run `refund-recon explain ID` with the run's input options (it reads the exports again and answers as the run did)".into(),
+            ));
+        }
         if several && !path.exists() {
             return Err(usage(
                 "this run read several files for one input, and --reports reads rows back from one file per input; run `refund-recon explain ID` with the same --orders/--payments/--unsubscriptions (it reads the exports again)".into(),

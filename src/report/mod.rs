@@ -45,7 +45,7 @@ pub use baseline::Baseline;
 pub use manifest::{verify, FileEntry};
 pub use sink::{Done, Written};
 pub use summary::{
-    input_infos, mapping_info, BaselineInfo, Counts, InputInfo, MappingInfo, PolicyInfo, Summary, Totals,
+    input_infos, mapping_info, BaselineInfo, Counts, InputInfo, MappingInfo, PolicyInfo, ShardEntry, Summary, Totals,
 };
 
 use crate::rules::finding::FindingId;

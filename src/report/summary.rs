@@ -165,6 +165,16 @@ pub fn mapping_info(inputs: &crate::ingest::Inputs) -> Option<MappingInfo> {
     })
 }
 
+/// One shard of a sharded run, in summary.json's `shards`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardEntry {
+    pub shard: u32,
+    /// Rows of orders, payments, unsubscriptions it judged.
+    pub rows: [u64; 3],
+    /// SHA-256 of its shard.json.
+    pub sha256: String,
+}
+
 /// The content of summary.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -189,6 +199,11 @@ pub struct Summary {
     /// Every file the run wrote but this one: name, bytes, SHA-256, data
     /// rows (`refund-recon verify` checks them).
     pub files: Vec<super::FileEntry>,
+    /// A sharded run's shards (docs/scale.md): each one's index, rows read
+    /// and the SHA-256 of its shard.json (which lists its reports' hashes);
+    /// absent for a run in one piece.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardEntry>,
     /// When the run started (excluded from byte-identical comparisons).
     pub started_at: String,
     /// Seconds per phase (excluded from byte-identical comparisons).
@@ -258,6 +273,7 @@ impl Summary {
                 .collect(),
             reports: super::FILES.to_vec(),
             files: Vec::new(),
+            shards: Vec::new(),
             started_at: String::new(),
             elapsed_seconds: Elapsed::default(),
             worst: counts.worst,

@@ -37,7 +37,7 @@ const BY_ACCOUNT: [(&str, &str); 5] = [
 
 /// Reads every shard's result, refusing a missing, misplaced or stale one
 /// (exit 3, naming it and what to run).
-pub fn results(work: &Work, m: &Manifest) -> Result<Vec<ShardResult>, AppError> {
+pub fn results(work: &Work, m: &Manifest) -> Result<Vec<(ShardResult, String)>, AppError> {
     (0..m.shards)
         .map(|k| {
             let path = work.reports(k).join(RESULT);
@@ -58,7 +58,8 @@ pub fn results(work: &Work, m: &Manifest) -> Result<Vec<ShardResult>, AppError> 
                     "shard {k} is stale: its reports were made from another partition of the inputs; {rerun}"
                 )));
             }
-            Ok(r)
+            let sha = crate::config::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+            Ok((r, sha))
         })
         .collect()
 }
@@ -121,8 +122,18 @@ impl Since<'_> {
     /// Rewrites the row just copied to the end of `buf` (its last three
     /// cells empty) with its standing against the baseline; `id` and
     /// `severity` are its cells.
-    fn patch(&mut self, id: Option<&[u8]>, severity: Option<&[u8]>, buf: &mut Vec<u8>, start: usize) -> Result<(), AppError> {
-        let bad = || AppError::Internal("a shard's discrepancies.csv row does not end with its three empty baseline cells".into());
+    fn patch(
+        &mut self,
+        id: Option<&[u8]>,
+        severity: Option<&[u8]>,
+        buf: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<(), AppError> {
+        let bad = || {
+            AppError::Internal(
+                "a shard's discrepancies.csv row does not end with its three empty baseline cells".into(),
+            )
+        };
         let id = id
             .and_then(|f| std::str::from_utf8(f).ok())
             .and_then(FindingId::parse)
@@ -184,11 +195,14 @@ fn merge_tables(
         readers.push(per_shard);
     }
     if let Some(s) = since.as_deref_mut() {
-        let header = csv::Reader::from_reader(outs[0].buf.as_slice()).headers().cloned().unwrap_or_default();
+        let header = csv::Reader::from_reader(outs[0].buf.as_slice())
+            .headers()
+            .cloned()
+            .unwrap_or_default();
         let at = |n: &str| header.iter().position(|h| h == n);
-        s.columns = at("finding_id").zip(at("severity")).ok_or_else(|| {
-            AppError::Internal("discrepancies.csv has no finding_id or severity column".into())
-        })?;
+        s.columns = at("finding_id")
+            .zip(at("severity"))
+            .ok_or_else(|| AppError::Internal("discrepancies.csv has no finding_id or severity column".into()))?;
     }
     let mut accounts = Accounts::open(work, m.shards)?;
     while let Some((account, k)) = accounts.next()? {
@@ -252,7 +266,8 @@ pub fn merge(opt: &Options<'_>) -> Result<Summary, AppError> {
     let cal = policy.calendar();
     let mapping = work.mapping(&m)?;
     let coverage = crate::mapping::coverage::coverage(mapping.as_ref());
-    let results = results(&work, &m)?;
+    let shards = results(&work, &m)?;
+    let results: Vec<&ShardResult> = shards.iter().map(|(r, _)| r).collect();
     // Rows conserved: the shards hold every row partition accepted.
     for (k, name) in super::partition::NAMES.iter().enumerate() {
         let sum: u64 = results.iter().map(|r| r.rows[k]).sum();
@@ -293,6 +308,14 @@ pub fn merge(opt: &Options<'_>) -> Result<Summary, AppError> {
     );
     summary.reports = report::files_for(formats);
     summary.accounts = m.accounts.clone();
+    summary.shards = shards
+        .iter()
+        .map(|(r, sha)| report::ShardEntry {
+            shard: r.shard,
+            rows: r.rows,
+            sha256: sha.clone(),
+        })
+        .collect();
     summary.started_at = started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let baseline = match opt.baseline {
         Some(dir) => Some(report::Baseline::load(dir, &m.policy.sha256, &m.accounts)?),

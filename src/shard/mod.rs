@@ -92,6 +92,9 @@ pub struct ShardResult {
     pub by_code: std::collections::BTreeMap<String, u64>,
     /// Exact refund totals per currency: (expected, recorded).
     pub totals: std::collections::BTreeMap<String, (String, String)>,
+    /// Its reports: name, bytes, SHA-256, rows.
+    #[serde(default)]
+    pub files: Vec<crate::report::FileEntry>,
 }
 
 /// The files of a work folder.

@@ -113,6 +113,7 @@ pub fn run_shard(work: &Path, k: u32) -> Result<ShardResult, AppError> {
         shard: k,
         rows: m.shard_rows[k as usize],
         by_code: Default::default(),
+        files: Vec::new(),
         totals: report::selected_totals(&rec, &sel)?
             .into_iter()
             .map(|(c, t)| (c.as_str().to_string(), (t.expected.to_string(), t.recorded.to_string())))
@@ -137,6 +138,7 @@ pub fn run_shard(work: &Path, k: u32) -> Result<ShardResult, AppError> {
         written.sync_all()?;
         write_accounts(&rec, &sel, &tmp.join(super::merge::ACCOUNTS))?;
         let mut result = result;
+        result.files = written.entries().to_vec();
         result.by_code = summary
             .findings
             .by_code

@@ -102,6 +102,7 @@ fn summary(findings: &[(&'static str, u64)], totals: &[(&str, &str, &str)]) -> S
             .collect(),
         reports: crate::report::FILES.to_vec(),
         files: Vec::new(),
+        shards: Vec::new(),
         started_at: String::new(),
         elapsed_seconds: Elapsed::default(),
         worst: None,
