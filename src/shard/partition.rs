@@ -188,7 +188,9 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
     if opt.shards == 0 {
         return Err(AppError::Usage("--shards 0: give at least 1 shard".into()));
     }
-    let progress = crate::cmd::Progress::new(crate::cmd::input_bytes(&cfg.paths));
+    let bytes = crate::cmd::input_bytes(&cfg.paths);
+    check_space(opt.work, bytes)?;
+    let progress = crate::cmd::Progress::new(bytes);
     let (inputs, _) = crate::cmd::load_checked(cfg, &progress)?;
     progress.phase("grouping accounts into shards");
     let shard_of_account = account_shards(&inputs, opt.shards)?;
@@ -265,6 +267,44 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
     replace(&tmp, &work.dir)?;
     progress.done();
     Ok(m)
+}
+
+/// The work folder needs about the exports' size (their accepted rows,
+/// 16 bytes of lines per row, the shards' reports): refuse to start (exit
+/// 4) where its file system has less free than 1.2 × the inputs + 64 MiB.
+fn check_space(work: &Path, input_bytes: u64) -> Result<(), AppError> {
+    let need = input_bytes + input_bytes / 5 + (64 << 20);
+    let at = work
+        .ancestors()
+        .find(|a| a.exists())
+        .filter(|a| !a.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match free_bytes(at) {
+        Some(free) if free < need => Err(AppError::Output(format!(
+            "{}: {} MB free where the work folder needs about {} MB (1.2 × the exports); free space or choose another --work",
+            at.display(),
+            free >> 20,
+            need >> 20
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Free bytes for this user on the file system of `path` (None where
+/// unknown).
+#[cfg(unix)]
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a valid out-pointer.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_: &Path) -> Option<u64> {
+    None
 }
 
 /// The policy's text as it was read (a file, or a built-in preset).
