@@ -333,3 +333,78 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+/// Mapped exports: the presets' samples (made canonical in memory) and a
+/// mapping that only renames headers (read straight from its files by a
+/// run; partition describes them the same way).
+#[test]
+fn mapped_exports_merge_to_the_same_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = crate::common::repo();
+    for (preset, policy) in [("huawei-bss", "ten-a-year"), ("alibaba-bss", "once-a-year")] {
+        let data = repo.join("data/samples").join(preset);
+        let (one, merged) = (
+            dir.path().join(format!("{preset}-one")),
+            dir.path().join(format!("{preset}-merged")),
+        );
+        let args = ["run", "--mapping", preset, "--policy", policy];
+        ok(refund_recon(
+            &args,
+            &[Path::new("--data"), &data, Path::new("--out"), &one],
+        ));
+        let mut sharded = args.to_vec();
+        sharded.extend(["--shards", "3"]);
+        ok(refund_recon(
+            &sharded,
+            &[Path::new("--data"), &data, Path::new("--out"), &merged],
+        ));
+        assert_same(&one, &merged);
+    }
+    // Every header renamed: a mapping of names only.
+    let data = dir.path().join("renamed");
+    ok(refund_recon(
+        &["generate", "--orders", "2000", "--seed", "3", "--out"],
+        &[&data],
+    ));
+    let mut toml = String::from("version = 1\n");
+    for (input, file) in [
+        ("orders", "orders.csv"),
+        ("payments", "payments.csv"),
+        ("unsubscriptions", "unsubscriptions.csv"),
+    ] {
+        let path = data.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (header, rest) = text.split_once('\n').unwrap();
+        let renamed: Vec<String> = header.split(',').map(|h| format!("X_{}", h.to_uppercase())).collect();
+        std::fs::write(data.join(format!("x-{file}")), format!("{}\n{rest}", renamed.join(","))).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        toml.push_str(&format!(
+            "[sources.{input}]\nfiles = [\"x-{file}\"]\n[{input}]\nsource = \"{input}\"\n[{input}.columns]\n"
+        ));
+        for h in header.split(',') {
+            toml.push_str(&format!("{h} = \"X_{}\"\n", h.to_uppercase()));
+        }
+    }
+    let mapping = dir.path().join("renamed.toml");
+    std::fs::write(&mapping, toml).unwrap();
+    let policy = repo.join("data/policy.toml");
+    let (one, merged) = (dir.path().join("renamed-one"), dir.path().join("renamed-merged"));
+    let inputs: [&Path; 6] = [
+        Path::new("--mapping"),
+        &mapping,
+        Path::new("--policy"),
+        &policy,
+        Path::new("--data"),
+        &data,
+    ];
+    let mut a = inputs.to_vec();
+    a.extend([Path::new("--out"), &one]);
+    ok(refund_recon(&["run"], &a));
+    let mut a = inputs.to_vec();
+    a.extend([Path::new("--out"), &merged]);
+    ok(refund_recon(&["run", "--shards", "2"], &a));
+    assert_same(&one, &merged);
+    assert!(summary(&one)["inputs"][0]["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("x-orders.csv")));
+}

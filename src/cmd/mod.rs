@@ -569,6 +569,20 @@ pub(crate) fn input_bytes(paths: &InputPaths) -> u64 {
 /// Reads the inputs and applies the checks that stop a run (exit 2 or 3):
 /// memory limit, file errors, review thresholds, reject rate.
 pub(crate) fn load_checked(cfg: &Config, progress: &Progress) -> Result<(Inputs, std::time::Duration), AppError> {
+    check_size(cfg)?;
+    progress.phase("reading and validating the exports");
+    let t = Instant::now();
+    let inputs = match &cfg.mapping {
+        Some(m) => crate::mapping::load_inputs(m, &cfg.data, &cfg.context, &cfg.cal)?,
+        None => Inputs::load(&cfg.paths, &cfg.cal)?,
+    };
+    let elapsed = t.elapsed();
+    check_loaded(cfg, &inputs)?;
+    Ok((inputs, elapsed))
+}
+
+/// Inputs over `--memory-limit` stop before any work (exit 3).
+pub(crate) fn check_size(cfg: &Config) -> Result<(), AppError> {
     let total = input_bytes(&cfg.paths);
     if total > cfg.memory_limit {
         return Err(crate::ingest::InputError::TooLarge {
@@ -584,13 +598,12 @@ pub(crate) fn load_checked(cfg: &Config, progress: &Progress) -> Result<(Inputs,
         }
         .into());
     }
-    progress.phase("reading and validating the exports");
-    let t = Instant::now();
-    let inputs = match &cfg.mapping {
-        Some(m) => crate::mapping::load_inputs(m, &cfg.data, &cfg.context, &cfg.cal)?,
-        None => Inputs::load(&cfg.paths, &cfg.cal)?,
-    };
-    let elapsed = t.elapsed();
+    Ok(())
+}
+
+/// The checks on inputs read that stop a run: a review threshold for every
+/// currency (exit 2), each file's reject share (exit 3).
+pub(crate) fn check_loaded(cfg: &Config, inputs: &Inputs) -> Result<(), AppError> {
     cfg.policy
         .check_thresholds(inputs.orders.currency.iter().collect::<std::collections::BTreeSet<_>>())?;
     for m in &inputs.metas {
@@ -607,7 +620,7 @@ pub(crate) fn load_checked(cfg: &Config, progress: &Progress) -> Result<(Inputs,
             }
         }
     }
-    Ok((inputs, elapsed))
+    Ok(())
 }
 
 /// Reads the three files with polars' own CSV reader (schema inferred),

@@ -56,8 +56,8 @@ pub use inputs::{
 pub use interner::Interner;
 pub use orders::Orders;
 pub use payments::Payments;
-pub(crate) use reader::read_table;
 pub use reader::HeaderNames;
+pub(crate) use reader::{named_meta, read_table};
 pub(crate) use split::count_line_breaks;
 
 /// Calls `f(line, span, raw)` for each record of CSV `text` as ingest cuts

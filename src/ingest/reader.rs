@@ -71,6 +71,35 @@ pub(crate) fn read_table_named<T: Table>(
     read_from(file, path, total_bytes, ctx, BLOCK, None, Some(names))
 }
 
+/// What [`read_table_named`] would say of the file (its name, path, size
+/// and extra columns) without reading its rows: for `partition`, which
+/// reads such an input through the mapping's text instead (docs/scale.md).
+pub(crate) fn named_meta<T: Table>(path: &Path, names: &HeaderNames) -> Result<InputMeta, InputError> {
+    let (mut file, total_bytes) = open::<T>(path)?;
+    let shown = path.display().to_string();
+    let mut buf: Vec<u8> = Vec::new();
+    let (header, _, _) = read_header(&mut file, &mut buf, BLOCK).map_err(|e| match e {
+        Some(e) => InputError::Unreadable {
+            path: shown.clone(),
+            flag: T::FLAG,
+            reason: e.to_string(),
+        },
+        None => InputError::Empty { path: shown.clone() },
+    })?;
+    let map = header_map::<T>(&header, &shown, Some(names))?;
+    Ok(InputMeta {
+        file: T::FILE,
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| T::FILE.to_string()),
+        path: path.to_path_buf(),
+        bytes: total_bytes,
+        extra_columns: extra_columns(&header, &map),
+        ..InputMeta::default()
+    })
+}
+
 /// [`read_table`] over text in memory (a mapping's canonical rows,
 /// [`crate::mapping`]), named `name`. Each row's line (and each reject's)
 /// is `lines(physical line in the text)`, before duplicate ids are

@@ -233,6 +233,19 @@ pub struct Mapped {
     pub labels: Vec<(&'static str, String, String)>,
 }
 
+impl Mapped {
+    /// A made row's line (`file << 40 | line` of its source row) from its
+    /// physical line in `csv`.
+    pub fn origin_of(&self, canonical: u64) -> u64 {
+        let row = self.row_lines.partition_point(|&l| l <= canonical).saturating_sub(1);
+        let o = self.origins.get(row).copied().unwrap_or(Origin {
+            file: 0,
+            line: canonical,
+        });
+        (u64::from(o.file) << crate::ingest::ORIGIN_BITS) | o.line
+    }
+}
+
 /// How a column's value is found in one source file.
 enum Getter<'a> {
     Absent,

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::apply::{self, Mapped, Origin};
+use super::apply::{self, Mapped};
 use super::spec::{InputMap, Mapping, Sign, ValueFrom};
 use crate::ingest::{InputError, Inputs, MappedFrom, Part, Reject, SourceCount, ORIGIN_BITS};
 use crate::time::Calendar;
@@ -74,8 +74,36 @@ fn header_names(im: &InputMap) -> Vec<Option<Vec<String>>> {
 /// sources found under each `context` folder (earlier exports whose rows
 /// link and count but are not reported).
 pub fn load_inputs(m: &Mapping, data: &Path, context: &[PathBuf], cal: &Calendar) -> Result<Inputs, InputError> {
-    let plain: Vec<Option<PathBuf>> = (0..3)
+    Ok(load(m, data, context, cal, false)?.0)
+}
+
+/// [`load_inputs`] for `partition` (docs/scale.md): every input made in
+/// memory, returned with the inputs, and the rows' `line` their physical
+/// line in that text (rejects still name the source file and line), so
+/// each accepted row can be found in the text and copied.
+pub fn load_texts(
+    m: &Mapping,
+    data: &Path,
+    context: &[PathBuf],
+    cal: &Calendar,
+) -> Result<(Inputs, Vec<Mapped>), InputError> {
+    let (inputs, mapped) = load(m, data, context, cal, true)?;
+    Ok((inputs, mapped.into_iter().flatten().collect()))
+}
+
+fn load(
+    m: &Mapping,
+    data: &Path,
+    context: &[PathBuf],
+    cal: &Calendar,
+    canonical_lines: bool,
+) -> Result<(Inputs, Vec<Option<Mapped>>), InputError> {
+    let would_be_plain: Vec<Option<PathBuf>> = (0..3)
         .map(|k| plain_file(m, k, data, cal).filter(|_| context.is_empty()))
+        .collect();
+    let plain: Vec<Option<PathBuf>> = would_be_plain
+        .iter()
+        .map(|p| p.clone().filter(|_| !canonical_lines))
         .collect();
     let skip: Vec<&str> = (0..3)
         .filter(|&k| plain[k].is_some())
@@ -97,14 +125,11 @@ pub fn load_inputs(m: &Mapping, data: &Path, context: &[PathBuf], cal: &Calendar
         .iter()
         .map(|x| {
             x.as_ref().map(|x| {
-                Box::new(move |canonical: u64| -> u64 {
-                    let row = x.row_lines.partition_point(|&l| l <= canonical).saturating_sub(1);
-                    let o = x.origins.get(row).copied().unwrap_or(Origin {
-                        file: 0,
-                        line: canonical,
-                    });
-                    (u64::from(o.file) << ORIGIN_BITS) | o.line
-                }) as Box<dyn Fn(u64) -> u64 + Sync>
+                if canonical_lines {
+                    Box::new(|canonical: u64| canonical) as LineOf<'_>
+                } else {
+                    Box::new(move |canonical: u64| x.origin_of(canonical)) as LineOf<'_>
+                }
             })
         })
         .collect();
@@ -141,7 +166,7 @@ pub fn load_inputs(m: &Mapping, data: &Path, context: &[PathBuf], cal: &Calendar
             .collect();
         match &mapped[k] {
             Some(x) => {
-                let (c, r) = mapped_counts(x, own, &labels);
+                let (c, r) = mapped_counts(x, own, &labels, canonical_lines);
                 counts.extend(c);
                 rejects.extend(r);
                 files.push(x.files.clone());
@@ -186,7 +211,43 @@ pub fn load_inputs(m: &Mapping, data: &Path, context: &[PathBuf], cal: &Calendar
     });
     inputs.files = [files[0].clone(), files[1].clone(), files[2].clone()];
     inputs.context = [0, 1, 2].map(|k| std::mem::take(&mut context_files[k]));
-    Ok(inputs)
+    drop(lines);
+    if canonical_lines {
+        // An input a run reads straight from its file is described as that
+        // file, as the run describes it.
+        for (k, path) in would_be_plain.iter().enumerate() {
+            if let Some(path) = path {
+                plain_meta(&mut inputs, k, path, &names[k])?;
+            }
+        }
+    }
+    Ok((inputs, mapped))
+}
+
+/// Describes input `k` as the file `path` a run reads it from.
+fn plain_meta(
+    inputs: &mut Inputs,
+    k: usize,
+    path: &Path,
+    names: &crate::ingest::HeaderNames,
+) -> Result<(), InputError> {
+    use crate::ingest::{named_meta, Orders, Payments, Unsubscriptions};
+    let m = match k {
+        0 => named_meta::<Orders>(path, names)?,
+        1 => named_meta::<Payments>(path, names)?,
+        _ => named_meta::<Unsubscriptions>(path, names)?,
+    };
+    let sha256 = crate::ingest::sha256_file(path).map_err(|e| InputError::Unreadable {
+        path: path.display().to_string(),
+        flag: "mapping",
+        reason: e.to_string(),
+    })?;
+    let Some(meta) = inputs.metas.iter_mut().nth(k) else {
+        return Ok(());
+    };
+    (meta.name, meta.path, meta.bytes, meta.extra_columns, meta.sha256) =
+        (m.name, m.path, m.bytes, m.extra_columns, sha256);
+    Ok(())
 }
 
 /// A reject of ingest in source terms: its column the source header, its
@@ -202,9 +263,17 @@ fn relabel(mut r: Reject, labels: &[(&str, String, String)]) -> Reject {
 /// For an input made in memory: its rejects from ingest in source terms
 /// (file and line decoded, a duplicate's line too), with the mapping's own,
 /// and the counts per source file.
-fn mapped_counts(x: &Mapped, own: Vec<Reject>, labels: &[(&str, String, String)]) -> (Vec<SourceCount>, Vec<Reject>) {
+fn mapped_counts(
+    x: &Mapped,
+    own: Vec<Reject>,
+    labels: &[(&str, String, String)],
+    canonical_lines: bool,
+) -> (Vec<SourceCount>, Vec<Reject>) {
     let mask = (1u64 << ORIGIN_BITS) - 1;
-    let locate = |l: u64| ((l >> ORIGIN_BITS) as usize, l & mask);
+    let locate = |l: u64| {
+        let l = if canonical_lines { x.origin_of(l) } else { l };
+        ((l >> ORIGIN_BITS) as usize, l & mask)
+    };
     let names: Vec<String> = x.files.iter().map(|f| f.0.clone()).collect();
     // The mapping's own rejects are counted per file where it made them;
     // ingest's by the file index their line holds.

@@ -22,7 +22,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 pub use apply::Mapped;
-pub use load::load_inputs;
+pub use load::{load_inputs, load_texts};
 pub use spec::{columns, ColumnMap, Kind, Mapping, MappingError, ValueFrom};
 
 use crate::ingest::{InputError, SourceCount};

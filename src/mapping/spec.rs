@@ -111,6 +111,8 @@ pub struct Mapping {
     pub name: String,
     /// SHA-256 of the mapping's text.
     pub sha256: String,
+    /// The text itself (a sharded run copies it into its work folder).
+    pub text: String,
     pub sources: BTreeMap<String, Source>,
     /// Orders, payments, unsubscriptions.
     pub inputs: [InputMap; 3],
@@ -357,6 +359,7 @@ pub fn parse(text: &str, name: &str, sha256: String) -> Result<Mapping, MappingE
     Ok(Mapping {
         name: name.to_string(),
         sha256,
+        text: text.to_string(),
         sources,
         inputs,
     })

@@ -88,8 +88,15 @@ fn account_shards(inputs: &Inputs, shards: u32) -> Result<Vec<u32>, AppError> {
         .collect())
 }
 
-/// One input's files as (path, whether lines carry the file index).
-fn sources(inputs: &Inputs, k: usize, first: &Path) -> Vec<PathBuf> {
+/// Where one input's rows are copied from: its export files, or the text
+/// a mapping made (whose rows' lines are lines of that text).
+enum Source<'a> {
+    Files(Vec<PathBuf>),
+    Text(&'a crate::mapping::Mapped),
+}
+
+/// One input's files (the export as given, or its several files).
+fn files_of(inputs: &Inputs, k: usize, first: &Path) -> Vec<PathBuf> {
     if inputs.files[k].is_empty() {
         vec![first.to_path_buf()]
     } else {
@@ -102,12 +109,11 @@ fn sources(inputs: &Inputs, k: usize, first: &Path) -> Vec<PathBuf> {
 fn copy_rows(
     inputs: &Inputs,
     k: usize,
-    files: &[PathBuf],
+    source: &Source<'_>,
     row_shard: &[(u64, u32)],
     dirs: &[PathBuf],
 ) -> Result<Vec<u64>, AppError> {
     let io = |p: &Path, e: std::io::Error| AppError::Output(format!("{}: {e}", p.display()));
-    let n = dirs.len();
     let open = |name: &str| -> Result<Vec<std::io::BufWriter<std::fs::File>>, AppError> {
         dirs.iter()
             .map(|d| {
@@ -118,80 +124,131 @@ fn copy_rows(
             })
             .collect()
     };
-    let (mut text, mut lines) = (open(NAMES[k])?, open(LINES[k])?);
-    let mut next_line = vec![0u64; n];
-    let mut rows = vec![0u64; n];
-    let several = !inputs.files[k].is_empty();
-    let mut at = 0usize;
-    let mut failed: Option<std::io::Error> = None;
-    for (fi, path) in files.iter().enumerate() {
-        let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
-        let body = std::str::from_utf8(&bytes)
-            .map_err(|_| AppError::Internal(format!("{}: changed while partition read it", path.display())))?;
-        let mut header = fi > 0;
+    let mut out = Copy {
+        text: open(NAMES[k])?,
+        lines: open(LINES[k])?,
+        next_line: vec![0u64; dirs.len()],
+        rows: vec![0u64; dirs.len()],
+        at: 0,
+        failed: None,
+    };
+    match source {
+        Source::Files(files) => {
+            let several = !inputs.files[k].is_empty();
+            for (fi, path) in files.iter().enumerate() {
+                let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+                let body = std::str::from_utf8(&bytes)
+                    .map_err(|_| AppError::Internal(format!("{}: changed while partition read it", path.display())))?;
+                let key = |line: u64| {
+                    if several {
+                        ((fi as u64) << ORIGIN_BITS) | line
+                    } else {
+                        line
+                    }
+                };
+                out.copy(body, fi > 0, row_shard, key, key);
+                if let Some(e) = out.failed.take() {
+                    return Err(io(path, e));
+                }
+            }
+        }
+        Source::Text(x) => {
+            let body =
+                std::str::from_utf8(&x.csv).map_err(|_| AppError::Internal("a mapped input is not UTF-8".into()))?;
+            out.copy(body, false, row_shard, |line| line, |line| x.origin_of(line));
+            if let Some(e) = out.failed.take() {
+                return Err(io(Path::new(NAMES[k]), e));
+            }
+        }
+    }
+    for (w, d) in out.text.iter_mut().chain(out.lines.iter_mut()).zip(dirs.iter().cycle()) {
+        w.flush().map_err(|e| io(d, e))?;
+    }
+    Ok(out.rows)
+}
+
+/// The shards' files of one input while rows are copied into them.
+struct Copy {
+    text: Vec<std::io::BufWriter<std::fs::File>>,
+    lines: Vec<std::io::BufWriter<std::fs::File>>,
+    /// The line the next row starts at in each shard's CSV.
+    next_line: Vec<u64>,
+    rows: Vec<u64>,
+    /// Position in the rows sorted by line.
+    at: usize,
+    failed: Option<std::io::Error>,
+}
+
+impl Copy {
+    /// Copies the accepted rows of one CSV text (`skip_header`: its header
+    /// was written from an earlier file); `key` is a record's line as the
+    /// inputs' rows hold it, `origin` its line in the export.
+    fn copy(
+        &mut self,
+        body: &str,
+        skip_header: bool,
+        row_shard: &[(u64, u32)],
+        key: impl Fn(u64) -> u64,
+        origin: impl Fn(u64) -> u64,
+    ) {
+        let mut header = skip_header;
         crate::ingest::raw_records(body, |line, span, raw| {
-            if failed.is_some() {
+            if self.failed.is_some() {
                 return;
             }
             let raw = raw.strip_suffix('\n').unwrap_or(raw);
             let raw = raw.strip_suffix('\r').unwrap_or(raw);
             if !header {
                 header = true;
-                for (s, w) in text.iter_mut().enumerate() {
+                for (s, w) in self.text.iter_mut().enumerate() {
                     if let Err(e) = w.write_all(raw.as_bytes()).and_then(|_| w.write_all(b"\n")) {
-                        failed = Some(e);
+                        self.failed = Some(e);
                     }
-                    next_line[s] = 2 + span;
+                    self.next_line[s] = 2 + span;
                 }
                 return;
             }
-            let key = if several {
-                ((fi as u64) << ORIGIN_BITS) | line
-            } else {
-                line
-            };
-            while at < row_shard.len() && row_shard[at].0 < key {
-                at += 1;
+            let key = key(line);
+            while self.at < row_shard.len() && row_shard[self.at].0 < key {
+                self.at += 1;
             }
-            if at < row_shard.len() && row_shard[at].0 == key {
-                let s = row_shard[at].1 as usize;
-                let r = text[s]
+            if self.at < row_shard.len() && row_shard[self.at].0 == key {
+                let s = row_shard[self.at].1 as usize;
+                let r = self.text[s]
                     .write_all(raw.as_bytes())
-                    .and_then(|_| text[s].write_all(b"\n"))
-                    .and_then(|_| lines[s].write_all(&next_line[s].to_le_bytes()))
-                    .and_then(|_| lines[s].write_all(&key.to_le_bytes()));
+                    .and_then(|_| self.text[s].write_all(b"\n"))
+                    .and_then(|_| self.lines[s].write_all(&self.next_line[s].to_le_bytes()))
+                    .and_then(|_| self.lines[s].write_all(&origin(line).to_le_bytes()));
                 if let Err(e) = r {
-                    failed = Some(e);
+                    self.failed = Some(e);
                 }
-                next_line[s] += 1 + span;
-                rows[s] += 1;
+                self.next_line[s] += 1 + span;
+                self.rows[s] += 1;
             }
         });
-        if let Some(e) = failed.take() {
-            return Err(io(path, e));
-        }
     }
-    for (w, d) in text.iter_mut().chain(lines.iter_mut()).zip(dirs.iter().cycle()) {
-        w.flush().map_err(|e| io(d, e))?;
-    }
-    Ok(rows)
 }
 
 /// Partitions the inputs `cfg` names into `opt.shards` shards in
 /// `opt.work` (replaced as a whole); returns the manifest.
 pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest, AppError> {
-    if cfg.mapping.is_some() {
-        return Err(AppError::Usage(
-            "partition reads canonical exports (docs/inputs.md); a mapped export is not partitioned yet: run it in one piece, or write its canonical files with `refund-recon map` (docs/scale.md)".into(),
-        ));
-    }
     if opt.shards == 0 {
         return Err(AppError::Usage("--shards 0: give at least 1 shard".into()));
     }
     let bytes = crate::cmd::input_bytes(&cfg.paths);
     check_space(opt.work, bytes)?;
     let progress = crate::cmd::Progress::new(bytes);
-    let (inputs, _) = crate::cmd::load_checked(cfg, &progress)?;
+    // A mapped export is read with its rows' lines in the text the mapping
+    // made, where partition copies them from.
+    let (inputs, texts) = match &cfg.mapping {
+        Some(m) => {
+            progress.phase("reading and validating the exports");
+            let (inputs, texts) = crate::mapping::load_texts(m, &cfg.data, &cfg.context, &cfg.cal)?;
+            crate::cmd::check_loaded(cfg, &inputs)?;
+            (inputs, texts)
+        }
+        None => (crate::cmd::load_checked(cfg, &progress)?.0, Vec::new()),
+    };
     progress.phase("grouping accounts into shards");
     let shard_of_account = account_shards(&inputs, opt.shards)?;
     let as_of = cfg.as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);
@@ -218,8 +275,11 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
             .map(|(&l, &c)| (l, shard_of_account[c as usize]))
             .collect();
         row_shard.sort_unstable();
-        let files = sources(&inputs, k, firsts[k]);
-        let rows = copy_rows(&inputs, k, &files, &row_shard, &dirs)?;
+        let source = match texts.get(k) {
+            Some(x) => Source::Text(x),
+            None => Source::Files(files_of(&inputs, k, firsts[k])),
+        };
+        let rows = copy_rows(&inputs, k, &source, &row_shard, &dirs)?;
         for (s, n) in rows.into_iter().enumerate() {
             shard_rows[s][k] = n;
         }
@@ -239,6 +299,10 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
     written.sync_all()?;
     std::fs::write(tmp.join("policy.toml"), policy_text(&cfg.policy)?)
         .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
+    if let Some(mapping) = &cfg.mapping {
+        std::fs::write(tmp.join("mapping.toml"), &mapping.text)
+            .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
+    }
     let mut m = Manifest {
         format: FORMAT.to_string(),
         id: String::new(),
@@ -249,7 +313,7 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
             path: cfg.policy.path.display().to_string(),
             sha256: cfg.policy.sha256.clone(),
         },
-        mapping: None,
+        mapping: cfg.mapping.as_ref().map(|m| (m.name.clone(), m.sha256.clone())),
         inputs: crate::report::input_infos(&inputs),
         mapping_info: crate::report::mapping_info(&inputs),
         files: inputs.files.clone(),
@@ -259,7 +323,14 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
         parquet: opt.parquet,
         accepted,
         shard_rows,
-        absent: Vec::new(),
+        absent: cfg.mapping.as_ref().map_or_else(Vec::new, |m| {
+            m.inputs[2]
+                .columns
+                .iter()
+                .filter(|c| matches!(c.value, crate::mapping::ValueFrom::Absent))
+                .map(|c| c.column.to_string())
+                .collect()
+        }),
     };
     m.id = crate::config::hex(&Sha256::digest(serde_json::to_vec(&m).expect("a manifest serializes")));
     let text = serde_json::to_string_pretty(&m).expect("a manifest serializes") + "\n";
