@@ -128,15 +128,15 @@ use crate::model::Currency;
 
 use accounts::{gen_block, Block};
 use policy::Terms;
-use write::{format_block, open, write_group, write_interleaved, Bases, BlockOut, Writers};
+use write::{format_block, open, write_group, Bases, BlockOut, Runs, Writers};
 
 /// How the rows of the three files are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
     /// Each file in time order (orders by ordered_at, payments by paid_at,
     /// unsubscriptions by requested_at), accounts interleaved, as a billing
-    /// system exports them. The files are assembled in memory (about 1.4×
-    /// their size) before they are written.
+    /// system exports them. Sorted in runs of 512 MB on disk, then merged:
+    /// memory stays about 1 GB at any size.
     #[default]
     Interleaved,
     /// Each account's rows together, accounts in id order (streamed, about
@@ -192,6 +192,24 @@ pub fn currencies() -> [Currency; 4] {
 
 /// Blocks generated (and formatted) in parallel before being written.
 const GROUP_BLOCKS: u64 = 64;
+/// Bytes of rows sorted in memory into one run of the interleaved layout.
+const RUN_BYTES: usize = 512 << 20;
+
+#[cfg(not(test))]
+fn run_bytes() -> usize {
+    RUN_BYTES
+}
+
+#[cfg(test)]
+thread_local! {
+    /// A test's run size (small, to merge many runs).
+    static TEST_RUN_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(RUN_BYTES) };
+}
+
+#[cfg(test)]
+fn run_bytes() -> usize {
+    TEST_RUN_BYTES.with(|c| c.get())
+}
 /// About this many orders per block.
 const ORDERS_PER_BLOCK: u64 = 2048;
 
@@ -289,14 +307,25 @@ pub fn generate(opts: &GenerateOptions) -> io::Result<GenerateReport> {
     let mut report = GenerateReport::default();
     let mut next = Bases::default();
     if opts.layout == Layout::Interleaved {
-        let mut all = Vec::new();
+        let mut runs = Runs::new(&opts.out)?;
+        let mut batch: Vec<BlockOut> = Vec::new();
         let mut group_start = 0;
         while group_start < cfg.blocks {
             let group_end = (group_start + GROUP_BLOCKS).min(cfg.blocks);
-            all.extend(produce_group(&cfg, group_start..group_end, &mut next));
+            batch.extend(produce_group(&cfg, group_start..group_end, &mut next));
             group_start = group_end;
+            if batch.iter().map(BlockOut::bytes).sum::<usize>() >= run_bytes() {
+                runs.add(&batch, &mut report)?;
+                batch.clear();
+            }
         }
-        write_interleaved(&mut w, &all, &mut report)?;
+        if runs.is_empty() {
+            runs.write_only(&mut w, &batch, &mut report)?;
+        } else {
+            runs.add(&batch, &mut report)?;
+            drop(batch);
+            runs.finish(&mut w)?;
+        }
         for x in &mut w {
             x.flush()?;
         }

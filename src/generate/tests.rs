@@ -575,3 +575,33 @@ fn interleaved_keeps_malformed_rows_after_their_row() {
         assert_eq!(pa, pb, "{file}: every malformed row follows the same row");
     }
 }
+
+#[test]
+fn the_interleaved_layout_merged_from_many_runs_is_the_one_sorted_in_memory() {
+    let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let o = GenerateOptions {
+        malformed_rate: 0.02,
+        ..opts(one.path(), 300_000, 5)
+    };
+    let a = generate(&o).unwrap();
+    // Three groups of blocks, each its own run.
+    TEST_RUN_BYTES.with(|c| c.set(1 << 20));
+    let b = generate(&GenerateOptions {
+        out: many.path().to_path_buf(),
+        ..o
+    })
+    .unwrap();
+    TEST_RUN_BYTES.with(|c| c.set(RUN_BYTES));
+    assert_eq!(
+        (a.orders, a.payments, a.unsubscriptions, a.malformed),
+        (b.orders, b.payments, b.unsubscriptions, b.malformed)
+    );
+    for f in ["orders.csv", "payments.csv", "unsubscriptions.csv"] {
+        assert!(read(one.path(), f) == read(many.path(), f), "{f}");
+    }
+    let left: Vec<_> = std::fs::read_dir(many.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 3, "the runs' folder is removed: {left:?}");
+}

@@ -334,6 +334,13 @@ pub(super) struct BlockOut {
     wrong: u64,
 }
 
+impl BlockOut {
+    /// The bytes of its three files' rows.
+    pub(super) fn bytes(&self) -> usize {
+        self.files.iter().map(Vec::len).sum()
+    }
+}
+
 /// The end (in its block's bytes) and the time of one valid row together
 /// with the malformed rows that follow it.
 #[derive(Clone, Copy)]
@@ -519,30 +526,133 @@ pub(super) fn write_group(w: &mut Writers, outs: Vec<BlockOut>, report: &mut Gen
     Ok(())
 }
 
-/// Writes every block's rows in time order (the interleaved layout): each
-/// file's valid rows sorted by their time (ordered_at, paid_at,
-/// requested_at), ties in by-account order, each followed by the malformed
-/// rows generated after it. Counts the rows.
-pub(super) fn write_interleaved(w: &mut Writers, outs: &[BlockOut], report: &mut GenerateReport) -> io::Result<()> {
-    for o in outs {
-        count(o, report);
+/// One file's rows of a batch of blocks as (time, block, start, end) in
+/// the interleaved order: by time, ties in by-account order.
+fn sorted_rows(outs: &[BlockOut], file: usize) -> Vec<(i64, u32, usize, usize)> {
+    let mut rows: Vec<(i64, u32, usize, usize)> = Vec::with_capacity(outs.iter().map(|o| o.marks[file].len()).sum());
+    for (b, o) in outs.iter().enumerate() {
+        let mut start = 0;
+        for m in &o.marks[file] {
+            rows.push((m.at, b as u32, start, m.end));
+            start = m.end;
+        }
     }
-    for (file, w) in w.iter_mut().enumerate() {
-        // (time, block, start, end): sorting on the first three is the
-        // stable sort of the by-account order by time.
-        let mut rows: Vec<(i64, u32, usize, usize)> =
-            Vec::with_capacity(outs.iter().map(|o| o.marks[file].len()).sum());
-        for (b, o) in outs.iter().enumerate() {
-            let mut start = 0;
-            for m in &o.marks[file] {
-                rows.push((m.at, b as u32, start, m.end));
-                start = m.end;
+    rows.par_sort_unstable_by_key(|&(at, b, start, _)| (at, b, start));
+    rows
+}
+
+/// The interleaved layout, streamed (docs/performance.md): each file's
+/// valid rows in order of their time (ordered_at, paid_at, requested_at),
+/// ties in by-account order (block, then place in the block), each
+/// followed by the malformed rows generated after it. Batches of blocks
+/// are sorted in memory into runs on disk (a temporary folder in the
+/// output folder), then the runs are merged into the files: memory is one
+/// batch, whatever the size.
+pub(super) struct Runs {
+    dir: PathBuf,
+    /// Per file, the runs written so far.
+    runs: [Vec<PathBuf>; 3],
+    /// Blocks sorted into runs so far (the next batch's first block).
+    blocks: u32,
+}
+
+impl Runs {
+    pub(super) fn new(out: &std::path::Path) -> io::Result<Runs> {
+        let dir = out.join(format!(".generate-runs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir)?;
+        Ok(Runs {
+            dir,
+            runs: Default::default(),
+            blocks: 0,
+        })
+    }
+
+    /// Sorts a batch of blocks (the next ones in block order) into one run
+    /// per file, and counts their rows. Each record: the row's time (i64),
+    /// its block (u32), its bytes' length (u32), its bytes.
+    pub(super) fn add(&mut self, outs: &[BlockOut], report: &mut GenerateReport) -> io::Result<()> {
+        if outs.is_empty() {
+            return Ok(());
+        }
+        for o in outs {
+            count(o, report);
+        }
+        for file in 0..3 {
+            let rows = sorted_rows(outs, file);
+            let path = self.dir.join(format!("{file}-{}", self.runs[file].len()));
+            let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+            for (at, b, start, end) in rows {
+                let bytes = &outs[b as usize].files[file][start..end];
+                w.write_all(&at.to_le_bytes())?;
+                w.write_all(&(self.blocks + b).to_le_bytes())?;
+                w.write_all(&(bytes.len() as u32).to_le_bytes())?;
+                w.write_all(bytes)?;
+            }
+            w.flush()?;
+            self.runs[file].push(path);
+        }
+        self.blocks += outs.len() as u32;
+        Ok(())
+    }
+
+    /// Whether no run was written yet.
+    pub(super) fn is_empty(&self) -> bool {
+        self.runs[0].is_empty()
+    }
+
+    /// Writes the only batch straight into the files (no run on disk: the
+    /// export fits one batch) and removes the runs' folder.
+    pub(super) fn write_only(self, w: &mut Writers, outs: &[BlockOut], report: &mut GenerateReport) -> io::Result<()> {
+        for o in outs {
+            count(o, report);
+        }
+        for (file, w) in w.iter_mut().enumerate() {
+            for (_, b, start, end) in sorted_rows(outs, file) {
+                w.write_all(&outs[b as usize].files[file][start..end])?;
             }
         }
-        rows.par_sort_unstable_by_key(|&(at, b, start, _)| (at, b, start));
-        for (_, b, start, end) in rows {
-            w.write_all(&outs[b as usize].files[file][start..end])?;
-        }
+        std::fs::remove_dir_all(&self.dir)
     }
-    Ok(())
+
+    /// Merges the runs into the files (by time, then block: a block is in
+    /// one run, where its rows are already in order) and removes them.
+    pub(super) fn finish(self, w: &mut Writers) -> io::Result<()> {
+        use std::cmp::Reverse;
+        use std::io::{BufReader, Read};
+        let next = |r: &mut BufReader<File>, buf: &mut Vec<u8>| -> io::Result<Option<(i64, u32)>> {
+            let mut head = [0u8; 16];
+            match r.read_exact(&mut head) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            let at = i64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+            let b = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+            let len = u32::from_le_bytes(head[12..].try_into().expect("4 bytes")) as usize;
+            buf.resize(len, 0);
+            r.read_exact(buf)?;
+            Ok(Some((at, b)))
+        };
+        for (file, w) in w.iter_mut().enumerate() {
+            let mut readers = Vec::new();
+            for path in &self.runs[file] {
+                readers.push(BufReader::with_capacity(1 << 18, File::open(path)?));
+            }
+            let mut bufs = vec![Vec::new(); readers.len()];
+            let mut heap = std::collections::BinaryHeap::new();
+            for (k, r) in readers.iter_mut().enumerate() {
+                if let Some((at, b)) = next(r, &mut bufs[k])? {
+                    heap.push(Reverse((at, b, k)));
+                }
+            }
+            while let Some(Reverse((_, _, k))) = heap.pop() {
+                w.write_all(&bufs[k])?;
+                if let Some((at, b)) = next(&mut readers[k], &mut bufs[k])? {
+                    heap.push(Reverse((at, b, k)));
+                }
+            }
+        }
+        std::fs::remove_dir_all(&self.dir)
+    }
 }

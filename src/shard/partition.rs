@@ -423,3 +423,26 @@ fn replace(tmp: &Path, work: &Path) -> Result<(), AppError> {
     }
     std::fs::rename(tmp, work).map_err(|e| AppError::Output(format!("{}: {e}", work.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Groups;
+
+    #[test]
+    fn a_group_is_rooted_at_its_smallest_account_whatever_the_order_of_joins() {
+        let mut g = Groups((0..6).collect());
+        g.join(4, 2);
+        g.join(5, 4);
+        g.join(3, 1);
+        assert_eq!([g.find(2), g.find(4), g.find(5)], [2, 2, 2]);
+        assert_eq!([g.find(1), g.find(3)], [1, 1]);
+        assert_eq!(g.find(0), 0);
+        g.join(5, 3);
+        assert!(
+            (1..6).all(|a| g.find(a) == 1),
+            "two groups joined: rooted at the smaller"
+        );
+        g.join(0, 0);
+        assert_eq!(g.find(0), 0);
+    }
+}
