@@ -17,6 +17,9 @@ pub(crate) enum ShardPlan {
 
 impl ShardPlan {
     pub(crate) fn partition(a: &PartitionArgs) -> Result<ShardPlan, AppError> {
+        if a.shards == 0 {
+            return Err(AppError::Usage("--shards 0: give at least 1 shard".into()));
+        }
         let formats = super::run::formats(&a.format)?;
         Ok(ShardPlan::Partition(
             Box::new(a.input.config()?),
@@ -47,7 +50,7 @@ impl ShardPlan {
 pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
     match p {
         ShardPlan::Partition(cfg, shards, work, formats) => {
-            let m = partition::partition(&cfg, &opts(shards, &work, formats))?;
+            let m = partition_run(&cfg, &opts(shards, &work, formats))?;
             say!(
                 "partitioned {} orders, {} payments, {} unsubscriptions into {} shards in {}",
                 m.accepted[0],
@@ -89,7 +92,7 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
                     .unwrap_or("reports".into());
                 a.out.with_file_name(format!("{name}.work"))
             });
-            partition::partition(&cfg, &opts(shards, &work, formats))?;
+            partition_run(&cfg, &opts(shards, &work, formats))?;
             run_all(&work, shards, a.jobs)?;
             let s = merge::merge(&merge::Options {
                 work: &work,
@@ -100,6 +103,36 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
             Ok(finish(&s, &a.out, a.fail_on))
         }
     }
+}
+
+/// Reads the exports as `run` does (a mapped export keeping the texts the
+/// mapping made), then partitions them.
+fn partition_run(cfg: &Config, opt: &partition::Options<'_>) -> Result<crate::shard::Manifest, AppError> {
+    let bytes = super::input_bytes(&cfg.paths);
+    partition::check_space(opt.work, bytes)?;
+    let progress = super::Progress::new(bytes);
+    let (inputs, texts) = match &cfg.mapping {
+        Some(m) => {
+            progress.phase("reading and validating the exports");
+            let (inputs, texts) = crate::mapping::load_texts(m, &cfg.data, &cfg.context, &cfg.cal)?;
+            super::check_loaded(cfg, &inputs)?;
+            (inputs, texts)
+        }
+        None => (super::load_checked(cfg, &progress)?.0, Vec::new()),
+    };
+    progress.phase("writing the shards");
+    let read = partition::Read {
+        inputs,
+        texts,
+        firsts: [&cfg.paths.orders, &cfg.paths.payments, &cfg.paths.unsubscriptions],
+        as_of: cfg.as_of,
+        policy: &cfg.policy,
+        mapping: cfg.mapping.as_ref(),
+        accounts: cfg.selection.accounts(),
+    };
+    let m = partition::partition(read, opt)?;
+    progress.done();
+    Ok(m)
 }
 
 fn opts(shards: u32, work: &std::path::Path, formats: crate::report::Formats) -> partition::Options<'_> {

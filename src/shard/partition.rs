@@ -229,29 +229,40 @@ impl Copy {
     }
 }
 
-/// Partitions the inputs `cfg` names into `opt.shards` shards in
-/// `opt.work` (replaced as a whole); returns the manifest.
-pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest, AppError> {
+/// The exports as read for partition: the inputs, the texts a mapping
+/// made of them, and what else the work folder records.
+pub struct Read<'a> {
+    pub inputs: Inputs,
+    /// With a mapping: each input's canonical text (rows' lines are lines
+    /// of it).
+    pub texts: Vec<crate::mapping::Mapped>,
+    /// Each input's first file (the files of an input of several are in
+    /// `inputs.files`).
+    pub firsts: [&'a Path; 3],
+    pub as_of: Option<crate::time::Micros>,
+    pub policy: &'a crate::config::Policy,
+    pub mapping: Option<&'a crate::mapping::Mapping>,
+    /// `--account`.
+    pub accounts: Vec<String>,
+}
+
+/// Partitions the exports read into `opt.shards` shards in `opt.work`
+/// (replaced as a whole); returns the manifest.
+pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError> {
+    let Read {
+        inputs,
+        texts,
+        firsts,
+        as_of,
+        policy,
+        mapping,
+        accounts,
+    } = read;
     if opt.shards == 0 {
         return Err(AppError::Usage("--shards 0: give at least 1 shard".into()));
     }
-    let bytes = crate::cmd::input_bytes(&cfg.paths);
-    check_space(opt.work, bytes)?;
-    let progress = crate::cmd::Progress::new(bytes);
-    // A mapped export is read with its rows' lines in the text the mapping
-    // made, where partition copies them from.
-    let (inputs, texts) = match &cfg.mapping {
-        Some(m) => {
-            progress.phase("reading and validating the exports");
-            let (inputs, texts) = crate::mapping::load_texts(m, &cfg.data, &cfg.context, &cfg.cal)?;
-            crate::cmd::check_loaded(cfg, &inputs)?;
-            (inputs, texts)
-        }
-        None => (crate::cmd::load_checked(cfg, &progress)?.0, Vec::new()),
-    };
-    progress.phase("grouping accounts into shards");
     let shard_of_account = account_shards(&inputs, opt.shards)?;
-    let as_of = cfg.as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);
+    let as_of = as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);
 
     let work = Work::new(opt.work);
     let tmp = temp_sibling(opt.work)?;
@@ -259,14 +270,12 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|e| AppError::Output(format!("{}: {e}", d.display())))?;
     }
-    progress.phase("writing the shards");
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
     let tables: [(&[u64], Vec<u32>); 3] = [
         (&o.line, o.account_id.codes.clone()),
         (&p.line, p.account_id.codes.clone()),
         (&u.line, u.account_id.codes.clone()),
     ];
-    let firsts = [&cfg.paths.orders, &cfg.paths.payments, &cfg.paths.unsubscriptions];
     let mut shard_rows = vec![[0u64; 3]; opt.shards as usize];
     for (k, (line, codes)) in tables.iter().enumerate() {
         let mut row_shard: Vec<(u64, u32)> = line
@@ -297,9 +306,9 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
     let mut written = crate::report::Written::default();
     written.push(crate::report::write_rejects(&tmp.join("rejects.csv"), &inputs.rejects)?);
     written.sync_all()?;
-    std::fs::write(tmp.join("policy.toml"), policy_text(&cfg.policy)?)
+    std::fs::write(tmp.join("policy.toml"), policy_text(policy)?)
         .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
-    if let Some(mapping) = &cfg.mapping {
+    if let Some(mapping) = mapping {
         std::fs::write(tmp.join("mapping.toml"), &mapping.text)
             .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
     }
@@ -309,21 +318,21 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
         shards: opt.shards,
         as_of,
         policy: crate::report::PolicyInfo {
-            name: cfg.policy.name.clone(),
-            path: cfg.policy.path.display().to_string(),
-            sha256: cfg.policy.sha256.clone(),
+            name: policy.name.clone(),
+            path: policy.path.display().to_string(),
+            sha256: policy.sha256.clone(),
         },
-        mapping: cfg.mapping.as_ref().map(|m| (m.name.clone(), m.sha256.clone())),
+        mapping: mapping.map(|m| (m.name.clone(), m.sha256.clone())),
         inputs: crate::report::input_infos(&inputs),
         mapping_info: crate::report::mapping_info(&inputs),
         files: inputs.files.clone(),
         context: inputs.context.clone(),
-        accounts: cfg.selection.accounts(),
+        accounts,
         focus: opt.focus,
         parquet: opt.parquet,
         accepted,
         shard_rows,
-        absent: cfg.mapping.as_ref().map_or_else(Vec::new, |m| {
+        absent: mapping.map_or_else(Vec::new, |m| {
             m.inputs[2]
                 .columns
                 .iter()
@@ -336,14 +345,13 @@ pub fn partition(cfg: &crate::cmd::Config, opt: &Options<'_>) -> Result<Manifest
     let text = serde_json::to_string_pretty(&m).expect("a manifest serializes") + "\n";
     std::fs::write(tmp.join("manifest.json"), text).map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
     replace(&tmp, &work.dir)?;
-    progress.done();
     Ok(m)
 }
 
 /// The work folder needs about the exports' size (their accepted rows,
 /// 16 bytes of lines per row, the shards' reports): refuse to start (exit
 /// 4) where its file system has less free than 1.2 × the inputs + 64 MiB.
-fn check_space(work: &Path, input_bytes: u64) -> Result<(), AppError> {
+pub fn check_space(work: &Path, input_bytes: u64) -> Result<(), AppError> {
     let need = input_bytes + input_bytes / 5 + (64 << 20);
     let at = work
         .ancestors()
