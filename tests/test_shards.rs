@@ -223,35 +223,31 @@ fn scheduler_steps_with_an_account_selection_rerun_and_refusals() {
         select.extend(["--account", a.as_str()]);
     }
     let orders = data.join("orders");
-    let one = dir.path().join("one");
-    let mut run = vec!["run"];
-    run.extend(&select);
-    ok(refund_recon(
-        &run,
-        &[
+    // The exports' options, then one more flag and its folder.
+    let with = |flag: &'static str, dir: &Path| -> Vec<PathBuf> {
+        [
             Path::new("--data"),
             &data,
             Path::new("--orders"),
             &orders,
-            Path::new("--out"),
-            &one,
-        ],
-    ));
+            Path::new(flag),
+            dir,
+        ]
+        .iter()
+        .map(|p| p.to_path_buf())
+        .collect()
+    };
+
+    let one = dir.path().join("one");
+    let mut run = vec!["run"];
+    run.extend(&select);
+    ok(refund_recon(&run, &paths(&with("--out", &one))));
 
     let work = dir.path().join("work");
     let mut part = vec!["partition", "--shards", "3"];
     part.extend(&select);
-    ok(refund_recon(
-        &part,
-        &[
-            Path::new("--data"),
-            &data,
-            Path::new("--orders"),
-            &orders,
-            Path::new("--work"),
-            &work,
-        ],
-    ));
+    let part_args = with("--work", &work);
+    ok(refund_recon(&part, &paths(&part_args)));
     let merge = |out: &Path| refund_recon(&["merge", "--keep-work", "--work"], &[&work, Path::new("--out"), out]);
     // A missing shard: exit 3, naming it.
     for k in ["0", "1"] {
@@ -302,17 +298,7 @@ fn scheduler_steps_with_an_account_selection_rerun_and_refusals() {
     let mut text = std::fs::read_to_string(data.join("unsubscriptions.csv")).unwrap();
     text.push('\n');
     std::fs::write(data.join("unsubscriptions.csv"), text).unwrap();
-    ok(refund_recon(
-        &part,
-        &[
-            Path::new("--data"),
-            &data,
-            Path::new("--orders"),
-            &orders,
-            Path::new("--work"),
-            &work,
-        ],
-    ));
+    ok(refund_recon(&part, &paths(&part_args)));
     for k in ["0", "2"] {
         ok(refund_recon(&["run", "--shard", k, "--work"], &[&work]));
     }
@@ -324,6 +310,10 @@ fn scheduler_steps_with_an_account_selection_rerun_and_refusals() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+fn paths(v: &[PathBuf]) -> Vec<&Path> {
+    v.iter().map(PathBuf::as_path).collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -87,7 +87,12 @@ pub(crate) fn named_meta<T: Table>(path: &Path, names: &HeaderNames) -> Result<I
         None => InputError::Empty { path: shown.clone() },
     })?;
     let map = header_map::<T>(&header, &shown, Some(names))?;
-    Ok(InputMeta {
+    Ok(header_meta::<T>(path, total_bytes, &header, &map))
+}
+
+/// An input's meta from its header, before any row is read.
+fn header_meta<T: Table>(path: &Path, total_bytes: u64, header: &csv::ByteRecord, map: &HeaderMap) -> InputMeta {
+    InputMeta {
         file: T::FILE,
         name: path
             .file_name()
@@ -95,9 +100,9 @@ pub(crate) fn named_meta<T: Table>(path: &Path, names: &HeaderNames) -> Result<I
             .unwrap_or_else(|| T::FILE.to_string()),
         path: path.to_path_buf(),
         bytes: total_bytes,
-        extra_columns: extra_columns(&header, &map),
+        extra_columns: extra_columns(header, map),
         ..InputMeta::default()
-    })
+    }
 }
 
 /// [`read_table`] over text in memory (a mapping's canonical rows,
@@ -134,17 +139,7 @@ fn read_from<T: Table, R: Read + Send>(
         None => InputError::Empty { path: shown.clone() },
     })?;
     let map = header_map::<T>(&header, &shown, names)?;
-    let mut meta = InputMeta {
-        file: T::FILE,
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| T::FILE.to_string()),
-        path: path.to_path_buf(),
-        bytes: total_bytes,
-        extra_columns: extra_columns(&header, &map),
-        ..InputMeta::default()
-    };
+    let mut meta = header_meta::<T>(path, total_bytes, &header, &map);
     let mut line = 1 + count_line_breaks(&buf[..header_len], buf.get(header_len).copied());
     // A header that ends without a newline at EOF ends the file.
     buf.drain(..header_len);
