@@ -398,3 +398,91 @@ fn mapped_exports_merge_to_the_same_reports() {
         .as_str()
         .is_some_and(|p| p.ends_with("x-orders.csv")));
 }
+
+/// Every file of a folder, by relative path, with its bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The streaming partition (exports larger than memory) writes the work
+/// folder the in-memory one writes, byte for byte — with the export cut
+/// into many small blocks where the binary has its test switches — and
+/// its shards merge into the run's reports.
+#[test]
+fn a_streamed_partition_is_the_in_memory_one_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = export(dir.path());
+    let orders = data.join("orders");
+    let (memory, streamed) = (dir.path().join("memory"), dir.path().join("streamed"));
+    let args = |work: &Path| -> Vec<PathBuf> {
+        [
+            Path::new("--data"),
+            &data,
+            Path::new("--orders"),
+            &orders,
+            Path::new("--work"),
+            work,
+        ]
+        .iter()
+        .map(|p| p.to_path_buf())
+        .collect()
+    };
+    ok(refund_recon(&["partition", "--shards", "4"], &paths(&args(&memory))));
+    let o = Command::new(BIN)
+        .current_dir(std::env::temp_dir())
+        .args(["partition", "--shards", "4", "--stream"])
+        .args(args(&streamed))
+        .env("REFUND_RECON_TEST_BLOCK_BYTES", "20000")
+        .output()
+        .unwrap();
+    ok(o);
+    let (a, b) = (tree(&memory), tree(&streamed));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (name, bytes) in &a {
+        assert!(
+            bytes == &b[name],
+            "{} differs:\n{}\n{}",
+            name.display(),
+            String::from_utf8_lossy(bytes),
+            String::from_utf8_lossy(&b[name])
+        );
+    }
+    // Past --memory-limit, partition streams by itself.
+    let limited = dir.path().join("limited");
+    let mut limit = args(&limited);
+    limit.extend([PathBuf::from("--memory-limit"), PathBuf::from("1000")]);
+    ok(refund_recon(&["partition", "--shards", "4"], &paths(&limit)));
+    assert!(tree(&limited) == a, "the same work folder");
+    for k in ["0", "1", "2", "3"] {
+        ok(refund_recon(&["run", "--shard", k, "--work"], &[&streamed]));
+    }
+    let (one, merged) = (dir.path().join("one"), dir.path().join("merged"));
+    ok(refund_recon(
+        &["run"],
+        &[
+            Path::new("--data"),
+            &data,
+            Path::new("--orders"),
+            &orders,
+            Path::new("--out"),
+            &one,
+        ],
+    ));
+    ok(refund_recon(
+        &["merge", "--work"],
+        &[&streamed, Path::new("--out"), &merged],
+    ));
+    assert_same(&one, &merged);
+}

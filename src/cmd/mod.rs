@@ -192,6 +192,10 @@ pub struct RunArgs {
     /// With --shards: keep the work folder after the merge.
     #[arg(long)]
     pub keep_work: bool,
+    /// With --shards: partition a block at a time even when the exports
+    /// fit in memory (the default above --memory-limit).
+    #[arg(long)]
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -207,6 +211,10 @@ pub struct PartitionArgs {
     /// Report formats the merge will write (as `run --format`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "csv")]
     pub format: Vec<Format>,
+    /// Read the exports a block at a time even when they fit in memory
+    /// (the default above --memory-limit; canonical exports only).
+    #[arg(long)]
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone, Args)]

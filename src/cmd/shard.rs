@@ -9,7 +9,7 @@ use crate::rules::Severity;
 use crate::shard::{merge, partition, task};
 
 pub(crate) enum ShardPlan {
-    Partition(Box<Config>, u32, PathBuf, crate::report::Formats),
+    Partition(Box<Config>, u32, PathBuf, crate::report::Formats, bool),
     Task(PathBuf, Option<u32>),
     Merge(MergeArgs),
     Local(Box<Config>, Box<RunArgs>, crate::report::Formats),
@@ -26,6 +26,7 @@ impl ShardPlan {
             a.shards,
             a.work.clone(),
             formats,
+            a.stream,
         ))
     }
 
@@ -49,8 +50,8 @@ impl ShardPlan {
 
 pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
     match p {
-        ShardPlan::Partition(cfg, shards, work, formats) => {
-            let m = partition_run(&cfg, &opts(shards, &work, formats))?;
+        ShardPlan::Partition(cfg, shards, work, formats, stream) => {
+            let m = partition_run(&cfg, &opts(shards, &work, formats), stream)?;
             say!(
                 "partitioned {} orders, {} payments, {} unsubscriptions into {} shards in {}",
                 m.accepted[0],
@@ -92,7 +93,7 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
                     .unwrap_or("reports".into());
                 a.out.with_file_name(format!("{name}.work"))
             });
-            partition_run(&cfg, &opts(shards, &work, formats))?;
+            partition_run(&cfg, &opts(shards, &work, formats), a.stream)?;
             run_all(&work, shards, a.jobs)?;
             let s = merge::merge(&merge::Options {
                 work: &work,
@@ -107,9 +108,31 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
 
 /// Reads the exports as `run` does (a mapped export keeping the texts the
 /// mapping made), then partitions them.
-fn partition_run(cfg: &Config, opt: &partition::Options<'_>) -> Result<crate::shard::Manifest, AppError> {
+fn partition_run(cfg: &Config, opt: &partition::Options<'_>, stream: bool) -> Result<crate::shard::Manifest, AppError> {
     let bytes = super::input_bytes(&cfg.paths);
     partition::check_space(opt.work, bytes)?;
+    if cfg.mapping.is_none() && (stream || bytes > cfg.memory_limit) {
+        // Exports larger than memory: a block at a time (docs/scale.md).
+        let all = cfg.paths.all();
+        let files = std::array::from_fn(|k| crate::shard::stream::InputFiles {
+            paths: all[k].iter().map(|p| p.to_path_buf()).collect(),
+            context: cfg.paths.context[k].len(),
+        });
+        let progress = super::Progress::new(bytes);
+        progress.phase("partitioning the exports a block at a time");
+        let m = crate::shard::stream::partition(
+            crate::shard::stream::Streamed {
+                files,
+                policy: &cfg.policy,
+                as_of: cfg.as_of,
+                accounts: cfg.selection.accounts(),
+                max_reject_rate: cfg.max_reject_rate,
+            },
+            opt,
+        )?;
+        progress.done();
+        return Ok(m);
+    }
     let progress = super::Progress::new(bytes);
     let (inputs, texts) = match &cfg.mapping {
         Some(m) => {

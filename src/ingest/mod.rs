@@ -57,7 +57,7 @@ pub use interner::Interner;
 pub use orders::Orders;
 pub use payments::Payments;
 pub use reader::HeaderNames;
-pub(crate) use reader::{named_meta, read_table};
+pub(crate) use reader::{named_meta, read_blocks, read_table};
 pub(crate) use split::count_line_breaks;
 
 /// Calls `f(line, span, raw)` for each record of CSV `text` as ingest cuts
@@ -66,6 +66,18 @@ pub(crate) use split::count_line_breaks;
 /// `partition` copies rows with (docs/scale.md).
 pub fn raw_records(text: &str, mut f: impl FnMut(u64, u64, &str)) {
     split::for_each_record_spanning(text, |line, span, raw, _, _| f(line, span, raw));
+}
+
+/// The end of the last complete record of `buf` (a buffer that starts at a
+/// record boundary; all of it at the end of the file), as ingest cuts its
+/// blocks; None when more must be read first (no complete record yet, or
+/// a quote the fast cut cannot follow: then read to the end).
+pub fn record_cut(buf: &[u8], eof: bool) -> Option<usize> {
+    if eof {
+        return Some(buf.len());
+    }
+    let spans = split::quoted_spans(buf, eof)?;
+    split::last_boundary(buf, &spans).filter(|&c| c > 0)
 }
 pub use table::Table;
 pub use unsubscriptions::Unsubscriptions;
@@ -112,6 +124,7 @@ impl Interners {
             products: &self.products,
             methods: &self.methods,
             absent: 0,
+            keep_duplicates: false,
         }
     }
 }
@@ -126,6 +139,9 @@ pub struct RowCtx<'a> {
     /// unsubscriptions.csv columns a mapping declares absent (bit `col::x`):
     /// their cells are empty and not required (docs/mapping.md, Coverage).
     pub absent: u32,
+    /// Keep rows whose id an earlier row has (a streaming `partition`
+    /// settles duplicate ids across all blocks itself).
+    pub keep_duplicates: bool,
 }
 
 /// The largest number of columns a table has (unsubscriptions: 16).

@@ -105,6 +105,95 @@ fn header_meta<T: Table>(path: &Path, total_bytes: u64, header: &csv::ByteRecord
     }
 }
 
+/// Reads `path` a block of about `block` bytes at a time, each block's
+/// rows parsed as [`read_table`] parses them (header-checked, validated,
+/// rejects with their lines), and hands each block to `each`; a row's
+/// line is `lines(physical line)`. Returns the file's meta (counts
+/// summed) and its SHA-256. Memory: a few blocks, whatever the file's size.
+pub(crate) fn read_blocks<T: Table>(
+    path: &Path,
+    cal: &crate::time::Calendar,
+    block: usize,
+    lines: &(dyn Fn(u64) -> u64 + Sync),
+    mut each: impl FnMut(Loaded<T>, super::Interners) -> Result<(), crate::error::AppError>,
+) -> Result<(InputMeta, String), crate::error::AppError> {
+    use sha2::Digest;
+    let (mut file, total_bytes) = open::<T>(path)?;
+    let shown = path.display().to_string();
+    let unreadable = |e: std::io::Error| InputError::Unreadable {
+        path: shown.clone(),
+        flag: T::FLAG,
+        reason: e.to_string(),
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    let (_, header_len, mut eof) = read_header(&mut file, &mut buf, block).map_err(|e| match e {
+        Some(e) => unreadable(e),
+        None => InputError::Empty { path: shown.clone() },
+    })?;
+    let mut hash = sha2::Sha256::new();
+    hash.update(&buf);
+    let header: Vec<u8> = buf[..header_len].to_vec();
+    let header_lines = count_line_breaks(&header, buf.get(header_len).copied());
+    buf.drain(..header_len);
+    let mut meta: Option<InputMeta> = None;
+    // The physical line of the first byte of `buf`.
+    let mut line = 1 + header_lines;
+    loop {
+        let spans = quoted_spans(&buf, eof);
+        let cut = match &spans {
+            _ if eof => Some(buf.len()),
+            Some(spans) => last_boundary(&buf, spans).filter(|&c| c > 0),
+            None => None,
+        };
+        let Some(cut) = cut else {
+            let want = if spans.is_none() { usize::MAX } else { block };
+            let before = buf.len();
+            eof = fill(&mut file, &mut buf, want).map_err(unreadable)?;
+            hash.update(&buf[before..]);
+            continue;
+        };
+        let mut text = header.clone();
+        if !text.ends_with(b"\n") && !text.ends_with(b"\r") {
+            text.push(b'\n');
+        }
+        let text_header_lines = count_line_breaks(&text, None);
+        text.extend_from_slice(&buf[..cut]);
+        let base = line;
+        let at = move |l: u64| lines(l + base - 1 - text_header_lines);
+        // Each block interns into its own dictionaries (handed on with it).
+        let interners = super::Interners::default();
+        let mut ctx = interners.ctx(cal);
+        ctx.keep_duplicates = true;
+        let loaded = read_table_bytes::<T>(&text, path, &ctx, &at)?;
+        drop(ctx);
+        match &mut meta {
+            None => meta = Some(loaded.meta.clone()),
+            Some(m) => {
+                m.rows_read += loaded.meta.rows_read;
+                m.rejected += loaded.meta.rejected;
+                m.accepted += loaded.meta.accepted;
+            }
+        }
+        each(loaded, interners)?;
+        line += count_line_breaks(&buf[..cut], buf.get(cut).copied());
+        buf.drain(..cut);
+        if buf.is_empty() && eof {
+            break;
+        }
+        let before = buf.len();
+        eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
+        hash.update(&buf[before..]);
+    }
+    let mut meta = meta.unwrap_or_default();
+    meta.name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| T::FILE.to_string());
+    meta.path = path.to_path_buf();
+    meta.bytes = total_bytes;
+    Ok((meta, crate::config::hex(&hash.finalize())))
+}
+
 /// [`read_table`] over text in memory (a mapping's canonical rows,
 /// [`crate::mapping`]), named `name`. Each row's line (and each reject's)
 /// is `lines(physical line in the text)`, before duplicate ids are
@@ -241,7 +330,9 @@ fn read_from<T: Table, R: Read + Send>(
     table.finish();
     drop(parse_span);
 
-    reject_duplicates(&mut table, &mut rejects);
+    if !ctx.keep_duplicates {
+        reject_duplicates(&mut table, &mut rejects);
+    }
     rejects.sort_by_key(|r| r.line);
     for r in &mut rejects {
         r.file.clone_from(&meta.name);

@@ -16,6 +16,7 @@
 pub mod merge;
 pub mod partition;
 mod rows;
+pub mod stream;
 pub mod task;
 
 use std::path::{Path, PathBuf};

@@ -303,16 +303,7 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
             )));
         }
     }
-    let mut written = crate::report::Written::default();
-    written.push(crate::report::write_rejects(&tmp.join("rejects.csv"), &inputs.rejects)?);
-    written.sync_all()?;
-    std::fs::write(tmp.join("policy.toml"), policy_text(policy)?)
-        .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
-    if let Some(mapping) = mapping {
-        std::fs::write(tmp.join("mapping.toml"), &mapping.text)
-            .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
-    }
-    let mut m = Manifest {
+    let m = Manifest {
         format: FORMAT.to_string(),
         id: String::new(),
         shards: opt.shards,
@@ -341,10 +332,33 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
                 .collect()
         }),
     };
+    finish_work(&tmp, &work.dir, m, &inputs.rejects, policy, mapping)
+}
+
+/// Completes the work folder written in `tmp` (its shards done): the
+/// rejects, the policy's and mapping's texts, the manifest with its id;
+/// then puts it in place of `work`.
+pub(super) fn finish_work(
+    tmp: &Path,
+    work: &Path,
+    mut m: Manifest,
+    rejects: &[crate::ingest::Reject],
+    policy: &crate::config::Policy,
+    mapping: Option<&crate::mapping::Mapping>,
+) -> Result<Manifest, AppError> {
+    let mut written = crate::report::Written::default();
+    written.push(crate::report::write_rejects(&tmp.join("rejects.csv"), rejects)?);
+    written.sync_all()?;
+    std::fs::write(tmp.join("policy.toml"), policy_text(policy)?)
+        .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
+    if let Some(mapping) = mapping {
+        std::fs::write(tmp.join("mapping.toml"), &mapping.text)
+            .map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
+    }
     m.id = crate::config::hex(&Sha256::digest(serde_json::to_vec(&m).expect("a manifest serializes")));
     let text = serde_json::to_string_pretty(&m).expect("a manifest serializes") + "\n";
     std::fs::write(tmp.join("manifest.json"), text).map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
-    replace(&tmp, &work.dir)?;
+    replace(tmp, work)?;
     Ok(m)
 }
 
@@ -398,7 +412,7 @@ fn policy_text(p: &crate::config::Policy) -> Result<String, AppError> {
 }
 
 /// A fresh folder beside `work` to write into before it replaces `work`.
-fn temp_sibling(work: &Path) -> Result<PathBuf, AppError> {
+pub(super) fn temp_sibling(work: &Path) -> Result<PathBuf, AppError> {
     let name = work
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
