@@ -165,7 +165,6 @@ pub(crate) fn read_blocks<T: Table>(
         let mut ctx = interners.ctx(cal);
         ctx.keep_duplicates = true;
         let loaded = read_table_bytes::<T>(&text, path, &ctx, &at)?;
-        drop(ctx);
         match &mut meta {
             None => meta = Some(loaded.meta.clone()),
             Some(m) => {

@@ -732,13 +732,13 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
     super::partition::finish_work(&tmp, opt.work, m, &rejects, s.policy, None)
 }
 
+/// summary.json's `inputs`, the rejects (sorted as a run sorts them) and
+/// each input's accepted rows.
+type Described = (Vec<crate::report::InputInfo>, Vec<Reject>, [u64; 3]);
+
 /// summary.json's `inputs` and the rejects, as a run in one piece reads
 /// the same files; and each input's accepted rows.
-fn describe(
-    s: &Streamed<'_>,
-    reads: [Read1; 3],
-    settled: &Settled,
-) -> Result<(Vec<crate::report::InputInfo>, Vec<Reject>, [u64; 3]), AppError> {
+fn describe(s: &Streamed<'_>, reads: [Read1; 3], settled: &Settled) -> Result<Described, AppError> {
     let mask = (1u64 << ORIGIN_BITS) - 1;
     let mut infos = Vec::new();
     let mut all = Vec::new();
