@@ -94,7 +94,7 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
                 a.out.with_file_name(format!("{name}.work"))
             });
             partition_run(&cfg, &opts(shards, &work, formats), a.stream)?;
-            run_all(&work, shards, a.jobs)?;
+            run_all(&work, shards, a.jobs, !a.keep_work)?;
             let s = merge::merge(&merge::Options {
                 work: &work,
                 out: &a.out,
@@ -168,7 +168,10 @@ fn opts(shards: u32, work: &std::path::Path, formats: crate::report::Formats) ->
 }
 
 /// Runs every shard, `jobs` at a time; the first failure is the error.
-fn run_all(work: &std::path::Path, shards: u32, jobs: u32) -> Result<(), AppError> {
+/// `drop_rows`: a shard's rows are removed once its reports are written
+/// (the merge reads only the reports), so the disk the work folder needs
+/// shrinks as the shards are judged.
+fn run_all(work: &std::path::Path, shards: u32, jobs: u32, drop_rows: bool) -> Result<(), AppError> {
     let next = std::sync::atomic::AtomicU32::new(0);
     let worker = || -> Result<(), AppError> {
         loop {
@@ -177,6 +180,9 @@ fn run_all(work: &std::path::Path, shards: u32, jobs: u32) -> Result<(), AppErro
                 return Ok(());
             }
             task::run_shard(work, k)?;
+            if drop_rows {
+                task::drop_rows(work, k)?;
+            }
         }
     };
     std::thread::scope(|s| {

@@ -652,6 +652,10 @@ impl Runs {
                     heap.push(Reverse((at, b, k)));
                 }
             }
+            // This file's runs are merged: their disk is free for the next.
+            for path in &self.runs[file] {
+                std::fs::remove_file(path)?;
+            }
         }
         std::fs::remove_dir_all(&self.dir)
     }

@@ -675,6 +675,7 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
     let mut shard_rows = vec![[0u64; 3]; opt.shards as usize];
     for k in 0..3 {
         let rows = copy_input(k, &s.files[k], &account_paths[k], &settled, opt.shards, &dirs)?;
+        std::fs::remove_file(&account_paths[k]).map_err(|e| out_err(&account_paths[k], e))?;
         for (sr, n) in shard_rows.iter_mut().zip(rows) {
             sr[k] = n;
         }

@@ -155,6 +155,18 @@ pub fn run_shard(work: &Path, k: u32) -> Result<ShardResult, AppError> {
     Ok(done.expect("publish ran the writer"))
 }
 
+/// Removes shard `k`'s rows (its CSVs and lines), keeping its reports:
+/// `run --shards` frees the disk as it goes (a rerun of the shard then
+/// needs a new partition).
+pub fn drop_rows(work: &Path, k: u32) -> Result<(), AppError> {
+    let dir = Work::new(work).shard(k);
+    for name in NAMES.iter().chain(LINES.iter()) {
+        let p = dir.join(name);
+        std::fs::remove_file(&p).map_err(|e| AppError::Output(format!("{}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
 /// The shard read back has the rows partition wrote into it, each accepted.
 fn check_rows(m: &Manifest, k: u32, inputs: &Inputs) -> Result<(), AppError> {
     let got = [
