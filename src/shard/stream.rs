@@ -844,3 +844,49 @@ fn check(s: &Streamed<'_>, inputs: &[crate::report::InputInfo], settled: &Settle
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_groups_are_rooted_at_their_first_name_in_byte_order() {
+        let mut n = Names::default();
+        n.join("acct-9", "acct-5");
+        n.join("acct-7", "acct-9");
+        n.join("acct-2", "acct-3");
+        assert_eq!(n.find("acct-7"), "acct-5");
+        assert_eq!(n.find("acct-3"), "acct-2");
+        n.join("acct-3", "acct-7");
+        for a in ["acct-2", "acct-3", "acct-5", "acct-7", "acct-9"] {
+            assert_eq!(n.find(a), "acct-2", "{a}");
+        }
+        assert_eq!(
+            n.find("acct-1"),
+            "acct-1",
+            "an account that meets no other is its own root"
+        );
+    }
+
+    #[test]
+    fn spilled_records_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spill::new(dir.path(), "t", 3).unwrap();
+        for i in 0..20u64 {
+            let id = format!("id-{i}");
+            s.put(id.as_bytes(), &[i, u64::MAX - i], &[id.as_bytes(), b"x,\"y\"\n"])
+                .unwrap();
+        }
+        let mut got: Vec<(u64, String)> = Vec::new();
+        for p in s.finish().unwrap() {
+            let bytes = std::fs::read(p).unwrap();
+            for ([a, b], [id, tail]) in records::<2, 2>(&bytes) {
+                assert_eq!(b, u64::MAX - a);
+                assert_eq!(tail, b"x,\"y\"\n");
+                got.push((a, String::from_utf8(id.to_vec()).unwrap()));
+            }
+        }
+        got.sort();
+        assert_eq!(got, (0..20).map(|i| (i, format!("id-{i}"))).collect::<Vec<_>>());
+    }
+}
