@@ -55,9 +55,14 @@ export WORK="$scratch/bad-work" OUT="$scratch/bad-merged"
 array=$(sbatch --parsable --array=0-2 --chdir="$scratch" --export=ALL deploy/slurm/shard.sbatch)
 merge=$(sbatch --parsable --dependency=afterok:"$array" --kill-on-invalid-dep=no --chdir="$scratch" --export=ALL deploy/slurm/merge.sbatch)
 wait_gone "$array"
-sleep 2
-reason="$(squeue -h -j "$merge" -o %r)"
-scancel "$merge"
+# slurmctld marks the dependency failed at its next scheduling pass.
+reason=""
+for _ in $(seq 1 60); do
+  reason="$(squeue -h -j "$merge" -o %r)"
+  if [ "$reason" = "DependencyNeverSatisfied" ] || [ -z "$reason" ]; then break; fi
+  sleep 1
+done
+scancel "$merge" 2>/dev/null || true
 test "$reason" = "DependencyNeverSatisfied" || { echo "the merge after a failed shard: $reason" >&2; exit 1; }
 test ! -e "$scratch/bad-merged"
 echo "slurm: a failed shard left the merge unrun ($reason)"
