@@ -73,11 +73,7 @@ pub fn raw_records(text: &str, mut f: impl FnMut(u64, u64, &str)) {
 /// blocks; None when more must be read first (no complete record yet, or
 /// a quote the fast cut cannot follow: then read to the end).
 pub fn record_cut(buf: &[u8], eof: bool) -> Option<usize> {
-    if eof {
-        return Some(buf.len());
-    }
-    let spans = split::quoted_spans(buf, eof)?;
-    split::last_boundary(buf, &spans).filter(|&c| c > 0)
+    reader::cut_or_more(buf, eof, 0).1.ok()
 }
 pub use table::Table;
 pub use unsubscriptions::Unsubscriptions;

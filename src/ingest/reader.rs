@@ -78,14 +78,7 @@ pub(crate) fn named_meta<T: Table>(path: &Path, names: &HeaderNames) -> Result<I
     let (mut file, total_bytes) = open::<T>(path)?;
     let shown = path.display().to_string();
     let mut buf: Vec<u8> = Vec::new();
-    let (header, _, _) = read_header(&mut file, &mut buf, BLOCK).map_err(|e| match e {
-        Some(e) => InputError::Unreadable {
-            path: shown.clone(),
-            flag: T::FLAG,
-            reason: e.to_string(),
-        },
-        None => InputError::Empty { path: shown.clone() },
-    })?;
+    let (header, _, _) = header_of::<T, _>(&mut file, &mut buf, BLOCK, path)?;
     let map = header_map::<T>(&header, &shown, Some(names))?;
     Ok(header_meta::<T>(path, total_bytes, &header, &map))
 }
@@ -110,26 +103,18 @@ fn header_meta<T: Table>(path: &Path, total_bytes: u64, header: &csv::ByteRecord
 /// rejects with their lines), and hands each block to `each`; a row's
 /// line is `lines(physical line)`. Returns the file's meta (counts
 /// summed) and its SHA-256. Memory: a few blocks, whatever the file's size.
-pub(crate) fn read_blocks<T: Table>(
+pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
     path: &Path,
     cal: &crate::time::Calendar,
     block: usize,
     lines: &(dyn Fn(u64) -> u64 + Sync),
-    mut each: impl FnMut(Loaded<T>, super::Interners) -> Result<(), crate::error::AppError>,
-) -> Result<(InputMeta, String), crate::error::AppError> {
+    mut each: impl FnMut(Loaded<T>, super::Interners) -> Result<(), E>,
+) -> Result<(InputMeta, String), E> {
     use sha2::Digest;
     let (mut file, total_bytes) = open::<T>(path)?;
-    let shown = path.display().to_string();
-    let unreadable = |e: std::io::Error| InputError::Unreadable {
-        path: shown.clone(),
-        flag: T::FLAG,
-        reason: e.to_string(),
-    };
+    let unreadable = unreadable::<T>(path);
     let mut buf: Vec<u8> = Vec::new();
-    let (_, header_len, mut eof) = read_header(&mut file, &mut buf, block).map_err(|e| match e {
-        Some(e) => unreadable(e),
-        None => InputError::Empty { path: shown.clone() },
-    })?;
+    let (_, header_len, mut eof) = header_of::<T, _>(&mut file, &mut buf, block, path)?;
     let mut hash = sha2::Sha256::new();
     hash.update(&buf);
     let header: Vec<u8> = buf[..header_len].to_vec();
@@ -139,18 +124,14 @@ pub(crate) fn read_blocks<T: Table>(
     // The physical line of the first byte of `buf`.
     let mut line = 1 + header_lines;
     loop {
-        let spans = quoted_spans(&buf, eof);
-        let cut = match &spans {
-            _ if eof => Some(buf.len()),
-            Some(spans) => last_boundary(&buf, spans).filter(|&c| c > 0),
-            None => None,
-        };
-        let Some(cut) = cut else {
-            let want = if spans.is_none() { usize::MAX } else { block };
-            let before = buf.len();
-            eof = fill(&mut file, &mut buf, want).map_err(unreadable)?;
-            hash.update(&buf[before..]);
-            continue;
+        let cut = match cut_or_more(&buf, eof, block).1 {
+            Ok(cut) => cut,
+            Err(want) => {
+                let before = buf.len();
+                eof = fill(&mut file, &mut buf, want).map_err(&unreadable)?;
+                hash.update(&buf[before..]);
+                continue;
+            }
         };
         let mut text = header.clone();
         if !text.ends_with(b"\n") && !text.ends_with(b"\r") {
@@ -180,7 +161,7 @@ pub(crate) fn read_blocks<T: Table>(
             break;
         }
         let before = buf.len();
-        eof = fill(&mut file, &mut buf, block).map_err(unreadable)?;
+        eof = fill(&mut file, &mut buf, block).map_err(&unreadable)?;
         hash.update(&buf[before..]);
     }
     let mut meta = meta.unwrap_or_default();
@@ -216,16 +197,9 @@ fn read_from<T: Table, R: Read + Send>(
     names: Option<&HeaderNames>,
 ) -> Result<Loaded<T>, InputError> {
     let shown = path.display().to_string();
-    let unreadable = |e: std::io::Error| InputError::Unreadable {
-        path: shown.clone(),
-        flag: T::FLAG,
-        reason: e.to_string(),
-    };
+    let unreadable = unreadable::<T>(path);
     let mut buf: Vec<u8> = Vec::new();
-    let (header, header_len, mut eof) = read_header(&mut file, &mut buf, block).map_err(|e| match e {
-        Some(e) => unreadable(e),
-        None => InputError::Empty { path: shown.clone() },
-    })?;
+    let (header, header_len, mut eof) = header_of::<T, _>(&mut file, &mut buf, block, path)?;
     let map = header_map::<T>(&header, &shown, names)?;
     let mut meta = header_meta::<T>(path, total_bytes, &header, &map);
     let mut line = 1 + count_line_breaks(&buf[..header_len], buf.get(header_len).copied());
@@ -242,19 +216,13 @@ fn read_from<T: Table, R: Read + Send>(
         }
         // Cut the buffer after its last complete record (all of it at EOF)
         // and into chunks at record boundaries.
-        let spans = quoted_spans(&buf, eof);
-        let cut = match &spans {
-            _ if eof => Some(buf.len()),
-            Some(spans) => last_boundary(&buf, spans).filter(|&c| c > 0),
-            None => None,
-        };
-        let Some(cut) = cut else {
-            // No complete record yet, or a quote the fast splitter cannot
-            // follow: read more (the whole rest of the file in that case,
-            // parsed in one piece exactly as the csv crate reads it).
-            let want = if spans.is_none() { usize::MAX } else { block };
-            eof = fill(&mut file, &mut buf, want).map_err(unreadable)?;
-            continue;
+        let (spans, cut) = cut_or_more(&buf, eof, block);
+        let cut = match cut {
+            Ok(cut) => cut,
+            Err(want) => {
+                eof = fill(&mut file, &mut buf, want).map_err(&unreadable)?;
+                continue;
+            }
         };
         let bounds = match &spans {
             Some(spans) => split_points(&buf[..cut], spans, rayon::current_num_threads() * 4),
@@ -323,7 +291,7 @@ fn read_from<T: Table, R: Read + Send>(
             let estimate = (table.len() as u128 * u128::from(total_bytes) / cut as u128) as usize;
             table.reserve((estimate + estimate / 32).saturating_sub(table.len()));
         }
-        eof = read.map_err(unreadable)?;
+        eof = read.map_err(&unreadable)?;
         spare = std::mem::replace(&mut buf, next);
     }
     table.finish();
@@ -345,6 +313,48 @@ fn read_from<T: Table, R: Read + Send>(
 /// record, after an optional BOM) is complete: the header, its length in
 /// bytes (BOM included) and whether the file is exhausted. `Err(None)`: an
 /// empty file.
+/// Where a block of `buf` (which starts at a record boundary) ends: after
+/// its last complete record, all of it at EOF (`Ok`, with the quoted
+/// spans, None when a quote is not RFC 4180); or, with no complete record
+/// yet or such a quote, how many more bytes to read first (`Err`: the
+/// whole rest of the file after such a quote, parsed in one piece exactly
+/// as the csv crate reads it).
+pub(super) fn cut_or_more(buf: &[u8], eof: bool, block: usize) -> (Option<Vec<(usize, usize)>>, Result<usize, usize>) {
+    let spans = quoted_spans(buf, eof);
+    let cut = match &spans {
+        _ if eof => Some(buf.len()),
+        Some(spans) => last_boundary(buf, spans).filter(|&c| c > 0),
+        None => None,
+    };
+    let more = if spans.is_none() { usize::MAX } else { block };
+    (spans, cut.ok_or(more))
+}
+
+/// A read error of `path` (an input of table `T`).
+fn unreadable<T: Table>(path: &Path) -> impl Fn(std::io::Error) -> InputError + '_ {
+    move |e| InputError::Unreadable {
+        path: path.display().to_string(),
+        flag: T::FLAG,
+        reason: e.to_string(),
+    }
+}
+
+/// [`read_header`] of `path` with its errors: unreadable, or empty (not
+/// even a header).
+fn header_of<T: Table, R: Read>(
+    file: &mut R,
+    buf: &mut Vec<u8>,
+    block: usize,
+    path: &Path,
+) -> Result<(csv::ByteRecord, usize, bool), InputError> {
+    read_header(file, buf, block).map_err(|e| match e {
+        Some(e) => unreadable::<T>(path)(e),
+        None => InputError::Empty {
+            path: path.display().to_string(),
+        },
+    })
+}
+
 fn read_header<R: Read>(
     file: &mut R,
     buf: &mut Vec<u8>,

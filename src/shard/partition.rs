@@ -294,15 +294,7 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
         }
     }
     let accepted = [o.line.len() as u64, p.line.len() as u64, u.line.len() as u64];
-    for (k, total) in accepted.iter().enumerate() {
-        let copied: u64 = shard_rows.iter().map(|r| r[k]).sum();
-        if copied != *total {
-            return Err(AppError::Internal(format!(
-                "partition copied {copied} rows of {} into the shards, ingest accepted {total}",
-                NAMES[k]
-            )));
-        }
-    }
+    all_copied(&accepted, &shard_rows)?;
     let m = Manifest {
         format: FORMAT.to_string(),
         id: String::new(),
@@ -333,6 +325,20 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
         }),
     };
     finish_work(&tmp, &work.dir, m, &inputs.rejects, policy, mapping)
+}
+
+/// The control total of a partition: the shards hold every accepted row.
+pub(super) fn all_copied(accepted: &[u64; 3], shard_rows: &[[u64; 3]]) -> Result<(), AppError> {
+    for (k, total) in accepted.iter().enumerate() {
+        let copied: u64 = shard_rows.iter().map(|r| r[k]).sum();
+        if copied != *total {
+            return Err(AppError::Internal(format!(
+                "control total failed: partition copied {copied} rows of {} into the shards, and accepted {total}",
+                NAMES[k]
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Completes the work folder written in `tmp` (its shards done): the

@@ -220,24 +220,25 @@ fn read_input<T: Table>(
     let mut out = Read1::default();
     for (fi, path) in files.paths.iter().enumerate() {
         let lines = |l: u64| files.key(fi, l);
-        let (meta, sha) = crate::ingest::read_blocks::<T>(path, cal, block(), &lines, |mut loaded, interners| {
-            finish(&mut loaded.table, interners);
-            for i in 0..loaded.table.len() {
-                let (id, account, order, batch, latest, currency) = rows(&loaded.table, i);
-                spills.row(&Row {
-                    input: k as u8,
-                    line: loaded.table.line(i),
-                    id: &id,
-                    account: &account,
-                    order: &order,
-                    batch: &batch,
-                    latest,
-                    currency: &currency,
-                })?;
-            }
-            out.rejects.extend(loaded.rejects);
-            Ok(())
-        })?;
+        let (meta, sha) =
+            crate::ingest::read_blocks::<T, AppError>(path, cal, block(), &lines, |mut loaded, interners| {
+                finish(&mut loaded.table, interners);
+                for i in 0..loaded.table.len() {
+                    let (id, account, order, batch, latest, currency) = rows(&loaded.table, i);
+                    spills.row(&Row {
+                        input: k as u8,
+                        line: loaded.table.line(i),
+                        id: &id,
+                        account: &account,
+                        order: &order,
+                        batch: &batch,
+                        latest,
+                        currency: &currency,
+                    })?;
+                }
+                out.rejects.extend(loaded.rejects);
+                Ok(())
+            })?;
         out.meta.push((meta, sha));
     }
     Ok(out)
@@ -564,6 +565,73 @@ pub struct Streamed<'a> {
 }
 
 /// Partitions canonical exports of any size (the three passes above).
+/// Pass 1 over the three inputs.
+fn read_all(s: &Streamed<'_>, cal: &crate::time::Calendar, spills: &mut Spills) -> Result<[Read1; 3], AppError> {
+    // Pass 1.
+    let text = |v: crate::columns::StrView<'_>, i: usize| v.get(i).to_string();
+    fn accounts(col: &mut crate::columns::CodeCol, interners: crate::ingest::Interners) {
+        let (dict, remap) = interners.accounts.finish();
+        col.finish(&dict, |c| remap.rank(c));
+    }
+    let orders = read_input::<Orders>(
+        0,
+        &s.files[0],
+        cal,
+        spills,
+        |o, i| accounts(&mut o.account_id, i),
+        |o, i| {
+            let id = text(o.order_id.view(), i);
+            (
+                id.clone(),
+                o.account_id.view().get(i).to_string(),
+                id,
+                String::new(),
+                o.ordered_at[i],
+                o.currency[i].as_str().to_string(),
+            )
+        },
+    )?;
+    let payments = read_input::<Payments>(
+        1,
+        &s.files[1],
+        cal,
+        spills,
+        |p, i| accounts(&mut p.account_id, i),
+        |p, i| {
+            (
+                text(p.payment_id.view(), i),
+                p.account_id.view().get(i).to_string(),
+                text(p.order_id.view(), i),
+                String::new(),
+                p.paid_at[i],
+                String::new(),
+            )
+        },
+    )?;
+    let unsubs = read_input::<Unsubscriptions>(
+        2,
+        &s.files[2],
+        cal,
+        spills,
+        |u, i| accounts(&mut u.account_id, i),
+        |u, i| {
+            let latest = [u.reviewed_at[i], u.completed_at[i], u.refunded_at[i]]
+                .into_iter()
+                .flatten()
+                .fold(u.requested_at[i], i64::max);
+            (
+                text(u.unsub_id.view(), i),
+                u.account_id.view().get(i).to_string(),
+                text(u.order_id.view(), i),
+                text(u.batch_id.view(), i),
+                latest,
+                String::new(),
+            )
+        },
+    )?;
+    Ok([orders, payments, unsubs])
+}
+
 pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result<super::Manifest, AppError> {
     let cal = s.policy.calendar();
     let tmp = super::partition::temp_sibling(opt.work)?;
@@ -593,68 +661,7 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
         ],
         account_paths: account_paths.clone(),
     };
-    // Pass 1.
-    let text = |v: crate::columns::StrView<'_>, i: usize| v.get(i).to_string();
-    fn accounts(col: &mut crate::columns::CodeCol, interners: crate::ingest::Interners) {
-        let (dict, remap) = interners.accounts.finish();
-        col.finish(&dict, |c| remap.rank(c));
-    }
-    let orders = read_input::<Orders>(
-        0,
-        &s.files[0],
-        &cal,
-        &mut spills,
-        |o, i| accounts(&mut o.account_id, i),
-        |o, i| {
-            let id = text(o.order_id.view(), i);
-            (
-                id.clone(),
-                o.account_id.view().get(i).to_string(),
-                id,
-                String::new(),
-                o.ordered_at[i],
-                o.currency[i].as_str().to_string(),
-            )
-        },
-    )?;
-    let payments = read_input::<Payments>(
-        1,
-        &s.files[1],
-        &cal,
-        &mut spills,
-        |p, i| accounts(&mut p.account_id, i),
-        |p, i| {
-            (
-                text(p.payment_id.view(), i),
-                p.account_id.view().get(i).to_string(),
-                text(p.order_id.view(), i),
-                String::new(),
-                p.paid_at[i],
-                String::new(),
-            )
-        },
-    )?;
-    let unsubs = read_input::<Unsubscriptions>(
-        2,
-        &s.files[2],
-        &cal,
-        &mut spills,
-        |u, i| accounts(&mut u.account_id, i),
-        |u, i| {
-            let latest = [u.reviewed_at[i], u.completed_at[i], u.refunded_at[i]]
-                .into_iter()
-                .flatten()
-                .fold(u.requested_at[i], i64::max);
-            (
-                text(u.unsub_id.view(), i),
-                u.account_id.view().get(i).to_string(),
-                text(u.order_id.view(), i),
-                text(u.batch_id.view(), i),
-                latest,
-                String::new(),
-            )
-        },
-    )?;
+    let reads = read_all(&s, &cal, &mut spills)?;
     for (w, p) in spills.accounts.iter_mut().zip(&spills.account_paths) {
         w.flush().map_err(|e| out_err(p, e))?;
     }
@@ -664,7 +671,6 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
     for p in ids.iter().chain(&order_spill).chain(&batch_spill) {
         let _ = std::fs::remove_file(p);
     }
-    let reads = [orders, payments, unsubs];
     let (inputs, rejects, accepted) = describe(&s, reads, &settled)?;
     check(&s, &inputs, &settled)?;
     // Pass 3.
@@ -681,15 +687,7 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
         }
     }
     std::fs::remove_dir_all(&spill_dir).map_err(|e| out_err(&spill_dir, e))?;
-    for (k, total) in accepted.iter().enumerate() {
-        let copied: u64 = shard_rows.iter().map(|r| r[k]).sum();
-        if copied != *total {
-            return Err(AppError::Internal(format!(
-                "partition copied {copied} rows of {} into the shards, and accepted {total}",
-                NAMES[k]
-            )));
-        }
-    }
+    super::partition::all_copied(&accepted, &shard_rows)?;
     let several = |k: usize| s.files[k].several();
     let m = super::Manifest {
         format: super::FORMAT.to_string(),
