@@ -313,13 +313,16 @@ fn read_from<T: Table, R: Read + Send>(
 /// record, after an optional BOM) is complete: the header, its length in
 /// bytes (BOM included) and whether the file is exhausted. `Err(None)`: an
 /// empty file.
+/// Quoted spans `(open, close)` of a buffer ([`quoted_spans`]).
+type Spans = Vec<(usize, usize)>;
+
 /// Where a block of `buf` (which starts at a record boundary) ends: after
 /// its last complete record, all of it at EOF (`Ok`, with the quoted
 /// spans, None when a quote is not RFC 4180); or, with no complete record
 /// yet or such a quote, how many more bytes to read first (`Err`: the
 /// whole rest of the file after such a quote, parsed in one piece exactly
 /// as the csv crate reads it).
-pub(super) fn cut_or_more(buf: &[u8], eof: bool, block: usize) -> (Option<Vec<(usize, usize)>>, Result<usize, usize>) {
+pub(super) fn cut_or_more(buf: &[u8], eof: bool, block: usize) -> (Option<Spans>, Result<usize, usize>) {
     let spans = quoted_spans(buf, eof);
     let cut = match &spans {
         _ if eof => Some(buf.len()),
