@@ -104,6 +104,16 @@ fn files_of(inputs: &Inputs, k: usize, first: &Path) -> Vec<PathBuf> {
     }
 }
 
+/// A row's line as the inputs hold it: `file << 40 | line` for an input of
+/// several files, the physical line otherwise.
+pub(super) fn line_key(several: bool, file: usize, line: u64) -> u64 {
+    if several {
+        ((file as u64) << ORIGIN_BITS) | line
+    } else {
+        line
+    }
+}
+
 /// Copies input `k`'s accepted rows into the shards' CSVs (header first)
 /// and writes each row's lines; returns the rows per shard.
 fn copy_rows(
@@ -114,21 +124,8 @@ fn copy_rows(
     dirs: &[PathBuf],
 ) -> Result<Vec<u64>, AppError> {
     let io = |p: &Path, e: std::io::Error| AppError::Output(format!("{}: {e}", p.display()));
-    let open = |name: &str| -> Result<Vec<std::io::BufWriter<std::fs::File>>, AppError> {
-        dirs.iter()
-            .map(|d| {
-                let p = d.join(name);
-                std::fs::File::create(&p)
-                    .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
-                    .map_err(|e| io(&p, e))
-            })
-            .collect()
-    };
     let mut out = Copy {
-        text: open(NAMES[k])?,
-        lines: open(LINES[k])?,
-        next_line: vec![0u64; dirs.len()],
-        rows: vec![0u64; dirs.len()],
+        files: ShardFiles::open(dirs, k)?,
         at: 0,
         failed: None,
     };
@@ -139,13 +136,7 @@ fn copy_rows(
                 let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
                 let body = std::str::from_utf8(&bytes)
                     .map_err(|_| AppError::Internal(format!("{}: changed while partition read it", path.display())))?;
-                let key = |line: u64| {
-                    if several {
-                        ((fi as u64) << ORIGIN_BITS) | line
-                    } else {
-                        line
-                    }
-                };
+                let key = |line: u64| line_key(several, fi, line);
                 out.copy(body, fi > 0, row_shard, key, key);
                 if let Some(e) = out.failed.take() {
                     return Err(io(path, e));
@@ -161,19 +152,86 @@ fn copy_rows(
             }
         }
     }
-    for (w, d) in out.text.iter_mut().chain(out.lines.iter_mut()).zip(dirs.iter().cycle()) {
-        w.flush().map_err(|e| io(d, e))?;
-    }
-    Ok(out.rows)
+    out.files.finish(dirs)
 }
 
-/// The shards' files of one input while rows are copied into them.
-struct Copy {
+/// The shards' CSVs and lines files of one input while rows are copied
+/// into them (by the in-memory and the streaming partition alike).
+pub(super) struct ShardFiles {
     text: Vec<std::io::BufWriter<std::fs::File>>,
     lines: Vec<std::io::BufWriter<std::fs::File>>,
     /// The line the next row starts at in each shard's CSV.
     next_line: Vec<u64>,
     rows: Vec<u64>,
+}
+
+impl ShardFiles {
+    /// Creates input `k`'s files in each shard's folder.
+    pub(super) fn open(dirs: &[PathBuf], k: usize) -> Result<ShardFiles, AppError> {
+        let open = |name: &str| -> Result<Vec<std::io::BufWriter<std::fs::File>>, AppError> {
+            dirs.iter()
+                .map(|d| {
+                    let p = d.join(name);
+                    std::fs::File::create(&p)
+                        .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
+                        .map_err(|e| AppError::Output(format!("{}: {e}", p.display())))
+                })
+                .collect()
+        };
+        Ok(ShardFiles {
+            text: open(NAMES[k])?,
+            lines: open(LINES[k])?,
+            next_line: vec![0; dirs.len()],
+            rows: vec![0; dirs.len()],
+        })
+    }
+
+    /// A record's bytes without the line end it may carry.
+    fn trim(raw: &str) -> &[u8] {
+        let raw = raw.strip_suffix('\n').unwrap_or(raw);
+        raw.strip_suffix('\r').unwrap_or(raw).as_bytes()
+    }
+
+    /// Writes the header record (with `span` line breaks inside it) into
+    /// every shard's CSV.
+    pub(super) fn header(&mut self, raw: &str, span: u64) -> std::io::Result<()> {
+        for (w, next) in self.text.iter_mut().zip(&mut self.next_line) {
+            w.write_all(Self::trim(raw))?;
+            w.write_all(b"\n")?;
+            *next = 2 + span;
+        }
+        Ok(())
+    }
+
+    /// Copies one row into shard `s`, with its line in the export.
+    pub(super) fn put(&mut self, s: usize, raw: &str, span: u64, origin: u64) -> std::io::Result<()> {
+        self.text[s].write_all(Self::trim(raw))?;
+        self.text[s].write_all(b"\n")?;
+        self.lines[s].write_all(&self.next_line[s].to_le_bytes())?;
+        self.lines[s].write_all(&origin.to_le_bytes())?;
+        self.next_line[s] += 1 + span;
+        self.rows[s] += 1;
+        Ok(())
+    }
+
+    /// Flushes the files; returns the rows each shard got.
+    pub(super) fn finish(mut self, dirs: &[PathBuf]) -> Result<Vec<u64>, AppError> {
+        for (w, d) in self
+            .text
+            .iter_mut()
+            .chain(self.lines.iter_mut())
+            .zip(dirs.iter().cycle())
+        {
+            w.flush()
+                .map_err(|e| AppError::Output(format!("{}: {e}", d.display())))?;
+        }
+        Ok(self.rows)
+    }
+}
+
+/// Input rows matched to their shards while one CSV text is copied.
+struct Copy {
+    files: ShardFiles,
     /// Position in the rows sorted by line.
     at: usize,
     failed: Option<std::io::Error>,
@@ -196,15 +254,10 @@ impl Copy {
             if self.failed.is_some() {
                 return;
             }
-            let raw = raw.strip_suffix('\n').unwrap_or(raw);
-            let raw = raw.strip_suffix('\r').unwrap_or(raw);
             if !header {
                 header = true;
-                for (s, w) in self.text.iter_mut().enumerate() {
-                    if let Err(e) = w.write_all(raw.as_bytes()).and_then(|_| w.write_all(b"\n")) {
-                        self.failed = Some(e);
-                    }
-                    self.next_line[s] = 2 + span;
+                if let Err(e) = self.files.header(raw, span) {
+                    self.failed = Some(e);
                 }
                 return;
             }
@@ -214,16 +267,9 @@ impl Copy {
             }
             if self.at < row_shard.len() && row_shard[self.at].0 == key {
                 let s = row_shard[self.at].1 as usize;
-                let r = self.text[s]
-                    .write_all(raw.as_bytes())
-                    .and_then(|_| self.text[s].write_all(b"\n"))
-                    .and_then(|_| self.lines[s].write_all(&self.next_line[s].to_le_bytes()))
-                    .and_then(|_| self.lines[s].write_all(&origin(line).to_le_bytes()));
-                if let Err(e) = r {
+                if let Err(e) = self.files.put(s, raw, span, origin(line)) {
                     self.failed = Some(e);
                 }
-                self.next_line[s] += 1 + span;
-                self.rows[s] += 1;
             }
         });
     }

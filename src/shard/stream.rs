@@ -27,7 +27,6 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use super::partition::{LINES, NAMES};
 use super::shard_of;
 use crate::error::AppError;
 use crate::ingest::{Orders, Payments, Reject, Table, Unsubscriptions, ORIGIN_BITS};
@@ -69,11 +68,7 @@ impl InputFiles {
     }
 
     fn key(&self, file: usize, line: u64) -> u64 {
-        if self.several() {
-            ((file as u64) << ORIGIN_BITS) | line
-        } else {
-            line
-        }
+        super::partition::line_key(self.several(), file, line)
     }
 }
 
@@ -381,7 +376,6 @@ fn settle(ids: &[PathBuf], orders: &[PathBuf], batches: &[PathBuf]) -> Result<Se
 }
 
 /// Pass 3 over one input: each kept row's bytes into its shard.
-#[allow(clippy::too_many_arguments)]
 fn copy_input(
     k: usize,
     files: &InputFiles,
@@ -391,19 +385,7 @@ fn copy_input(
     dirs: &[PathBuf],
 ) -> Result<Vec<u64>, AppError> {
     let io = |p: &Path, e: std::io::Error| AppError::Output(format!("{}: {e}", p.display()));
-    let open = |name: &str| -> Result<Vec<BufWriter<File>>, AppError> {
-        dirs.iter()
-            .map(|d| {
-                let p = d.join(name);
-                File::create(&p)
-                    .map(|f| BufWriter::with_capacity(1 << 20, f))
-                    .map_err(|e| io(&p, e))
-            })
-            .collect()
-    };
-    let (mut text, mut lines) = (open(NAMES[k])?, open(LINES[k])?);
-    let mut next_line = vec![0u64; dirs.len()];
-    let mut rows = vec![0u64; dirs.len()];
+    let mut out = super::partition::ShardFiles::open(dirs, k)?;
     let mut accts = std::io::BufReader::with_capacity(1 << 20, File::open(accounts).map_err(|e| io(accounts, e))?);
     // The next accepted row: its line and account.
     let mut next_row = |acct: &mut Vec<u8>| -> Result<Option<u64>, AppError> {
@@ -426,11 +408,8 @@ fn copy_input(
         let mut wrote_header = header_done;
         let (mut file, mut buf, mut eof, mut line) = open_body(path, &mut |raw, span| {
             if !wrote_header {
-                for (s, w) in text.iter_mut().enumerate() {
-                    if let Err(e) = w.write_all(raw).and_then(|_| w.write_all(b"\n")) {
-                        failed = Some(io(path, e));
-                    }
-                    next_line[s] = 2 + span;
+                if let Err(e) = out.header(raw, span) {
+                    failed = Some(io(path, e));
                 }
                 wrote_header = true;
             }
@@ -470,19 +449,10 @@ fn copy_input(
                     let name = String::from_utf8_lossy(&acct);
                     let root = settled.roots.get(name.as_ref()).map_or(name.as_ref(), String::as_str);
                     let s = shard_of(root, shards) as usize;
-                    let raw = raw.strip_suffix('\n').unwrap_or(raw);
-                    let raw = raw.strip_suffix('\r').unwrap_or(raw);
-                    let r = text[s]
-                        .write_all(raw.as_bytes())
-                        .and_then(|_| text[s].write_all(b"\n"))
-                        .and_then(|_| lines[s].write_all(&next_line[s].to_le_bytes()))
-                        .and_then(|_| lines[s].write_all(&key.to_le_bytes()));
-                    if let Err(e) = r {
+                    if let Err(e) = out.put(s, raw, span, key) {
                         step = Err(io(path, e));
                         return;
                     }
-                    next_line[s] += 1 + span;
-                    rows[s] += 1;
                 }
                 match next_row(&mut acct) {
                     Ok(n) => pending = n,
@@ -501,18 +471,14 @@ fn copy_input(
             eof = fill(&mut file, &mut buf, block()).map_err(|e| io(path, e))?;
         }
     }
-    for (w, d) in text.iter_mut().chain(lines.iter_mut()).zip(dirs.iter().cycle()) {
-        w.flush().map_err(|e| io(d, e))?;
-    }
-    Ok(rows)
+    out.finish(dirs)
 }
 
 /// Opens a file, hands its header record's bytes (and line breaks inside
 /// it) to `header`, and returns the file, the bytes read after the
 /// header, whether it is exhausted, and the line of the first byte after
 /// the header.
-#[allow(clippy::type_complexity)]
-fn open_body(path: &Path, header: &mut dyn FnMut(&[u8], u64)) -> Result<(File, Vec<u8>, bool, u64), AppError> {
+fn open_body(path: &Path, header: &mut dyn FnMut(&str, u64)) -> Result<(File, Vec<u8>, bool, u64), AppError> {
     let io = |e: std::io::Error| AppError::Output(format!("{}: {e}", path.display()));
     let mut file = File::open(path).map_err(io)?;
     let mut buf = Vec::new();
@@ -520,13 +486,7 @@ fn open_body(path: &Path, header: &mut dyn FnMut(&[u8], u64)) -> Result<(File, V
     loop {
         if let Some(end) = first_record_end(&buf, eof) {
             let text = std::str::from_utf8(&buf[..end]).unwrap_or_default();
-            let mut span = 0;
-            crate::ingest::raw_records(text, |_, s, raw| {
-                let raw = raw.strip_suffix('\n').unwrap_or(raw);
-                let raw = raw.strip_suffix('\r').unwrap_or(raw);
-                header(raw.as_bytes(), s);
-                span = s;
-            });
+            crate::ingest::raw_records(text, |_, span, raw| header(raw, span));
             let lines = crate::ingest::count_line_breaks(&buf[..end], buf.get(end).copied());
             buf.drain(..end);
             return Ok((file, buf, eof, 1 + lines));
