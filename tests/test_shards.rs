@@ -310,6 +310,15 @@ fn scheduler_steps_with_an_account_selection_rerun_and_refusals() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // A manifest edited by hand (more shards than it lists rows for) is
+    // refused, not trusted.
+    let path = work.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["shards"] = serde_json::json!(5);
+    std::fs::write(&path, m.to_string()).unwrap();
+    let o = refund_recon(&["run", "--shard", "4", "--work"], &[&work]);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the manifest was changed"));
 }
 
 fn paths(v: &[PathBuf]) -> Vec<&Path> {

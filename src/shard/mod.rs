@@ -138,6 +138,14 @@ impl Work {
                 path.display()
             ))
         })?;
+        if m.shards == 0 || m.shard_rows.len() != m.shards as usize {
+            return Err(AppError::Work(format!(
+                "{}: lists {} shards' rows for {} shards; the manifest was changed: partition again",
+                path.display(),
+                m.shard_rows.len(),
+                m.shards
+            )));
+        }
         if m.format != FORMAT {
             return Err(AppError::Work(format!(
                 "{}: work folder format {:?}, this refund-recon reads {FORMAT:?}; partition again with this version",
