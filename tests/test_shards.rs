@@ -46,8 +46,8 @@ fn append(path: &Path, rows: &[Vec<String>]) {
 /// A generated export with what crosses accounts: payments and
 /// unsubscriptions of another account's order, of an unknown order, a
 /// batch spanning accounts, malformed rows, and orders in two files that
-/// overlap (duplicate ids across files).
-fn export(dir: &Path) -> PathBuf {
+/// overlap (duplicate ids across files) unless `one_file`.
+fn export(dir: &Path, one_file: bool) -> PathBuf {
     let data = dir.join("data");
     ok(refund_recon(
         &[
@@ -109,6 +109,9 @@ fn export(dir: &Path) -> PathBuf {
         new_payments.push(row);
     }
     append(&data.join("payments.csv"), &new_payments);
+    if one_file {
+        return data;
+    }
     // Orders in two files that overlap by 50 lines.
     let text = std::fs::read_to_string(data.join("orders.csv")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -125,7 +128,7 @@ fn export(dir: &Path) -> PathBuf {
 }
 
 /// summary.json without what may differ: timings, the start, the file
-/// list (a sharded run writes no explain index).
+/// list (explain.idx may differ), the shards.
 fn summary(dir: &Path) -> serde_json::Value {
     let mut s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
@@ -159,7 +162,7 @@ fn assert_same(one: &Path, merged: &Path) {
 #[test]
 fn merged_shards_equal_one_run_for_1_2_and_7_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let data = export(dir.path());
+    let data = export(dir.path(), false);
     let orders = data.join("orders");
     let inputs: [&Path; 4] = [Path::new("--data"), &data, Path::new("--orders"), &orders];
     let one = dir.path().join("one");
@@ -212,10 +215,76 @@ fn merged_shards_equal_one_run_for_1_2_and_7_shards() {
     );
 }
 
+/// `explain ID --reports` on the merged folder answers as on a run in one
+/// piece, for every kind of subject: unsubscriptions (also those of
+/// another account's order, of an unknown order, in a batch spanning
+/// accounts), orders, accounts, and an id the export does not have.
+#[test]
+fn explain_reports_on_merged_shards_answers_as_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = export(dir.path(), true);
+    let one = dir.path().join("one");
+    ok(refund_recon(&["run", "--data"], &[&data, Path::new("--out"), &one]));
+    let (uh, unsubs) = records(&data.join("unsubscriptions.csv"));
+    let (oh, orders) = records(&data.join("orders.csv"));
+    let at = |h: &csv::StringRecord, n: &str| h.iter().position(|c| c == n).unwrap();
+    let mut ids: Vec<String> = (0..12).map(|i| format!("X-U{i}")).collect();
+    let good =
+        |rs: &[csv::StringRecord], n: usize| rs.iter().filter(move |r| r.len() == n).cloned().collect::<Vec<_>>();
+    let u = good(&unsubs, uh.len());
+    ids.extend(u.iter().step_by(53).map(|r| r[at(&uh, "unsub_id")].to_string()));
+    ids.extend(u.iter().step_by(131).map(|r| r[at(&uh, "account_id")].to_string()));
+    ids.extend(
+        good(&orders, oh.len())
+            .iter()
+            .step_by(149)
+            .map(|r| r[at(&oh, "order_id")].to_string()),
+    );
+    ids.push("no-such-id".into());
+    let answer = |reports: &Path, id: &str, json: bool| {
+        let mut args = vec!["explain", id];
+        if json {
+            args.push("--json");
+        }
+        let o = refund_recon(&args, &[Path::new("--reports"), reports]);
+        (o.status.code(), o.stdout)
+    };
+    for n in ["1", "2", "7"] {
+        let merged = dir.path().join(format!("merged-{n}"));
+        ok(refund_recon(
+            &["run", "--shards", n, "--data"],
+            &[&data, Path::new("--out"), &merged],
+        ));
+        assert_same(&one, &merged);
+        assert!(merged.join("explain.idx").exists(), "the merge writes an explain index");
+        let mut explained = 0;
+        for id in &ids {
+            for json in [false, true] {
+                let (a, b) = (answer(&one, id, json), answer(&merged, id, json));
+                assert_eq!(a.0, b.0, "{id}: exit status, {n} shards");
+                assert!(
+                    a.1 == b.1,
+                    "{id} with {n} shards:\n{}\n---\n{}",
+                    String::from_utf8_lossy(&a.1),
+                    String::from_utf8_lossy(&b.1)
+                );
+                explained += usize::from(a.0 == Some(0) && !a.1.is_empty());
+            }
+        }
+        // Some copied rows are rejected (the export has malformed values),
+        // and the last id is none: both folders say so, with exit 2.
+        assert!(
+            explained >= 3 * ids.len() / 2,
+            "{explained} answers of {}",
+            2 * ids.len()
+        );
+    }
+}
+
 #[test]
 fn scheduler_steps_with_an_account_selection_rerun_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
-    let data = export(dir.path());
+    let data = export(dir.path(), false);
     let (_, unsubs) = records(&data.join("unsubscriptions.csv"));
     let accounts: Vec<String> = unsubs.iter().step_by(40).map(|r| r[2].to_string()).collect();
     let mut select: Vec<&str> = Vec::new();
@@ -432,7 +501,7 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 #[test]
 fn a_streamed_partition_is_the_in_memory_one_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let data = export(dir.path());
+    let data = export(dir.path(), false);
     let orders = data.join("orders");
     let (memory, streamed) = (dir.path().join("memory"), dir.path().join("streamed"));
     let args = |work: &Path| -> Vec<PathBuf> {
@@ -468,6 +537,26 @@ fn a_streamed_partition_is_the_in_memory_one_byte_for_byte() {
             String::from_utf8_lossy(&b[name])
         );
     }
+    // With one file per input, the work folder also holds the inputs'
+    // checkpoints and stamps (for the merged explain index): the same too.
+    let first = orders.join("1.csv");
+    let single = |work: &Path| -> Vec<PathBuf> {
+        let mut a = args(work);
+        a[3] = first.clone();
+        a
+    };
+    let (memory1, streamed1) = (dir.path().join("memory1"), dir.path().join("streamed1"));
+    ok(refund_recon(&["partition", "--shards", "3"], &paths(&single(&memory1))));
+    ok(Command::new(BIN)
+        .current_dir(std::env::temp_dir())
+        .args(["partition", "--shards", "3", "--stream"])
+        .args(single(&streamed1))
+        .env("REFUND_RECON_TEST_BLOCK_BYTES", "20000")
+        .output()
+        .unwrap());
+    let (a1, b1) = (tree(&memory1), tree(&streamed1));
+    assert!(a1.contains_key(Path::new("checkpoints.bin")), "{:?}", a1.keys());
+    assert!(a1 == b1, "the same work folder with one file per input");
     // Past --memory-limit, partition streams by itself.
     let limited = dir.path().join("limited");
     let mut limit = args(&limited);

@@ -86,11 +86,7 @@ pub struct Index {
 /// Where the sections start, from the header's counts.
 struct Sections {
     checkpoints: [u64; 3],
-    lines: [u64; 3],
-    starts: [u64; 3],
-    link_starts: u64,
-    links: u64,
-    ids: u64,
+    body: crate::report::explain_index::Sections,
 }
 
 impl Index {
@@ -119,14 +115,14 @@ impl Index {
                 "this run read its exports through the mapping {name}, and --reports reads rows back from canonical input files, which a mapped run does not have; run `refund-recon explain ID --mapping {name} --data …` (it maps the exports again), or write the canonical files with `refund-recon map` and run on those"
             )));
         }
-        if summary.as_ref().is_some_and(|v| v.get("shards").is_some()) && !path.exists() {
-            return Err(usage(
-                "this folder is the merge of a sharded run, which writes no explain index; run `refund-recon explain ID` with the run's input options (it reads the exports again and answers as the run did)".into(),
-            ));
-        }
         if several && !path.exists() {
             return Err(usage(
                 "this run read several files for one input, and --reports reads rows back from one file per input; run `refund-recon explain ID` with the same --orders/--payments/--unsubscriptions (it reads the exports again)".into(),
+            ));
+        }
+        if summary.as_ref().is_some_and(|v| v.get("shards").is_some()) && !path.exists() {
+            return Err(usage(
+                "this folder is the merge of a sharded run that wrote no explain index (its inputs have more than 2³² lines, or its shards were run by a version that wrote none); run `refund-recon explain ID` with the run's input options (it reads the exports again and answers as the run did)".into(),
             ));
         }
         let mut file = File::open(&path).map_err(|e| {
@@ -170,27 +166,9 @@ impl Index {
             *c = at;
             at += 8 * h.checkpoints[f];
         }
-        let mut lines = [0; 3];
-        for (f, l) in lines.iter_mut().enumerate() {
-            *l = at;
-            at += 4 * h.lines[f];
-        }
-        let mut starts = [0; 3];
-        for s in starts.iter_mut() {
-            *s = at;
-            at += 4 * (u64::from(h.accounts) + u64::from(h.groups) + 1);
-        }
-        let link_starts = at;
-        at += 4 * (u64::from(h.accounts) + 1);
-        let links = at;
-        at += 4 * h.links;
         Sections {
             checkpoints,
-            lines,
-            starts,
-            link_starts,
-            links,
-            ids: at,
+            body: h.counts().sections(at),
         }
     }
 
@@ -215,7 +193,7 @@ impl Index {
         let h = id_hash(id);
         let entry = |k: u64| -> Result<(u32, u32), AppError> {
             let mut b = [0u8; 8];
-            self.read(s.ids + 8 * k, &mut b)?;
+            self.read(s.body.ids + 8 * k, &mut b)?;
             Ok((
                 u32::from_le_bytes(b[..4].try_into().expect("4 bytes")),
                 u32::from_le_bytes(b[4..].try_into().expect("4 bytes")),
@@ -274,8 +252,8 @@ impl Index {
                 return Err(self.corrupt());
             }
             out.push(a);
-            let (from, to) = self.run_of(s.link_starts, a, h.links)?;
-            for g in self.u32s(s.links, from, to)? {
+            let (from, to) = self.run_of(s.body.link_starts, a, h.links)?;
+            for g in self.u32s(s.body.links, from, to)? {
                 if g >= h.groups {
                     return Err(self.corrupt());
                 }
@@ -297,8 +275,8 @@ impl Index {
             if u64::from(k) >= u64::from(h.accounts) + u64::from(h.groups) {
                 return Err(self.corrupt());
             }
-            let (from, to) = self.run_of(s.starts[f], k, h.lines[f])?;
-            out.extend(self.u32s(s.lines[f], from, to)?);
+            let (from, to) = self.run_of(s.body.starts[f], k, h.lines[f])?;
+            out.extend(self.u32s(s.body.lines[f], from, to)?);
         }
         out.sort_unstable();
         out.dedup();

@@ -553,17 +553,38 @@ impl LineBreaks {
 /// go to summary.json, the offsets to explain.idx), so it is off the
 /// critical path on many cores.
 fn hash_and_index(path: &Path) -> std::io::Result<(String, Vec<u64>)> {
-    let mut offsets = vec![0u64];
-    let mut breaks = LineBreaks::new(0, 1);
-    let sha = read_in_pieces(path, |b| {
-        breaks.feed(b, |at, line| {
+    let mut checkpoints = Checkpoints::default();
+    let sha = read_in_pieces(path, |b| checkpoints.feed(b))?;
+    Ok((sha, checkpoints.offsets))
+}
+
+/// The byte offsets of lines 1, 1 + [`LINE_STRIDE`], … of a file fed in
+/// pieces from its first byte (explain.idx's checkpoints).
+#[derive(Debug)]
+pub struct Checkpoints {
+    pub offsets: Vec<u64>,
+    breaks: LineBreaks,
+}
+
+impl Default for Checkpoints {
+    fn default() -> Checkpoints {
+        Checkpoints {
+            offsets: vec![0],
+            breaks: LineBreaks::new(0, 1),
+        }
+    }
+}
+
+impl Checkpoints {
+    pub fn feed(&mut self, b: &[u8]) {
+        let offsets = &mut self.offsets;
+        self.breaks.feed(b, |at, line| {
             if (line - 1).is_multiple_of(LINE_STRIDE) {
                 offsets.push(at);
             }
             true
         });
-    })?;
-    Ok((sha, offsets))
+    }
 }
 
 /// SHA-256 of a file, hex.

@@ -116,7 +116,9 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
     let mut buf: Vec<u8> = Vec::new();
     let (_, header_len, mut eof) = header_of::<T, _>(&mut file, &mut buf, block, path)?;
     let mut hash = sha2::Sha256::new();
+    let mut checkpoints = super::inputs::Checkpoints::default();
     hash.update(&buf);
+    checkpoints.feed(&buf);
     let header: Vec<u8> = buf[..header_len].to_vec();
     let header_lines = count_line_breaks(&header, buf.get(header_len).copied());
     buf.drain(..header_len);
@@ -130,6 +132,7 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
                 let before = buf.len();
                 eof = fill(&mut file, &mut buf, want).map_err(&unreadable)?;
                 hash.update(&buf[before..]);
+                checkpoints.feed(&buf[before..]);
                 continue;
             }
         };
@@ -163,6 +166,7 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
         let before = buf.len();
         eof = fill(&mut file, &mut buf, block).map_err(&unreadable)?;
         hash.update(&buf[before..]);
+        checkpoints.feed(&buf[before..]);
     }
     let mut meta = meta.unwrap_or_default();
     meta.name = path
@@ -171,6 +175,7 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
         .unwrap_or_else(|| T::FILE.to_string());
     meta.path = path.to_path_buf();
     meta.bytes = total_bytes;
+    meta.line_offsets = checkpoints.offsets;
     Ok((meta, crate::config::hex(&hash.finalize())))
 }
 

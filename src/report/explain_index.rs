@@ -327,6 +327,186 @@ fn io(path: &Path, e: std::io::Error) -> AppError {
     super::io_err(path, e)
 }
 
+/// What an index holds besides its header and checkpoints: the slices
+/// and the id table of a run (or of one shard of it).
+pub struct Body {
+    accounts: u32,
+    slices: Slices,
+    ids: Vec<(u32, u32)>,
+}
+
+impl Body {
+    /// The slices and ids of `rec`; None when a line or a count does not
+    /// fit 32 bits (inputs of more than 2³² lines get no index).
+    pub fn of(rec: &Reconciliation) -> Option<Body> {
+        let s = crate::trace::span("  explain.idx slices");
+        let slices = slices(rec)?;
+        drop(s);
+        let fits = |n: usize| u32::try_from(n).is_ok();
+        if !slices.rows.iter().all(|r| fits(r.len())) || !fits(slices.links.len()) {
+            return None;
+        }
+        let s = crate::trace::span("  explain.idx ids");
+        let ids = id_table(rec);
+        drop(s);
+        let accounts = rec.inputs.orders.account_id.dict().len() as u32;
+        Some(Body { accounts, slices, ids })
+    }
+
+    /// The counts a header gives.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            accounts: self.accounts,
+            groups: self.slices.groups,
+            links: self.slices.links.len() as u64,
+            ids: self.ids.len() as u64,
+            lines: [0, 1, 2].map(|f| self.slices.rows[f].len() as u64),
+        }
+    }
+
+    /// Writes the sections after the checkpoints (see the module docs).
+    fn put(&self, put: &mut impl FnMut(&[u8]) -> Result<(), AppError>) -> Result<(), AppError> {
+        let slices = &self.slices;
+        for s in &slices.rows {
+            for chunk in s.chunks(1 << 16) {
+                put(&chunk.iter().flat_map(|&(_, l)| l.to_le_bytes()).collect::<Vec<u8>>())?;
+            }
+        }
+        for s in &slices.rows {
+            put(&starts(
+                s.iter().map(|&(slice, _)| slice),
+                self.accounts + slices.groups,
+            ))?;
+        }
+        put(&starts(slices.links.iter().map(|&(a, _)| a), self.accounts))?;
+        for chunk in slices.links.chunks(1 << 16) {
+            put(&chunk.iter().flat_map(|&(_, g)| g.to_le_bytes()).collect::<Vec<u8>>())?;
+        }
+        for chunk in self.ids.chunks(1 << 16) {
+            let bytes: Vec<u8> = chunk
+                .iter()
+                .flat_map(|&(h, a)| {
+                    let mut b = [0u8; 8];
+                    b[..4].copy_from_slice(&h.to_le_bytes());
+                    b[4..].copy_from_slice(&a.to_le_bytes());
+                    b
+                })
+                .collect();
+            put(&bytes)?;
+        }
+        Ok(())
+    }
+}
+
+/// The sizes of an index's sections (its header's counts; all of a part
+/// file's header).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    pub accounts: u32,
+    pub groups: u32,
+    pub links: u64,
+    pub ids: u64,
+    pub lines: [u64; 3],
+}
+
+/// Where each section of an index's body starts, the body at `at` (the
+/// first byte after the checkpoints).
+#[derive(Debug, Clone, Copy)]
+pub struct Sections {
+    pub lines: [u64; 3],
+    pub starts: [u64; 3],
+    pub link_starts: u64,
+    pub links: u64,
+    pub ids: u64,
+    pub end: u64,
+}
+
+impl Counts {
+    pub fn sections(&self, mut at: u64) -> Sections {
+        let mut lines = [0; 3];
+        for (f, l) in lines.iter_mut().enumerate() {
+            *l = at;
+            at += 4 * self.lines[f];
+        }
+        let mut starts = [0; 3];
+        for s in starts.iter_mut() {
+            *s = at;
+            at += 4 * (u64::from(self.accounts) + u64::from(self.groups) + 1);
+        }
+        let link_starts = at;
+        at += 4 * (u64::from(self.accounts) + 1);
+        let links = at;
+        at += 4 * self.links;
+        let ids = at;
+        at += 8 * self.ids;
+        Sections {
+            lines,
+            starts,
+            link_starts,
+            links,
+            ids,
+            end: at,
+        }
+    }
+}
+
+/// The stamps of the inputs and policy of a run over single canonical
+/// files (what explain --reports checks and reads back).
+pub fn stamps<'m>(
+    metas: impl IntoIterator<Item = &'m crate::ingest::InputMeta>,
+    policy: &crate::config::Policy,
+) -> Result<(Vec<InputStamp>, InputStamp), AppError> {
+    let mut inputs = Vec::new();
+    for m in metas {
+        inputs.push(stamp(&m.path, &m.name, &m.sha256).map_err(|e| io(&m.path, e))?);
+    }
+    let policy_name = policy.path.display().to_string();
+    let policy = stamp(&policy.path, &policy_name, &policy.sha256).map_err(|e| io(&policy.path, e))?;
+    Ok((inputs, policy))
+}
+
+/// Starts an index file at `path`: magic, version, `header`; returns the
+/// writer for the rest.
+pub fn start<H: Serialize>(path: &Path, magic: &[u8; 4], header: &H) -> Result<BufWriter<super::sink::Sink>, AppError> {
+    // Read only by later `explain` runs: around the page cache.
+    let file = super::sink::Sink::create_direct(path)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let json = serde_json::to_vec(header).expect("the header serializes");
+    let mut put = |b: &[u8]| w.write_all(b).map_err(|e| io(path, e));
+    put(magic)?;
+    put(&VERSION.to_le_bytes())?;
+    put(&(json.len() as u32).to_le_bytes())?;
+    put(&json)?;
+    Ok(w)
+}
+
+/// Finishes an index file begun by [`start`]: flushed, hashed, fsynced.
+pub fn finish(path: &Path, w: BufWriter<super::sink::Sink>) -> Result<super::Done, AppError> {
+    let file = w.into_inner().map_err(|e| io(path, e.into_error()))?;
+    file.finish(None)
+}
+
+/// A shard's part of the merged index (`explain.part` in its reports):
+/// [`PART_MAGIC`], the version, the JSON [`Counts`], then the sections of
+/// an index's body over the shard's accounts (docs/scale.md). Slices,
+/// accounts and groups are numbered within the shard; lines are the
+/// exports' own. Returns false, writing nothing, where the index would
+/// not fit 32 bits.
+pub fn write_part(rec: &Reconciliation, path: &Path) -> Result<bool, AppError> {
+    let _span = crate::trace::span("write explain.part");
+    let Some(body) = Body::of(rec) else {
+        return Ok(false);
+    };
+    let mut w = start(path, PART_MAGIC, &body.counts())?;
+    body.put(&mut |b: &[u8]| w.write_all(b).map_err(|e| io(path, e)))?;
+    finish(path, w)?;
+    Ok(true)
+}
+
+/// A shard's part of an index (see [`write_part`]).
+pub const PART: &str = "explain.part";
+pub const PART_MAGIC: &[u8; 4] = b"RRXP";
+
 /// Writes explain.idx for `rec` into the reports folder `dir`. Inputs with
 /// more than 2³² lines get no index (explain --reports then says so):
 /// None. The file is hashed as written and fsynced before publish.
@@ -337,80 +517,63 @@ pub fn write(rec: &Reconciliation, dir: &Path) -> Result<Option<super::Done>, Ap
         // from (explain --reports says so).
         return Ok(None);
     }
-    let s = crate::trace::span("  explain.idx slices");
-    let Some(slices) = slices(rec) else {
+    let Some(body) = Body::of(rec) else {
         return Ok(None);
     };
-    drop(s);
-    let s = crate::trace::span("  explain.idx ids");
-    let ids = id_table(rec);
-    drop(s);
     let metas = &rec.inputs.metas;
     let cks: Vec<&Vec<u64>> = metas.iter().map(|m| &m.line_offsets).collect();
-    let mut inputs = Vec::new();
-    for m in metas.iter() {
-        inputs.push(stamp(&m.path, &m.name, &m.sha256).map_err(|e| io(&m.path, e))?);
-    }
-    let policy_name = rec.policy.path.display().to_string();
-    let policy = stamp(&rec.policy.path, &policy_name, &rec.policy.sha256).map_err(|e| io(&rec.policy.path, e))?;
-    let accounts = rec.inputs.orders.account_id.dict().len() as u32;
-    let fits = |n: usize| u32::try_from(n).is_ok();
-    if !slices.rows.iter().all(|r| fits(r.len())) || !fits(slices.links.len()) {
-        return Ok(None);
-    }
-    let header = Header {
-        version: VERSION,
-        as_of: rec.as_of,
+    let (inputs, policy) = stamps(metas, &rec.policy)?;
+    let header = Header::new(
+        rec.as_of,
         inputs,
         policy,
-        accounts,
-        groups: slices.groups,
-        links: slices.links.len() as u64,
-        ids: ids.len() as u64,
-        lines: [0, 1, 2].map(|f| slices.rows[f].len() as u64),
-        checkpoints: [0, 1, 2].map(|f| cks[f].len() as u64),
-    };
+        body.counts(),
+        [0, 1, 2].map(|f| cks[f].len() as u64),
+    );
     let path = dir.join(FILE);
-    // Read only by later `explain` runs: around the page cache.
-    let file = super::sink::Sink::create_direct(&path)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let json = serde_json::to_vec(&header).expect("the header serializes");
+    let mut w = start(&path, MAGIC, &header)?;
     let mut put = |b: &[u8]| w.write_all(b).map_err(|e| io(&path, e));
-    put(MAGIC)?;
-    put(&VERSION.to_le_bytes())?;
-    put(&(json.len() as u32).to_le_bytes())?;
-    put(&json)?;
     for c in cks {
-        for chunk in c.chunks(1 << 16) {
-            put(&chunk.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+        put_u64s(&mut put, c)?;
+    }
+    body.put(&mut put)?;
+    Ok(Some(finish(&path, w)?))
+}
+
+/// Writes `values` little-endian through `put`, 64 Ki at a time.
+pub fn put_u64s(put: &mut impl FnMut(&[u8]) -> Result<(), AppError>, values: &[u64]) -> Result<(), AppError> {
+    for chunk in values.chunks(1 << 16) {
+        put(&chunk.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
+    }
+    Ok(())
+}
+
+impl Header {
+    pub fn new(as_of: i64, inputs: Vec<InputStamp>, policy: InputStamp, c: Counts, checkpoints: [u64; 3]) -> Header {
+        Header {
+            version: VERSION,
+            as_of,
+            inputs,
+            policy,
+            accounts: c.accounts,
+            groups: c.groups,
+            links: c.links,
+            ids: c.ids,
+            lines: c.lines,
+            checkpoints,
         }
     }
-    for s in &slices.rows {
-        for chunk in s.chunks(1 << 16) {
-            put(&chunk.iter().flat_map(|&(_, l)| l.to_le_bytes()).collect::<Vec<u8>>())?;
+
+    /// The counts of its sections.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            accounts: self.accounts,
+            groups: self.groups,
+            links: self.links,
+            ids: self.ids,
+            lines: self.lines,
         }
     }
-    for s in &slices.rows {
-        put(&starts(s.iter().map(|&(slice, _)| slice), accounts + slices.groups))?;
-    }
-    put(&starts(slices.links.iter().map(|&(a, _)| a), accounts))?;
-    for chunk in slices.links.chunks(1 << 16) {
-        put(&chunk.iter().flat_map(|&(_, g)| g.to_le_bytes()).collect::<Vec<u8>>())?;
-    }
-    for chunk in ids.chunks(1 << 16) {
-        let bytes: Vec<u8> = chunk
-            .iter()
-            .flat_map(|&(h, a)| {
-                let mut b = [0u8; 8];
-                b[..4].copy_from_slice(&h.to_le_bytes());
-                b[4..].copy_from_slice(&a.to_le_bytes());
-                b
-            })
-            .collect();
-        put(&bytes)?;
-    }
-    let file = w.into_inner().map_err(|e| io(&path, e.into_error()))?;
-    Ok(Some(file.finish(None)?))
 }
 
 #[cfg(test)]

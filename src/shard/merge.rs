@@ -354,7 +354,10 @@ pub fn merge(opt: &Options<'_>) -> Result<Summary, AppError> {
             formats,
             policy.billing_timezone.name(),
         )?);
-        let written = report::in_order(done, formats);
+        let mut written = report::in_order(done, formats);
+        if let Some(d) = super::explain::write_index(&work, &m, &results, dir)? {
+            written.push(d);
+        }
         summary.set_timings(&crate::engine::Timings {
             write: t.elapsed(),
             ..Default::default()

@@ -13,6 +13,7 @@
 //! merge interleaves them by account_id (every report is sorted by
 //! account_id first) and adds up the counts.
 
+mod explain;
 pub mod merge;
 pub mod partition;
 mod rows;
@@ -79,6 +80,45 @@ pub struct Manifest {
     pub shard_rows: Vec<[u64; 3]>,
     /// The unsubscriptions columns the mapping declares absent.
     pub absent: Vec<String>,
+    /// Where the merged reports get an explain.idx (the inputs are one
+    /// canonical file each, as for a run's): what its header says of them.
+    #[serde(default)]
+    pub explain: Option<ExplainBase>,
+}
+
+/// What merge needs besides the shards' parts to write explain.idx: the
+/// inputs and policy as a run over them stamps them, and how many
+/// checkpoints of each input [`CHECKPOINTS`] holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExplainBase {
+    pub inputs: Vec<crate::report::explain_index::InputStamp>,
+    pub policy: crate::report::explain_index::InputStamp,
+    pub checkpoints: [u64; 3],
+}
+
+/// The inputs' checkpoints (explain.idx's), u64 little-endian, one input
+/// after the other, in the work folder.
+pub const CHECKPOINTS: &str = "checkpoints.bin";
+
+/// The explain base of inputs read from `metas` (one canonical file each),
+/// their checkpoints written into the work folder being made, `tmp`.
+pub(crate) fn explain_base<'m>(
+    metas: [&'m crate::ingest::InputMeta; 3],
+    policy: &crate::config::Policy,
+    tmp: &Path,
+) -> Result<ExplainBase, AppError> {
+    let (inputs, policy) = crate::report::explain_index::stamps(metas, policy)?;
+    let path = tmp.join(CHECKPOINTS);
+    let mut bytes = Vec::new();
+    for m in metas {
+        bytes.extend(m.line_offsets.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    std::fs::write(&path, bytes).map_err(|e| AppError::Output(format!("{}: {e}", path.display())))?;
+    Ok(ExplainBase {
+        inputs,
+        policy,
+        checkpoints: metas.map(|m| m.line_offsets.len() as u64),
+    })
 }
 
 /// shard.json, in a shard's reports: what merge adds up.
@@ -96,6 +136,9 @@ pub struct ShardResult {
     /// Its reports: name, bytes, SHA-256, rows.
     #[serde(default)]
     pub files: Vec<crate::report::FileEntry>,
+    /// Whether it wrote its part of the explain index (explain.part).
+    #[serde(default)]
+    pub explain: bool,
 }
 
 /// The files of a work folder.

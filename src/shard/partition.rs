@@ -341,6 +341,15 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
     }
     let accepted = [o.line.len() as u64, p.line.len() as u64, u.line.len() as u64];
     all_copied(&accepted, &shard_rows)?;
+    let canonical = mapping.is_none() && inputs.mapped.is_none() && inputs.files.iter().all(Vec::is_empty);
+    let explain = match canonical {
+        true => Some(super::explain_base(
+            [&inputs.metas.orders, &inputs.metas.payments, &inputs.metas.unsubs],
+            policy,
+            &tmp,
+        )?),
+        false => None,
+    };
     let m = Manifest {
         format: FORMAT.to_string(),
         id: String::new(),
@@ -369,6 +378,7 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
                 .map(|c| c.column.to_string())
                 .collect()
         }),
+        explain,
     };
     finish_work(&tmp, &work.dir, m, &inputs.rejects, policy, mapping)
 }

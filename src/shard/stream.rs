@@ -631,6 +631,19 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
     for p in ids.iter().chain(&order_spill).chain(&batch_spill) {
         let _ = std::fs::remove_file(p);
     }
+    let explain = match s.files.iter().any(InputFiles::several) {
+        false => {
+            let metas: [crate::ingest::InputMeta; 3] = std::array::from_fn(|k| {
+                let (meta, sha) = &reads[k].meta[0];
+                crate::ingest::InputMeta {
+                    sha256: sha.clone(),
+                    ..meta.clone()
+                }
+            });
+            Some(super::explain_base(metas.each_ref(), s.policy, &tmp)?)
+        }
+        true => None,
+    };
     let (inputs, rejects, accepted) = describe(&s, reads, &settled)?;
     check(&s, &inputs, &settled)?;
     // Pass 3.
@@ -687,6 +700,7 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
         accepted,
         shard_rows,
         absent: Vec::new(),
+        explain,
     };
     super::partition::finish_work(&tmp, opt.work, m, &rejects, s.policy, None)
 }

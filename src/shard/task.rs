@@ -114,6 +114,7 @@ pub fn run_shard(work: &Path, k: u32) -> Result<ShardResult, AppError> {
         rows: m.shard_rows[k as usize],
         by_code: Default::default(),
         files: Vec::new(),
+        explain: false,
         totals: report::selected_totals(&rec, &sel)?
             .into_iter()
             .map(|(c, t)| (c.as_str().to_string(), (t.expected.to_string(), t.recorded.to_string())))
@@ -134,11 +135,22 @@ pub fn run_shard(work: &Path, k: u32) -> Result<ShardResult, AppError> {
     };
     let mut done = None;
     output::publish(&out, &lock, |tmp| {
-        let (summary, mut written) = report::write_shard_reports(&rec, &sel, tmp, opts)?;
+        // The shard's part of the explain index is built while its reports
+        // are written, as a run builds its index.
+        let part = tmp.join(report::explain_index::PART);
+        let (reports, explain) = rayon::join(
+            || report::write_shard_reports(&rec, &sel, tmp, opts),
+            || match m.explain {
+                Some(_) => report::explain_index::write_part(&rec, &part),
+                None => Ok(false),
+            },
+        );
+        let (summary, mut written) = reports?;
         written.sync_all()?;
         write_accounts(&rec, &sel, &tmp.join(super::merge::ACCOUNTS))?;
         let mut result = result;
         result.files = written.entries().to_vec();
+        result.explain = explain?;
         result.by_code = summary
             .findings
             .by_code
