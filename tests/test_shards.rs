@@ -281,6 +281,65 @@ fn explain_reports_on_merged_shards_answers_as_one_run() {
     }
 }
 
+/// A shard whose rows are more than --memory-limit is refused (exit 3)
+/// before it is read, naming the account that no number of shards can
+/// split, or the shard count that would fit; `run --shards` checks every
+/// shard against its share of the limit before the first runs.
+#[test]
+fn a_shard_over_the_memory_limit_is_refused_naming_its_largest_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = export(dir.path(), true);
+    let work = dir.path().join("work");
+    ok(refund_recon(
+        &["partition", "--shards", "2", "--data"],
+        &[&data, Path::new("--work"), &work],
+    ));
+    let shard = |limit: &str| refund_recon(&["run", "--shard", "0", "--memory-limit", limit, "--work"], &[&work]);
+    let o = shard("1");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("shard 0 holds") && err.contains("no number of shards splits"),
+        "{err}"
+    );
+    let account = err.split("account ").nth(1).unwrap().split(' ').next().unwrap();
+    let (h, rows) = records(&work.join("shard-00000").join("orders.csv"));
+    let col = h.iter().position(|c| c == "account_id").unwrap();
+    assert!(rows.iter().any(|r| &r[col] == account), "{account} is in shard 0");
+    // Above the largest account, below the shard: more shards would do.
+    let bytes: u64 = ["orders.csv", "payments.csv", "unsubscriptions.csv"]
+        .iter()
+        .map(|n| std::fs::metadata(work.join("shard-00000").join(n)).unwrap().len())
+        .sum();
+    let o = shard(&(bytes / 2).to_string());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("partition again with more shards (about --shards 5)"),
+        "{err}"
+    );
+    ok(shard(&bytes.to_string()));
+    // run --shards: each of 2 jobs gets half the limit; refused before any
+    // shard runs.
+    let out = dir.path().join("out");
+    let o = refund_recon(
+        &[
+            "run",
+            "--shards",
+            "2",
+            "--jobs",
+            "2",
+            "--keep-work",
+            "--memory-limit",
+            &bytes.to_string(),
+            "--data",
+        ],
+        &[&data, Path::new("--out"), &out],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!dir.path().join("out.work/shard-00000/reports").exists() && !out.exists());
+}
+
 #[test]
 fn scheduler_steps_with_an_account_selection_rerun_and_refusals() {
     let dir = tempfile::tempdir().unwrap();

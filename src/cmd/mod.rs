@@ -447,7 +447,7 @@ pub(crate) fn load_policy(given: Option<&Path>) -> Result<Policy, AppError> {
 }
 
 /// Half the machine's RAM (from /proc/meminfo), or 8 GiB when unknown.
-fn default_memory_limit() -> u64 {
+pub(crate) fn default_memory_limit() -> u64 {
     let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
         s.lines()
             .find(|l| l.starts_with("MemTotal:"))

@@ -10,7 +10,7 @@ use crate::shard::{merge, partition, task};
 
 pub(crate) enum ShardPlan {
     Partition(Box<Config>, u32, PathBuf, crate::report::Formats, bool),
-    Task(PathBuf, Option<u32>),
+    Task(PathBuf, Option<u32>, u64),
     Merge(MergeArgs),
     Local(Box<Config>, Box<RunArgs>, crate::report::Formats),
 }
@@ -32,7 +32,11 @@ impl ShardPlan {
 
     pub(crate) fn from_run(a: &RunArgs) -> Result<ShardPlan, AppError> {
         match (a.shards, &a.work) {
-            (None, Some(work)) => Ok(ShardPlan::Task(work.clone(), a.shard)),
+            (None, Some(work)) => Ok(ShardPlan::Task(
+                work.clone(),
+                a.shard,
+                a.input.memory_limit.unwrap_or_else(super::default_memory_limit),
+            )),
             _ => {
                 if a.shards == Some(0) || a.jobs == 0 {
                     return Err(AppError::Usage("--shards and --jobs take at least 1".into()));
@@ -62,9 +66,9 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
             );
             Ok(0)
         }
-        ShardPlan::Task(work, shard) => {
+        ShardPlan::Task(work, shard, limit) => {
             let k = task::shard_index(shard)?;
-            let r = task::run_shard(&work, k)?;
+            let r = task::run_shard(&work, k, limit)?;
             say!(
                 "shard {k}: {} orders, {} payments, {} unsubscriptions judged; {} findings",
                 r.rows[0],
@@ -94,7 +98,7 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
                 a.out.with_file_name(format!("{name}.work"))
             });
             partition_run(&cfg, &opts(shards, &work, formats), a.stream)?;
-            run_all(&work, shards, a.jobs, !a.keep_work)?;
+            run_all(&work, shards, a.jobs, !a.keep_work, cfg.memory_limit)?;
             let s = merge::merge(&merge::Options {
                 work: &work,
                 out: &a.out,
@@ -171,7 +175,15 @@ fn opts(shards: u32, work: &std::path::Path, formats: crate::report::Formats) ->
 /// `drop_rows`: a shard's rows are removed once its reports are written
 /// (the merge reads only the reports), so the disk the work folder needs
 /// shrinks as the shards are judged.
-fn run_all(work: &std::path::Path, shards: u32, jobs: u32, drop_rows: bool) -> Result<(), AppError> {
+/// `memory_limit` is shared by the `jobs` shards that run at once; every
+/// shard is checked against its share before the first runs.
+fn run_all(work: &std::path::Path, shards: u32, jobs: u32, drop_rows: bool, memory_limit: u64) -> Result<(), AppError> {
+    let limit = memory_limit / u64::from(jobs.min(shards).max(1));
+    let w = crate::shard::Work::new(work);
+    let m = w.load()?;
+    for k in 0..shards {
+        task::check_memory(&w, &m, k, limit)?;
+    }
     let next = std::sync::atomic::AtomicU32::new(0);
     let worker = || -> Result<(), AppError> {
         loop {
@@ -179,7 +191,7 @@ fn run_all(work: &std::path::Path, shards: u32, jobs: u32, drop_rows: bool) -> R
             if k >= shards {
                 return Ok(());
             }
-            task::run_shard(work, k)?;
+            task::run_shard(work, k, limit)?;
             if drop_rows {
                 task::drop_rows(work, k)?;
             }

@@ -53,7 +53,7 @@ impl Groups {
 /// unsubscription of another account's order, a batch spanning accounts)
 /// are one group, and a group goes where the hash of its first account_id
 /// says.
-fn account_shards(inputs: &Inputs, shards: u32) -> Result<Vec<u32>, AppError> {
+fn account_shards(inputs: &Inputs, shards: u32) -> Result<(Vec<u32>, Vec<(String, String)>), AppError> {
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
     let dict = o.account_id.dict().clone();
     let mut g = Groups((0..dict.len() as u32).collect());
@@ -80,12 +80,44 @@ fn account_shards(inputs: &Inputs, shards: u32) -> Result<Vec<u32>, AppError> {
         let f = *first.entry(b).or_insert(a);
         g.join(f, a);
     }
-    Ok((0..dict.len() as u32)
+    let mut met = Vec::new();
+    let shard = (0..dict.len() as u32)
         .map(|a| {
             let root = g.find(a);
+            if root != a {
+                met.push((dict.name(a).to_string(), dict.name(root).to_string()));
+            }
             shard_of(dict.name(root), shards)
         })
-        .collect())
+        .collect();
+    Ok((shard, met))
+}
+
+/// What a shard's `groups.csv` holds: each of its accounts that meets
+/// another (its group rooted at another account), with the group's root.
+pub const GROUPS: &str = "groups.csv";
+
+/// Writes each shard's groups.csv from (account, root) pairs: sorted by
+/// account, in the shard of the root.
+pub(super) fn write_groups(dirs: &[PathBuf], mut met: Vec<(String, String)>) -> Result<(), AppError> {
+    met.sort_unstable();
+    let mut files: Vec<csv::Writer<std::io::BufWriter<std::fs::File>>> = Vec::with_capacity(dirs.len());
+    let bad = |p: &Path, e: &dyn std::fmt::Display| AppError::Output(format!("{}: {e}", p.display()));
+    for d in dirs {
+        let p = d.join(GROUPS);
+        let f = std::fs::File::create(&p).map_err(|e| bad(&p, &e))?;
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
+        w.write_record(["account_id", "group"]).map_err(|e| bad(&p, &e))?;
+        files.push(w);
+    }
+    for (account, root) in &met {
+        let s = shard_of(root, dirs.len() as u32) as usize;
+        files[s].write_record([account, root]).map_err(|e| bad(&dirs[s], &e))?;
+    }
+    for (w, d) in files.iter_mut().zip(dirs) {
+        w.flush().map_err(|e| bad(d, &e))?;
+    }
+    Ok(())
 }
 
 /// Where one input's rows are copied from: its export files, or the text
@@ -307,7 +339,7 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
     if opt.shards == 0 {
         return Err(AppError::Usage("--shards 0: give at least 1 shard".into()));
     }
-    let shard_of_account = account_shards(&inputs, opt.shards)?;
+    let (shard_of_account, met) = account_shards(&inputs, opt.shards)?;
     let as_of = as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);
 
     let work = Work::new(opt.work);
@@ -316,6 +348,7 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|e| AppError::Output(format!("{}: {e}", d.display())))?;
     }
+    write_groups(&dirs, met)?;
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
     let tables: [(&[u64], Vec<u32>); 3] = [
         (&o.line, o.account_id.codes.clone()),

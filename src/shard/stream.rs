@@ -651,6 +651,10 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|e| out_err(d, e))?;
     }
+    super::partition::write_groups(
+        &dirs,
+        settled.roots.iter().map(|(a, r)| (a.clone(), r.clone())).collect(),
+    )?;
     let mut shard_rows = vec![[0u64; 3]; opt.shards as usize];
     for k in 0..3 {
         let rows = copy_input(k, &s.files[k], &account_paths[k], &settled, opt.shards, &dirs)?;

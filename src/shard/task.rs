@@ -67,18 +67,13 @@ fn read_input(dir: &Path, k: usize) -> Result<ShardInput, AppError> {
     Ok(ShardInput { text, lines })
 }
 
-/// Runs shard `k` of the work folder; returns its result.
-pub fn run_shard(work: &Path, k: u32) -> Result<ShardResult, AppError> {
+/// Runs shard `k` of the work folder, refusing one whose rows are more
+/// than `memory_limit` bytes ([`check_memory`]); returns its result.
+pub fn run_shard(work: &Path, k: u32, memory_limit: u64) -> Result<ShardResult, AppError> {
     let started = std::time::Instant::now();
     let w = Work::new(work);
     let m = w.load()?;
-    if k >= m.shards {
-        return Err(AppError::Usage(format!(
-            "--shard {k}: the work folder {} has shards 0 to {}",
-            work.display(),
-            m.shards - 1
-        )));
-    }
+    check_memory(&w, &m, k, memory_limit)?;
     let policy = w.policy(&m)?;
     let cal = policy.calendar();
     let mapping = w.mapping(&m)?;
@@ -167,6 +162,100 @@ pub fn run_shard(work: &Path, k: u32) -> Result<ShardResult, AppError> {
     Ok(done.expect("publish ran the writer"))
 }
 
+/// A shard whose rows are more than `limit` bytes is refused before it is
+/// read (exit 3), as a run refuses such inputs, with what to do: where
+/// one account, or one group of accounts whose rows meet, is more than
+/// the limit alone, it is named (no number of shards splits it); else the
+/// shard count that would fit. Only then are the shard's rows scanned,
+/// for each account's bytes.
+pub fn check_memory(w: &Work, m: &Manifest, k: u32, limit: u64) -> Result<(), AppError> {
+    if k >= m.shards {
+        return Err(AppError::Usage(format!(
+            "--shard {k}: the work folder {} has shards 0 to {}",
+            w.dir.display(),
+            m.shards - 1
+        )));
+    }
+    let dir = w.shard(k);
+    let size = |n: &str| std::fs::metadata(dir.join(n)).map_or(0, |m| m.len());
+    let bytes: u64 = NAMES.iter().map(|n| size(n)).sum();
+    if bytes <= limit {
+        return Ok(());
+    }
+    let (group, members, group_bytes) = largest_group(&dir)?;
+    let why = format!(
+        "shard {k} holds {bytes} bytes of rows, more than the memory limit of {limit} bytes (--memory-limit, half the RAM by default)"
+    );
+    let raise = "run it where there is more memory, with --memory-limit raised";
+    Err(AppError::Work(if group_bytes > limit && members == 1 {
+        format!(
+            "{why}: account {group} alone holds {group_bytes} bytes, and one account is judged in one piece, so no number of shards splits it; {raise}"
+        )
+    } else if group_bytes > limit {
+        format!(
+            "{why}: account {group} and the {} accounts its rows meet (payments or unsubscriptions of each other's orders, shared batches) hold {group_bytes} bytes, and they are judged together, so no number of shards splits them; {raise}",
+            members - 1
+        )
+    } else {
+        let more = (u128::from(bytes) * u128::from(m.shards)).div_ceil(u128::from(limit)) + 1;
+        format!(
+            "{why}; its largest account or group (account {group}, {members} account(s)) holds {group_bytes} bytes: partition again with more shards (about --shards {more}), or {raise}"
+        )
+    }))
+}
+
+/// The shard's largest group of accounts by the bytes of its rows: its
+/// root account, its accounts, its bytes (its rows read for their
+/// account_id alone; the groups from partition's groups.csv).
+fn largest_group(dir: &Path) -> Result<(String, u64, u64), AppError> {
+    let bad = |p: &Path, e: &dyn std::fmt::Display| AppError::Work(format!("{}: {e}; partition again", p.display()));
+    let mut roots: rustc_hash::FxHashMap<Vec<u8>, Vec<u8>> = Default::default();
+    let gp = dir.join(super::partition::GROUPS);
+    let mut r = csv::Reader::from_path(&gp).map_err(|e| bad(&gp, &e))?;
+    for rec in r.byte_records() {
+        let rec = rec.map_err(|e| bad(&gp, &e))?;
+        roots.insert(rec[0].to_vec(), rec[1].to_vec());
+    }
+    // Per group root: (accounts, bytes).
+    let mut groups: rustc_hash::FxHashMap<Vec<u8>, (rustc_hash::FxHashSet<Vec<u8>>, u64)> = Default::default();
+    for name in NAMES {
+        let p = dir.join(name);
+        let mut r = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(&p)
+            .map_err(|e| bad(&p, &e))?;
+        let header = r.byte_headers().map_err(|e| bad(&p, &e))?.clone();
+        let Some(col) = header
+            .iter()
+            .position(|h| h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h) == b"account_id")
+        else {
+            return Err(bad(&p, &"no account_id column"));
+        };
+        let mut rec = csv::ByteRecord::new();
+        let mut at = r.position().byte();
+        while r.read_byte_record(&mut rec).map_err(|e| bad(&p, &e))? {
+            let next = r.position().byte();
+            let account = rec.get(col).unwrap_or_default();
+            let root = roots.get(account).map_or(account, Vec::as_slice);
+            let g = groups.entry(root.to_vec()).or_default();
+            if !g.0.contains(account) {
+                g.0.insert(account.to_vec());
+            }
+            g.1 += next - at;
+            at = next;
+        }
+    }
+    let (root, (accounts, bytes)) = groups
+        .into_iter()
+        .max_by(|a, b| (a.1 .1, &b.0).cmp(&(b.1 .1, &a.0)))
+        .unwrap_or_default();
+    Ok((
+        String::from_utf8_lossy(&root).into_owned(),
+        accounts.len() as u64,
+        bytes,
+    ))
+}
+
 /// Removes shard `k`'s rows (its CSVs and lines), keeping its reports:
 /// `run --shards` frees the disk as it goes (a rerun of the shard then
 /// needs a new partition).
@@ -220,4 +309,28 @@ fn write_accounts(rec: &Reconciliation, sel: &Selection, path: &Path) -> Result<
         .get_ref()
         .sync_all()
         .map_err(|e| AppError::Output(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accounts that meet are one group: their bytes add up under the
+    /// group's root, each account counted once.
+    #[test]
+    fn the_largest_group_adds_up_the_accounts_that_meet() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+        put("orders.csv", "order_id,account_id\no1,A\no2,B\no3,C\n");
+        put("payments.csv", "account_id,payment_id\nB,p1\n");
+        put("unsubscriptions.csv", "unsub_id,account_id,order_id\nu1,C,o3\n");
+        put(super::super::partition::GROUPS, "account_id,group\nB,A\n");
+        // A: "o1,A\n" (5); B: "o2,B\n" + "B,p1\n" (10); C: 5 + "u1,C,o3\n" (8).
+        assert_eq!(largest_group(dir.path()).unwrap(), ("A".to_string(), 2, 15));
+        put(
+            "unsubscriptions.csv",
+            "unsub_id,account_id,order_id\nu1,C,o3\nu2,C,o3\n",
+        );
+        assert_eq!(largest_group(dir.path()).unwrap(), ("C".to_string(), 1, 21));
+    }
 }
