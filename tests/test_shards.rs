@@ -213,6 +213,51 @@ fn merged_shards_equal_one_run_for_1_2_and_7_shards() {
         s["baseline"]["new"].as_u64() > Some(0) && s["baseline"]["persisting"].as_u64() > Some(0),
         "{s}"
     );
+    // A baseline of other findings (another export, an earlier as_of),
+    // accounts of its own among them: merge reads it an account at a time
+    // and resolves what is gone, as the run does.
+    let (other, base2) = (dir.path().join("other"), dir.path().join("base2"));
+    ok(refund_recon(
+        &["generate", "--orders", "3000", "--seed", "12", "--out"],
+        &[&other],
+    ));
+    ok(refund_recon(
+        &["run", "--as-of", "2021-01-01T00:00:00Z", "--data"],
+        &[&other, Path::new("--out"), &base2],
+    ));
+    let (one, merged) = (dir.path().join("one-c"), dir.path().join("merged-c"));
+    for (out, shards) in [(&one, "1"), (&merged, "2")] {
+        let mut args = inputs.to_vec();
+        args.extend([Path::new("--baseline"), &base2, Path::new("--out"), out]);
+        let flags = if out == &one {
+            vec!["run"]
+        } else {
+            vec!["run", "--shards", shards]
+        };
+        ok(refund_recon(&flags, &args));
+    }
+    assert_same(&one, &merged);
+    assert!(summary(&merged)["baseline"]["resolved"].as_u64() > Some(5));
+    // A baseline not in account order (edited, its summary's hashes
+    // removed) is refused by merge, which reads it in order (exit 2).
+    let base3 = dir.path().join("base3");
+    copy_dir(&base2, &base3);
+    let text = std::fs::read_to_string(base3.join("discrepancies.csv")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1..].reverse();
+    std::fs::write(base3.join("discrepancies.csv"), lines.join("\n") + "\n").unwrap();
+    let mut sj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base3.join("summary.json")).unwrap()).unwrap();
+    sj.as_object_mut().unwrap().remove("files");
+    std::fs::write(base3.join("summary.json"), sj.to_string()).unwrap();
+    let mut args = inputs.to_vec();
+    let refused = dir.path().join("refused");
+    args.extend([Path::new("--baseline"), &base3, Path::new("--out"), &refused]);
+    let o = refund_recon(&["run", "--shards", "2"], &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("not in account order"), "{err}");
+    assert!(!refused.exists());
 }
 
 /// `explain ID --reports` on the merged folder answers as on a run in one

@@ -89,9 +89,9 @@ fn unguard(cell: &str) -> &str {
 }
 
 impl Baseline {
-    /// Reads the baseline folder `dir` for a run under `policy_sha256` with
-    /// the `--account` selection `accounts` (sorted; empty: all).
-    pub fn load(dir: &Path, policy_sha256: &str, accounts: &[String]) -> Result<Baseline, AppError> {
+    /// The baseline folder `dir` checked (its summary.json, and its
+    /// discrepancies.csv's hash), without its findings; and where they are.
+    fn head(dir: &Path, policy_sha256: &str, accounts: &[String]) -> Result<(Baseline, PathBuf), AppError> {
         let summary_path = dir.join("summary.json");
         let text = std::fs::read(&summary_path).map_err(|e| {
             refuse(
@@ -157,18 +157,41 @@ impl Baseline {
         })?;
         let discrepancies = dir.join("discrepancies.csv");
         check_recorded_hash(dir, &summary, &discrepancies)?;
-        let (findings, by_id) = read_findings(dir, &discrepancies, as_of)?;
         let mapping_sha256 = field(&["mapping", "sha256"])
             .and_then(|v| v.as_str())
             .map(str::to_string);
-        Ok(Baseline {
-            path: dir.to_path_buf(),
-            as_of_text,
-            as_of,
-            mapping_sha256,
-            findings,
-            by_id,
-        })
+        Ok((
+            Baseline {
+                path: dir.to_path_buf(),
+                as_of_text,
+                as_of,
+                mapping_sha256,
+                findings: Vec::new(),
+                by_id: FxHashMap::default(),
+            },
+            discrepancies,
+        ))
+    }
+
+    /// Reads the baseline folder `dir` for a run under `policy_sha256` with
+    /// the `--account` selection `accounts` (sorted; empty: all).
+    pub fn load(dir: &Path, policy_sha256: &str, accounts: &[String]) -> Result<Baseline, AppError> {
+        let (mut b, discrepancies) = Baseline::head(dir, policy_sha256, accounts)?;
+        (b.findings, b.by_id) = read_findings(dir, &discrepancies, b.as_of)?;
+        Ok(b)
+    }
+
+    /// The baseline folder `dir` checked as [`Baseline::load`] checks it,
+    /// its findings left to be read a finding at a time (`findings` is
+    /// empty).
+    pub fn open_stream(
+        dir: &Path,
+        policy_sha256: &str,
+        accounts: &[String],
+    ) -> Result<(Baseline, FindingReader), AppError> {
+        let (b, discrepancies) = Baseline::head(dir, policy_sha256, accounts)?;
+        let reader = FindingReader::open(dir, &discrepancies, b.as_of)?;
+        Ok((b, reader))
     }
 
     /// How a finding of this run with `id` stands against the baseline;
@@ -236,40 +259,94 @@ fn check_recorded_hash(dir: &Path, summary: &serde_json::Value, path: &Path) -> 
     Ok(())
 }
 
-/// The findings of a baseline's discrepancies.csv, one per finding id.
-/// A baseline written before finding ids existed gets them computed from
-/// its identity cells, and first_seen = its as_of. Also returns where
-/// each id is in that list.
+/// The findings of a baseline's discrepancies.csv, one per finding id
+/// (the first row of an id), and where each id is in that list.
 fn read_findings(
     dir: &Path,
     path: &Path,
     as_of: Micros,
 ) -> Result<(Vec<PastFinding>, FxHashMap<FindingId, u32>), AppError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .from_path(path)
-        .map_err(|e| refuse(dir, format!("cannot read its discrepancies.csv ({e})")))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| refuse(dir, format!("discrepancies.csv: cannot read the header ({e})")))?
-        .clone();
-    let pos = |name: &str| headers.iter().position(|h| h == name);
-    let mut cols = [0usize; 9];
-    for (c, name) in cols.iter_mut().zip(NEEDED) {
-        *c = pos(name).ok_or_else(|| {
-            refuse(
-                dir,
-                format!("discrepancies.csv has no {name} column; give the reports folder of an earlier run"),
-            )
-        })?;
-    }
-    let (id_col, seen_col) = (pos("finding_id"), pos("first_seen"));
+    let mut reader = FindingReader::open(dir, path, as_of)?;
     let mut findings: Vec<PastFinding> = Vec::new();
     let mut by_id: FxHashMap<FindingId, u32> = FxHashMap::default();
-    for (n, record) in reader.records().enumerate() {
-        let line = n + 2;
-        let record = record.map_err(|e| refuse(dir, format!("discrepancies.csv line {line}: {e}")))?;
+    while let Some(f) = reader.next()? {
+        if let std::collections::hash_map::Entry::Vacant(v) = by_id.entry(f.id) {
+            v.insert(findings.len() as u32);
+            findings.push(f);
+        }
+    }
+    Ok((findings, by_id))
+}
+
+/// A baseline's discrepancies.csv read a finding at a time, in its order
+/// (repeats of an id included). A baseline written before finding ids
+/// existed gets them computed from its identity cells, and first_seen =
+/// its as_of.
+pub struct FindingReader {
+    dir: PathBuf,
+    reader: csv::Reader<std::fs::File>,
+    record: csv::StringRecord,
+    /// The columns of [`NEEDED`], of finding_id and of first_seen.
+    cols: [usize; 9],
+    id_col: Option<usize>,
+    seen_col: Option<usize>,
+    as_of: Micros,
+    /// The record number of the next row (its line where no cell breaks
+    /// a line).
+    line: usize,
+}
+
+impl FindingReader {
+    fn open(dir: &Path, path: &Path, as_of: Micros) -> Result<FindingReader, AppError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .from_path(path)
+            .map_err(|e| refuse(dir, format!("cannot read its discrepancies.csv ({e})")))?;
+        let headers = reader
+            .headers()
+            .map_err(|e| refuse(dir, format!("discrepancies.csv: cannot read the header ({e})")))?
+            .clone();
+        let pos = |name: &str| headers.iter().position(|h| h == name);
+        let mut cols = [0usize; 9];
+        for (c, name) in cols.iter_mut().zip(NEEDED) {
+            *c = pos(name).ok_or_else(|| {
+                refuse(
+                    dir,
+                    format!("discrepancies.csv has no {name} column; give the reports folder of an earlier run"),
+                )
+            })?;
+        }
+        Ok(FindingReader {
+            dir: dir.to_path_buf(),
+            reader,
+            record: csv::StringRecord::new(),
+            cols,
+            id_col: pos("finding_id"),
+            seen_col: pos("first_seen"),
+            as_of,
+            line: 2,
+        })
+    }
+
+    /// The record number of the row [`FindingReader::next`] gave last.
+    pub fn line(&self) -> usize {
+        self.line - 1
+    }
+
+    /// The next finding, or None at the end.
+    pub fn next(&mut self) -> Result<Option<PastFinding>, AppError> {
+        let (dir, line) = (self.dir.as_path(), self.line);
+        let more = self
+            .reader
+            .read_record(&mut self.record)
+            .map_err(|e| refuse(dir, format!("discrepancies.csv line {line}: {e}")))?;
+        if !more {
+            return Ok(None);
+        }
+        self.line += 1;
+        let record = &self.record;
+        let cols = self.cols;
         let cell = |i: usize| record.get(i).unwrap_or("");
-        let id = match id_col.map(cell).filter(|s| !s.is_empty()) {
+        let id = match self.id_col.map(cell).filter(|s| !s.is_empty()) {
             Some(s) => FindingId::parse(s).ok_or_else(|| {
                 refuse(
                     dir,
@@ -286,37 +363,37 @@ fn read_findings(
                 unguard(cell(cols[5])),
             ),
         };
-        match by_id.entry(id) {
-            std::collections::hash_map::Entry::Occupied(_) => continue,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(findings.len() as u32);
-            }
-        }
-        let first_seen = match seen_col.map(cell).filter(|s| !s.is_empty()) {
+        let first_seen = match self.seen_col.map(cell).filter(|s| !s.is_empty()) {
             Some(s) => parse_written_ts(s).map_err(|_| {
                 refuse(
                     dir,
                     format!("discrepancies.csv line {line}, column first_seen: {s:?} is not a timestamp as refund-recon writes them"),
                 )
             })?,
-            None => as_of,
+            None => self.as_of,
         };
-        if first_seen > as_of {
+        if first_seen > self.as_of {
             return Err(refuse(
                 dir,
                 format!(
                     "discrepancies.csv line {line}, column first_seen: {} is later than the baseline's own as_of; the file was edited: give another baseline",
-                    seen_col.map(cell).unwrap_or("")
+                    self.seen_col.map(cell).unwrap_or("")
                 ),
             ));
         }
-        findings.push(PastFinding {
+        Ok(Some(PastFinding {
             id,
             first_seen,
             cells: cols.map(|c| cell(c).to_string()),
-        });
+        }))
     }
-    Ok((findings, by_id))
+}
+
+impl PastFinding {
+    /// Its account_id, as the value the cell shows.
+    pub fn account(&self) -> &str {
+        unguard(&self.cells[2])
+    }
 }
 
 #[cfg(test)]

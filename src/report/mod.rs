@@ -545,20 +545,64 @@ pub fn resolved_file(
     current: &[FindingId],
     path: &Path,
 ) -> Result<Done, AppError> {
-    let gone: Vec<&baseline::PastFinding> = b
-        .resolved(current)
-        .filter(|p| crate::rules::Code::parse(&p.cells[1]).is_none_or(|c| coverage.checks(c)))
-        .collect();
-    let last_seen = b.as_of;
-    write_csv(path, &baseline::RESOLVED_HEADER, &gone, 4096, |p, r| {
+    let mut out = ResolvedRows::create(path, coverage, cal, b.as_of)?;
+    for p in b.resolved(current) {
+        out.push(p)?;
+    }
+    out.finish()
+}
+
+/// resolved.csv written a finding at a time: the baseline's findings gone
+/// now, except those of a code this run did not check (docs/mapping.md).
+pub struct ResolvedRows<'a> {
+    sink: sink::Sink,
+    rows: Rows,
+    coverage: &'a crate::mapping::coverage::Coverage,
+    cal: &'a crate::time::Calendar,
+    /// The baseline's as_of (each row's last_seen).
+    last_seen: crate::time::Micros,
+}
+
+impl<'a> ResolvedRows<'a> {
+    pub fn create(
+        path: &Path,
+        coverage: &'a crate::mapping::coverage::Coverage,
+        cal: &'a crate::time::Calendar,
+        last_seen: crate::time::Micros,
+    ) -> Result<ResolvedRows<'a>, AppError> {
+        Ok(ResolvedRows {
+            sink: csv_sink(path, &baseline::RESOLVED_HEADER)?,
+            rows: Rows::with_capacity(1 << 16),
+            coverage,
+            cal,
+            last_seen,
+        })
+    }
+
+    /// Writes `p` unless this run did not check its code.
+    pub fn push(&mut self, p: &baseline::PastFinding) -> Result<(), AppError> {
+        if crate::rules::Code::parse(&p.cells[1]).is_some_and(|c| !self.coverage.checks(c)) {
+            return Ok(());
+        }
+        let r = &mut self.rows;
         r.plain(&p.id.to_string());
         for c in &p.cells {
             r.text(c);
         }
-        r.ts(p.first_seen, cal);
-        r.ts(last_seen, cal);
+        r.ts(p.first_seen, self.cal);
+        r.ts(self.last_seen, self.cal);
         r.end();
-    })
+        if r.buf.len() >= 1 << 16 {
+            self.sink.put(&r.buf)?;
+            r.buf.clear();
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<Done, AppError> {
+        self.sink.put(&self.rows.buf)?;
+        self.sink.finish(Some(self.rows.rows))
+    }
 }
 
 /// This run's findings against a baseline: new (errors among them) and

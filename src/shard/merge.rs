@@ -14,11 +14,11 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 
 use super::rows::{cell, Out, Rows};
+use super::since::Since;
 use super::{Manifest, ShardResult, Work};
 use crate::error::AppError;
 use crate::model::Currency;
 use crate::report::{self, output, Counts, Done, Formats, Summary, Totals};
-use crate::rules::finding::FindingId;
 use crate::rules::Code;
 
 /// A shard's accounts, in byte order.
@@ -105,57 +105,6 @@ impl Accounts {
     }
 }
 
-/// `--baseline` applied to discrepancies.csv while it is merged: each
-/// finding's status, first_seen and age_days (the shards leave them
-/// empty), the ids seen (for resolved.csv) and the counts.
-struct Since<'a> {
-    baseline: &'a report::Baseline,
-    cal: &'a crate::time::Calendar,
-    as_of: i64,
-    /// Columns of finding_id and severity.
-    columns: (usize, usize),
-    ids: Vec<FindingId>,
-    counts: report::SinceCounts,
-}
-
-impl Since<'_> {
-    /// Rewrites the row just copied to the end of `buf` (its last three
-    /// cells empty) with its standing against the baseline; `id` and
-    /// `severity` are its cells.
-    fn patch(
-        &mut self,
-        id: Option<&[u8]>,
-        severity: Option<&[u8]>,
-        buf: &mut Vec<u8>,
-        start: usize,
-    ) -> Result<(), AppError> {
-        let bad = || {
-            AppError::Internal(
-                "a shard's discrepancies.csv row does not end with its three empty baseline cells".into(),
-            )
-        };
-        let id = id
-            .and_then(|f| std::str::from_utf8(f).ok())
-            .and_then(FindingId::parse)
-            .ok_or_else(bad)?;
-        if !buf[start..].ends_with(b",,,\n") {
-            return Err(bad());
-        }
-        buf.truncate(buf.len() - 3);
-        let since = self.baseline.since(id, self.as_of);
-        buf.extend_from_slice(if since.new { b"new," } else { b"persisting," });
-        self.cal.write_rfc3339(buf, since.first_seen);
-        buf.extend_from_slice(format!(",{}\n", since.age_days(self.as_of)).as_bytes());
-        self.ids.push(id);
-        let severity = match severity {
-            Some(b"error") => crate::rules::Severity::Error,
-            _ => crate::rules::Severity::Warning,
-        };
-        self.counts.add(since.new, severity);
-        Ok(())
-    }
-}
-
 /// Writes the merged by-account reports into `dir`.
 fn merge_tables(
     work: &Work,
@@ -206,6 +155,9 @@ fn merge_tables(
     }
     let mut accounts = Accounts::open(work, m.shards)?;
     while let Some((account, k)) = accounts.next()? {
+        if let Some(s) = since.as_deref_mut() {
+            s.enter(&account)?;
+        }
         let want = cell(&account);
         for (t, (rows, out)) in readers.iter_mut().zip(&mut outs).enumerate() {
             let r = &mut rows[k as usize];
@@ -218,7 +170,7 @@ fn merge_tables(
                         let id = r.field(s.columns.0).map(<[u8]>::to_vec);
                         let severity = r.field(s.columns.1).map(<[u8]>::to_vec);
                         r.copy(&mut out.buf)?;
-                        s.patch(id.as_deref(), severity.as_deref(), &mut out.buf, start)?;
+                        s.patch(&account, (id.as_deref(), severity.as_deref()), &mut out.buf, start)?;
                     }
                     None => r.copy(&mut out.buf)?,
                 }
@@ -317,31 +269,28 @@ pub fn merge(opt: &Options<'_>) -> Result<Summary, AppError> {
         })
         .collect();
     summary.started_at = started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let baseline = match opt.baseline {
-        Some(dir) => Some(report::Baseline::load(dir, &m.policy.sha256, &m.accounts)?),
-        None => None,
+    // The baseline is opened (and checked) before anything is written: it
+    // may be `out` itself, which publish replaces only at the end.
+    let (baseline, reader) = match opt.baseline {
+        Some(dir) => {
+            let (b, reader) = report::Baseline::open_stream(dir, &m.policy.sha256, &m.accounts)?;
+            b.check_order(m.as_of, &cal)?;
+            (Some(b), Some(reader))
+        }
+        None => (None, None),
     };
-    if let Some(b) = &baseline {
-        b.check_order(m.as_of, &cal)?;
-    }
-    let mut since = baseline.as_ref().map(|b| Since {
-        baseline: b,
-        cal: &cal,
-        as_of: m.as_of,
-        columns: (0, 0),
-        ids: Vec::new(),
-        counts: report::SinceCounts::default(),
-    });
     let lock = output::lock(opt.out)?;
     output::publish(opt.out, &lock, |dir| {
-        let mut done = merge_tables(&work, &m, dir, formats, since.as_mut())?;
         let resolved = dir.join("resolved.csv");
-        match &mut since {
+        let mut since = match (&baseline, reader) {
+            (Some(b), Some(reader)) => Some(Since::new((b, reader), &resolved, &coverage, &cal, m.as_of)?),
+            _ => None,
+        };
+        let mut done = merge_tables(&work, &m, dir, formats, since.as_mut())?;
+        match since {
             Some(s) => {
-                s.ids.sort_unstable();
-                s.ids.dedup();
-                let d = report::resolved_file(&coverage, &cal, s.baseline, &s.ids, &resolved)?;
-                summary.baseline = Some(s.counts.info(s.baseline, &cal, d.rows()));
+                let (d, info) = s.finish()?;
+                summary.baseline = Some(info);
                 done.push(d);
             }
             None => done.push(copy_file(&work.reports(0).join("resolved.csv"), &resolved)?),

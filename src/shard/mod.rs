@@ -17,6 +17,7 @@ mod explain;
 pub mod merge;
 pub mod partition;
 mod rows;
+mod since;
 pub mod stream;
 pub mod task;
 
