@@ -46,6 +46,8 @@ run_set() { # name shards input-options...
 run_set sample 3 --data data --policy data/policy.toml
 "$bin" generate --out "$scratch/gen" --orders 20000 --malformed-rate 0.01 --seed 5 >/dev/null
 run_set generated 4 --data "$scratch/gen" --policy data/policy.toml
+# The partition itself as Slurm jobs: 3 read tasks, the settle, 3 copies.
+PARTS=3 run_set parts 4 --data "$scratch/gen" --policy "$PWD/data/policy.toml"
 
 # A failed shard stops the merge: shard 1's rows are gone, its task exits 3,
 # and the merge stays pending on a dependency that can never be met.

@@ -385,6 +385,117 @@ fn a_shard_over_the_memory_limit_is_refused_naming_its_largest_account() {
     assert!(!dir.path().join("out.work/shard-00000/reports").exists() && !out.exists());
 }
 
+/// Map tasks (`partition --part I/M`), each over a share of the files,
+/// one settle, the copies, the shards, the merge: the reports of one run
+/// — with duplicate ids across two files that fall in different parts.
+/// Steps out of order are refused (exit 3, naming what to run), and a copy
+/// rerun writes the same bytes.
+#[test]
+fn map_tasks_over_parts_of_the_files_merge_to_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = export(dir.path(), false);
+    let orders = data.join("orders");
+    let inputs: [&Path; 4] = [Path::new("--data"), &data, Path::new("--orders"), &orders];
+    let one = dir.path().join("one");
+    let mut args = inputs.to_vec();
+    args.extend([Path::new("--out"), &one]);
+    ok(refund_recon(&["run"], &args));
+    for m in [2u32, 4] {
+        let work = dir.path().join(format!("work-{m}"));
+        let mut work_args = inputs.to_vec();
+        work_args.extend([Path::new("--work"), &work]);
+        let read = |i: u32| {
+            refund_recon(
+                &["partition", "--shards", "3", "--part", &format!("{i}/{m}")],
+                &work_args,
+            )
+        };
+        for i in 0..m - 1 {
+            ok(read(i));
+        }
+        let settle = || refund_recon(&["partition", "--shards", "3", "--settle"], &work_args);
+        let o = settle();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains(&format!("part {} has not been read", m - 1)), "{err}");
+        ok(read(m - 1));
+        ok(settle());
+        let copy = |i: u32| {
+            refund_recon(
+                &[
+                    "partition",
+                    "--shards",
+                    "3",
+                    "--copy",
+                    "--part",
+                    &format!("{i}/{m}"),
+                    "--work",
+                ],
+                &[&work],
+            )
+        };
+        for i in 0..m - 1 {
+            ok(copy(i));
+        }
+        let o = refund_recon(&["run", "--shard", "0", "--work"], &[&work]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{err}");
+        assert!(err.contains("has not been copied"), "{err}");
+        ok(copy(m - 1));
+        let before = tree(&work.join("shard-00001"));
+        ok(copy(0));
+        assert!(
+            tree(&work.join("shard-00001")) == before,
+            "a copy rerun writes the same bytes"
+        );
+        for k in ["0", "1", "2"] {
+            ok(refund_recon(&["run", "--shard", k, "--work"], &[&work]));
+        }
+        let merged = dir.path().join(format!("merged-{m}"));
+        ok(refund_recon(
+            &["merge", "--work"],
+            &[&work, Path::new("--out"), &merged],
+        ));
+        assert_same(&one, &merged);
+    }
+    // One file per input: the merged folder answers explain --reports.
+    let single = dir.path().join("single");
+    let first = orders.join("1.csv");
+    let inputs: [&Path; 4] = [Path::new("--data"), &data, Path::new("--orders"), &first];
+    let mut args = inputs.to_vec();
+    args.extend([Path::new("--out"), &single]);
+    ok(refund_recon(&["run"], &args));
+    let work = dir.path().join("work-single");
+    let mut args = inputs.to_vec();
+    args.extend([Path::new("--work"), &work]);
+    for i in ["0/3", "1/3", "2/3"] {
+        ok(refund_recon(&["partition", "--shards", "2", "--part", i], &args));
+    }
+    ok(refund_recon(&["partition", "--shards", "2", "--settle"], &args));
+    for i in ["0/3", "1/3", "2/3"] {
+        ok(refund_recon(
+            &["partition", "--shards", "2", "--copy", "--part", i, "--work"],
+            &[&work],
+        ));
+    }
+    for k in ["0", "1"] {
+        ok(refund_recon(&["run", "--shard", k, "--work"], &[&work]));
+    }
+    let merged = dir.path().join("merged-single");
+    ok(refund_recon(
+        &["merge", "--work"],
+        &[&work, Path::new("--out"), &merged],
+    ));
+    assert_same(&single, &merged);
+    let (uh, unsubs) = records(&data.join("unsubscriptions.csv"));
+    let at = uh.iter().position(|c| c == "unsub_id").unwrap();
+    for r in unsubs.iter().filter(|r| r.len() == uh.len()).step_by(61) {
+        let ask = |reports: &Path| refund_recon(&["explain", &r[at]], &[Path::new("--reports"), reports]);
+        let (a, b) = (ask(&single), ask(&merged));
+        assert_eq!((a.status.code(), &a.stdout), (b.status.code(), &b.stdout), "{}", &r[at]);
+    }
+}
+
 #[test]
 fn scheduler_steps_with_an_account_selection_rerun_and_refusals() {
     let dir = tempfile::tempdir().unwrap();

@@ -215,6 +215,18 @@ pub struct PartitionArgs {
     /// (the default above --memory-limit; canonical exports only).
     #[arg(long)]
     pub stream: bool,
+    /// A map task: read only part I of M (`I/M`), a share of the input
+    /// files (then `--settle` once, then `--part I/M --copy`; docs/scale.md).
+    #[arg(long, value_name = "I/M")]
+    pub part: Option<String>,
+    /// Settle the parts the `--part` tasks read: duplicate ids, orders'
+    /// accounts, batches, as_of; writes the manifest.
+    #[arg(long, conflicts_with = "part")]
+    pub settle: bool,
+    /// With `--part I/M`, after `--settle`: copy the part's rows into the
+    /// shards (input options are then not read).
+    #[arg(long, requires = "part")]
+    pub copy: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,10 +6,13 @@ use std::path::PathBuf;
 use super::{Config, FailOn, MergeArgs, PartitionArgs, RunArgs};
 use crate::error::AppError;
 use crate::rules::Severity;
-use crate::shard::{merge, partition, task};
+use crate::shard::{merge, partition, stream, task};
 
 pub(crate) enum ShardPlan {
     Partition(Box<Config>, u32, PathBuf, crate::report::Formats, bool),
+    /// A map task (`--part I/M`), or the settle.
+    Part(Box<Config>, u32, PathBuf, crate::report::Formats, Option<(u32, u32)>),
+    Copy(PathBuf, u32, u32),
     Task(PathBuf, Option<u32>, u64),
     Merge(MergeArgs),
     Local(Box<Config>, Box<RunArgs>, crate::report::Formats),
@@ -21,6 +24,19 @@ impl ShardPlan {
             return Err(AppError::Usage("--shards 0: give at least 1 shard".into()));
         }
         let formats = super::run::formats(&a.format)?;
+        let part = a.part.as_deref().map(stream::parts::parse_part).transpose()?;
+        if let (Some((i, m)), true) = (part, a.copy) {
+            return Ok(ShardPlan::Copy(a.work.clone(), i, m));
+        }
+        if part.is_some() || a.settle {
+            return Ok(ShardPlan::Part(
+                Box::new(a.input.config()?),
+                a.shards,
+                a.work.clone(),
+                formats,
+                part,
+            ));
+        }
         Ok(ShardPlan::Partition(
             Box::new(a.input.config()?),
             a.shards,
@@ -63,6 +79,48 @@ pub(crate) fn execute(p: ShardPlan) -> Result<u8, AppError> {
                 m.accepted[2],
                 m.shards,
                 work.display()
+            );
+            Ok(0)
+        }
+        ShardPlan::Part(cfg, shards, work, formats, part) => {
+            let files = stream_files(&cfg)?;
+            let s = streamed(&cfg, files);
+            match part {
+                Some((i, m)) => {
+                    let rows = stream::parts::read_part(&s, &work, i, m)?;
+                    say!(
+                        "part {i}/{m}: read {} orders, {} payments, {} unsubscriptions rows into {}",
+                        rows[0],
+                        rows[1],
+                        rows[2],
+                        work.display()
+                    );
+                }
+                None => {
+                    let m = stream::parts::settle_parts(&s, &opts(shards, &work, formats))?;
+                    say!(
+                        "settled {} parts: {} orders, {} payments, {} unsubscriptions for {} shards in {}; copy each part next (--part I/{} --copy)",
+                        m.parts,
+                        m.accepted[0],
+                        m.accepted[1],
+                        m.accepted[2],
+                        m.shards,
+                        work.display(),
+                        m.parts
+                    );
+                }
+            }
+            Ok(0)
+        }
+        ShardPlan::Copy(work, i, m) => {
+            let rows = stream::parts::copy_part(&work, i, m)?;
+            let sum = |k: usize| rows.iter().map(|r| r[k]).sum::<u64>();
+            say!(
+                "part {i}/{m}: copied {} orders, {} payments, {} unsubscriptions into {} shards",
+                sum(0),
+                sum(1),
+                sum(2),
+                rows.len()
             );
             Ok(0)
         }
@@ -117,23 +175,9 @@ fn partition_run(cfg: &Config, opt: &partition::Options<'_>, stream: bool) -> Re
     partition::check_space(opt.work, bytes)?;
     if cfg.mapping.is_none() && (stream || bytes > cfg.memory_limit) {
         // Exports larger than memory: a block at a time (docs/scale.md).
-        let all = cfg.paths.all();
-        let files = std::array::from_fn(|k| crate::shard::stream::InputFiles {
-            paths: all[k].iter().map(|p| p.to_path_buf()).collect(),
-            context: cfg.paths.context[k].len(),
-        });
         let progress = super::Progress::new(bytes);
         progress.phase("partitioning the exports a block at a time");
-        let m = crate::shard::stream::partition(
-            crate::shard::stream::Streamed {
-                files,
-                policy: &cfg.policy,
-                as_of: cfg.as_of,
-                accounts: cfg.selection.accounts(),
-                max_reject_rate: cfg.max_reject_rate,
-            },
-            opt,
-        )?;
+        let m = stream::partition(streamed(cfg, stream_files(cfg)?), opt)?;
         progress.done();
         return Ok(m);
     }
@@ -160,6 +204,32 @@ fn partition_run(cfg: &Config, opt: &partition::Options<'_>, stream: bool) -> Re
     let m = partition::partition(read, opt)?;
     progress.done();
     Ok(m)
+}
+
+/// The inputs' files as the streaming partition reads them (canonical
+/// exports only: exit 2 with a mapping).
+fn stream_files(cfg: &Config) -> Result<[stream::InputFiles; 3], AppError> {
+    if let Some(m) = &cfg.mapping {
+        return Err(AppError::Usage(format!(
+            "--part and --settle read canonical exports, and --mapping {} maps them in memory; write the canonical files with `refund-recon map` first, and partition those",
+            m.name
+        )));
+    }
+    let all = cfg.paths.all();
+    Ok(std::array::from_fn(|k| stream::InputFiles {
+        paths: all[k].iter().map(|p| p.to_path_buf()).collect(),
+        context: cfg.paths.context[k].len(),
+    }))
+}
+
+fn streamed(cfg: &Config, files: [stream::InputFiles; 3]) -> stream::Streamed<'_> {
+    stream::Streamed {
+        files,
+        policy: &cfg.policy,
+        as_of: cfg.as_of,
+        accounts: cfg.selection.accounts(),
+        max_reject_rate: cfg.max_reject_rate,
+    }
 }
 
 fn opts(shards: u32, work: &std::path::Path, formats: crate::report::Formats) -> partition::Options<'_> {

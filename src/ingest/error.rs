@@ -2,7 +2,7 @@
 //! row's reject (rejects.csv).
 
 /// One rejected row (rejects.csv).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reject {
     /// The file's name (its last path component).
     pub file: String,

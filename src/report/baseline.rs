@@ -269,7 +269,7 @@ fn read_findings(
     let mut reader = FindingReader::open(dir, path, as_of)?;
     let mut findings: Vec<PastFinding> = Vec::new();
     let mut by_id: FxHashMap<FindingId, u32> = FxHashMap::default();
-    while let Some(f) = reader.next()? {
+    while let Some(f) = reader.next_finding()? {
         if let std::collections::hash_map::Entry::Vacant(v) = by_id.entry(f.id) {
             v.insert(findings.len() as u32);
             findings.push(f);
@@ -327,13 +327,13 @@ impl FindingReader {
         })
     }
 
-    /// The record number of the row [`FindingReader::next`] gave last.
+    /// The record number of the row [`FindingReader::next_finding`] gave last.
     pub fn line(&self) -> usize {
         self.line - 1
     }
 
     /// The next finding, or None at the end.
-    pub fn next(&mut self) -> Result<Option<PastFinding>, AppError> {
+    pub fn next_finding(&mut self) -> Result<Option<PastFinding>, AppError> {
         let (dir, line) = (self.dir.as_path(), self.line);
         let more = self
             .reader

@@ -222,7 +222,6 @@ fn write_body(parts: &[Part], total: &Counts, w: &mut BufWriter<Sink>, path: &Pa
         p.each(p.sections.links, 0, p.counts.links, |g| put(groups + g))?;
         groups += p.counts.groups;
     }
-    drop(put);
     merge_ids(parts, w, path)
 }
 

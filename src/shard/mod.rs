@@ -85,6 +85,11 @@ pub struct Manifest {
     /// canonical file each, as for a run's): what its header says of them.
     #[serde(default)]
     pub explain: Option<ExplainBase>,
+    /// The map tasks a partition made in parts had (`--part I/M`: M); 0
+    /// for a partition in one piece. The shards' rows are then in
+    /// `shard-KKKKK/part-IIIII/`, one folder per part.
+    #[serde(default)]
+    pub parts: u32,
 }
 
 /// What merge needs besides the shards' parts to write explain.idx: the
@@ -103,8 +108,8 @@ pub const CHECKPOINTS: &str = "checkpoints.bin";
 
 /// The explain base of inputs read from `metas` (one canonical file each),
 /// their checkpoints written into the work folder being made, `tmp`.
-pub(crate) fn explain_base<'m>(
-    metas: [&'m crate::ingest::InputMeta; 3],
+pub(crate) fn explain_base(
+    metas: [&crate::ingest::InputMeta; 3],
     policy: &crate::config::Policy,
     tmp: &Path,
 ) -> Result<ExplainBase, AppError> {

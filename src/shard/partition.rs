@@ -53,7 +53,11 @@ impl Groups {
 /// unsubscription of another account's order, a batch spanning accounts)
 /// are one group, and a group goes where the hash of its first account_id
 /// says.
-fn account_shards(inputs: &Inputs, shards: u32) -> Result<(Vec<u32>, Vec<(String, String)>), AppError> {
+/// Each account's shard, and (account, root) for each account that meets
+/// another (for groups.csv).
+type AccountShards = (Vec<u32>, Vec<(String, String)>);
+
+fn account_shards(inputs: &Inputs, shards: u32) -> Result<AccountShards, AppError> {
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
     let dict = o.account_id.dict().clone();
     let mut g = Groups((0..dict.len() as u32).collect());
@@ -412,6 +416,7 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
                 .collect()
         }),
         explain,
+        parts: 0,
     };
     finish_work(&tmp, &work.dir, m, &inputs.rejects, policy, mapping)
 }
@@ -436,6 +441,20 @@ pub(super) fn all_copied(accepted: &[u64; 3], shard_rows: &[[u64; 3]]) -> Result
 pub(super) fn finish_work(
     tmp: &Path,
     work: &Path,
+    m: Manifest,
+    rejects: &[crate::ingest::Reject],
+    policy: &crate::config::Policy,
+    mapping: Option<&crate::mapping::Mapping>,
+) -> Result<Manifest, AppError> {
+    let m = write_work(tmp, m, rejects, policy, mapping)?;
+    replace(tmp, work)?;
+    Ok(m)
+}
+
+/// Writes the rejects, the policy's and mapping's texts, and last the
+/// manifest with its id into the work folder `tmp`.
+pub(super) fn write_work(
+    tmp: &Path,
     mut m: Manifest,
     rejects: &[crate::ingest::Reject],
     policy: &crate::config::Policy,
@@ -453,7 +472,6 @@ pub(super) fn finish_work(
     m.id = crate::config::hex(&Sha256::digest(serde_json::to_vec(&m).expect("a manifest serializes")));
     let text = serde_json::to_string_pretty(&m).expect("a manifest serializes") + "\n";
     std::fs::write(tmp.join("manifest.json"), text).map_err(|e| AppError::Output(format!("{}: {e}", tmp.display())))?;
-    replace(tmp, work)?;
     Ok(m)
 }
 

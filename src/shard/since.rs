@@ -52,7 +52,7 @@ impl<'a> Since<'a> {
         cal: &'a crate::time::Calendar,
         as_of: i64,
     ) -> Result<Since<'a>, AppError> {
-        let ahead = reader.next()?;
+        let ahead = reader.next_finding()?;
         Ok(Since {
             baseline,
             reader,
@@ -100,7 +100,7 @@ impl<'a> Since<'a> {
                 a.findings.push(f);
                 a.seen.push(false);
             }
-            next = self.reader.next()?;
+            next = self.reader.next_finding()?;
         }
         Ok(Some(a))
     }

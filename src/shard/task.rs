@@ -4,7 +4,9 @@
 //! writes the same bytes).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use super::stream::parts::row_dirs;
 
 use super::partition::{LINES, NAMES};
 use super::{Manifest, ShardResult, Work};
@@ -67,6 +69,47 @@ fn read_input(dir: &Path, k: usize) -> Result<ShardInput, AppError> {
     Ok(ShardInput { text, lines })
 }
 
+/// Input `k`'s rows of a shard whose rows are in `dirs` (one, or a piece
+/// per part): the pieces one after the other, under the first one's
+/// header, their lines renumbered. A part with no file of the input has
+/// no piece of it.
+fn read_rows(dirs: &[PathBuf], k: usize) -> Result<ShardInput, AppError> {
+    if let [dir] = dirs {
+        return read_input(dir, k);
+    }
+    let mut out = ShardInput {
+        text: Vec::new(),
+        lines: Vec::new(),
+    };
+    // The line the next byte appended starts.
+    let mut next = 1u64;
+    for dir in dirs.iter().filter(|d| d.join(NAMES[k]).exists()) {
+        let piece = read_input(dir, k)?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(piece.text.as_slice());
+        let mut header = csv::ByteRecord::new();
+        let _ = rdr.read_byte_record(&mut header);
+        let head = (rdr.position().byte() as usize).min(piece.text.len());
+        let head_lines = crate::ingest::count_line_breaks(&piece.text[..head], piece.text.get(head).copied());
+        if out.text.is_empty() {
+            out.text.extend_from_slice(&piece.text[..head]);
+            next = 1 + head_lines;
+        }
+        let body = &piece.text[head..];
+        out.lines.extend(
+            piece
+                .lines
+                .iter()
+                .map(|&(l, origin)| (l - (1 + head_lines) + next, origin)),
+        );
+        next += crate::ingest::count_line_breaks(body, None);
+        out.text.extend_from_slice(body);
+    }
+    Ok(out)
+}
+
 /// Runs shard `k` of the work folder, refusing one whose rows are more
 /// than `memory_limit` bytes ([`check_memory`]); returns its result.
 pub fn run_shard(work: &Path, k: u32, memory_limit: u64) -> Result<ShardResult, AppError> {
@@ -77,8 +120,8 @@ pub fn run_shard(work: &Path, k: u32, memory_limit: u64) -> Result<ShardResult, 
     let policy = w.policy(&m)?;
     let cal = policy.calendar();
     let mapping = w.mapping(&m)?;
-    let dir = w.shard(k);
-    let shard_inputs = [read_input(&dir, 0)?, read_input(&dir, 1)?, read_input(&dir, 2)?];
+    let dirs = row_dirs(&w.shard(k), m.parts)?;
+    let shard_inputs = [read_rows(&dirs, 0)?, read_rows(&dirs, 1)?, read_rows(&dirs, 2)?];
     let lookups: Vec<Box<dyn Fn(u64) -> u64 + Sync + '_>> = shard_inputs
         .iter()
         .map(|s| {
@@ -177,12 +220,13 @@ pub fn check_memory(w: &Work, m: &Manifest, k: u32, limit: u64) -> Result<(), Ap
         )));
     }
     let dir = w.shard(k);
-    let size = |n: &str| std::fs::metadata(dir.join(n)).map_or(0, |m| m.len());
-    let bytes: u64 = NAMES.iter().map(|n| size(n)).sum();
+    let dirs = row_dirs(&dir, m.parts)?;
+    let size = |d: &PathBuf, n: &str| std::fs::metadata(d.join(n)).map_or(0, |m| m.len());
+    let bytes: u64 = dirs.iter().flat_map(|d| NAMES.iter().map(move |n| size(d, n))).sum();
     if bytes <= limit {
         return Ok(());
     }
-    let (group, members, group_bytes) = largest_group(&dir)?;
+    let (group, members, group_bytes) = largest_group(&dir, &dirs)?;
     let why = format!(
         "shard {k} holds {bytes} bytes of rows, more than the memory limit of {limit} bytes (--memory-limit, half the RAM by default)"
     );
@@ -207,7 +251,7 @@ pub fn check_memory(w: &Work, m: &Manifest, k: u32, limit: u64) -> Result<(), Ap
 /// The shard's largest group of accounts by the bytes of its rows: its
 /// root account, its accounts, its bytes (its rows read for their
 /// account_id alone; the groups from partition's groups.csv).
-fn largest_group(dir: &Path) -> Result<(String, u64, u64), AppError> {
+fn largest_group(dir: &Path, dirs: &[PathBuf]) -> Result<(String, u64, u64), AppError> {
     let bad = |p: &Path, e: &dyn std::fmt::Display| AppError::Work(format!("{}: {e}; partition again", p.display()));
     let mut roots: rustc_hash::FxHashMap<Vec<u8>, Vec<u8>> = Default::default();
     let gp = dir.join(super::partition::GROUPS);
@@ -218,8 +262,11 @@ fn largest_group(dir: &Path) -> Result<(String, u64, u64), AppError> {
     }
     // Per group root: (accounts, bytes).
     let mut groups: rustc_hash::FxHashMap<Vec<u8>, (rustc_hash::FxHashSet<Vec<u8>>, u64)> = Default::default();
-    for name in NAMES {
-        let p = dir.join(name);
+    for p in dirs
+        .iter()
+        .flat_map(|d| NAMES.map(|n| d.join(n)))
+        .filter(|p| p.exists())
+    {
         let mut r = csv::ReaderBuilder::new()
             .flexible(true)
             .from_path(&p)
@@ -260,9 +307,13 @@ fn largest_group(dir: &Path) -> Result<(String, u64, u64), AppError> {
 /// `run --shards` frees the disk as it goes (a rerun of the shard then
 /// needs a new partition).
 pub fn drop_rows(work: &Path, k: u32) -> Result<(), AppError> {
-    let dir = Work::new(work).shard(k);
-    for name in NAMES.iter().chain(LINES.iter()) {
-        let p = dir.join(name);
+    let w = Work::new(work);
+    let dirs = row_dirs(&w.shard(k), w.load()?.parts)?;
+    for p in dirs
+        .iter()
+        .flat_map(|d| NAMES.iter().chain(LINES.iter()).map(|n| d.join(n)))
+        .filter(|p| p.exists())
+    {
         std::fs::remove_file(&p).map_err(|e| AppError::Output(format!("{}: {e}", p.display())))?;
     }
     Ok(())
@@ -326,11 +377,17 @@ mod tests {
         put("unsubscriptions.csv", "unsub_id,account_id,order_id\nu1,C,o3\n");
         put(super::super::partition::GROUPS, "account_id,group\nB,A\n");
         // A: "o1,A\n" (5); B: "o2,B\n" + "B,p1\n" (10); C: 5 + "u1,C,o3\n" (8).
-        assert_eq!(largest_group(dir.path()).unwrap(), ("A".to_string(), 2, 15));
+        assert_eq!(
+            largest_group(dir.path(), &[dir.path().to_path_buf()]).unwrap(),
+            ("A".to_string(), 2, 15)
+        );
         put(
             "unsubscriptions.csv",
             "unsub_id,account_id,order_id\nu1,C,o3\nu2,C,o3\n",
         );
-        assert_eq!(largest_group(dir.path()).unwrap(), ("C".to_string(), 1, 21));
+        assert_eq!(
+            largest_group(dir.path(), &[dir.path().to_path_buf()]).unwrap(),
+            ("C".to_string(), 1, 21)
+        );
     }
 }

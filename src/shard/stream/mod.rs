@@ -28,6 +28,8 @@ use std::path::{Path, PathBuf};
 use rustc_hash::FxHashMap;
 
 use super::shard_of;
+
+pub mod parts;
 use crate::error::AppError;
 use crate::ingest::{Orders, Payments, Reject, Table, Unsubscriptions, ORIGIN_BITS};
 
@@ -211,9 +213,10 @@ fn read_input<T: Table>(
     spills: &mut Spills,
     finish: fn(&mut T, crate::ingest::Interners),
     rows: impl Fn(&T, usize) -> (String, String, String, String, i64, String),
+    only: &dyn Fn(usize, usize) -> bool,
 ) -> Result<Read1, AppError> {
     let mut out = Read1::default();
-    for (fi, path) in files.paths.iter().enumerate() {
+    for (fi, path) in files.paths.iter().enumerate().filter(|&(fi, _)| only(k, fi)) {
         let lines = |l: u64| files.key(fi, l);
         let (meta, sha) =
             crate::ingest::read_blocks::<T, AppError>(path, cal, block(), &lines, |mut loaded, interners| {
@@ -240,6 +243,7 @@ fn read_input<T: Table>(
 }
 
 /// What pass 2 settled.
+#[derive(Default)]
 pub struct Settled {
     /// Per input, the lines of rows that repeat an earlier id (sorted).
     losers: [Vec<u64>; 3],
@@ -278,8 +282,18 @@ impl Names {
 }
 
 /// Pass 2, a bucket at a time.
-fn settle(ids: &[PathBuf], orders: &[PathBuf], batches: &[PathBuf]) -> Result<Settled, AppError> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| out_err(p, e));
+/// Each bucket is its files one after the other (a partition made in
+/// parts has one per part).
+fn settle(ids: &[Vec<PathBuf>], orders: &[Vec<PathBuf>], batches: &[Vec<PathBuf>]) -> Result<Settled, AppError> {
+    let read = |ps: &Vec<PathBuf>| -> Result<Vec<u8>, AppError> {
+        let mut all = Vec::new();
+        for p in ps {
+            File::open(p)
+                .and_then(|mut f| f.read_to_end(&mut all))
+                .map_err(|e| out_err(p, e))?;
+        }
+        Ok(all)
+    };
     let id_columns = [
         Orders::COLUMNS[Orders::ID].0,
         Payments::COLUMNS[Payments::ID].0,
@@ -378,7 +392,7 @@ fn settle(ids: &[PathBuf], orders: &[PathBuf], batches: &[PathBuf]) -> Result<Se
 /// Pass 3 over one input: each kept row's bytes into its shard.
 fn copy_input(
     k: usize,
-    files: &InputFiles,
+    (files, only): (&InputFiles, &[usize]),
     accounts: &Path,
     settled: &Settled,
     shards: u32,
@@ -403,8 +417,9 @@ fn copy_input(
     let mut acct = Vec::new();
     let mut pending = next_row(&mut acct)?;
     let mut failed: Option<AppError> = None;
-    for (fi, path) in files.paths.iter().enumerate() {
-        let header_done = fi > 0;
+    for (j, &fi) in only.iter().enumerate() {
+        let path = &files.paths[fi];
+        let header_done = j > 0;
         let mut wrote_header = header_done;
         let (mut file, mut buf, mut eof, mut line) = open_body(path, &mut |raw, span| {
             if !wrote_header {
@@ -525,8 +540,13 @@ pub struct Streamed<'a> {
 }
 
 /// Partitions canonical exports of any size (the three passes above).
-/// Pass 1 over the three inputs.
-fn read_all(s: &Streamed<'_>, cal: &crate::time::Calendar, spills: &mut Spills) -> Result<[Read1; 3], AppError> {
+/// Pass 1 over the three inputs' files that `only(input, file)` keeps.
+fn read_all(
+    s: &Streamed<'_>,
+    cal: &crate::time::Calendar,
+    spills: &mut Spills,
+    only: &dyn Fn(usize, usize) -> bool,
+) -> Result<[Read1; 3], AppError> {
     // Pass 1.
     let text = |v: crate::columns::StrView<'_>, i: usize| v.get(i).to_string();
     fn accounts(col: &mut crate::columns::CodeCol, interners: crate::ingest::Interners) {
@@ -550,6 +570,7 @@ fn read_all(s: &Streamed<'_>, cal: &crate::time::Calendar, spills: &mut Spills) 
                 o.currency[i].as_str().to_string(),
             )
         },
+        only,
     )?;
     let payments = read_input::<Payments>(
         1,
@@ -567,6 +588,7 @@ fn read_all(s: &Streamed<'_>, cal: &crate::time::Calendar, spills: &mut Spills) 
                 String::new(),
             )
         },
+        only,
     )?;
     let unsubs = read_input::<Unsubscriptions>(
         2,
@@ -588,32 +610,49 @@ fn read_all(s: &Streamed<'_>, cal: &crate::time::Calendar, spills: &mut Spills) 
                 String::new(),
             )
         },
+        only,
     )?;
     Ok([orders, payments, unsubs])
 }
 
-pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result<super::Manifest, AppError> {
-    let cal = s.policy.calendar();
-    let tmp = super::partition::temp_sibling(opt.work)?;
-    let spill_dir = tmp.join("spill");
-    std::fs::create_dir_all(&spill_dir).map_err(|e| out_err(&spill_dir, e))?;
-    let total: u64 = s
-        .files
+/// The exports' bytes in all (what the bucket count follows).
+fn total_bytes(s: &Streamed<'_>) -> u64 {
+    s.files
         .iter()
         .flat_map(|f| &f.paths)
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
-    let n = buckets_for(total);
-    let account_paths: [PathBuf; 3] = std::array::from_fn(|k| spill_dir.join(format!("accounts-{k}")));
+        .sum()
+}
+
+/// What pass 1 wrote: what it read of each input, and its spill files.
+struct Spilled {
+    reads: [Read1; 3],
+    ids: Vec<PathBuf>,
+    orders: Vec<PathBuf>,
+    batches: Vec<PathBuf>,
+    accounts: [PathBuf; 3],
+}
+
+/// Pass 1 over the files `only(input, file)` keeps, spilled into `dir` in
+/// `n` buckets per kind.
+fn pass1(
+    s: &Streamed<'_>,
+    cal: &crate::time::Calendar,
+    dir: &Path,
+    n: usize,
+    only: &dyn Fn(usize, usize) -> bool,
+) -> Result<Spilled, AppError> {
+    std::fs::create_dir_all(dir).map_err(|e| out_err(dir, e))?;
+    let account_paths: [PathBuf; 3] = std::array::from_fn(|k| dir.join(format!("accounts-{k}")));
     let open = |p: &Path| {
         File::create(p)
             .map(|f| BufWriter::with_capacity(1 << 20, f))
             .map_err(|e| out_err(p, e))
     };
     let mut spills = Spills {
-        ids: Spill::new(&spill_dir, "ids", n)?,
-        orders: Spill::new(&spill_dir, "orders", n)?,
-        batches: Spill::new(&spill_dir, "batches", n)?,
+        ids: Spill::new(dir, "ids", n)?,
+        orders: Spill::new(dir, "orders", n)?,
+        batches: Spill::new(dir, "batches", n)?,
         accounts: [
             open(&account_paths[0])?,
             open(&account_paths[1])?,
@@ -621,33 +660,72 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
         ],
         account_paths: account_paths.clone(),
     };
-    let reads = read_all(&s, &cal, &mut spills)?;
+    let reads = read_all(s, cal, &mut spills, only)?;
     for (w, p) in spills.accounts.iter_mut().zip(&spills.account_paths) {
         w.flush().map_err(|e| out_err(p, e))?;
     }
-    let (ids, order_spill, batch_spill) = (spills.ids.finish()?, spills.orders.finish()?, spills.batches.finish()?);
+    Ok(Spilled {
+        reads,
+        ids: spills.ids.finish()?,
+        orders: spills.orders.finish()?,
+        batches: spills.batches.finish()?,
+        accounts: account_paths,
+    })
+}
+
+/// The explain base of canonical inputs of one file each (None for
+/// several), its checkpoints written into `tmp`.
+fn explain_of(s: &Streamed<'_>, reads: &[Read1; 3], tmp: &Path) -> Result<Option<super::ExplainBase>, AppError> {
+    if s.files.iter().any(InputFiles::several) {
+        return Ok(None);
+    }
+    let metas: [crate::ingest::InputMeta; 3] = std::array::from_fn(|k| {
+        let (meta, sha) = &reads[k].meta[0];
+        crate::ingest::InputMeta {
+            sha256: sha.clone(),
+            ..meta.clone()
+        }
+    });
+    Ok(Some(super::explain_base(metas.each_ref(), s.policy, tmp)?))
+}
+
+pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result<super::Manifest, AppError> {
+    let cal = s.policy.calendar();
+    let tmp = super::partition::temp_sibling(opt.work)?;
+    let spill_dir = tmp.join("spill");
+    let n = buckets_for(total_bytes(&s));
+    let spilled = pass1(&s, &cal, &spill_dir, n, &|_, _| true)?;
     // Pass 2.
-    let settled = settle(&ids, &order_spill, &batch_spill)?;
-    for p in ids.iter().chain(&order_spill).chain(&batch_spill) {
+    let one = |v: &[PathBuf]| -> Vec<Vec<PathBuf>> { v.iter().map(|p| vec![p.clone()]).collect() };
+    let settled = settle(&one(&spilled.ids), &one(&spilled.orders), &one(&spilled.batches))?;
+    for p in spilled.ids.iter().chain(&spilled.orders).chain(&spilled.batches) {
         let _ = std::fs::remove_file(p);
     }
-    let explain = match s.files.iter().any(InputFiles::several) {
-        false => {
-            let metas: [crate::ingest::InputMeta; 3] = std::array::from_fn(|k| {
-                let (meta, sha) = &reads[k].meta[0];
-                crate::ingest::InputMeta {
-                    sha256: sha.clone(),
-                    ..meta.clone()
-                }
-            });
-            Some(super::explain_base(metas.each_ref(), s.policy, &tmp)?)
-        }
-        true => None,
-    };
-    let (inputs, rejects, accepted) = describe(&s, reads, &settled)?;
+    let explain = explain_of(&s, &spilled.reads, &tmp)?;
+    let (inputs, rejects, accepted) = describe(&s, spilled.reads, &settled)?;
     check(&s, &inputs, &settled)?;
     // Pass 3.
-    let dirs: Vec<PathBuf> = (0..opt.shards).map(|k| super::Work::new(&tmp).shard(k)).collect();
+    let dirs = shard_dirs(&tmp, opt.shards, &settled)?;
+    let mut shard_rows = vec![[0u64; 3]; opt.shards as usize];
+    for k in 0..3 {
+        let all: Vec<usize> = (0..s.files[k].paths.len()).collect();
+        let accounts = &spilled.accounts[k];
+        let rows = copy_input(k, (&s.files[k], &all), accounts, &settled, opt.shards, &dirs)?;
+        std::fs::remove_file(accounts).map_err(|e| out_err(accounts, e))?;
+        for (sr, n) in shard_rows.iter_mut().zip(rows) {
+            sr[k] = n;
+        }
+    }
+    std::fs::remove_dir_all(&spill_dir).map_err(|e| out_err(&spill_dir, e))?;
+    super::partition::all_copied(&accepted, &shard_rows)?;
+    let m = manifest(&s, opt, &settled, (inputs, accepted, shard_rows), explain);
+    super::partition::finish_work(&tmp, opt.work, m, &rejects, s.policy, None)
+}
+
+/// The shards' folders in the work folder `dir`, made, each with its
+/// groups.csv.
+fn shard_dirs(dir: &Path, shards: u32, settled: &Settled) -> Result<Vec<PathBuf>, AppError> {
+    let dirs: Vec<PathBuf> = (0..shards).map(|k| super::Work::new(dir).shard(k)).collect();
     for d in &dirs {
         std::fs::create_dir_all(d).map_err(|e| out_err(d, e))?;
     }
@@ -655,18 +733,19 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
         &dirs,
         settled.roots.iter().map(|(a, r)| (a.clone(), r.clone())).collect(),
     )?;
-    let mut shard_rows = vec![[0u64; 3]; opt.shards as usize];
-    for k in 0..3 {
-        let rows = copy_input(k, &s.files[k], &account_paths[k], &settled, opt.shards, &dirs)?;
-        std::fs::remove_file(&account_paths[k]).map_err(|e| out_err(&account_paths[k], e))?;
-        for (sr, n) in shard_rows.iter_mut().zip(rows) {
-            sr[k] = n;
-        }
-    }
-    std::fs::remove_dir_all(&spill_dir).map_err(|e| out_err(&spill_dir, e))?;
-    super::partition::all_copied(&accepted, &shard_rows)?;
+    Ok(dirs)
+}
+
+/// The manifest of a streaming partition (its id set when written).
+fn manifest(
+    s: &Streamed<'_>,
+    opt: &super::partition::Options<'_>,
+    settled: &Settled,
+    (inputs, accepted, shard_rows): (Vec<crate::report::InputInfo>, [u64; 3], Vec<[u64; 3]>),
+    explain: Option<super::ExplainBase>,
+) -> super::Manifest {
     let several = |k: usize| s.files[k].several();
-    let m = super::Manifest {
+    super::Manifest {
         format: super::FORMAT.to_string(),
         id: String::new(),
         shards: opt.shards,
@@ -705,8 +784,8 @@ pub fn partition(s: Streamed<'_>, opt: &super::partition::Options<'_>) -> Result
         shard_rows,
         absent: Vec::new(),
         explain,
-    };
-    super::partition::finish_work(&tmp, opt.work, m, &rejects, s.policy, None)
+        parts: 0,
+    }
 }
 
 /// summary.json's `inputs`, the rejects (sorted as a run sorts them) and
