@@ -468,15 +468,26 @@ fn map_tasks_over_parts_of_the_files_merge_to_one_run() {
     let work = dir.path().join("work-single");
     let mut args = inputs.to_vec();
     args.extend([Path::new("--work"), &work]);
-    for i in ["0/3", "1/3", "2/3"] {
-        ok(refund_recon(&["partition", "--shards", "2", "--part", i], &args));
+    // `--part 3`: each task's index from the scheduler's variable.
+    let task = |i: &str, args: &[&str], paths: &[&Path]| {
+        ok(Command::new(BIN)
+            .current_dir(std::env::temp_dir())
+            .args(args)
+            .args(paths)
+            .env("JOB_COMPLETION_INDEX", i)
+            .output()
+            .unwrap());
+    };
+    for i in ["0", "1", "2"] {
+        task(i, &["partition", "--shards", "2", "--part", "3"], &args);
     }
     ok(refund_recon(&["partition", "--shards", "2", "--settle"], &args));
-    for i in ["0/3", "1/3", "2/3"] {
-        ok(refund_recon(
-            &["partition", "--shards", "2", "--copy", "--part", i, "--work"],
+    for i in ["0", "1", "2"] {
+        task(
+            i,
+            &["partition", "--shards", "2", "--copy", "--part", "3", "--work"],
             &[&work],
-        ));
+        );
     }
     for k in ["0", "1"] {
         ok(refund_recon(&["run", "--shard", k, "--work"], &[&work]));

@@ -22,6 +22,16 @@ pub fn shard_index(given: Option<u32>) -> Result<u32, AppError> {
     if let Some(k) = given {
         return Ok(k);
     }
+    scheduler_index()?.ok_or_else(|| {
+        AppError::Usage(
+            "--work needs --shard K, or a scheduler's index variable (JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID, AWS_BATCH_JOB_ARRAY_INDEX)".into(),
+        )
+    })
+}
+
+/// The task's index from the first of the schedulers' variables set:
+/// JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID, AWS_BATCH_JOB_ARRAY_INDEX.
+pub fn scheduler_index() -> Result<Option<u32>, AppError> {
     for var in [
         "JOB_COMPLETION_INDEX",
         "SLURM_ARRAY_TASK_ID",
@@ -31,12 +41,11 @@ pub fn shard_index(given: Option<u32>) -> Result<u32, AppError> {
             return v
                 .trim()
                 .parse()
-                .map_err(|_| AppError::Usage(format!("{var}={v:?}: not a shard index (0, 1, …)")));
+                .map(Some)
+                .map_err(|_| AppError::Usage(format!("{var}={v:?}: not a task index (0, 1, …)")));
         }
     }
-    Err(AppError::Usage(
-        "--work needs --shard K, or a scheduler's index variable (JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID, AWS_BATCH_JOB_ARRAY_INDEX)".into(),
-    ))
+    Ok(None)
 }
 
 /// One shard's input: its CSV text, and each row's (line in the text,

@@ -97,14 +97,24 @@ struct PartRecord {
     rejects: [Vec<Reject>; 3],
 }
 
-/// `I/M` of `--part`.
+/// `I/M` of `--part`; `M` alone takes I from the scheduler's index
+/// variable (as `run --work` takes its shard).
 pub fn parse_part(v: &str) -> Result<(u32, u32), AppError> {
-    let bad = || AppError::Usage(format!("--part {v}: give I/M, the part I (0 … M-1) of M parts"));
-    let (i, m) = v.split_once('/').ok_or_else(bad)?;
-    let (i, m): (u32, u32) = (
-        i.trim().parse().map_err(|_| bad())?,
-        m.trim().parse().map_err(|_| bad())?,
-    );
+    let bad = || {
+        AppError::Usage(format!(
+            "--part {v}: give I/M, the part I (0 … M-1) of M parts, or M with the index in JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX"
+        ))
+    };
+    let (i, m): (u32, u32) = match v.split_once('/') {
+        Some((i, m)) => (
+            i.trim().parse().map_err(|_| bad())?,
+            m.trim().parse().map_err(|_| bad())?,
+        ),
+        None => (
+            crate::shard::task::scheduler_index()?.ok_or_else(bad)?,
+            v.trim().parse().map_err(|_| bad())?,
+        ),
+    };
     if m == 0 || i >= m {
         return Err(bad());
     }
