@@ -107,12 +107,15 @@ fn read_rows(dirs: &[PathBuf], k: usize) -> Result<ShardInput, AppError> {
             next = 1 + head_lines;
         }
         let body = &piece.text[head..];
-        out.lines.extend(
-            piece
-                .lines
-                .iter()
-                .map(|&(l, origin)| (l - (1 + head_lines) + next, origin)),
-        );
+        for &(l, origin) in &piece.lines {
+            let at = l.checked_sub(1 + head_lines).ok_or_else(|| {
+                AppError::Work(format!(
+                    "{}: a row's line is inside the header; the work folder was changed: partition again",
+                    dir.join(LINES[k]).display()
+                ))
+            })?;
+            out.lines.push((at + next, origin));
+        }
         next += crate::ingest::count_line_breaks(body, None);
         out.text.extend_from_slice(body);
     }

@@ -123,25 +123,32 @@ fn out_err(p: &Path, e: std::io::Error) -> AppError {
     AppError::Output(format!("{}: {e} (partition's spill files)", p.display()))
 }
 
-/// Records read back from a bucket: `N` numbers and `S` strings each.
-fn records<const N: usize, const S: usize>(bytes: &[u8]) -> Vec<([u64; N], [&[u8]; S])> {
+/// A spilled record: its numbers and its strings.
+type Record<'b, const N: usize, const S: usize> = ([u64; N], [&'b [u8]; S]);
+
+/// Records read back from a bucket: `N` numbers and `S` strings each;
+/// None where the bytes end inside a record (a damaged spill file).
+fn records<const N: usize, const S: usize>(bytes: &[u8]) -> Option<Vec<Record<'_, N, S>>> {
+    fn take<'b>(bytes: &'b [u8], at: &mut usize, n: usize) -> Option<&'b [u8]> {
+        let b = bytes.get(*at..at.checked_add(n)?)?;
+        *at += n;
+        Some(b)
+    }
     let mut out = Vec::new();
-    let mut at = 0;
+    let mut at = 0usize;
     while at < bytes.len() {
         let mut nums = [0u64; N];
         for n in &mut nums {
-            *n = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-            at += 8;
+            *n = u64::from_le_bytes(take(bytes, &mut at, 8)?.try_into().ok()?);
         }
         let mut strs: [&[u8]; S] = [&[]; S];
         for s in &mut strs {
-            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-            *s = &bytes[at + 4..at + 4 + len];
-            at += 4 + len;
+            let len = u32::from_le_bytes(take(bytes, &mut at, 4)?.try_into().ok()?) as usize;
+            *s = take(bytes, &mut at, len)?;
         }
         out.push((nums, strs));
     }
-    out
+    Some(out)
 }
 
 /// What pass 1 found out about one input.
@@ -285,6 +292,9 @@ impl Names {
 /// Each bucket is its files one after the other (a partition made in
 /// parts has one per part).
 fn settle(ids: &[Vec<PathBuf>], orders: &[Vec<PathBuf>], batches: &[Vec<PathBuf>]) -> Result<Settled, AppError> {
+    let damaged = || {
+        AppError::Work("a spill bucket of the partition is damaged (it ends inside a record); partition again".into())
+    };
     let read = |ps: &Vec<PathBuf>| -> Result<Vec<u8>, AppError> {
         let mut all = Vec::new();
         for p in ps {
@@ -308,7 +318,7 @@ fn settle(ids: &[Vec<PathBuf>], orders: &[Vec<PathBuf>], batches: &[Vec<PathBuf>
     };
     for p in ids {
         let bytes = read(p)?;
-        let mut recs = records::<3, 2>(&bytes);
+        let mut recs = records::<3, 2>(&bytes).ok_or_else(damaged)?;
         // By input and id, then line: the first row of each id wins.
         recs.sort_unstable_by(|a, b| (a.0[0], a.1[0], a.0[1]).cmp(&(b.0[0], b.1[0], b.0[1])));
         let mut i = 0;
@@ -346,7 +356,7 @@ fn settle(ids: &[Vec<PathBuf>], orders: &[Vec<PathBuf>], batches: &[Vec<PathBuf>
     let mut names = Names::default();
     for p in orders {
         let bytes = read(p)?;
-        let recs = records::<2, 2>(&bytes);
+        let recs = records::<2, 2>(&bytes).ok_or_else(damaged)?;
         // Each order's account (its first row: a repeat lost).
         let mut account: FxHashMap<&[u8], (u64, &[u8])> = FxHashMap::default();
         for &([input, line], [order, acct]) in &recs {
@@ -367,7 +377,7 @@ fn settle(ids: &[Vec<PathBuf>], orders: &[Vec<PathBuf>], batches: &[Vec<PathBuf>
     }
     for p in batches {
         let bytes = read(p)?;
-        let recs = records::<1, 2>(&bytes);
+        let recs = records::<1, 2>(&bytes).ok_or_else(damaged)?;
         let mut first: FxHashMap<&[u8], &[u8]> = FxHashMap::default();
         for &([line], [batch, acct]) in &recs {
             if lost(2, line, &s.losers) {
@@ -389,6 +399,37 @@ fn settle(ids: &[Vec<PathBuf>], orders: &[Vec<PathBuf>], batches: &[Vec<PathBuf>
     Ok(s)
 }
 
+/// Pass 1's list of an input's accepted rows, (line, account) in file
+/// order, read back a row at a time.
+struct AccountList {
+    path: PathBuf,
+    r: std::io::BufReader<File>,
+}
+
+impl AccountList {
+    fn open(path: &Path) -> Result<AccountList, AppError> {
+        let f = File::open(path).map_err(|e| out_err(path, e))?;
+        Ok(AccountList {
+            path: path.to_path_buf(),
+            r: std::io::BufReader::with_capacity(1 << 20, f),
+        })
+    }
+
+    /// The next row's line, its account in `acct`; None at the end.
+    fn next_row(&mut self, acct: &mut Vec<u8>) -> Result<Option<u64>, AppError> {
+        let mut head = [0u8; 12];
+        match self.r.read_exact(&mut head) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(out_err(&self.path, e)),
+        }
+        let len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
+        acct.resize(len, 0);
+        self.r.read_exact(acct).map_err(|e| out_err(&self.path, e))?;
+        Ok(Some(u64::from_le_bytes(head[..8].try_into().expect("8 bytes"))))
+    }
+}
+
 /// Pass 3 over one input: each kept row's bytes into its shard.
 fn copy_input(
     k: usize,
@@ -400,20 +441,8 @@ fn copy_input(
 ) -> Result<Vec<u64>, AppError> {
     let io = |p: &Path, e: std::io::Error| AppError::Output(format!("{}: {e}", p.display()));
     let mut out = super::partition::ShardFiles::open(dirs, k)?;
-    let mut accts = std::io::BufReader::with_capacity(1 << 20, File::open(accounts).map_err(|e| io(accounts, e))?);
-    // The next accepted row: its line and account.
-    let mut next_row = |acct: &mut Vec<u8>| -> Result<Option<u64>, AppError> {
-        let mut head = [0u8; 12];
-        match accts.read_exact(&mut head) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(io(accounts, e)),
-        }
-        let len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
-        acct.resize(len, 0);
-        accts.read_exact(acct).map_err(|e| io(accounts, e))?;
-        Ok(Some(u64::from_le_bytes(head[..8].try_into().expect("8 bytes"))))
-    };
+    let mut accts = AccountList::open(accounts)?;
+    let mut next_row = |acct: &mut Vec<u8>| accts.next_row(acct);
     let mut acct = Vec::new();
     let mut pending = next_row(&mut acct)?;
     let mut failed: Option<AppError> = None;
@@ -935,7 +964,11 @@ mod tests {
         let mut got: Vec<(u64, String)> = Vec::new();
         for p in s.finish().unwrap() {
             let bytes = std::fs::read(p).unwrap();
-            for ([a, b], [id, tail]) in records::<2, 2>(&bytes) {
+            // A bucket cut inside a record reads as damaged, not a panic.
+            for cut in [1, 9, bytes.len() - 1] {
+                assert!(records::<2, 2>(&bytes[..cut]).is_none(), "cut at {cut}");
+            }
+            for ([a, b], [id, tail]) in records::<2, 2>(&bytes).unwrap() {
                 assert_eq!(b, u64::MAX - a);
                 assert_eq!(tail, b"x,\"y\"\n");
                 got.push((a, String::from_utf8(id.to_vec()).unwrap()));

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     buckets_for, check, copy_input, describe, explain_of, manifest, out_err, pass1, settle, shard_dirs, total_bytes,
-    InputFiles, Read1, Settled, Streamed,
+    AccountList, InputFiles, Read1, Settled, Streamed,
 };
 use crate::error::AppError;
 use crate::ingest::Reject;
@@ -185,6 +185,13 @@ fn load_record(work: &Path, p: u32, parts: Option<u32>) -> Result<PartRecord, Ap
     let text = std::fs::read(&path).map_err(|_| AppError::Work(format!("part {p} has not been read; {rerun}")))?;
     let r: PartRecord = serde_json::from_slice(&text)
         .map_err(|e| AppError::Work(format!("{}: not a part record ({e}); {rerun}", path.display())))?;
+    let in_range = r.files.iter().all(|f| f.input < 3 && f.file < r.paths[f.input].len());
+    if !in_range || r.parts == 0 {
+        return Err(AppError::Work(format!(
+            "{}: a damaged part record; {rerun}",
+            path.display()
+        )));
+    }
     if r.part != p || parts.is_some_and(|m| m != r.parts) {
         return Err(AppError::Work(format!(
             "{}: holds part {}/{}, not {p}/{m}; {rerun}",
@@ -210,8 +217,9 @@ pub fn settle_parts(
         .map(|p| load_record(work, p, Some(parts)))
         .collect::<Result<_, _>>()?;
     let paths: [Vec<PathBuf>; 3] = std::array::from_fn(|k| s.files[k].paths.clone());
+    let total = total_bytes(s);
     for r in &records {
-        if r.paths != paths || r.total != total_bytes(s) {
+        if r.paths != paths || r.total != total {
             return Err(AppError::Work(format!(
                 "part {} was read from other input files (or they changed since); run `refund-recon partition --part {}/{parts}` again with these input options",
                 r.part, r.part
@@ -289,14 +297,10 @@ fn count_rows(work: &Path, parts: u32, shards: u32, settled: &Settled) -> Result
     let mut rows = vec![[0u64; 3]; shards as usize];
     for p in 0..parts {
         for (k, losers) in settled.losers.iter().enumerate() {
-            let path = part_dir(work, p).join(format!("accounts-{k}"));
-            let bytes = std::fs::read(&path).map_err(|e| out_err(&path, e))?;
-            let mut at = 0;
-            while at + 12 <= bytes.len() {
-                let line = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-                let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes")) as usize;
-                let name = String::from_utf8_lossy(&bytes[at + 12..at + 12 + len]);
-                at += 12 + len;
+            let mut list = AccountList::open(&part_dir(work, p).join(format!("accounts-{k}")))?;
+            let mut acct = Vec::new();
+            while let Some(line) = list.next_row(&mut acct)? {
+                let name = String::from_utf8_lossy(&acct);
                 if losers.binary_search(&line).is_ok() {
                     continue;
                 }
