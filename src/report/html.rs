@@ -12,6 +12,8 @@
 mod chart;
 mod data;
 
+pub use data::{Bill, BillCells, BillDigest};
+
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -31,9 +33,12 @@ pub const FILE: &str = "report.html";
 const CELL_CHARS: usize = 160;
 
 /// Writes `dir/report.html` from `summary` and the CSV reports in `dir`.
-pub fn write(dir: &Path, summary: &Summary) -> Result<super::Done, AppError> {
+///
+/// `bill`: what the bill's writer digested of monthly_bill.csv (a run);
+/// None reads the file back (a merged folder).
+pub fn write(dir: &Path, summary: &Summary, bill: Option<Bill>) -> Result<super::Done, AppError> {
     let _s = crate::trace::span("write report.html");
-    let data = data::read(dir, summary.baseline.is_some())?;
+    let data = data::read(dir, summary.baseline.is_some(), bill)?;
     let page = render(summary, &data);
     let mut file = super::sink::Sink::create(&dir.join(FILE))?;
     file.put(page.as_bytes())?;

@@ -123,7 +123,15 @@ fn csv_sink(path: &Path, header: &[&str]) -> Result<sink::Sink, AppError> {
 /// (the FOCUS bill, refunds.csv): around the page cache
 /// ([`sink::Sink::create_direct`]) unless that copy is asked for.
 fn unread_csv_sink(path: &Path, header: &[&str], formats: Formats) -> Result<sink::Sink, AppError> {
-    let sink = if formats.parquet {
+    report_sink(path, header, formats.parquet)
+}
+
+/// Creates a CSV report: through the page cache when something reads it
+/// back soon (`read_back`: a Parquet copy, report.html, `merge`), else
+/// around it, which costs far less CPU for a large report
+/// (docs/performance.md).
+fn report_sink(path: &Path, header: &[&str], read_back: bool) -> Result<sink::Sink, AppError> {
+    let sink = if read_back {
         sink::Sink::create(path)?
     } else {
         sink::Sink::create_direct(path)?
@@ -249,8 +257,8 @@ pub fn write_reports(
 ) -> Result<(Summary, Written), AppError> {
     let t = std::time::Instant::now();
     let job = job(rec, sel, dir, opts);
-    let (mut summary, mut done, aggregate) = write_tables(&job)?;
-    let (read_back, page) = rayon::join(|| write_read_back(&job), || html::write(dir, &summary));
+    let (mut summary, mut done, aggregate, bill) = write_tables(&job)?;
+    let (read_back, page) = rayon::join(|| write_read_back(&job), || html::write(dir, &summary, bill));
     done.extend(read_back?);
     done.push(page?);
     let written = in_order(done, opts.formats);
@@ -277,15 +285,23 @@ pub fn write_shard_reports(
         },
         ..opts
     };
-    let job = job(rec, sel, dir, opts);
-    let (summary, mut done, _) = write_tables(&job)?;
+    let job = table::Job {
+        html: false,
+        ..job(rec, sel, dir, opts)
+    };
+    let (summary, mut done, _, _) = write_tables(&job)?;
     done.extend(write_read_back(&job)?);
     Ok((summary, in_order(done, opts.formats)))
 }
 
+/// What [`write_tables`] gives: the summary, the files, the bill's time
+/// and report.html's digest of the bill.
+type Tables = (Summary, Vec<Done>, std::time::Duration, Option<html::Bill>);
+
 /// The CSV reports from the results, then the control totals and the
-/// summary (its file list still empty); returns the bill's time too.
-fn write_tables(job: &table::Job<'_>) -> Result<(Summary, Vec<Done>, std::time::Duration), AppError> {
+/// summary (its file list still empty); returns the bill's time and
+/// digest too.
+fn write_tables(job: &table::Job<'_>) -> Result<Tables, AppError> {
     let (sel, dir, opts) = (job.sel, job.dir, job.opts);
     let mut facts = table::Facts::default();
     let mut done: Vec<Done> = Vec::with_capacity(table::REPORTS.len());
@@ -299,7 +315,7 @@ fn write_tables(job: &table::Job<'_>) -> Result<(Summary, Vec<Done>, std::time::
     summary.baseline = facts.since_baseline.take();
     summary.started_at = opts.started_at.to_string();
     summary.accounts = sel.accounts();
-    Ok((summary, done, facts.aggregate))
+    Ok((summary, done, facts.aggregate, facts.bill.take()))
 }
 
 /// The files written, in [`table::REPORTS`]' order.
@@ -346,6 +362,7 @@ fn job<'a>(rec: &'a Reconciliation, sel: &'a Selection, dir: &'a Path, opts: Rep
         opts,
         tracked,
         selected,
+        html: true,
     }
 }
 

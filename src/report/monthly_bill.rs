@@ -17,6 +17,7 @@ use std::path::Path;
 use rust_decimal::Decimal;
 
 use super::csvout::Rows;
+use super::html::{Bill, BillCells, BillDigest};
 use super::Selection;
 use crate::columns::ByAccount;
 use crate::engine::{Reconciliation, RowIndex};
@@ -65,12 +66,17 @@ impl Entry {
 }
 
 /// Writes monthly_bill.csv; returns Σ expected_refunds per currency of
-/// the rows written (the control total) and the file.
+/// the rows written (the control total), with `digest` what report.html
+/// shows of the bill (from the cells as written), and the file. The file
+/// goes around the page cache unless something reads it back (`read_back`:
+/// a Parquet copy, or `merge` from a shard).
 pub fn write(
     rec: &Reconciliation,
     sel: &Selection,
     path: &Path,
-) -> Result<(BTreeMap<Currency, i128>, super::Done), AppError> {
+    read_back: bool,
+    digest: bool,
+) -> Result<(BTreeMap<Currency, i128>, Option<Bill>, super::Done), AppError> {
     let cal = &rec.cal;
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
     let dict = o.account_id.dict().clone();
@@ -159,11 +165,13 @@ pub fn write(
         merged
     };
 
-    let mut out = super::csv_sink(path, &HEADER)?;
+    let mut out = super::report_sink(path, &HEADER, read_back)?;
     let selected: Vec<usize> = (0..accounts)
         .filter(|&a| sel.is_all() || sel.keeps(dict.name(a as u32)))
         .collect();
     let mut totals: BTreeMap<Currency, i128> = BTreeMap::new();
+    let mut bill = BillDigest::default();
+    let mut failed = None;
     const BATCH: usize = 2048;
     let written = super::sink::pipeline(
         &mut out,
@@ -172,21 +180,71 @@ pub fn write(
         |chunk| {
             let mut rows = Rows::with_capacity(chunk.len() * 200);
             let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
+            let mut part = digest.then(BillDigest::default);
+            let mut scratch = Vec::new();
+            let mut result = Ok(());
             for &a in chunk {
                 for e in account_rows(a) {
                     *sums.entry(e.currency).or_default() += e.sums[EXP_REFUND];
                     row(&mut rows, rec, dict.name(a as u32), &e);
+                    if let (Some(part), true) = (&mut part, result.is_ok()) {
+                        result = digest_row(part, &mut scratch, rec, dict.name(a as u32), &e);
+                    }
                 }
             }
-            (rows, sums)
+            (rows, (sums, part, result))
         },
-        |sums| {
+        |(sums, part, result)| {
             for (c, v) in sums {
                 *totals.entry(c).or_default() += v;
             }
+            let merged = result
+                .map_err(|what| AppError::Internal(format!("monthly_bill.csv does not read back: {what}")))
+                .and_then(|()| part.map_or(Ok(()), |p| bill.merge(p)));
+            if let Err(e) = merged {
+                failed.get_or_insert(e);
+            }
         },
     )?;
-    Ok((totals, out.finish(Some(written))?))
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let bill = if digest { Some(bill.finish()?) } else { None };
+    Ok((totals, bill, out.finish(Some(written))?))
+}
+
+/// Adds a row to report.html's digest of the bill, from its cells as
+/// [`row`] writes them. A row without refunds adds nothing (its refund
+/// cells are all zeros), so it is skipped unformatted.
+fn digest_row(
+    digest: &mut BillDigest,
+    scratch: &mut Vec<u8>,
+    rec: &Reconciliation,
+    account: &str,
+    e: &Entry,
+) -> Result<(), String> {
+    let (expected, recorded) = (e.sums[EXP_REFUND], e.sums[REC_REFUND]);
+    if expected == 0 && recorded == 0 {
+        return Ok(());
+    }
+    let dp = rec.policy.minor_units.of(e.currency);
+    let rounding = rec.policy.rounding;
+    scratch.clear();
+    crate::time::write_month(scratch, Month(e.cycle));
+    let mut ends = [scratch.len(); 4];
+    for (k, v) in [expected, recorded, recorded - expected].into_iter().enumerate() {
+        crate::money::write_scaled(scratch, v, SCALE, dp, rounding);
+        ends[k + 1] = scratch.len();
+    }
+    let text = std::str::from_utf8(scratch).map_err(|e| e.to_string())?;
+    digest.row(&BillCells {
+        account,
+        month: &text[..ends[0]],
+        currency: e.currency.as_str(),
+        expected: &text[ends[0]..ends[1]],
+        recorded: &text[ends[1]..ends[2]],
+        difference: &text[ends[2]..ends[3]],
+    })
 }
 
 /// One CSV row of the bill; sums are rounded once here.

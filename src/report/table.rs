@@ -27,6 +27,9 @@ pub struct Job<'a> {
     pub tracked: Vec<(&'a Finding, Tracked)>,
     /// The kept unsubscriptions' outcomes, in refunds.csv's order.
     pub selected: Vec<&'a Outcome>,
+    /// Whether report.html is written (not in a shard): the bill's writer
+    /// then digests what the page shows of it.
+    pub html: bool,
 }
 
 /// What the CSV writers found out while writing, for the control totals
@@ -41,6 +44,9 @@ pub struct Facts {
     pub since_baseline: Option<BaselineInfo>,
     /// The monthly bill's time (the "aggregate" phase).
     pub aggregate: Duration,
+    /// What report.html shows of the bill, digested as it was written
+    /// (None in a shard, which writes no report.html).
+    pub bill: Option<super::html::Bill>,
 }
 
 /// A writer of a CSV report from the results.
@@ -196,7 +202,11 @@ pub fn is_report(name: &str) -> bool {
 
 fn discrepancies(job: &Job<'_>, path: &Path, facts: &mut Facts) -> Result<Done, AppError> {
     let _s = crate::trace::span("write discrepancies.csv");
-    let d = super::write_csv(path, &super::DISCREPANCIES_HEADER, &job.tracked, 4096, |(f, t), r| {
+    // Read back by a Parquet copy, by report.html with a baseline (its
+    // status column) and by `merge` from a shard.
+    let read_back = job.opts.formats.parquet || job.opts.baseline.is_some() || !job.html;
+    let out = super::report_sink(path, &super::DISCREPANCIES_HEADER, read_back)?;
+    let d = super::write_csv_into(out, &job.tracked, 4096, |(f, t), r| {
         super::finding_row(r, job.rec, f, t)
     })?;
     facts.findings_written = d.rows();
@@ -223,8 +233,10 @@ fn refunds(job: &Job<'_>, path: &Path, _: &mut Facts) -> Result<Done, AppError> 
 fn monthly_bill(job: &Job<'_>, path: &Path, facts: &mut Facts) -> Result<Done, AppError> {
     let _s = crate::trace::span("write monthly_bill.csv");
     let started = std::time::Instant::now();
-    let (billed, d) = super::monthly_bill::write(job.rec, job.sel, path)?;
+    let (billed, bill, d) =
+        super::monthly_bill::write(job.rec, job.sel, path, job.opts.formats.parquet || !job.html, job.html)?;
     facts.billed = billed;
+    facts.bill = bill;
     facts.aggregate = started.elapsed();
     Ok(d)
 }

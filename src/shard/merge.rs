@@ -297,7 +297,7 @@ pub fn merge(opt: &Options<'_>) -> Result<Summary, AppError> {
         }
         done.push(copy_file(&work.dir.join("rejects.csv"), &dir.join("rejects.csv"))?);
         check_totals(&m, &summary, &done)?;
-        done.push(report::html::write(dir, &summary)?);
+        done.push(report::html::write(dir, &summary, None)?);
         done.extend(report::write_parquet_copies(
             dir,
             formats,

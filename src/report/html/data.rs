@@ -95,9 +95,18 @@ pub struct Data {
 
 /// Reads every report of `dir` that the page needs. discrepancies.csv is
 /// read only with a baseline (its status column is empty otherwise).
-pub fn read(dir: &Path, with_baseline: bool) -> Result<Data, AppError> {
+///
+/// `bill`: monthly_bill.csv's digest when its writer made one (a run);
+/// else (a merged folder) the file is read back.
+pub fn read(dir: &Path, with_baseline: bool, bill: Option<Bill>) -> Result<Data, AppError> {
     // The two largest reads, side by side.
-    let (bill, quota) = rayon::join(|| read_bill(dir), || read_quota(dir));
+    let (bill, quota) = rayon::join(
+        || match bill {
+            Some(b) => Ok(b),
+            None => read_bill(dir),
+        },
+        || read_quota(dir),
+    );
     let ((months, top), quota) = (bill?, quota?);
     let rejects = read_listing(
         dir,
@@ -194,16 +203,6 @@ impl Report {
         self.record.get(i).unwrap_or("")
     }
 
-    fn amount(&self, i: usize) -> Result<Decimal, AppError> {
-        let s = self.cell(i);
-        if s.bytes().all(|b| b == b'0' || b == b'.') {
-            // A zero keeps its scale: Σ of `0.00` cells shows `0.00`.
-            let scale = s.find('.').map_or(0, |i| s.len() - i - 1).min(28);
-            return Ok(Decimal::new(0, scale as u32));
-        }
-        crate::money::parse_written(s).map_err(|_| bad(self.name, self.line, &format!("not an amount: {s:?}")))
-    }
-
     fn count(&self, i: usize) -> Result<u64, AppError> {
         let s = self.cell(i);
         s.parse()
@@ -230,7 +229,9 @@ pub fn unsigned_zero(mut v: Decimal) -> Decimal {
     v
 }
 
-type Bill = (BTreeMap<String, Vec<MonthRefunds>>, BTreeMap<String, Vec<AccountDiff>>);
+/// What report.html shows of monthly_bill.csv: refunds per (currency,
+/// month), and per currency the accounts with the largest differences.
+pub type Bill = (BTreeMap<String, Vec<MonthRefunds>>, BTreeMap<String, Vec<AccountDiff>>);
 
 /// monthly_bill.csv: refunds per (currency, month), and per (account,
 /// currency) for the largest differences. The file is sorted by account,
@@ -249,73 +250,150 @@ fn read_bill(dir: &Path) -> Result<Bill, AppError> {
     ]
     .map(|c| r.column(c));
     let (acc, cyc, cur, exp, rec, dif) = (acc?, cyc?, cur?, exp?, rec?, dif?);
-    let mut months: BTreeMap<String, BTreeMap<String, (Decimal, Decimal)>> = BTreeMap::new();
-    let mut top: BTreeMap<String, Vec<AccountDiff>> = BTreeMap::new();
-    // The current account's sums, one per currency.
-    let mut account: Vec<AccountDiff> = Vec::new();
+    let mut digest = BillDigest::default();
     while r.next()? {
-        if account.first().is_some_and(|a| a.account != r.cell(acc)) {
-            flush(&mut account, &mut top);
+        let cells = BillCells {
+            account: r.cell(acc),
+            month: r.cell(cyc),
+            currency: r.cell(cur),
+            expected: r.cell(exp),
+            recorded: r.cell(rec),
+            difference: r.cell(dif),
+        };
+        digest.row(&cells).map_err(|what| bad(r.name, r.line, &what))?;
+    }
+    digest.finish()
+}
+
+/// The cells of one monthly_bill.csv row that report.html reads, as
+/// written.
+pub struct BillCells<'a> {
+    pub account: &'a str,
+    pub month: &'a str,
+    pub currency: &'a str,
+    pub expected: &'a str,
+    pub recorded: &'a str,
+    pub difference: &'a str,
+}
+
+/// [`Bill`] summed from monthly_bill.csv's rows as written, in file order
+/// (account order): by report.html reading the file back ([`read_bill`]),
+/// or by the bill's writer from the cells it writes, a batch of whole
+/// accounts per digest, the digests then [merged](BillDigest::merge) in
+/// order.
+#[derive(Debug, Default)]
+pub struct BillDigest {
+    months: BTreeMap<String, BTreeMap<String, (Decimal, Decimal)>>,
+    top: BTreeMap<String, Vec<AccountDiff>>,
+    /// The current account's sums, one per currency.
+    account: Vec<AccountDiff>,
+}
+
+impl BillDigest {
+    /// Adds one row; an error says what does not read back.
+    pub fn row(&mut self, c: &BillCells<'_>) -> Result<(), String> {
+        const NAME: &str = "monthly_bill.csv";
+        if self.account.first().is_some_and(|a| a.account != c.account) {
+            flush(&mut self.account, &mut self.top);
         }
-        let (e, d, c) = (r.amount(exp)?, r.amount(rec)?, r.amount(dif)?);
-        if e.is_zero() && d.is_zero() && c.is_zero() {
-            continue;
+        let (e, d, x) = (
+            written_amount(c.expected)?,
+            written_amount(c.recorded)?,
+            written_amount(c.difference)?,
+        );
+        if e.is_zero() && d.is_zero() && x.is_zero() {
+            return Ok(());
         }
-        let currency = r.cell(cur);
-        let i = match account.iter().position(|a| a.currency == currency) {
+        let over = |_| "a sum does not fit in a decimal".to_string();
+        let i = match self.account.iter().position(|a| a.currency == c.currency) {
             Some(i) => i,
             None => {
-                account.push(AccountDiff {
-                    account: r.cell(acc).to_string(),
-                    currency: currency.to_string(),
+                self.account.push(AccountDiff {
+                    account: c.account.to_string(),
+                    currency: c.currency.to_string(),
                     expected: Decimal::ZERO,
                     recorded: Decimal::ZERO,
                     difference: Decimal::ZERO,
                 });
-                account.len() - 1
+                self.account.len() - 1
             }
         };
-        let a = &mut account[i];
-        a.expected = add(a.expected, e, r.name)?;
-        a.recorded = add(a.recorded, d, r.name)?;
-        a.difference = add(a.difference, c, r.name)?;
+        let a = &mut self.account[i];
+        a.expected = add(a.expected, e, NAME).map_err(over)?;
+        a.recorded = add(a.recorded, d, NAME).map_err(over)?;
+        a.difference = add(a.difference, x, NAME).map_err(over)?;
         if e.is_zero() && d.is_zero() {
-            continue;
+            return Ok(());
         }
-        if !months.contains_key(currency) {
-            months.insert(currency.to_string(), BTreeMap::new());
+        if !self.months.contains_key(c.currency) {
+            self.months.insert(c.currency.to_string(), BTreeMap::new());
         }
-        let per = months
-            .get_mut(currency)
-            .ok_or_else(|| bad(r.name, r.line, "lost a currency"))?;
-        let month = r.cell(cyc);
-        if !per.contains_key(month) {
-            per.insert(month.to_string(), (Decimal::ZERO, Decimal::ZERO));
+        let per = self.months.get_mut(c.currency).ok_or("lost a currency")?;
+        if !per.contains_key(c.month) {
+            per.insert(c.month.to_string(), (Decimal::ZERO, Decimal::ZERO));
         }
-        let m = per.get_mut(month).ok_or_else(|| bad(r.name, r.line, "lost a month"))?;
-        m.0 = add(m.0, e, r.name)?;
-        m.1 = add(m.1, d, r.name)?;
+        let m = per.get_mut(c.month).ok_or("lost a month")?;
+        m.0 = add(m.0, e, NAME).map_err(over)?;
+        m.1 = add(m.1, d, NAME).map_err(over)?;
+        Ok(())
     }
-    flush(&mut account, &mut top);
-    for list in top.values_mut() {
-        finish_top(list);
+
+    /// Adds the digest of the rows after this one's (whole accounts each).
+    pub fn merge(&mut self, mut later: BillDigest) -> Result<(), AppError> {
+        flush(&mut self.account, &mut self.top);
+        flush(&mut later.account, &mut later.top);
+        for (currency, per) in later.months {
+            let mine = self.months.entry(currency).or_default();
+            for (month, (e, d)) in per {
+                let m = mine.entry(month).or_insert((Decimal::ZERO, Decimal::ZERO));
+                m.0 = add(m.0, e, "monthly_bill.csv")?;
+                m.1 = add(m.1, d, "monthly_bill.csv")?;
+            }
+        }
+        for (currency, list) in later.top {
+            let mine = self.top.entry(currency).or_default();
+            mine.extend(list);
+            if mine.len() >= 4 * TOP {
+                finish_top(mine);
+            }
+        }
+        Ok(())
     }
-    let by_currency = months
-        .into_iter()
-        .map(|(currency, per)| {
-            let mut list: Vec<MonthRefunds> = per
-                .into_iter()
-                .map(|(month, (e, d))| MonthRefunds {
-                    month,
-                    expected: unsigned_zero(e),
-                    recorded: unsigned_zero(d),
-                })
-                .collect();
-            list.sort_by(|a, b| month_order(&a.month, &b.month));
-            (currency, list)
-        })
-        .collect();
-    Ok((by_currency, top))
+
+    /// The months in time order and each currency's largest differences.
+    pub fn finish(mut self) -> Result<Bill, AppError> {
+        flush(&mut self.account, &mut self.top);
+        for list in self.top.values_mut() {
+            finish_top(list);
+        }
+        let by_currency = self
+            .months
+            .into_iter()
+            .map(|(currency, per)| {
+                let mut list: Vec<MonthRefunds> = per
+                    .into_iter()
+                    .map(|(month, (e, d))| MonthRefunds {
+                        month,
+                        expected: unsigned_zero(e),
+                        recorded: unsigned_zero(d),
+                    })
+                    .collect();
+                list.sort_by(|a, b| month_order(&a.month, &b.month));
+                (currency, list)
+            })
+            .collect();
+        Ok((by_currency, self.top))
+    }
+}
+
+/// An amount cell as written (a zero keeps its scale: Σ of `0.00` cells
+/// shows `0.00`).
+fn written_amount(s: &str) -> Result<Decimal, String> {
+    if s.bytes().all(|b| b == b'0' || b == b'.') {
+        let scale = s.find('.').map_or(0, |i| s.len() - i - 1).min(28);
+        return Ok(Decimal::new(0, scale as u32));
+    }
+    crate::money::parse_written(s).map_err(|_| format!("not an amount: {s:?}"))
 }
 
 /// Months in time order: `YYYY-MM` before the expanded `+10000-01` form.

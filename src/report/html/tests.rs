@@ -110,7 +110,7 @@ fn summary(findings: &[(&'static str, u64)], totals: &[(&str, &str, &str)]) -> S
 }
 
 fn page(dir: &Path, s: &Summary) -> String {
-    write(dir, s).unwrap();
+    write(dir, s, None).unwrap();
     std::fs::read_to_string(dir.join(FILE)).unwrap()
 }
 
@@ -194,7 +194,7 @@ fn largest_differences_are_top_20_per_currency_by_absolute_value_ties_by_account
     rows.push(bill("acct-x", "2021-10", "JPY", "100", "90"));
     rows.sort();
     reports(dir.path(), &rows, &[], &[], (DISCREPANCIES, &[]));
-    let got = data::read(dir.path(), false).unwrap();
+    let got = data::read(dir.path(), false, None).unwrap();
     let usd: Vec<(&str, String)> = got.top["USD"]
         .iter()
         .map(|a| (a.account.as_str(), a.difference.to_string()))
@@ -211,6 +211,58 @@ fn largest_differences_are_top_20_per_currency_by_absolute_value_ties_by_account
     let sep: Decimal = (0..30).map(|_| d("100.00")).sum();
     assert_eq!(got.months["USD"][0].month, "2021-09");
     assert!(got.months["USD"][0].expected >= sep);
+}
+
+/// The bill's writer digests batches of whole accounts and merges them in
+/// order: for any cut between accounts, what report.html shows equals one
+/// pass over the file (the run-level check: merged shards, whose page is
+/// read back, equal one run in tests/test_shards.rs).
+#[test]
+fn a_bill_digest_merged_from_batches_equals_the_file_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for n in 0..90i64 {
+        let a = format!("acct-{n:02}");
+        let (c, e) = if n % 3 == 0 {
+            ("JPY", format!("{n}"))
+        } else {
+            ("USD", format!("{n}.50"))
+        };
+        rows.push(bill(&a, "2021-09", c, &e, if n % 4 == 0 { &e } else { "1.00" }));
+        rows.push(bill(&a, "2021-10", "USD", "0.00", &format!("{}.25", n % 7)));
+        rows.push(bill(&a, "2021-11", "EUR", "0.00", "0.00"));
+    }
+    rows.sort();
+    reports(dir.path(), &rows, &[], &[], (DISCREPANCIES, &[]));
+    let want = data::read(dir.path(), false, None).unwrap();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.split(',').map(str::to_string).collect())
+        .collect();
+    let digest = |rows: &[Vec<String>]| {
+        let mut g = BillDigest::default();
+        for r in rows {
+            g.row(&BillCells {
+                account: &r[0],
+                month: &r[1],
+                currency: &r[2],
+                expected: &r[8],
+                recorded: &r[9],
+                difference: &r[10],
+            })
+            .unwrap();
+        }
+        g
+    };
+    for batch in [3, 6, 21, 270] {
+        let mut all = BillDigest::default();
+        for part in cells.chunks(batch) {
+            all.merge(digest(part)).unwrap();
+        }
+        let (months, top) = all.finish().unwrap();
+        assert_eq!(months, want.months, "batches of {batch} rows");
+        assert_eq!(top, want.top, "batches of {batch} rows");
+    }
 }
 
 #[test]
@@ -384,7 +436,7 @@ fn the_baseline_sections_read_status_and_resolved_csv() {
         resolved: 1,
         mapping_sha256: None,
     });
-    let st = data::read(dir.path(), true).unwrap().status.unwrap();
+    let st = data::read(dir.path(), true, None).unwrap().status.unwrap();
     assert_eq!(st.by_code["REFUND_AMOUNT_MISMATCH"], (1, 1));
     assert_eq!(st.new_rows.total, 3);
     // Errors first, then the rest, each in file order.
@@ -405,7 +457,7 @@ fn the_baseline_sections_read_status_and_resolved_csv() {
     }
     assert_self_contained(&p);
     // Without a baseline the status column is not read at all.
-    assert!(data::read(dir.path(), false).unwrap().status.is_none());
+    assert!(data::read(dir.path(), false, None).unwrap().status.is_none());
 }
 
 #[test]
@@ -415,7 +467,7 @@ fn a_status_column_that_is_empty_everywhere_counts_as_none() {
     let row = "error,QUOTA_EXCEEDED,a,u,o,,f,,,,USD,m,0123456789abcdef,,,";
     reports(dir.path(), &[], &[], &[], (&header, &[row]));
     std::fs::write(dir.path().join("resolved.csv"), "finding_id,severity\n").unwrap();
-    let got = data::read(dir.path(), true).unwrap();
+    let got = data::read(dir.path(), true, None).unwrap();
     assert!(got.status.is_none());
     assert_eq!(got.resolved.map(|r| r.total), Some(0));
 }
@@ -431,10 +483,10 @@ fn a_damaged_report_is_an_error_not_a_panic() {
         (DISCREPANCIES, &[]),
     );
     let s = summary(&[], &[]);
-    assert!(matches!(write(dir.path(), &s), Err(AppError::Internal(_))));
+    assert!(matches!(write(dir.path(), &s, None), Err(AppError::Internal(_))));
     std::fs::write(dir.path().join("monthly_bill.csv"), "account_id\n").unwrap();
-    assert!(matches!(write(dir.path(), &s), Err(AppError::Internal(_))));
+    assert!(matches!(write(dir.path(), &s, None), Err(AppError::Internal(_))));
     reports(dir.path(), &[], &[], &[], (DISCREPANCIES, &[]));
     std::fs::remove_file(dir.path().join("quota_usage.csv")).unwrap();
-    assert!(write(dir.path(), &s).is_err());
+    assert!(write(dir.path(), &s, None).is_err());
 }
