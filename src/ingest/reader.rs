@@ -212,9 +212,19 @@ fn read_from<T: Table, R: Read + Send>(
     buf.drain(..header_len);
 
     let parse_span = crate::trace::span("ingest: read + parse");
-    let mut table = T::with_capacity(0);
-    let mut rejects = Vec::new();
+    let mut into = Appender {
+        table: T::with_capacity(0),
+        rejects: Vec::new(),
+        meta: &mut meta,
+        line: &mut line,
+        shown: &shown,
+        lines,
+        total_bytes,
+    };
     let mut spare: Vec<u8> = Vec::new();
+    // A block's parsed chunks are appended while the next block is parsed
+    // (docs/performance.md, log entry 34): (chunks, cut, last block).
+    let mut pending: Option<(Parsed<T>, usize, bool)> = None;
     loop {
         if buf.is_empty() && eof {
             break;
@@ -241,13 +251,19 @@ fn read_from<T: Table, R: Read + Send>(
         next.clear();
         next.reserve(buf.len() - cut + block);
         next.extend_from_slice(&buf[cut..]);
-        let (read, parsed) = rayon::join(
+        let last = pending.take();
+        let ((read, appended), parsed) = rayon::join(
             || {
-                if eof {
-                    Ok(true)
-                } else {
-                    fill(&mut file, &mut next, block)
-                }
+                rayon::join(
+                    || {
+                        if eof {
+                            Ok(true)
+                        } else {
+                            fill(&mut file, &mut next, block)
+                        }
+                    },
+                    || last.map_or(Ok(()), |(p, cut, end)| into.append(p, cut, end)),
+                )
             },
             || {
                 bounds
@@ -256,49 +272,25 @@ fn read_from<T: Table, R: Read + Send>(
                     .collect::<Vec<_>>()
             },
         );
-        let first_block = table.is_empty();
-        let rows: usize = parsed.iter().flatten().map(|c| c.table.len()).sum();
-        table.reserve(rows);
-        for chunk in parsed {
-            let chunk = chunk.map_err(|(rel_line, column)| InputError::NotUtf8 {
-                path: shown.clone(),
-                line: line + rel_line - 1,
-                column,
-            })?;
-            meta.rows_read += chunk.rows_read;
-            if meta.rows_read > MAX_ROWS {
-                return Err(InputError::TooManyRows {
-                    path: shown.clone(),
-                    limit: MAX_ROWS,
-                });
+        appended?;
+        let block_eof = eof;
+        eof = match read {
+            Ok(eof) => eof,
+            Err(e) => {
+                // This block's own errors come first, as when it is read.
+                into.append(parsed, cut, block_eof)?;
+                return Err(unreadable(e));
             }
-            for mut r in chunk.rejects {
-                r.line += line - 1;
-                if let Some(f) = lines {
-                    r.line = f(r.line);
-                }
-                rejects.push(r);
-            }
-            let mut t = chunk.table;
-            for l in t.lines_mut() {
-                *l += line - 1;
-            }
-            if let Some(f) = lines {
-                for l in t.lines_mut() {
-                    *l = f(*l);
-                }
-            }
-            table.append(t);
-            line += chunk.newlines;
-        }
-        if first_block && !eof && cut > 0 {
-            // Size the columns once from the first block's rows per byte.
-            let estimate = (table.len() as u128 * u128::from(total_bytes) / cut as u128) as usize;
-            table.reserve((estimate + estimate / 32).saturating_sub(table.len()));
-        }
-        eof = read.map_err(&unreadable)?;
+        };
+        pending = Some((parsed, cut, block_eof));
         spare = std::mem::replace(&mut buf, next);
     }
+    if let Some((p, cut, end)) = pending {
+        into.append(p, cut, end)?;
+    }
+    let Appender {
+        mut table, mut rejects, ..
+    } = into;
     table.finish();
     drop(parse_span);
 
@@ -487,6 +479,72 @@ struct Chunk<T> {
     rejects: Vec<Reject>,
     rows_read: u64,
     newlines: u64,
+}
+
+/// A block's chunks as parsed, in order.
+type Parsed<T> = Vec<Result<Chunk<T>, (u64, Option<String>)>>;
+
+/// Where parsed chunks go: the table and rejects of one export, its
+/// counts, and the physical line the next chunk starts at.
+struct Appender<'a, T> {
+    table: T,
+    rejects: Vec<Reject>,
+    meta: &'a mut InputMeta,
+    line: &'a mut u64,
+    shown: &'a str,
+    lines: Option<&'a (dyn Fn(u64) -> u64 + Sync)>,
+    total_bytes: u64,
+}
+
+impl<T: Table> Appender<'_, T> {
+    /// Appends one block's chunks (`cut` bytes; `last`: the file's last
+    /// block), their lines made absolute, or returns the first chunk's
+    /// error.
+    fn append(&mut self, parsed: Parsed<T>, cut: usize, last: bool) -> Result<(), InputError> {
+        let first_block = self.table.is_empty();
+        let rows: usize = parsed.iter().flatten().map(|c| c.table.len()).sum();
+        self.table.reserve(rows);
+        for chunk in parsed {
+            let line = *self.line;
+            let chunk = chunk.map_err(|(rel_line, column)| InputError::NotUtf8 {
+                path: self.shown.to_string(),
+                line: line + rel_line - 1,
+                column,
+            })?;
+            self.meta.rows_read += chunk.rows_read;
+            if self.meta.rows_read > MAX_ROWS {
+                return Err(InputError::TooManyRows {
+                    path: self.shown.to_string(),
+                    limit: MAX_ROWS,
+                });
+            }
+            for mut r in chunk.rejects {
+                r.line += line - 1;
+                if let Some(f) = self.lines {
+                    r.line = f(r.line);
+                }
+                self.rejects.push(r);
+            }
+            let mut t = chunk.table;
+            for l in t.lines_mut() {
+                *l += line - 1;
+            }
+            if let Some(f) = self.lines {
+                for l in t.lines_mut() {
+                    *l = f(*l);
+                }
+            }
+            self.table.append(t);
+            *self.line += chunk.newlines;
+        }
+        if first_block && !last && cut > 0 {
+            // Size the columns once from the first block's rows per byte.
+            let estimate = (self.table.len() as u128 * u128::from(self.total_bytes) / cut as u128) as usize;
+            self.table
+                .reserve((estimate + estimate / 32).saturating_sub(self.table.len()));
+        }
+        Ok(())
+    }
 }
 
 /// Parses one chunk that starts at a record boundary. Lines are relative

@@ -417,9 +417,15 @@ macro_rules! declare_table {
                 $crate::ingest::table::retain(&mut self.line, keep);
             }
 
+            /// Every column at once: a text column's gather (polars'
+            /// `take`) runs on one thread, and each column's is bound by
+            /// memory more than by CPU (docs/performance.md, log entry 33).
             fn gather(&mut self, rows: &[u32]) {
-                $($crate::ingest::table::Column::gather(&mut self.$col, rows);)+
-                self.line = $crate::ingest::table::gather(&self.line, rows);
+                let $name { $($col,)+ line, .. } = self;
+                rayon::scope(|s| {
+                    $(s.spawn(move |_| $crate::ingest::table::Column::gather($col, rows));)+
+                    s.spawn(move |_| *line = $crate::ingest::table::gather(line, rows));
+                });
             }
 
             fn lines(&self) -> &[u64] {
