@@ -16,17 +16,21 @@ pub struct Span {
 }
 
 pub fn span(name: &'static str) -> Span {
-    Span {
-        name,
-        start: Instant::now(),
-    }
+    let start = Instant::now();
+    EPOCH.get_or_init(|| start);
+    Span { name, start }
 }
+
+/// When the first span started: each line also says when its span ended,
+/// counted from there, so a timeline of overlapping spans can be read.
+static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 impl Drop for Span {
     fn drop(&mut self) {
         if enabled() {
+            let end = EPOCH.get().map_or(0.0, |e| e.elapsed().as_secs_f64());
             eprintln!(
-                "[trace] {:<28} {:>8.3} s",
+                "[trace] {:<28} {:>8.3} s  (ends at {end:.3} s)",
                 self.name,
                 self.start.elapsed().as_secs_f64()
             );
