@@ -40,8 +40,20 @@ whether discrepancies, refunds, monthly_bill and quota_usage are
 byte-identical to it (not expected for huawei-bss, whose preset assumes
 and leaves out columns).
 
+With --peer ORDERS[,ORDERS] (issue 21) it measures a single run against the
+SQL an analyst would write and against the floor, all on the peer's own
+exports (`../shared/peer/biggen.py --orders N --seed 1`: rows in random
+order, accounts interleaved, cached under .bench-data/peer-N/), runs
+alternating in one sitting: `refund-recon run` (and --compare), the DuckDB
+peer (`../shared/peer/duckdb_peer.py`, same files and policy) and the floor
+(Python polars reading the three files as text in one process,
+`pl.read_csv(f, infer_schema=False)`; whole-process wall, as for the
+others). --python names the interpreter that has duckdb and polars. For
+each: median wall, peak RSS, RSS / input, run / floor and SQL / run.
+
 Usage:
   python3 benches/bench.py                       # S and M, 3 runs, 1 and all threads
+  python3 benches/bench.py --peer 1000000,10000000 --python VENV/bin/python  # issue 21's table
   python3 benches/bench.py --shapes S --runs 3   # the shared-key shapes against S
   python3 benches/bench.py --mappings M --runs 3 # mapped runs against M
   python3 benches/bench.py --sizes M,L --runs 3  # add L (10M orders, ~3 GB)
@@ -162,6 +174,54 @@ def bench_size(size, layouts, runs, threads, binaries):
 
 
 SHAPES = ("one-batch", "one-instance", "one-order")
+PEER = os.path.join(os.path.dirname(ROOT), "shared", "peer")
+FLOOR = (
+    "import sys, polars as pl\n"
+    "for f in ('orders', 'payments', 'unsubscriptions'):\n"
+    "    pl.read_csv(f'{sys.argv[1]}/{f}.csv', infer_schema=False)\n"
+)
+
+
+def peer_dataset(python, orders):
+    folder = os.path.join(ROOT, ".bench-data", f"peer-{orders}")
+    if not os.path.exists(os.path.join(folder, ".complete")):
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"generating the peer's exports ({orders:,} orders) ...", flush=True)
+        timed([python, os.path.join(PEER, "biggen.py"), "--out", folder, "--orders", str(orders), "--seed", "1"])
+        open(os.path.join(folder, ".complete"), "w").close()
+    return folder
+
+
+def bench_peer(binaries, python, sizes, runs):
+    """Issue 21's table: each binary, the SQL peer and the floor on the peer's exports."""
+    rows = []
+    for orders in sizes:
+        folder = peer_dataset(python, orders)
+        policy = os.path.join(folder, "policy.toml")
+        nbytes = input_bytes(folder)
+        samples = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            commands = [(label, [b, "run", "--data", folder, "--policy", policy, "--out", os.path.join(tmp, label)])
+                        for label, b in binaries]
+            commands.append(("sql", [python, os.path.join(PEER, "duckdb_peer.py"), "--data", folder,
+                                     "--policy", policy, "--out", os.path.join(tmp, "sql")]))
+            commands.append(("floor", [python, "-c", FLOOR, folder]))
+            for _ in range(runs):
+                for label, cmd in commands:
+                    secs, rss, _ = timed(cmd)
+                    samples.setdefault(label, []).append((secs, rss))
+        med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for k, v in samples.items()}
+        rows.append((orders, nbytes, med))
+    print()
+    print(f"single run against the SQL peer and the floor · {time.strftime('%Y-%m-%d')} · {os.cpu_count()} cores · median of {runs}")
+    print("| orders | input | binary | run (s) | SQL (s) | floor (s) | SQL / run | run / floor | peak RSS | RSS / input |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for orders, nbytes, med in rows:
+        sql, floor = med["sql"][0], med["floor"][0]
+        for label, _ in binaries:
+            wall, rss = med[label]
+            print(f"| {orders:,} | {human(nbytes)} | {label} | {wall:.2f} | {sql:.2f} | {floor:.2f} | "
+                  f"{sql / wall:.2f}× | {wall / floor:.2f} | {human(rss)} | {rss / nbytes:.2f} |")
 
 
 def rewrite(src, dst, name, change):
@@ -443,6 +503,8 @@ def main():
     ap.add_argument("--compare", help="a second binary (e.g. the build before a change), run alternately with the first")
     ap.add_argument("--shapes", metavar="SIZE", help="measure the shared-key shapes derived from SIZE instead")
     ap.add_argument("--mappings", metavar="SIZE", help="measure mapped runs derived from SIZE instead")
+    ap.add_argument("--peer", metavar="ORDERS", help="comma list of order counts: a run against the SQL peer and the floor")
+    ap.add_argument("--python", default=sys.executable, help="with --peer: a Python with duckdb and polars")
     args = ap.parse_args()
     binary = args.bin or default_binary()
     if not args.no_build and not args.bin:
@@ -452,6 +514,8 @@ def main():
     if args.mappings:
         return bench_mappings(binary, args.mappings, args.runs)
     binaries = [("this", binary)] + ([("compare", args.compare)] if args.compare else [])
+    if args.peer:
+        return bench_peer(binaries, args.python, [int(n) for n in args.peer.split(",")], args.runs)
     cores = os.cpu_count() or 1
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, cores})
     layouts = [x.strip() for x in args.layouts.split(",")]

@@ -244,13 +244,17 @@ macro_rules! scaled_writer {
             let p = ten.unsigned_abs().pow(dp);
             $digits(buf, m / p);
             if dp > 0 {
+                // Exactly dp digits, leading zeros included, written from
+                // the right (no insertion into the buffer).
                 buf.push(b'.');
-                let start = buf.len();
-                $digits(buf, m % p);
-                let written = buf.len() - start;
-                if written < dp as usize {
-                    buf.splice(start..start, std::iter::repeat_n(b'0', dp as usize - written));
+                let mut digits = [b'0'; 40];
+                let (mut f, mut i) = (m % p, dp as usize);
+                while f > 0 {
+                    i -= 1;
+                    digits[i] = b'0' + (f % 10) as u8;
+                    f /= 10;
                 }
+                buf.extend_from_slice(&digits[..dp as usize]);
             }
             true
         }
@@ -260,17 +264,35 @@ macro_rules! scaled_writer {
 scaled_writer!(write_scaled_narrow, i64, write_u64);
 scaled_writer!(write_scaled_wide, i128, write_u128);
 
+/// "00" to "99": two digits per division when writing an integer.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut k = 0;
+    while k < 100 {
+        t[2 * k] = b'0' + (k / 10) as u8;
+        t[2 * k + 1] = b'0' + (k % 10) as u8;
+        k += 1;
+    }
+    t
+};
+
 /// Writes the decimal digits of `v`.
 fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
-    loop {
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
         i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        tmp[i] = b'0' + v as u8;
     }
     buf.extend_from_slice(&tmp[i..]);
 }
@@ -513,6 +535,49 @@ mod tests {
         assert_eq!(format(d("123456789.123456"), 3, Rounding::HalfUp), "123456789.123");
         assert_eq!(format(d("-12.3"), 3, Rounding::HalfUp), "-12.300");
         assert_eq!(format_exact(d("10.00500")), "10.00500");
+    }
+
+    /// The writer of report amounts (digit pairs, the fraction written
+    /// from the right) against rust_decimal's own rounding and formatting,
+    /// over both integer widths.
+    #[test]
+    fn scaled_amounts_match_decimal_formatting() {
+        use proptest::prelude::*;
+        use rust_decimal::RoundingStrategy;
+        let values = prop_oneof![
+            any::<i64>().prop_map(i128::from),
+            (-1_000_000i128..1_000_000),
+            (any::<i32>(), 0u32..12).prop_map(|(v, k)| i128::from(v) * 10i128.pow(k) + 7),
+        ];
+        let config = ProptestConfig {
+            cases: 20000,
+            max_global_rejects: 200_000,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(v in values, scale in 0u32..=12, dp in 0u32..=8, even in any::<bool>())| {
+            let (rounding, strategy) = if even {
+                (Rounding::HalfEven, RoundingStrategy::MidpointNearestEven)
+            } else {
+                (Rounding::HalfUp, RoundingStrategy::MidpointAwayFromZero)
+            };
+            // The reference holds 96 bits at the written scale.
+            let widened = v.abs().checked_mul(10i128.pow(dp.saturating_sub(scale)));
+            prop_assume!(widened.is_some_and(|w| w < 1i128 << 96));
+            let mut b = Vec::new();
+            write_scaled(&mut b, v, scale, dp, rounding);
+            let mut want = Decimal::from_i128_with_scale(v, scale).round_dp_with_strategy(dp, strategy);
+            if want.is_zero() {
+                want.set_sign_positive(true);
+            }
+            want.rescale(dp);
+            let want = want.to_string();
+            prop_assert_eq!(String::from_utf8(b).unwrap(), want);
+        });
+        for v in [0u64, 9, 10, 99, 100, 101, 999_999, 1_000_000, u64::MAX] {
+            let mut b = Vec::new();
+            write_u128(&mut b, u128::from(v));
+            assert_eq!(String::from_utf8(b).unwrap(), v.to_string());
+        }
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub const SCALE: u32 = 6;
 /// An amount as an integer of 10⁻⁶ units (the bill's sums, and the
 /// control total against refunds.csv).
 pub(super) fn scaled(v: Decimal) -> i128 {
+    // Every amount read or computed has at most SCALE decimals: widen its
+    // mantissa in i128 (exact) instead of rescaling the decimal.
+    let scale = v.scale();
+    if scale <= SCALE {
+        return v.mantissa() * 10i128.pow(SCALE - scale);
+    }
     let mut v = v;
     v.rescale(SCALE);
     v.mantissa()
@@ -63,6 +69,20 @@ impl Entry {
             sums: [0; 7],
         }
     }
+}
+
+/// The entry of (`cycle`, `currency`) in an account's entries, sorted by
+/// that key; added (zero) where missing.
+fn entry(entries: &mut Vec<Entry>, cycle: Month, currency: Currency) -> &mut Entry {
+    let key = (cycle.0, currency);
+    let at = match entries.binary_search_by(|e| (e.cycle, e.currency).cmp(&key)) {
+        Ok(at) => at,
+        Err(at) => {
+            entries.insert(at, Entry::new(cycle, currency));
+            at
+        }
+    };
+    &mut entries[at]
 }
 
 /// Writes monthly_bill.csv; returns Σ expected_refunds per currency of
@@ -108,22 +128,22 @@ pub fn write(
     drop(span);
 
     let _span = crate::trace::span("bill: sum + write");
-    // Entries of one account, summed per (cycle, currency), sorted.
+    // Entries of one account, summed per (cycle, currency), sorted: each
+    // contribution is added into its entry, found by binary search (an
+    // account has few), not listed, sorted and merged (docs/performance.md,
+    // log entry 37).
     let account_rows = |a: usize| -> Vec<Entry> {
         let mut entries: Vec<Entry> = Vec::new();
         for &i in orders.of(a) {
             let i = i as usize;
-            let mut e = Entry::new(cal.month_of(o.ordered_at[i]), o.currency[i]);
-            e.orders = 1;
-            e.sums[CHARGED] = scaled(o.amount[i]);
-            e.sums[COUPON] = scaled(o.coupon_amount[i]);
-            entries.push(e);
+            let e = entry(&mut entries, cal.month_of(o.ordered_at[i]), o.currency[i]);
+            e.orders += 1;
+            e.sums[CHARGED] += scaled(o.amount[i]);
+            e.sums[COUPON] += scaled(o.coupon_amount[i]);
         }
         for &i in payments.of(a) {
             let i = i as usize;
-            let mut e = Entry::new(cal.month_of(p.paid_at[i]), p.currency[i]);
-            e.sums[PAID] = scaled(p.amount[i]);
-            entries.push(e);
+            entry(&mut entries, cal.month_of(p.paid_at[i]), p.currency[i]).sums[PAID] += scaled(p.amount[i]);
         }
         let range = &unsub_ranges[a];
         for out in &rec.outcomes[range.start as usize..range.end as usize] {
@@ -136,33 +156,17 @@ pub fn write(
             }
             let currency = o.currency[oi];
             if let (Some(cycle), true) = (out.expected_cycle, out.evaluated()) {
-                let mut e = Entry::new(cycle, currency);
-                e.sums[EXP_REFUND] = scaled(out.amounts.refund);
-                e.sums[EXP_FEE] = scaled(out.amounts.fee);
-                e.sums[EXP_COUPON] = scaled(out.amounts.coupon);
-                entries.push(e);
+                let e = entry(&mut entries, cycle, currency);
+                e.sums[EXP_REFUND] += scaled(out.amounts.refund);
+                e.sums[EXP_FEE] += scaled(out.amounts.fee);
+                e.sums[EXP_COUPON] += scaled(out.amounts.coupon);
             }
             if let (Some(cycle), Some(v)) = (u.billing_cycle[r], u.refund_amount[r]) {
-                let mut e = Entry::new(cycle, currency);
-                e.sums[REC_REFUND] = scaled(v);
-                entries.push(e);
+                entry(&mut entries, cycle, currency).sums[REC_REFUND] += scaled(v);
             }
         }
-        entries.sort_by_key(|e| (e.cycle, e.currency));
-        let mut merged: Vec<Entry> = Vec::with_capacity(entries.len());
-        for e in entries {
-            match merged.last_mut() {
-                Some(m) if m.cycle == e.cycle && m.currency == e.currency => {
-                    m.orders += e.orders;
-                    for (s, v) in m.sums.iter_mut().zip(e.sums) {
-                        *s += v;
-                    }
-                }
-                _ => merged.push(e),
-            }
-        }
-        merged.retain(|e| e.orders > 0 || e.sums.iter().any(|&s| s != 0));
-        merged
+        entries.retain(|e| e.orders > 0 || e.sums.iter().any(|&s| s != 0));
+        entries
     };
 
     let mut out = super::report_sink(path, &HEADER, read_back)?;
