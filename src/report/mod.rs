@@ -369,6 +369,7 @@ fn job<'a>(rec: &'a Reconciliation, sel: &'a Selection, dir: &'a Path, opts: Rep
 /// The control totals ([`control`]; checked in every build), then the
 /// summary of the CSVs written.
 fn checked_summary(job: &table::Job<'_>, facts: &table::Facts) -> Result<Summary, AppError> {
+    let _s = crate::trace::span("control totals + summary");
     let rec = job.rec;
     let failed = |e: String| AppError::Internal(format!("control total failed: {e}"));
     let skew = control::Skew::from_env();

@@ -242,11 +242,15 @@ fn monthly_bill(job: &Job<'_>, path: &Path, facts: &mut Facts) -> Result<Done, A
 }
 
 fn quota_usage(job: &Job<'_>, path: &Path, _: &mut Facts) -> Result<Done, AppError> {
+    let _s = crate::trace::span("write quota_usage.csv");
     let quota: Vec<_> = job.rec.quota.iter().filter(|q| job.sel.keeps(&q.account_id)).collect();
     let recorded_known = job.rec.coverage.checks(crate::rules::Code::QUOTA_EXCEEDED);
     super::write_csv(path, &schema::header(&schema::QUOTA_USAGE), &quota, 4096, |q, r| {
         r.text(&q.account_id);
-        r.plain(&q.year.to_string());
+        match u64::try_from(q.year) {
+            Ok(year) => r.int(year),
+            Err(_) => r.plain(&q.year.to_string()),
+        }
         r.int(u64::from(q.allowed));
         r.int(u64::from(q.granted));
         r.int(u64::from(q.denied_by_quota));
