@@ -615,7 +615,7 @@ mod tests {
                 ((x >> 32) as u32 & 0xfff0_00ff, (x as u32) % 7)
             })
             .collect();
-        ids.extend_from_slice(&ids[..100].to_vec());
+        ids.extend_from_within(..100);
         ids.extend([(0, 0), (u32::MAX, u32::MAX), (u32::MAX, 0)]);
         let mut want = ids.clone();
         want.sort_unstable();

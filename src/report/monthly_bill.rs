@@ -85,6 +85,10 @@ fn entry(entries: &mut Vec<Entry>, cycle: Month, currency: Currency) -> &mut Ent
     &mut entries[at]
 }
 
+/// What writing the bill gives: the control total per currency,
+/// report.html's digest (when asked for) and the file.
+pub type Written = (BTreeMap<Currency, i128>, Option<Bill>, super::Done);
+
 /// Writes monthly_bill.csv; returns Σ expected_refunds per currency of
 /// the rows written (the control total), with `digest` what report.html
 /// shows of the bill (from the cells as written), and the file. The file
@@ -96,7 +100,7 @@ pub fn write(
     path: &Path,
     read_back: bool,
     digest: bool,
-) -> Result<(BTreeMap<Currency, i128>, Option<Bill>, super::Done), AppError> {
+) -> Result<Written, AppError> {
     let cal = &rec.cal;
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
     let dict = o.account_id.dict().clone();
