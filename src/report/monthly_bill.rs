@@ -71,18 +71,61 @@ impl Entry {
     }
 }
 
-/// The entry of (`cycle`, `currency`) in an account's entries, sorted by
-/// that key; added (zero) where missing.
-fn entry(entries: &mut Vec<Entry>, cycle: Month, currency: Currency) -> &mut Entry {
-    let key = (cycle.0, currency);
-    let at = match entries.binary_search_by(|e| (e.cycle, e.currency).cmp(&key)) {
-        Ok(at) => at,
-        Err(at) => {
-            entries.insert(at, Entry::new(cycle, currency));
-            at
+/// One account's entries, summed per (cycle, currency). The first
+/// [`Entries::SORTED`] keys are kept sorted and each contribution is added
+/// into its entry (found by binary search); past that, new keys are listed
+/// and merged once at the end, so an account with rows in thousands of
+/// months costs a sort, not a quadratic insertion.
+#[derive(Default)]
+struct Entries {
+    sorted: Vec<Entry>,
+    listed: Vec<Entry>,
+}
+
+impl Entries {
+    const SORTED: usize = 256;
+
+    /// The entry a contribution of (`cycle`, `currency`) is added to.
+    fn at(&mut self, cycle: Month, currency: Currency) -> &mut Entry {
+        let key = (cycle.0, currency);
+        match self.sorted.binary_search_by(|e| (e.cycle, e.currency).cmp(&key)) {
+            Ok(at) => &mut self.sorted[at],
+            Err(at) if self.sorted.len() < Self::SORTED => {
+                self.sorted.insert(at, Entry::new(cycle, currency));
+                &mut self.sorted[at]
+            }
+            Err(_) => {
+                let n = self.listed.len();
+                self.listed.push(Entry::new(cycle, currency));
+                &mut self.listed[n]
+            }
         }
-    };
-    &mut entries[at]
+    }
+
+    /// The entries in (cycle, currency) order, one per key, without those
+    /// that hold nothing.
+    fn finish(self) -> Vec<Entry> {
+        let Entries { mut sorted, listed } = self;
+        if !listed.is_empty() {
+            sorted.extend(listed);
+            sorted.sort_by_key(|e| (e.cycle, e.currency));
+            let mut merged: Vec<Entry> = Vec::with_capacity(sorted.len());
+            for e in sorted {
+                match merged.last_mut() {
+                    Some(m) if m.cycle == e.cycle && m.currency == e.currency => {
+                        m.orders += e.orders;
+                        for (s, v) in m.sums.iter_mut().zip(e.sums) {
+                            *s += v;
+                        }
+                    }
+                    _ => merged.push(e),
+                }
+            }
+            sorted = merged;
+        }
+        sorted.retain(|e| e.orders > 0 || e.sums.iter().any(|&s| s != 0));
+        sorted
+    }
 }
 
 /// What writing the bill gives: the control total per currency,
@@ -132,22 +175,20 @@ pub fn write(
     drop(span);
 
     let _span = crate::trace::span("bill: sum + write");
-    // Entries of one account, summed per (cycle, currency), sorted: each
-    // contribution is added into its entry, found by binary search (an
-    // account has few), not listed, sorted and merged (docs/performance.md,
-    // log entry 37).
+    // Entries of one account, summed per (cycle, currency), sorted
+    // ([`Entries`]; docs/performance.md, log entry 37).
     let account_rows = |a: usize| -> Vec<Entry> {
-        let mut entries: Vec<Entry> = Vec::new();
+        let mut entries = Entries::default();
         for &i in orders.of(a) {
             let i = i as usize;
-            let e = entry(&mut entries, cal.month_of(o.ordered_at[i]), o.currency[i]);
+            let e = entries.at(cal.month_of(o.ordered_at[i]), o.currency[i]);
             e.orders += 1;
             e.sums[CHARGED] += scaled(o.amount[i]);
             e.sums[COUPON] += scaled(o.coupon_amount[i]);
         }
         for &i in payments.of(a) {
             let i = i as usize;
-            entry(&mut entries, cal.month_of(p.paid_at[i]), p.currency[i]).sums[PAID] += scaled(p.amount[i]);
+            entries.at(cal.month_of(p.paid_at[i]), p.currency[i]).sums[PAID] += scaled(p.amount[i]);
         }
         let range = &unsub_ranges[a];
         for out in &rec.outcomes[range.start as usize..range.end as usize] {
@@ -160,17 +201,16 @@ pub fn write(
             }
             let currency = o.currency[oi];
             if let (Some(cycle), true) = (out.expected_cycle, out.evaluated()) {
-                let e = entry(&mut entries, cycle, currency);
+                let e = entries.at(cycle, currency);
                 e.sums[EXP_REFUND] += scaled(out.amounts.refund);
                 e.sums[EXP_FEE] += scaled(out.amounts.fee);
                 e.sums[EXP_COUPON] += scaled(out.amounts.coupon);
             }
             if let (Some(cycle), Some(v)) = (u.billing_cycle[r], u.refund_amount[r]) {
-                entry(&mut entries, cycle, currency).sums[REC_REFUND] += scaled(v);
+                entries.at(cycle, currency).sums[REC_REFUND] += scaled(v);
             }
         }
-        entries.retain(|e| e.orders > 0 || e.sums.iter().any(|&s| s != 0));
-        entries
+        entries.finish()
     };
 
     let mut out = super::report_sink(path, &HEADER, read_back)?;
@@ -280,4 +320,38 @@ fn row(r: &mut Rows, rec: &Reconciliation, account: &str, e: &Entry) {
         r.scaled(amount, SCALE, dp, rounding);
     }
     r.end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past the sorted entries' limit, listed keys are merged: the same
+    /// entries in the same order as with every key sorted.
+    #[test]
+    fn entries_past_the_sorted_limit_merge_into_one_per_key() {
+        let usd = Currency::parse("USD").unwrap();
+        let eur = Currency::parse("EUR").unwrap();
+        let months = 3 * Entries::SORTED as i32;
+        let mut entries = Entries::default();
+        for round in 0..2 {
+            for m in (0..months).rev() {
+                let c = if m % 3 == 0 { eur } else { usd };
+                let e = entries.at(Month(24_000 + m), c);
+                e.orders += 1;
+                e.sums[CHARGED] += i128::from(m + round);
+            }
+        }
+        entries.at(Month(1), usd); // nothing added: dropped
+        let got = entries.finish();
+        assert_eq!(got.len(), months as usize);
+        for (k, e) in got.iter().enumerate() {
+            let m = k as i32;
+            assert_eq!(
+                (e.cycle, e.orders, e.sums[CHARGED]),
+                (24_000 + m, 2, i128::from(2 * m + 1))
+            );
+            assert_eq!(e.currency, if m % 3 == 0 { eur } else { usd });
+        }
+    }
 }
