@@ -159,16 +159,30 @@ fn assert_same(one: &Path, merged: &Path) {
     assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
 }
 
+/// The test export in `dir` (orders in two files) and a run of it in one
+/// piece with `cmd` into `dir/one`: the data folder, the orders folder,
+/// the reports folder and the run's output.
+fn export_and_one_run(dir: &Path, cmd: &[&str]) -> (PathBuf, PathBuf, PathBuf, Output) {
+    let data = export(dir, false);
+    let orders = data.join("orders");
+    let one = dir.join("one");
+    let args: [&Path; 6] = [
+        Path::new("--data"),
+        &data,
+        Path::new("--orders"),
+        &orders,
+        Path::new("--out"),
+        &one,
+    ];
+    let run = ok(refund_recon(cmd, &args));
+    (data, orders, one, run)
+}
+
 #[test]
 fn merged_shards_equal_one_run_for_1_2_and_7_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let data = export(dir.path(), false);
-    let orders = data.join("orders");
+    let (data, orders, one, single) = export_and_one_run(dir.path(), &["run", "--format", "csv,focus,parquet"]);
     let inputs: [&Path; 4] = [Path::new("--data"), &data, Path::new("--orders"), &orders];
-    let one = dir.path().join("one");
-    let mut args = inputs.to_vec();
-    args.extend([Path::new("--out"), &one]);
-    let single = ok(refund_recon(&["run", "--format", "csv,focus,parquet"], &args));
     let s = summary(&one);
     for code in ["ACCOUNT_MISMATCH", "ORDER_NOT_FOUND", "ORPHAN_PAYMENT"] {
         assert!(
@@ -393,13 +407,8 @@ fn a_shard_over_the_memory_limit_is_refused_naming_its_largest_account() {
 #[test]
 fn map_tasks_over_parts_of_the_files_merge_to_one_run() {
     let dir = tempfile::tempdir().unwrap();
-    let data = export(dir.path(), false);
-    let orders = data.join("orders");
+    let (data, orders, one, _) = export_and_one_run(dir.path(), &["run"]);
     let inputs: [&Path; 4] = [Path::new("--data"), &data, Path::new("--orders"), &orders];
-    let one = dir.path().join("one");
-    let mut args = inputs.to_vec();
-    args.extend([Path::new("--out"), &one]);
-    ok(refund_recon(&["run"], &args));
     for m in [2u32, 4] {
         let work = dir.path().join(format!("work-{m}"));
         let mut work_args = inputs.to_vec();

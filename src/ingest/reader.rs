@@ -212,7 +212,7 @@ fn read_from<T: Table, R: Read + Send>(
     buf.drain(..header_len);
 
     let parse_span = crate::trace::span("ingest: read + parse");
-    let mut into = Appender {
+    let mut appender = Appender {
         table: T::with_capacity(0),
         rejects: Vec::new(),
         meta: &mut meta,
@@ -262,7 +262,7 @@ fn read_from<T: Table, R: Read + Send>(
                             fill(&mut file, &mut next, block)
                         }
                     },
-                    || last.map_or(Ok(()), |(p, cut, end)| into.append(p, cut, end)),
+                    || last.map_or(Ok(()), |(p, cut, end)| appender.append(p, cut, end)),
                 )
             },
             || {
@@ -278,7 +278,7 @@ fn read_from<T: Table, R: Read + Send>(
             Ok(eof) => eof,
             Err(e) => {
                 // This block's own errors come first, as when it is read.
-                into.append(parsed, cut, block_eof)?;
+                appender.append(parsed, cut, block_eof)?;
                 return Err(unreadable(e));
             }
         };
@@ -286,11 +286,11 @@ fn read_from<T: Table, R: Read + Send>(
         spare = std::mem::replace(&mut buf, next);
     }
     if let Some((p, cut, end)) = pending {
-        into.append(p, cut, end)?;
+        appender.append(p, cut, end)?;
     }
     let Appender {
         mut table, mut rejects, ..
-    } = into;
+    } = appender;
     table.finish();
     drop(parse_span);
 

@@ -229,14 +229,14 @@ pub fn write(
             let mut rows = Rows::with_capacity(chunk.len() * 200);
             let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
             let mut part = digest.then(BillDigest::default);
-            let mut scratch = Vec::new();
             let mut result = Ok(());
             for &a in chunk {
+                let account = dict.name(a as u32);
                 for e in account_rows(a) {
                     *sums.entry(e.currency).or_default() += e.sums[EXP_REFUND];
-                    row(&mut rows, rec, dict.name(a as u32), &e);
+                    let cells = row(&mut rows, rec, account, &e);
                     if let (Some(part), true) = (&mut part, result.is_ok()) {
-                        result = digest_row(part, &mut scratch, rec, dict.name(a as u32), &e);
+                        result = digest_row(part, &rows, &cells, account, &e);
                     }
                 }
             }
@@ -261,51 +261,48 @@ pub fn write(
     Ok((totals, bill, out.finish(Some(written))?))
 }
 
-/// Adds a row to report.html's digest of the bill, from its cells as
-/// [`row`] writes them. A row without refunds adds nothing (its refund
-/// cells are all zeros), so it is skipped unformatted.
+/// Adds a row to report.html's digest of the bill: its cells as [`row`]
+/// wrote them into `rows` (`cells`: the month and the three refund
+/// cells). A row without refunds adds nothing, so it is skipped.
 fn digest_row(
     digest: &mut BillDigest,
-    scratch: &mut Vec<u8>,
-    rec: &Reconciliation,
+    rows: &Rows,
+    cells: &RefundCells,
     account: &str,
     e: &Entry,
 ) -> Result<(), String> {
-    let (expected, recorded) = (e.sums[EXP_REFUND], e.sums[REC_REFUND]);
-    if expected == 0 && recorded == 0 {
+    if e.sums[EXP_REFUND] == 0 && e.sums[REC_REFUND] == 0 {
         return Ok(());
     }
-    let dp = rec.policy.minor_units.of(e.currency);
-    let rounding = rec.policy.rounding;
-    scratch.clear();
-    crate::time::write_month(scratch, Month(e.cycle));
-    let mut ends = [scratch.len(); 4];
-    for (k, v) in [expected, recorded, recorded - expected].into_iter().enumerate() {
-        crate::money::write_scaled(scratch, v, SCALE, dp, rounding);
-        ends[k + 1] = scratch.len();
-    }
-    let text = std::str::from_utf8(scratch).map_err(|e| e.to_string())?;
+    let cell = |k: usize| std::str::from_utf8(&rows.buf[cells[k].clone()]).map_err(|e| e.to_string());
     digest.row(&BillCells {
         account,
-        month: &text[..ends[0]],
+        month: cell(0)?,
         currency: e.currency.as_str(),
-        expected: &text[ends[0]..ends[1]],
-        recorded: &text[ends[1]..ends[2]],
-        difference: &text[ends[2]..ends[3]],
+        expected: cell(1)?,
+        recorded: cell(2)?,
+        difference: cell(3)?,
     })
 }
 
-/// One CSV row of the bill; sums are rounded once here.
-fn row(r: &mut Rows, rec: &Reconciliation, account: &str, e: &Entry) {
+/// Where a bill row's billing_cycle, expected_refunds, recorded_refunds
+/// and refund_difference cells lie in the batch's buffer.
+type RefundCells = [std::ops::Range<usize>; 4];
+
+/// One CSV row of the bill; sums are rounded once here. Returns where
+/// its month and refund cells lie in `r.buf` (report.html's digest).
+fn row(r: &mut Rows, rec: &Reconciliation, account: &str, e: &Entry) -> RefundCells {
     let dp = rec.policy.minor_units.of(e.currency);
     let rounding = rec.policy.rounding;
     let v = |c: usize| e.sums[c];
     let cash_due = v(CHARGED) - v(COUPON);
+    let mut cells = RefundCells::default();
     r.text(account);
     r.month(Month(e.cycle));
+    cells[0] = r.last_cell();
     r.plain(e.currency.as_str());
     r.int(e.orders);
-    for amount in [
+    for (k, amount) in [
         v(CHARGED),
         v(COUPON),
         cash_due,
@@ -316,10 +313,17 @@ fn row(r: &mut Rows, rec: &Reconciliation, account: &str, e: &Entry) {
         v(EXP_FEE),
         v(EXP_COUPON),
         cash_due - v(EXP_REFUND),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         r.scaled(amount, SCALE, dp, rounding);
+        if (4..7).contains(&k) {
+            cells[k - 3] = r.last_cell();
+        }
     }
     r.end();
+    cells
 }
 
 #[cfg(test)]

@@ -32,6 +32,15 @@ pub struct Job<'a> {
     pub html: bool,
 }
 
+impl Job<'_> {
+    /// Whether the run reads a large report back soon after writing it, so
+    /// it goes through the page cache: for its Parquet copy, or in a shard,
+    /// whose reports `merge` reads.
+    pub fn read_back(&self) -> bool {
+        self.opts.formats.parquet || !self.html
+    }
+}
+
 /// What the CSV writers found out while writing, for the control totals
 /// and summary.json.
 #[derive(Default)]
@@ -202,9 +211,8 @@ pub fn is_report(name: &str) -> bool {
 
 fn discrepancies(job: &Job<'_>, path: &Path, facts: &mut Facts) -> Result<Done, AppError> {
     let _s = crate::trace::span("write discrepancies.csv");
-    // Read back by a Parquet copy, by report.html with a baseline (its
-    // status column) and by `merge` from a shard.
-    let read_back = job.opts.formats.parquet || job.opts.baseline.is_some() || !job.html;
+    // Also read back by report.html with a baseline (its status column).
+    let read_back = job.read_back() || job.opts.baseline.is_some();
     let out = super::report_sink(path, &super::DISCREPANCIES_HEADER, read_back)?;
     let d = super::write_csv_into(out, &job.tracked, 4096, |(f, t), r| {
         super::finding_row(r, job.rec, f, t)
@@ -233,8 +241,7 @@ fn refunds(job: &Job<'_>, path: &Path, _: &mut Facts) -> Result<Done, AppError> 
 fn monthly_bill(job: &Job<'_>, path: &Path, facts: &mut Facts) -> Result<Done, AppError> {
     let _s = crate::trace::span("write monthly_bill.csv");
     let started = std::time::Instant::now();
-    let (billed, bill, d) =
-        super::monthly_bill::write(job.rec, job.sel, path, job.opts.formats.parquet || !job.html, job.html)?;
+    let (billed, bill, d) = super::monthly_bill::write(job.rec, job.sel, path, job.read_back(), job.html)?;
     facts.billed = billed;
     facts.bill = bill;
     facts.aggregate = started.elapsed();
