@@ -209,6 +209,7 @@ def bench_peer(binaries, python, sizes, runs):
             for _ in range(runs):
                 for label, cmd in commands:
                     secs, rss, _ = timed(cmd)
+                    print(f"  {orders:,} {label}: {secs:.2f} s, {human(rss)}", flush=True)
                     samples.setdefault(label, []).append((secs, rss))
         med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for k, v in samples.items()}
         rows.append((orders, nbytes, med))

@@ -59,6 +59,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// An outcome that a task's evaluation overwrites: room for one in
+    /// the run's outcomes, made before the accounts are evaluated.
+    pub fn placeholder() -> Outcome {
+        Outcome::new(
+            0,
+            LinkStep {
+                link: Link::OrderNotFound,
+                first_completion: None,
+            },
+        )
+    }
+
     fn new(unsub: usize, link: LinkStep) -> Outcome {
         Outcome {
             unsub: unsub as u32,

@@ -21,15 +21,24 @@ use crate::time::{Calendar, Micros};
 /// time order (docs/performance.md). Every row keeps its line, and nothing
 /// downstream depends on the order of rows of different accounts. A table
 /// already in account order is left as it is.
-fn by_account<T: Table>(table: &mut T, codes: impl Fn(&T) -> &Vec<u32>) {
-    let c = codes(table);
-    if c.windows(2).all(|w| w[0] <= w[1]) {
-        return;
+/// The rows of a table in account order (stable: file order within an
+/// account), from its account codes; `None` when they are in that order
+/// already.
+fn account_order(codes: &[u32]) -> Option<Vec<u32>> {
+    if codes.windows(2).all(|w| w[0] <= w[1]) {
+        return None;
     }
-    let accounts = c.iter().copied().max().map_or(0, |m| m as usize + 1);
-    let rows = crate::columns::ByAccount::new(accounts, c.len(), |i| Some(c[i])).into_rows();
-    let _s = crate::trace::span("    gather");
-    table.gather(&rows);
+    let accounts = codes.iter().copied().max().map_or(0, |m| m as usize + 1);
+    Some(crate::columns::ByAccount::new(accounts, codes.len(), |i| Some(codes[i])).into_rows())
+}
+
+/// Puts a table's rows in the order `rows` ([`account_order`]).
+fn gather_rows<T: Table>(table: &mut T, rows: Option<Vec<u32>>, name: &'static str) {
+    let _s = crate::trace::span(name);
+    if let Some(rows) = rows {
+        let _s = crate::trace::span("    gather");
+        table.gather(&rows);
+    }
 }
 
 /// Where the three exports are.
@@ -405,16 +414,25 @@ impl Inputs {
         payments.method.finish(&dict, |c| remap.rank(c));
         drop(_span);
         let _span = crate::trace::span("ingest: rows by account");
-        {
-            let _s = crate::trace::span("  orders by account");
-            by_account(&mut orders, |t| &t.account_id.codes);
-        }
-        {
-            let _s = crate::trace::span("  payments by account");
-            by_account(&mut payments, |t| &t.account_id.codes);
-        }
-        let _s = crate::trace::span("  unsubscriptions by account");
-        by_account(&mut unsubs, |t| &t.account_id.codes);
+        // The three orders at once (each a serial counting sort), then the
+        // tables one after another (each gathers its columns in parallel;
+        // one at a time keeps a single table's old and new columns in
+        // memory together).
+        let (ro, (rp, ru)) = {
+            let _s = crate::trace::span("  account order");
+            rayon::join(
+                || account_order(&orders.account_id.codes),
+                || {
+                    rayon::join(
+                        || account_order(&payments.account_id.codes),
+                        || account_order(&unsubs.account_id.codes),
+                    )
+                },
+            )
+        };
+        gather_rows(&mut orders, ro, "  orders by account");
+        gather_rows(&mut payments, rp, "  payments by account");
+        gather_rows(&mut unsubs, ru, "  unsubscriptions by account");
         let mut rejects = or;
         rejects.extend(pr);
         rejects.extend(ur);

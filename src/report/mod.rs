@@ -754,30 +754,59 @@ pub fn selected_totals(rec: &Reconciliation, sel: &Selection) -> Result<BTreeMap
 }
 
 fn refund_totals(rec: &Reconciliation, selected: &[&Outcome]) -> Result<BTreeMap<Currency, Totals>, AppError> {
+    // The sums are exact, so summing runs of outcomes in parallel gives the
+    // same totals; an overflow (impossible within the money bound) is
+    // reported by the serial pass, which names its row.
+    let add = |mut a: BTreeMap<Currency, Totals>, (c, t): (Currency, Totals)| {
+        let e = a.entry(c).or_default();
+        e.expected = e.expected.checked_add(t.expected)?;
+        e.recorded = e.recorded.checked_add(t.recorded)?;
+        Some(a)
+    };
+    let parallel = selected
+        .par_chunks(1 << 14)
+        .map(|run| {
+            run.iter()
+                .filter_map(|o| refund_of(rec, o))
+                .try_fold(BTreeMap::new(), add)
+        })
+        .try_reduce(BTreeMap::new, |a, b| b.into_iter().try_fold(a, add));
+    if let Some(totals) = parallel {
+        return Ok(totals);
+    }
     let u = &rec.inputs.unsubs;
     let mut totals: BTreeMap<Currency, Totals> = BTreeMap::new();
     for o in selected {
+        let Some((c, t)) = refund_of(rec, o) else { continue };
         let r = o.unsub as usize;
-        if u.status[r] != UnsubStatus::Completed || matches!(o.link, Link::OrderNotFound | Link::AccountMismatch) {
+        if let Some(sum) = add(std::mem::take(&mut totals), (c, t)) {
+            totals = sum;
             continue;
         }
-        let Some(c) = o.currency else { continue };
-        let t = totals.entry(c).or_default();
-        let overflow = || {
-            AppError::Arithmetic(format!(
-                "{} line {}: the refund total in {c} does not fit; amounts are limited to {} (docs/design.md, \"Money bound\")",
-                rec.inputs.origin(2, u.line(r)).0,
-                rec.inputs.origin(2, u.line(r)).2,
-                crate::money::MAX_AMOUNT
-            ))
-        };
-        if o.expected_type.is_some() {
-            t.expected = t.expected.checked_add(o.amounts.refund).ok_or_else(overflow)?;
-        }
-        t.recorded = t
-            .recorded
-            .checked_add(u.refund_amount[r].unwrap_or_default())
-            .ok_or_else(overflow)?;
+        return Err(AppError::Arithmetic(format!(
+            "{} line {}: the refund total in {c} does not fit; amounts are limited to {} (docs/design.md, \"Money bound\")",
+            rec.inputs.origin(2, u.line(r)).0,
+            rec.inputs.origin(2, u.line(r)).2,
+            crate::money::MAX_AMOUNT
+        )));
     }
     Ok(totals)
+}
+
+/// A completed unsubscription's currency and refunds, expected (when R3
+/// ran) and recorded, for summary.json's totals; `None` for the others.
+fn refund_of(rec: &Reconciliation, o: &Outcome) -> Option<(Currency, Totals)> {
+    let u = &rec.inputs.unsubs;
+    let r = o.unsub as usize;
+    if u.status[r] != UnsubStatus::Completed || matches!(o.link, Link::OrderNotFound | Link::AccountMismatch) {
+        return None;
+    }
+    let c = o.currency?;
+    let expected = if o.expected_type.is_some() {
+        o.amounts.refund
+    } else {
+        Decimal::ZERO
+    };
+    let recorded = u.refund_amount[r].unwrap_or_default();
+    Some((c, Totals { expected, recorded }))
 }

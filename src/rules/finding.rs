@@ -226,6 +226,8 @@ mod tests {
     #[test]
     fn spec_table_of_codes() {
         assert_eq!(Code::ALL.len(), 25);
+        // A code indexes an array of per-code counts (summary.json).
+        assert!(Code::ALL.iter().enumerate().all(|(i, c)| *c as usize == i));
         assert_eq!(Code::STALE_PENDING.severity(), Severity::Warning);
         assert_eq!(Code::FALLBACK_TO_BALANCE.severity(), Severity::Info);
         assert_eq!(Code::ORPHANED_VALUE_ADDED.severity(), Severity::Warning);
