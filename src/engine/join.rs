@@ -27,7 +27,7 @@ pub struct Joined {
 /// has rows `start[a]..start[a + 1]`. None when the table is not in
 /// account order (ingest sorts it; `explain --reports` loads a few
 /// accounts' rows in file order).
-fn account_starts(codes: &[u32], accounts: usize) -> Option<Vec<u32>> {
+pub(super) fn account_starts(codes: &[u32], accounts: usize) -> Option<Vec<u32>> {
     if !codes.windows(2).all(|w| w[0] <= w[1]) {
         return None;
     }
@@ -126,23 +126,49 @@ impl<'a> OrderIndex<'a> {
     }
 }
 
+/// How order ids are looked up: once ingest has put the orders in account
+/// order, among the key's own account's orders first (contiguous, so the
+/// lookups stay in cache), falling back to a sorted hash index of every
+/// order for an id of another account's order (or of none), built only
+/// when some key needs it and then shared by the payments' and the
+/// unsubscriptions' joins. Orders not in account order (explain's few
+/// accounts) go through a polars hash join instead.
+enum Lookup<'a> {
+    ByAccount {
+        index: OrderIndex<'a>,
+        all: std::sync::OnceLock<AllOrders<'a>>,
+    },
+    HashJoin,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(orders: &'a Orders) -> Self {
+        let accounts = orders.account_id.dict().len();
+        match account_starts(&orders.account_id.codes, accounts) {
+            Some(start) if !orders.is_empty() => Lookup::ByAccount {
+                index: OrderIndex::new(orders.order_id.view(), start),
+                all: std::sync::OnceLock::new(),
+            },
+            _ => Lookup::HashJoin,
+        }
+    }
+}
+
 /// For each row of `keys` (order_id and account), the row of the order with
-/// that order_id (ids are unique), or None. Each key is looked for among
-/// its own account's orders first, which are contiguous once ingest has put
-/// the orders in account order, so the lookups stay in cache; an id of
-/// another account's order (or of none) falls back to a sorted hash index
-/// of every order, built only when some key needs it. Orders not in account
-/// order (explain's few accounts) go through a polars hash join instead.
-fn order_rows(orders: &Orders, key_ids: &StrCol, key_accounts: &[u32]) -> PolarsResult<Vec<Option<RowIndex>>> {
+/// that order_id (ids are unique), or None ([`Lookup`]).
+fn order_rows(
+    lookup: &Lookup<'_>,
+    orders: &Orders,
+    key_ids: &StrCol,
+    key_accounts: &[u32],
+) -> PolarsResult<Vec<Option<RowIndex>>> {
     let (n, m) = (key_ids.len(), orders.len());
     if n == 0 || m == 0 {
         return Ok(vec![None; n]);
     }
-    let accounts = orders.account_id.dict().len();
-    let Some(start) = account_starts(&orders.account_id.codes, accounts) else {
+    let Lookup::ByAccount { index, all } = lookup else {
         return hash_join(&orders.order_id, key_ids);
     };
-    let index = OrderIndex::new(orders.order_id.view(), start);
     let keys = key_ids.view();
     let mut out: Vec<Option<RowIndex>> = (0..n)
         .into_par_iter()
@@ -154,7 +180,8 @@ fn order_rows(orders: &Orders, key_ids: &StrCol, key_accounts: &[u32]) -> Polars
         .collect();
     let misses: Vec<usize> = (0..n).filter(|&i| out[i].is_none()).collect();
     if !misses.is_empty() {
-        let all = index.all();
+        // Built here, between the parallel lookups, never inside them.
+        let all = all.get_or_init(|| index.all());
         let found: Vec<Option<RowIndex>> = misses
             .par_iter()
             .map(|&i| all.find(keys.get(i)).map(|r| RowIndex::new(r as usize)))
@@ -205,10 +232,12 @@ fn hash_join(order_ids: &StrCol, keys: &StrCol) -> PolarsResult<Vec<Option<RowIn
 pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
     let span = crate::trace::span("join: payments → orders");
-    let order_of_payment = order_rows(o, &p.order_id, &p.account_id.codes)?;
+    let lookup = Lookup::new(o);
+    let order_of_payment = order_rows(&lookup, o, &p.order_id, &p.account_id.codes)?;
     drop(span);
     let span = crate::trace::span("join: unsubs → orders");
-    let order_of_unsub = order_rows(o, &u.order_id, &u.account_id.codes)?;
+    let order_of_unsub = order_rows(&lookup, o, &u.order_id, &u.account_id.codes)?;
+    drop(lookup);
     drop(span);
     let _span = crate::trace::span("join: sort unsubs");
 

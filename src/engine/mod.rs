@@ -207,7 +207,7 @@ impl Reconciliation {
         let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &env);
         drop(span);
         let span = crate::trace::span("rules: R10 + R11");
-        other_findings.extend(value_added(&inputs, &j.order_of_unsub, &mut outcomes, &env));
+        other_findings.extend(value_added(&inputs, &j.order_of_unsub, &mut outcomes, &accounts, &env));
         batches(&inputs, &mut outcomes, &env);
         outcomes
             .par_iter_mut()
@@ -405,19 +405,81 @@ fn r10_relevant(o: &Orders, i: usize) -> bool {
 
 /// R10 per instance: findings on unsubscriptions go into their outcomes;
 /// findings on orders are returned.
+///
+/// With the orders in account order (as ingest leaves them), each account
+/// is checked on its own, in parallel: its outcomes (`accounts` gives their
+/// ranges) against its own order rows. An unsubscription linked to its
+/// order has the order's account, so an instance's orders and
+/// unsubscriptions are all in one account. A global map of the instances
+/// took 0.2 s on one core at 10M orders, and its probes from every order
+/// another 0.2 s (docs/performance.md, log entry 41). Otherwise (a few
+/// accounts' rows in file order: `explain --reports`) all outcomes are one
+/// group against every order row. Either way the findings come in the
+/// same order: accounts in order, and in an account its instances in the
+/// order their first unsubscription comes.
 fn value_added(
     inputs: &Inputs,
     order_of_unsub: &[Option<RowIndex>],
     outcomes: &mut [Outcome],
+    accounts: &[Range<usize>],
     env: &Env<'_>,
 ) -> Vec<Finding> {
     let o = &inputs.orders;
+    let starts = join::account_starts(&o.account_id.codes, o.account_id.dict().len());
+    let shared: &[Outcome] = outcomes;
+    let groups: Vec<Vec<InstanceFindings>> = match &starts {
+        Some(start) => {
+            let rows_of = |codes: &[u32]| {
+                codes
+                    .iter()
+                    .map(|&c| start[c as usize] as usize..start[c as usize + 1] as usize)
+                    .collect()
+            };
+            accounts
+                .par_iter()
+                .map(|range| r10_group(inputs, order_of_unsub, shared, range.clone(), rows_of, env))
+                .collect()
+        }
+        None => vec![r10_group(
+            inputs,
+            order_of_unsub,
+            shared,
+            0..shared.len(),
+            |_| vec![0..o.len()],
+            env,
+        )],
+    };
+    let mut order_findings = Vec::new();
+    for (on_unsubs, on_orders) in groups.into_iter().flatten() {
+        for (k, mut f) in on_unsubs {
+            let out = &mut outcomes[k];
+            out.stamp(&mut f, inputs);
+            out.findings.push(f);
+        }
+        order_findings.extend(on_orders);
+    }
+    order_findings
+}
+
+/// R10 on the outcomes `group`: their instances (an order's account and
+/// instance_id, for unsubscriptions linked to an order R10 concerns) in
+/// the order of their first unsubscription, and each instance's findings.
+/// `rows_of` gives, for the accounts of those instances (sorted), the
+/// order rows that may be on them, in row order.
+fn r10_group<'a>(
+    inputs: &'a Inputs,
+    order_of_unsub: &[Option<RowIndex>],
+    outcomes: &[Outcome],
+    group: Range<usize>,
+    rows_of: impl Fn(&[u32]) -> Vec<Range<usize>>,
+    env: &Env<'_>,
+) -> Vec<InstanceFindings> {
+    let o = &inputs.orders;
     let (o_acct, o_inst) = (o.account_id.view(), o.instance_id.view());
-    // Instances that an unsubscription of the account's own order touches,
-    // where R10 can say something: their unsubscriptions (by outcome).
-    let mut instance_of: FxHashMap<(u32, &str), u32> = FxHashMap::default();
+    let mut instance_of: FxHashMap<(u32, &'a str), u32> = FxHashMap::default();
     let mut unsubs_of: Vec<Vec<u32>> = Vec::new();
-    for (k, out) in outcomes.iter().enumerate() {
+    for k in group {
+        let out = &outcomes[k];
         if matches!(out.link, Link::OrderNotFound | Link::AccountMismatch) {
             continue;
         }
@@ -437,35 +499,24 @@ fn value_added(
     if instance_of.is_empty() {
         return Vec::new();
     }
+    let mut codes: Vec<u32> = instance_of.keys().map(|&(c, _)| c).collect();
+    codes.sort_unstable();
+    codes.dedup();
     // Their R10-relevant orders, in row order.
     let mut orders_of: Vec<Vec<u32>> = vec![Vec::new(); instance_of.len()];
-    let hits: Vec<(u32, u32)> = (0..o.len())
-        .into_par_iter()
-        .filter(|&i| r10_relevant(o, i))
-        .filter_map(|i| {
-            instance_of
-                .get(&(o_acct.code(i), o_inst.get(i)))
-                .map(|&k| (k, i as u32))
-        })
-        .collect();
-    for (k, i) in hits {
-        orders_of[k as usize].push(i);
-    }
-    let shared: &[Outcome] = outcomes;
-    let results: Vec<InstanceFindings> = (0..orders_of.len())
-        .into_par_iter()
-        .map(|k| instance_findings(inputs, order_of_unsub, shared, &orders_of[k], &unsubs_of[k], env))
-        .collect();
-    let mut order_findings = Vec::new();
-    for (on_unsubs, on_orders) in results {
-        for (k, mut f) in on_unsubs {
-            let out = &mut outcomes[k];
-            out.stamp(&mut f, inputs);
-            out.findings.push(f);
+    for i in rows_of(&codes).into_iter().flatten() {
+        if !r10_relevant(o, i) {
+            continue;
         }
-        order_findings.extend(on_orders);
+        if let Some(&k) = instance_of.get(&(o_acct.code(i), o_inst.get(i))) {
+            orders_of[k as usize].push(i as u32);
+        }
     }
-    order_findings
+    orders_of
+        .iter()
+        .zip(&unsubs_of)
+        .map(|(rows, unsubs)| instance_findings(inputs, order_of_unsub, outcomes, rows, unsubs, env))
+        .collect()
 }
 
 /// R10's findings on one instance: on unsubscriptions (by outcome), and on
