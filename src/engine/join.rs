@@ -55,40 +55,32 @@ struct OrderIndex<'a> {
     sorted: FxHashMap<u32, Vec<u32>>,
 }
 
-/// Every order's id hash and row, sorted: the fallback for an id that is
-/// not among its own account's orders. Built before (never inside) the
-/// parallel lookups that use it: a lazy build inside them would wait on
-/// itself when rayon lends the building thread to another lookup.
-struct AllOrders<'a> {
-    ids: StrView<'a>,
-    by_hash: Vec<(u64, u32)>,
-}
-
-impl<'a> AllOrders<'a> {
-    fn new(ids: StrView<'a>, n: u32) -> Self {
-        let mut by_hash: Vec<(u64, u32)> = (0..n)
-            .into_par_iter()
-            .map(|r| (id_hash(ids.get(r as usize)), r))
-            .collect();
-        by_hash.par_sort_unstable();
-        AllOrders { ids, by_hash }
+/// For each of `wanted` (ids not found among their own account's
+/// orders), the row of the order with that id in any account (the first,
+/// should ids repeat), or None. One parallel pass over every order's id
+/// against a map of the distinct wanted ids: the ids missed by both joins
+/// are looked for together, and the pass costs a hash per order, where a
+/// sorted hash index of every order cost a sort of them all, built once per
+/// join (docs/performance.md, log entry 41).
+fn find_anywhere(ids: StrView<'_>, n: usize, wanted: &[&str]) -> Vec<Option<u32>> {
+    if wanted.is_empty() {
+        return Vec::new();
     }
-
-    /// The row of the order with id `id`, in any account.
-    fn find(&self, id: &str) -> Option<u32> {
-        let h = id_hash(id);
-        let from = self.by_hash.partition_point(|&(x, _)| x < h);
-        self.by_hash[from..]
-            .iter()
-            .take_while(|&&(x, _)| x == h)
-            .map(|&(_, r)| r)
-            .find(|&r| self.ids.get(r as usize) == id)
+    let mut slot: FxHashMap<&str, u32> = FxHashMap::with_capacity_and_hasher(wanted.len(), Default::default());
+    for &w in wanted {
+        let next = slot.len() as u32;
+        slot.entry(w).or_insert(next);
     }
-}
-
-fn id_hash(s: &str) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(s)
+    // In row order (an indexed collect), so the first row of an id wins.
+    let hits: Vec<(u32, u32)> = (0..n)
+        .into_par_iter()
+        .filter_map(|r| slot.get(ids.get(r)).map(|&s| (s, r as u32)))
+        .collect();
+    let mut row_of: Vec<Option<u32>> = vec![None; slot.len()];
+    for (s, r) in hits {
+        row_of[s as usize].get_or_insert(r);
+    }
+    wanted.iter().map(|w| row_of[slot[w] as usize]).collect()
 }
 
 impl<'a> OrderIndex<'a> {
@@ -119,25 +111,17 @@ impl<'a> OrderIndex<'a> {
             None => (lo..hi).find(|&r| self.ids.get(r as usize) == id),
         }
     }
-
-    /// Every order, for the ids not found in their own account.
-    fn all(&self) -> AllOrders<'a> {
-        AllOrders::new(self.ids, *self.start.last().unwrap_or(&0))
-    }
 }
 
 /// How order ids are looked up: once ingest has put the orders in account
-/// order, among the key's own account's orders first (contiguous, so the
-/// lookups stay in cache), falling back to a sorted hash index of every
-/// order for an id of another account's order (or of none), built only
-/// when some key needs it and then shared by the payments' and the
-/// unsubscriptions' joins. Orders not in account order (explain's few
-/// accounts) go through a polars hash join instead.
+/// order, among the key's own account's orders (contiguous, so the lookups
+/// stay in cache), with one index shared by the payments' and the
+/// unsubscriptions' joins; the ids not found there are then looked for
+/// among every order, both joins' at once ([`find_anywhere`]). Orders not
+/// in account order (explain's few accounts) go through a polars hash join
+/// instead.
 enum Lookup<'a> {
-    ByAccount {
-        index: OrderIndex<'a>,
-        all: std::sync::OnceLock<AllOrders<'a>>,
-    },
+    ByAccount(OrderIndex<'a>),
     HashJoin,
 }
 
@@ -145,32 +129,30 @@ impl<'a> Lookup<'a> {
     fn new(orders: &'a Orders) -> Self {
         let accounts = orders.account_id.dict().len();
         match account_starts(&orders.account_id.codes, accounts) {
-            Some(start) if !orders.is_empty() => Lookup::ByAccount {
-                index: OrderIndex::new(orders.order_id.view(), start),
-                all: std::sync::OnceLock::new(),
-            },
+            Some(start) if !orders.is_empty() => Lookup::ByAccount(OrderIndex::new(orders.order_id.view(), start)),
             _ => Lookup::HashJoin,
         }
     }
 }
 
 /// For each row of `keys` (order_id and account), the row of the order with
-/// that order_id (ids are unique), or None ([`Lookup`]).
+/// that order_id (ids are unique), or None ([`Lookup`]); and the keys still
+/// to be looked for in other accounts ([`other_accounts`]).
 fn order_rows(
     lookup: &Lookup<'_>,
     orders: &Orders,
     key_ids: &StrCol,
     key_accounts: &[u32],
-) -> PolarsResult<Vec<Option<RowIndex>>> {
+) -> PolarsResult<(Vec<Option<RowIndex>>, Vec<usize>)> {
     let (n, m) = (key_ids.len(), orders.len());
     if n == 0 || m == 0 {
-        return Ok(vec![None; n]);
+        return Ok((vec![None; n], Vec::new()));
     }
-    let Lookup::ByAccount { index, all } = lookup else {
-        return hash_join(&orders.order_id, key_ids);
+    let Lookup::ByAccount(index) = lookup else {
+        return Ok((hash_join(&orders.order_id, key_ids)?, Vec::new()));
     };
     let keys = key_ids.view();
-    let mut out: Vec<Option<RowIndex>> = (0..n)
+    let out: Vec<Option<RowIndex>> = (0..n)
         .into_par_iter()
         .map(|i| {
             index
@@ -179,18 +161,26 @@ fn order_rows(
         })
         .collect();
     let misses: Vec<usize> = (0..n).filter(|&i| out[i].is_none()).collect();
-    if !misses.is_empty() {
-        // Built here, between the parallel lookups, never inside them.
-        let all = all.get_or_init(|| index.all());
-        let found: Vec<Option<RowIndex>> = misses
-            .par_iter()
-            .map(|&i| all.find(keys.get(i)).map(|r| RowIndex::new(r as usize)))
-            .collect();
-        for (&i, f) in misses.iter().zip(found) {
-            out[i] = f;
+    Ok((out, misses))
+}
+
+/// Looks for the keys of both joins that their own account's orders do
+/// not have (`misses`, by key row) among every order, in one pass.
+fn other_accounts(orders: &Orders, joins: [(&mut [Option<RowIndex>], &StrCol, &[usize]); 2]) {
+    let wanted: Vec<&str> = joins
+        .iter()
+        .flat_map(|(_, keys, misses)| {
+            let keys = keys.view();
+            misses.iter().map(move |&i| keys.get(i))
+        })
+        .collect();
+    let found = find_anywhere(orders.order_id.view(), orders.len(), &wanted);
+    let mut found = found.into_iter();
+    for (out, _, misses) in joins {
+        for (&i, f) in misses.iter().zip(found.by_ref()) {
+            out[i] = f.map(|r| RowIndex::new(r as usize));
         }
     }
-    Ok(out)
 }
 
 fn row_index(name: &str, n: usize) -> Column {
@@ -233,11 +223,20 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
     let span = crate::trace::span("join: payments → orders");
     let lookup = Lookup::new(o);
-    let order_of_payment = order_rows(&lookup, o, &p.order_id, &p.account_id.codes)?;
+    let (mut order_of_payment, p_misses) = order_rows(&lookup, o, &p.order_id, &p.account_id.codes)?;
     drop(span);
     let span = crate::trace::span("join: unsubs → orders");
-    let order_of_unsub = order_rows(&lookup, o, &u.order_id, &u.account_id.codes)?;
+    let (mut order_of_unsub, u_misses) = order_rows(&lookup, o, &u.order_id, &u.account_id.codes)?;
     drop(lookup);
+    drop(span);
+    let span = crate::trace::span("join: other accounts' orders");
+    other_accounts(
+        o,
+        [
+            (&mut order_of_payment, &p.order_id, &p_misses),
+            (&mut order_of_unsub, &u.order_id, &u_misses),
+        ],
+    );
     drop(span);
     let _span = crate::trace::span("join: sort unsubs");
 
@@ -300,7 +299,6 @@ mod tests {
         let start = account_starts(&accts, 4).unwrap();
         assert_eq!(start, vec![0, 2, 42, 42, 43]);
         let index = OrderIndex::new(col.view(), start);
-        let all = index.all();
         assert!(index.sorted.contains_key(&1) && !index.sorted.contains_key(&0));
         let naive = |id: &str| (0..col.len() as u32).find(|&r| col.view().get(r as usize) == id);
         let mut probes: Vec<(u32, String)> = Vec::new();
@@ -320,7 +318,11 @@ mod tests {
                 want.filter(|&r| own(*a, r)),
                 "account {a}, id {id:?}"
             );
-            assert_eq!(all.find(id), want, "id {id:?} in any account");
+            assert_eq!(
+                find_anywhere(col.view(), col.len(), &[id.as_str(), "o-missing", id.as_str()]),
+                vec![want, None, want],
+                "id {id:?} in any account"
+            );
         }
     }
 
