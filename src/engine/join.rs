@@ -164,9 +164,13 @@ fn order_rows(
     Ok((out, misses))
 }
 
+/// One join's rows found so far, its key ids, and the key rows its own
+/// accounts' orders do not have.
+type Missed<'a> = (&'a mut [Option<RowIndex>], &'a StrCol, &'a [usize]);
+
 /// Looks for the keys of both joins that their own account's orders do
-/// not have (`misses`, by key row) among every order, in one pass.
-fn other_accounts(orders: &Orders, joins: [(&mut [Option<RowIndex>], &StrCol, &[usize]); 2]) {
+/// not have among every order, in one pass.
+fn other_accounts(orders: &Orders, joins: [Missed<'_>; 2]) {
     let wanted: Vec<&str> = joins
         .iter()
         .flat_map(|(_, keys, misses)| {

@@ -445,7 +445,7 @@ fn value_added(
             order_of_unsub,
             shared,
             0..shared.len(),
-            |_| vec![0..o.len()],
+            |_| std::iter::once(0..o.len()).collect(),
             env,
         )],
     };
@@ -655,6 +655,70 @@ mod tests {
 
     /// What the engine keeps per row stays small: peak memory at 10M orders
     /// is mostly these (docs/performance.md, "Memory").
+    /// R10 account by account (the orders in account order, as ingest
+    /// leaves them) finds what R10 over all outcomes against every order
+    /// row finds (the path for orders in file order), in the same order.
+    #[test]
+    fn r10_by_account_finds_what_r10_over_everything_finds() {
+        use crate::generate::{generate, GenerateOptions, Layout};
+        let dir = tempfile::tempdir().unwrap();
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/policy.toml");
+        let policy = Policy::load(&data).unwrap();
+        generate(&GenerateOptions {
+            out: dir.path().to_path_buf(),
+            accounts: 2000,
+            orders: 20_000,
+            seed: 11,
+            error_rate: 0.5,
+            malformed_rate: 0.0,
+            policy: policy.clone(),
+            layout: Layout::default(),
+        })
+        .unwrap();
+        let cal = policy.calendar();
+        let paths = crate::ingest::InputPaths {
+            orders: dir.path().join("orders.csv"),
+            payments: dir.path().join("payments.csv"),
+            unsubscriptions: dir.path().join("unsubscriptions.csv"),
+            more: Default::default(),
+            context: Default::default(),
+        };
+        let inputs = Inputs::load(&paths, &cal).unwrap();
+        let rec = Reconciliation::run(policy, cal, inputs, None, Duration::ZERO).unwrap();
+        let env = Env {
+            policy: &rec.policy,
+            cal: &rec.cal,
+            as_of: rec.as_of,
+        };
+        let o = &rec.inputs.orders;
+        let start = join::account_starts(&o.account_id.codes, o.account_id.dict().len())
+            .expect("ingest leaves the orders in account order");
+        let rows_of = |codes: &[u32]| {
+            codes
+                .iter()
+                .map(|&c| start[c as usize] as usize..start[c as usize + 1] as usize)
+                .collect()
+        };
+        let (links, outcomes) = (&rec.order_of_unsub, &rec.outcomes);
+        let by_account: Vec<InstanceFindings> = rec
+            .accounts
+            .iter()
+            .flat_map(|r| r10_group(&rec.inputs, links, outcomes, r.clone(), rows_of, &env))
+            .collect();
+        let everything: Vec<Range<usize>> = std::iter::once(0..o.len()).collect();
+        let at_once = r10_group(
+            &rec.inputs,
+            links,
+            outcomes,
+            0..outcomes.len(),
+            |_| everything.clone(),
+            &env,
+        );
+        let found: usize = by_account.iter().map(|(u, o)| u.len() + o.len()).sum();
+        assert!(found > 10, "R10 finds something in the generated data: {found}");
+        assert_eq!(by_account, at_once);
+    }
+
     #[test]
     fn sizes_of_what_is_kept_per_row() {
         let sizes = [
