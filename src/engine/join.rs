@@ -21,6 +21,9 @@ pub struct Joined {
     pub unsub_sorted: Vec<u32>,
     /// Each account's range in `unsub_sorted`, in account order.
     pub accounts: Vec<Range<usize>>,
+    /// Where each account's orders are ([`account_starts`]), when the
+    /// orders are in account order and there are some.
+    pub order_starts: Option<Vec<u32>>,
 }
 
 /// Where each account's rows are in a table in account order: account `a`
@@ -61,7 +64,7 @@ struct OrderIndex<'a> {
 /// against a map of the distinct wanted ids: the ids missed by both joins
 /// are looked for together, and the pass costs a hash per order, where a
 /// sorted hash index of every order cost a sort of them all, built once per
-/// join (docs/performance.md, log entry 41).
+/// join (docs/performance.md, log entry 43).
 fn find_anywhere(ids: StrView<'_>, n: usize, wanted: &[&str]) -> Vec<Option<u32>> {
     if wanted.is_empty() {
         return Vec::new();
@@ -231,7 +234,6 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
     drop(span);
     let span = crate::trace::span("join: unsubs → orders");
     let (mut order_of_unsub, u_misses) = order_rows(&lookup, o, &u.order_id, &u.account_id.codes)?;
-    drop(lookup);
     drop(span);
     let span = crate::trace::span("join: other accounts' orders");
     other_accounts(
@@ -241,6 +243,10 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
             (&mut order_of_unsub, &u.order_id, &u_misses),
         ],
     );
+    let order_starts = match lookup {
+        Lookup::ByAccount(index) => Some(index.start),
+        Lookup::HashJoin => None,
+    };
     drop(span);
     let _span = crate::trace::span("join: sort unsubs");
 
@@ -276,6 +282,7 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
         order_of_payment,
         unsub_sorted,
         accounts,
+        order_starts,
     })
 }
 

@@ -207,7 +207,13 @@ impl Reconciliation {
         let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &env);
         drop(span);
         let span = crate::trace::span("rules: R10 + R11");
-        other_findings.extend(value_added(&inputs, &j.order_of_unsub, &mut outcomes, &accounts, &env));
+        other_findings.extend(value_added(
+            &inputs,
+            &j.order_of_unsub,
+            &mut outcomes,
+            (&accounts, j.order_starts.as_deref()),
+            &env,
+        ));
         batches(&inputs, &mut outcomes, &env);
         outcomes
             .par_iter_mut()
@@ -406,13 +412,13 @@ fn r10_relevant(o: &Orders, i: usize) -> bool {
 /// R10 per instance: findings on unsubscriptions go into their outcomes;
 /// findings on orders are returned.
 ///
-/// With the orders in account order (as ingest leaves them), each account
-/// is checked on its own, in parallel: its outcomes (`accounts` gives their
-/// ranges) against its own order rows. An unsubscription linked to its
+/// With the orders in account order (as ingest leaves them; `order_starts`
+/// from the join), each account is checked on its own, in parallel: its
+/// outcomes (`accounts` gives their ranges) against its own order rows. An unsubscription linked to its
 /// order has the order's account, so an instance's orders and
 /// unsubscriptions are all in one account. A global map of the instances
 /// took 0.2 s on one core at 10M orders, and its probes from every order
-/// another 0.2 s (docs/performance.md, log entry 41). Otherwise (a few
+/// another 0.2 s (docs/performance.md, log entry 42). Otherwise (a few
 /// accounts' rows in file order: `explain --reports`) all outcomes are one
 /// group against every order row. Either way the findings come in the
 /// same order: accounts in order, and in an account its instances in the
@@ -421,25 +427,19 @@ fn value_added(
     inputs: &Inputs,
     order_of_unsub: &[Option<RowIndex>],
     outcomes: &mut [Outcome],
-    accounts: &[Range<usize>],
+    (accounts, order_starts): (&[Range<usize>], Option<&[u32]>),
     env: &Env<'_>,
 ) -> Vec<Finding> {
     let o = &inputs.orders;
-    let starts = join::account_starts(&o.account_id.codes, o.account_id.dict().len());
     let shared: &[Outcome] = outcomes;
-    let groups: Vec<Vec<InstanceFindings>> = match &starts {
-        Some(start) => {
-            let rows_of = |codes: &[u32]| {
-                codes
-                    .iter()
-                    .map(|&c| start[c as usize] as usize..start[c as usize + 1] as usize)
-                    .collect()
-            };
-            accounts
-                .par_iter()
-                .map(|range| r10_group(inputs, order_of_unsub, shared, range.clone(), rows_of, env))
-                .collect()
-        }
+    let groups: Vec<Vec<InstanceFindings>> = match order_starts {
+        Some(start) => accounts
+            .par_iter()
+            .map(|range| {
+                let rows_of = |codes: &[u32]| account_rows(start, codes);
+                r10_group(inputs, order_of_unsub, shared, range.clone(), rows_of, env)
+            })
+            .collect(),
         None => vec![r10_group(
             inputs,
             order_of_unsub,
@@ -459,6 +459,15 @@ fn value_added(
         order_findings.extend(on_orders);
     }
     order_findings
+}
+
+/// The rows of accounts `codes` (sorted) in a table in account order whose
+/// accounts start at `start` ([`join::account_starts`]).
+fn account_rows(start: &[u32], codes: &[u32]) -> Vec<Range<usize>> {
+    codes
+        .iter()
+        .map(|&c| start[c as usize] as usize..start[c as usize + 1] as usize)
+        .collect()
 }
 
 /// R10 on the outcomes `group`: their instances (an order's account and
@@ -653,8 +662,6 @@ fn batches(inputs: &Inputs, outcomes: &mut [Outcome], env: &Env<'_>) {
 mod tests {
     use super::*;
 
-    /// What the engine keeps per row stays small: peak memory at 10M orders
-    /// is mostly these (docs/performance.md, "Memory").
     /// R10 account by account (the orders in account order, as ingest
     /// leaves them) finds what R10 over all outcomes against every order
     /// row finds (the path for orders in file order), in the same order.
@@ -693,12 +700,7 @@ mod tests {
         let o = &rec.inputs.orders;
         let start = join::account_starts(&o.account_id.codes, o.account_id.dict().len())
             .expect("ingest leaves the orders in account order");
-        let rows_of = |codes: &[u32]| {
-            codes
-                .iter()
-                .map(|&c| start[c as usize] as usize..start[c as usize + 1] as usize)
-                .collect()
-        };
+        let rows_of = |codes: &[u32]| account_rows(&start, codes);
         let (links, outcomes) = (&rec.order_of_unsub, &rec.outcomes);
         let by_account: Vec<InstanceFindings> = rec
             .accounts
@@ -719,6 +721,8 @@ mod tests {
         assert_eq!(by_account, at_once);
     }
 
+    /// What the engine keeps per row stays small: peak memory at 10M orders
+    /// is mostly these (docs/performance.md, "Memory").
     #[test]
     fn sizes_of_what_is_kept_per_row() {
         let sizes = [

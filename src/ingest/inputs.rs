@@ -14,16 +14,17 @@ use super::reader::{read_table_bytes, read_table_named, HeaderNames};
 use super::{read_table, InputError, InputMeta, Interners, Orders, Payments, Reject, Table, Unsubscriptions};
 use crate::time::{Calendar, Micros};
 
-/// Puts the rows of `table` in account order (ranks, which sort like the
+/// Rows in account order (ranks, which sort like the
 /// account_id text), keeping file order within an account (a stable
 /// counting sort). The rules, the bill and every report then read each
 /// account's rows from contiguous memory, not scattered over an export in
 /// time order (docs/performance.md). Every row keeps its line, and nothing
-/// downstream depends on the order of rows of different accounts. A table
-/// already in account order is left as it is.
-/// The rows of a table in account order (stable: file order within an
-/// account), from its account codes; `None` when they are in that order
-/// already.
+/// downstream depends on the order of rows of different accounts.
+///
+/// This gives the order, from the table's account codes: its rows account
+/// by account, file order within an account; `None` when the table is in
+/// that order already (it is then left as it is). [`gather_rows`] moves
+/// the rows.
 fn account_order(codes: &[u32]) -> Option<Vec<u32>> {
     if codes.windows(2).all(|w| w[0] <= w[1]) {
         return None;
