@@ -8,6 +8,7 @@ use super::{order_facts, Inputs, PaymentAgg, RowIndex};
 use crate::config::Policy;
 use crate::ingest::Unsubscriptions;
 use crate::model::{Currency, ExpectedType, Month, RefundType, UnsubStatus};
+use crate::money::Stored;
 use crate::rules::r0_linking::{self, FirstCompletion, Link, LinkStep, R0};
 use crate::rules::r2_blocked::{Blocked, R2};
 use crate::rules::r3_type::{Quota, TypeStep};
@@ -132,9 +133,9 @@ pub fn unsub_facts(u: &Unsubscriptions, r: usize) -> UnsubFacts<'_> {
         completed_at: u.completed_at[r],
         refunded_at: u.refunded_at[r],
         refund_type: u.refund_type[r],
-        refund_amount: u.refund_amount[r],
-        handling_fee: u.handling_fee[r],
-        coupon_returned: u.coupon_returned[r],
+        refund_amount: u.refund_amount[r].map(Stored::get),
+        handling_fee: u.handling_fee[r].map(Stored::get),
+        coupon_returned: u.coupon_returned[r].map(Stored::get),
         refund_destination: u.refund_destination.view().get(r),
         billing_cycle: u.billing_cycle[r],
     }

@@ -274,8 +274,8 @@ pub fn order_facts(o: &Orders, i: usize) -> OrderFacts<'_> {
         ordered_at: o.ordered_at[i],
         service_start: o.service_start[i],
         service_end: o.service_end[i],
-        amount: o.amount[i],
-        coupon_amount: o.coupon_amount[i],
+        amount: o.amount[i].get(),
+        coupon_amount: o.coupon_amount[i].get(),
         currency: o.currency[i],
         promotional: o.promotional[i],
         invoice_issued: o.invoice_issued[i],
@@ -339,7 +339,7 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
                 };
                 order.add(RowIndex::new(i), p.status[i], checks[i], |j: RowIndex| {
                     MethodCandidate {
-                        amount: p.amount[j.get()],
+                        amount: p.amount[j.get()].get(),
                         paid_at: p.paid_at[j.get()],
                         payment_id: p_id.get(j.get()),
                     }
@@ -391,8 +391,8 @@ fn payment_findings(
         let totals = r1_payments::OrderTotals {
             order: order_ref(i),
             billing_mode: o.billing_mode[i],
-            amount: o.amount[i],
-            coupon_amount: o.coupon_amount[i],
+            amount: o.amount[i].get(),
+            coupon_amount: o.coupon_amount[i].get(),
             has_payment_rows: pay.has_rows[i],
             cash_paid: pay.cash_paid[i],
         };

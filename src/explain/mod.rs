@@ -354,7 +354,7 @@ fn payment_row(rec: &Reconciliation, i: usize) -> PaymentRow {
         order_id: p.order_id.view().get(i).to_string(),
         account_id: p.account_id.view().get(i).to_string(),
         paid_at: rec.cal.format(p.paid_at[i]),
-        amount: exact(p.amount[i]),
+        amount: exact(p.amount[i].get()),
         currency: p.currency[i].as_str().to_string(),
         method: p.method.view().get(i).to_string(),
         status: p.status[i].as_str(),

@@ -2,7 +2,7 @@
 //! syntax").
 
 use super::RowError;
-use crate::money::parse_money;
+use crate::money::{parse_money, Stored, MAX_AMOUNT};
 use crate::time::{Calendar, Micros};
 use rust_decimal::Decimal;
 
@@ -100,6 +100,12 @@ pub fn opt_ts(cells: &[&str], c: usize, cal: &Calendar) -> Result<Option<Micros>
 pub fn money(cells: &[&str], c: usize) -> Result<Decimal, RowError> {
     let v = required(cells, c)?;
     parse_money(v).map_err(|e| RowError::new(c, e.reason()))
+}
+
+/// [`money`] as a column stores it ([`Stored`]).
+pub fn stored(v: Decimal, c: usize) -> Result<Stored, RowError> {
+    // Every amount parse_money reads fits; checked all the same.
+    Stored::of(v).ok_or_else(|| RowError::new(c, format!("not an amount of 0 to {MAX_AMOUNT}")))
 }
 
 pub fn token<E>(cells: &[&str], c: usize, parse: fn(&str) -> Option<E>, tokens: &str) -> Result<E, RowError> {

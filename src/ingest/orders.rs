@@ -7,6 +7,7 @@ use super::table::declare_table;
 use super::{RowCtx, RowError};
 use crate::columns::{CodeCol, StrCol};
 use crate::model::{BillingMode, Currency, ItemKind, OrderType};
+use crate::money::Stored;
 use crate::time::Micros;
 
 declare_table! {
@@ -28,8 +29,8 @@ declare_table! {
             required ordered_at: Vec<Micros>,
             required service_start: Vec<Micros>,
             required service_end: Vec<Micros>,
-            required amount: Vec<Decimal>,
-            required coupon_amount: Vec<Decimal>,
+            required amount: Vec<Stored>,
+            required coupon_amount: Vec<Stored>,
             required currency: Vec<Currency>,
             optional promotional: Vec<bool>,
             optional invoice_issued: Vec<bool>,
@@ -40,7 +41,7 @@ declare_table! {
 impl Orders {
     /// `cash_due(O) = amount − coupon_amount` (docs/rules.md#terms), exact.
     pub fn cash_due(&self, i: usize) -> Decimal {
-        self.amount[i] - self.coupon_amount[i]
+        self.amount[i].get() - self.coupon_amount[i].get()
     }
 
     /// Validates one row's cells in the order of docs/inputs.md.
@@ -89,8 +90,8 @@ impl Orders {
             ordered_at,
             service_start,
             service_end,
-            amount,
-            coupon_amount,
+            amount: cell::stored(amount, col::amount)?,
+            coupon_amount: cell::stored(coupon_amount, col::coupon_amount)?,
             currency,
             promotional,
             invoice_issued,

@@ -1,13 +1,12 @@
 //! payments.csv: one row per payment attempt
 //! (docs/inputs.md#paymentscsv--one-row-per-payment-attempt).
 
-use rust_decimal::Decimal;
-
 use super::cell;
 use super::table::declare_table;
 use super::{RowCtx, RowError};
 use crate::columns::{CodeCol, StrCol};
 use crate::model::{Currency, PaymentStatus};
+use crate::money::Stored;
 use crate::time::Micros;
 
 declare_table! {
@@ -22,7 +21,7 @@ declare_table! {
             /// Interned: a rank per row into the accounts dictionary.
             required account_id: CodeCol = accounts,
             required paid_at: Vec<Micros>,
-            required amount: Vec<Decimal>,
+            required amount: Vec<Stored>,
             required currency: Vec<Currency>,
             /// Interned payment methods.
             required method: CodeCol = methods,
@@ -53,7 +52,7 @@ impl Payments {
             order_id,
             account_id,
             paid_at,
-            amount,
+            amount: cell::stored(amount, col::amount)?,
             currency,
             method,
             status,

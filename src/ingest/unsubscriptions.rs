@@ -9,6 +9,7 @@ use super::table::declare_table;
 use super::{RowCtx, RowError};
 use crate::columns::{CodeCol, StrCol};
 use crate::model::{InstanceState, Month, RefundType, UnsubStatus};
+use crate::money::Stored;
 use crate::time::Micros;
 
 declare_table! {
@@ -34,9 +35,9 @@ declare_table! {
             required instance_state: Vec<InstanceState>,
             required status: Vec<UnsubStatus>,
             required refund_type: Vec<Option<RefundType>>,
-            required refund_amount: Vec<Option<Decimal>>,
-            required handling_fee: Vec<Option<Decimal>>,
-            required coupon_returned: Vec<Option<Decimal>>,
+            required refund_amount: Vec<Option<Stored>>,
+            required handling_fee: Vec<Option<Stored>>,
+            required coupon_returned: Vec<Option<Stored>>,
             /// Empty when not given.
             required refund_destination: StrCol,
             required billing_cycle: Vec<Option<Month>>,
@@ -123,6 +124,7 @@ impl Unsubscriptions {
             }
         }
 
+        let stored = |v: Option<Decimal>, c| v.map(|v| cell::stored(v, c)).transpose();
         Ok(ParsedRow {
             unsub_id,
             order_id,
@@ -135,9 +137,9 @@ impl Unsubscriptions {
             instance_state,
             status,
             refund_type,
-            refund_amount,
-            handling_fee,
-            coupon_returned,
+            refund_amount: stored(refund_amount, col::refund_amount)?,
+            handling_fee: stored(handling_fee, col::handling_fee)?,
+            coupon_returned: stored(coupon_returned, col::coupon_returned)?,
             refund_destination: destination,
             billing_cycle,
         })

@@ -304,31 +304,48 @@ fn id_table(rec: &Reconciliation) -> Vec<(u32, u32)> {
     ids
 }
 
-/// The id table in (hash, account) order: scattered by the hash's top
-/// [`TOP_BITS`] bits into runs (one counting pass, one scatter into a
-/// buffer of the table's size), each run then sorted on its own, the runs
-/// in parallel. Replaces an LSD radix sort's eight passes over the whole
-/// table (docs/performance.md, log entry 39).
-fn sort_ids(ids: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+/// The id table in (hash, account) order: put into runs by the hash's top
+/// [`TOP_BITS`] bits in place (one counting pass, then each element moved
+/// once, straight into its run: an American flag sort), each run then
+/// sorted on its own, the runs in parallel. Replaces an LSD radix sort's
+/// eight passes over the whole table (docs/performance.md, log entry 39);
+/// in place since entry 45, without a second table of the same size at
+/// the run's peak of memory.
+fn sort_ids(mut ids: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
     const TOP_BITS: u32 = 12;
     let run = |h: u32| (h >> (32 - TOP_BITS)) as usize;
-    let mut next = vec![0usize; (1 << TOP_BITS) + 1];
+    let mut end = vec![0usize; 1 << TOP_BITS];
     for &(h, _) in &ids {
-        next[run(h) + 1] += 1;
+        end[run(h)] += 1;
     }
-    for k in 1..next.len() {
-        next[k] += next[k - 1];
+    // Run k fills next[k]..end[k]; below next[k] it holds its own ids.
+    let mut next = vec![0usize; 1 << TOP_BITS];
+    let mut at = 0;
+    for (n, e) in next.iter_mut().zip(end.iter_mut()) {
+        *n = at;
+        at += *e;
+        *e = at;
     }
-    let mut out = vec![(0u32, 0u32); ids.len()];
-    for &(h, a) in &ids {
-        let at = &mut next[run(h)];
-        out[*at] = (h, a);
-        *at += 1;
+    for k in 0..next.len() {
+        while next[k] < end[k] {
+            // Carry the first unplaced id of run k to its own run, and the
+            // one it displaces on, until one belongs to run k.
+            let mut carried = ids[next[k]];
+            loop {
+                let r = run(carried.0);
+                if r == k {
+                    break;
+                }
+                std::mem::swap(&mut carried, &mut ids[next[r]]);
+                next[r] += 1;
+            }
+            ids[next[k]] = carried;
+            next[k] += 1;
+        }
     }
-    drop(ids);
-    out.par_chunk_by_mut(|x, y| run(x.0) == run(y.0))
+    ids.par_chunk_by_mut(|x, y| run(x.0) == run(y.0))
         .for_each(|c| c.sort_unstable());
-    out
+    ids
 }
 
 /// The start of each key's run in a sorted list of `keys` below `n`, and

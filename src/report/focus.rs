@@ -213,7 +213,7 @@ fn account_lines(
             charge: Charge::Purchase,
             order: i,
             unsub: None,
-            value: o.amount[i],
+            value: o.amount[i].get(),
             fee: Decimal::ZERO,
             refund_type: "",
             correction: false,

@@ -35,6 +35,7 @@ use crate::error::AppError;
 use crate::ingest::Table;
 use crate::model::{Currency, UnsubStatus};
 use crate::money;
+use crate::money::Stored;
 use crate::rules::r0_linking::Link;
 use crate::rules::{Cell, Finding};
 
@@ -708,11 +709,11 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
         None => r.empty(),
     };
     expected(r, o.amounts.refund);
-    recorded(r, u.refund_amount[i]);
+    recorded(r, u.refund_amount[i].map(Stored::get));
     expected(r, o.amounts.fee);
-    recorded(r, u.handling_fee[i]);
+    recorded(r, u.handling_fee[i].map(Stored::get));
     expected(r, o.amounts.coupon);
-    recorded(r, u.coupon_returned[i]);
+    recorded(r, u.coupon_returned[i].map(Stored::get));
     match (evaluated, o.review.map(|v| v.required)) {
         (true, Some(b)) => r.plain(if b { "true" } else { "false" }),
         _ => r.empty(),
@@ -807,6 +808,6 @@ fn refund_of(rec: &Reconciliation, o: &Outcome) -> Option<(Currency, Totals)> {
     } else {
         Decimal::ZERO
     };
-    let recorded = u.refund_amount[r].unwrap_or_default();
+    let recorded = u.refund_amount[r].map_or(Decimal::ZERO, Stored::get);
     Some((c, Totals { expected, recorded }))
 }

@@ -183,12 +183,12 @@ pub fn write(
             let i = i as usize;
             let e = entries.at(cal.month_of(o.ordered_at[i]), o.currency[i]);
             e.orders += 1;
-            e.sums[CHARGED] += scaled(o.amount[i]);
-            e.sums[COUPON] += scaled(o.coupon_amount[i]);
+            e.sums[CHARGED] += scaled(o.amount[i].get());
+            e.sums[COUPON] += scaled(o.coupon_amount[i].get());
         }
         for &i in payments.of(a) {
             let i = i as usize;
-            entries.at(cal.month_of(p.paid_at[i]), p.currency[i]).sums[PAID] += scaled(p.amount[i]);
+            entries.at(cal.month_of(p.paid_at[i]), p.currency[i]).sums[PAID] += scaled(p.amount[i].get());
         }
         let range = &unsub_ranges[a];
         for out in &rec.outcomes[range.start as usize..range.end as usize] {
@@ -207,7 +207,7 @@ pub fn write(
                 e.sums[EXP_COUPON] += scaled(out.amounts.coupon);
             }
             if let (Some(cycle), Some(v)) = (u.billing_cycle[r], u.refund_amount[r]) {
-                entries.at(cycle, currency).sums[REC_REFUND] += scaled(v);
+                entries.at(cycle, currency).sums[REC_REFUND] += scaled(v.get());
             }
         }
         entries.finish()
