@@ -60,6 +60,10 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
     if let Some(b) = &a.baseline {
         b.check_order(rec.as_of, &rec.cal)?;
     }
+    if !a.formats.focus {
+        // Only the FOCUS bill reads them among the reports.
+        rec.inputs.free_rules_only_columns();
+    }
     progress.phase("writing the reports");
     let mut summary: Option<Summary> = None;
     let started_at = started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

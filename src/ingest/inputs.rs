@@ -464,6 +464,22 @@ impl Inputs {
         (name, path, line & ((1 << ORIGIN_BITS) - 1))
     }
 
+    /// Frees the columns that only the rules, `explain` and the FOCUS bill
+    /// read: orders' instance_id, service_start and service_end, and
+    /// payments' payment_id and method (0.4 GB at 10M orders, at the run's
+    /// peak of memory while the reports are written; docs/performance.md,
+    /// log entry 46). For `run` between the rules and the CSV reports, and
+    /// only then: those columns are empty afterwards, so the tables no
+    /// longer hold whole rows.
+    pub fn free_rules_only_columns(&mut self) {
+        let (o, p) = (&mut self.orders, &mut self.payments);
+        o.instance_id = Default::default();
+        o.service_start = Vec::new();
+        o.service_end = Vec::new();
+        p.payment_id = Default::default();
+        p.method = Default::default();
+    }
+
     /// Whether a row of input `input` (0 orders, 1 payments, 2
     /// unsubscriptions) with line `line` was read from an earlier export
     /// given as context: it links and counts, but is not reported.

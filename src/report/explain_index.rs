@@ -277,75 +277,58 @@ fn merge(own: impl Iterator<Item = (u32, u32)>, extra: SliceRows) -> SliceRows {
 fn id_table(rec: &Reconciliation) -> Vec<(u32, u32)> {
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
     let dict = o.account_id.dict();
-    let mut ids: Vec<(u32, u32)> = Vec::with_capacity(o.len() + 2 * u.len() + p.len() + dict.len());
     let (ov, uv, pv) = (o.order_id.view(), u.unsub_id.view(), p.order_id.view());
     let uo = u.order_id.view();
-    ids.par_extend(
-        (0..o.len())
-            .into_par_iter()
-            .map(|i| (id_hash(ov.get(i)), o.account_id.codes[i])),
-    );
-    ids.par_extend((0..u.len()).into_par_iter().flat_map_iter(|i| {
+    let orders = (0..o.len())
+        .into_par_iter()
+        .map(|i| (id_hash(ov.get(i)), o.account_id.codes[i]))
+        .collect();
+    let mut unsubs = Vec::with_capacity(2 * u.len());
+    unsubs.par_extend((0..u.len()).into_par_iter().flat_map_iter(|i| {
         let a = u.account_id.codes[i];
         [(id_hash(uv.get(i)), a), (id_hash(uo.get(i)), a)]
     }));
-    ids.par_extend(
-        (0..p.len())
-            .into_par_iter()
-            .map(|i| (id_hash(pv.get(i)), p.account_id.codes[i])),
-    );
-    ids.par_extend(
-        (0..dict.len() as u32)
-            .into_par_iter()
-            .map(|a| (id_hash(dict.name(a)), a)),
-    );
-    let mut ids = sort_ids(ids);
+    let payments = (0..p.len())
+        .into_par_iter()
+        .map(|i| (id_hash(pv.get(i)), p.account_id.codes[i]))
+        .collect();
+    let accounts = (0..dict.len() as u32)
+        .into_par_iter()
+        .map(|a| (id_hash(dict.name(a)), a))
+        .collect();
+    let mut ids = sort_ids(vec![orders, unsubs, payments, accounts]);
     ids.dedup();
     ids
 }
 
-/// The id table in (hash, account) order: put into runs by the hash's top
-/// [`TOP_BITS`] bits in place (one counting pass, then each element moved
-/// once, straight into its run: an American flag sort), each run then
-/// sorted on its own, the runs in parallel. Replaces an LSD radix sort's
-/// eight passes over the whole table (docs/performance.md, log entry 39);
-/// in place since entry 45, without a second table of the same size at
-/// the run's peak of memory.
-fn sort_ids(mut ids: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+/// The id table of `parts` in (hash, account) order: scattered by the
+/// hash's top [`TOP_BITS`] bits into runs (one counting pass, one scatter
+/// into a table of the parts' size), each run then sorted on its own, the
+/// runs in parallel. Replaces an LSD radix sort's eight passes over the
+/// whole table (docs/performance.md, log entry 39). Each part is freed as
+/// soon as it is scattered, so the parts and the table overlap by one part
+/// at most at the run's peak of memory (log entry 45).
+fn sort_ids(parts: Vec<Vec<(u32, u32)>>) -> Vec<(u32, u32)> {
     const TOP_BITS: u32 = 12;
     let run = |h: u32| (h >> (32 - TOP_BITS)) as usize;
-    let mut end = vec![0usize; 1 << TOP_BITS];
-    for &(h, _) in &ids {
-        end[run(h)] += 1;
+    let mut next = vec![0usize; (1 << TOP_BITS) + 1];
+    for &(h, _) in parts.iter().flatten() {
+        next[run(h) + 1] += 1;
     }
-    // Run k fills next[k]..end[k]; below next[k] it holds its own ids.
-    let mut next = vec![0usize; 1 << TOP_BITS];
-    let mut at = 0;
-    for (n, e) in next.iter_mut().zip(end.iter_mut()) {
-        *n = at;
-        at += *e;
-        *e = at;
+    for k in 1..next.len() {
+        next[k] += next[k - 1];
     }
-    for k in 0..next.len() {
-        while next[k] < end[k] {
-            // Carry the first unplaced id of run k to its own run, and the
-            // one it displaces on, until one belongs to run k.
-            let mut carried = ids[next[k]];
-            loop {
-                let r = run(carried.0);
-                if r == k {
-                    break;
-                }
-                std::mem::swap(&mut carried, &mut ids[next[r]]);
-                next[r] += 1;
-            }
-            ids[next[k]] = carried;
-            next[k] += 1;
+    let mut out = vec![(0u32, 0u32); next[1 << TOP_BITS]];
+    for part in parts {
+        for &(h, a) in &part {
+            let at = &mut next[run(h)];
+            out[*at] = (h, a);
+            *at += 1;
         }
     }
-    ids.par_chunk_by_mut(|x, y| run(x.0) == run(y.0))
+    out.par_chunk_by_mut(|x, y| run(x.0) == run(y.0))
         .for_each(|c| c.sort_unstable());
-    ids
+    out
 }
 
 /// The start of each key's run in a sorted list of `keys` below `n`, and
@@ -636,8 +619,13 @@ mod tests {
         ids.extend([(0, 0), (u32::MAX, u32::MAX), (u32::MAX, 0)]);
         let mut want = ids.clone();
         want.sort_unstable();
-        assert_eq!(sort_ids(ids), want);
+        assert_eq!(sort_ids(vec![ids.clone()]), want);
+        // In parts, as the index gives them.
+        let (a, rest) = ids.split_at(10_000);
+        let (b, c) = rest.split_at(25_000);
+        assert_eq!(sort_ids(vec![a.to_vec(), Vec::new(), b.to_vec(), c.to_vec()]), want);
         assert!(sort_ids(Vec::new()).is_empty());
+        assert!(sort_ids(vec![Vec::new(), Vec::new()]).is_empty());
     }
 
     /// The merge equals sorting everything and dropping repeats, whether
