@@ -173,7 +173,11 @@ impl Reconciliation {
                 let mut at = 0;
                 for range in accounts {
                     evaluate::account(&ctx, &j.unsub_sorted[range.clone()], &mut scratch, &mut quota)?;
-                    for (to, o) in slot[at..].iter_mut().zip(scratch.drain(..)) {
+                    for (to, mut o) in slot[at..].iter_mut().zip(scratch.drain(..)) {
+                        // A vector's first push makes room for four
+                        // findings (864 bytes); most outcomes keep one or
+                        // two (docs/performance.md, log entry 47).
+                        o.findings.shrink_to_fit();
                         *to = o;
                         at += 1;
                     }
@@ -454,6 +458,8 @@ fn value_added(
         for (k, mut f) in on_unsubs {
             let out = &mut outcomes[k];
             out.stamp(&mut f, inputs);
+            // Room for this one only (log entry 47).
+            out.findings.reserve_exact(1);
             out.findings.push(f);
         }
         order_findings.extend(on_orders);
@@ -654,6 +660,8 @@ fn batches(inputs: &Inputs, outcomes: &mut [Outcome], env: &Env<'_>) {
     for (k, mut f) in found.into_iter().flatten() {
         let out = &mut outcomes[k];
         out.stamp(&mut f, inputs);
+        // Room for this one only (log entry 47).
+        out.findings.reserve_exact(1);
         out.findings.push(f);
     }
 }
@@ -692,6 +700,11 @@ mod tests {
         };
         let inputs = Inputs::load(&paths, &cal).unwrap();
         let rec = Reconciliation::run(policy, cal, inputs, None, Duration::ZERO).unwrap();
+        // Each outcome's findings take the room they need and no more, the
+        // ones R10 and R11 add included (log entry 47).
+        let kept: usize = rec.outcomes.iter().map(|o| o.findings.len()).sum();
+        assert!(kept > 100, "the generated data has findings: {kept}");
+        assert!(rec.outcomes.iter().all(|o| o.findings.capacity() == o.findings.len()));
         let env = Env {
             policy: &rec.policy,
             cal: &rec.cal,
