@@ -211,13 +211,16 @@ impl Reconciliation {
         let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &env);
         drop(span);
         let span = crate::trace::span("rules: R10 + R11");
-        other_findings.extend(value_added(
+        let on_orders = value_added(
             &inputs,
             &j.order_of_unsub,
             &mut outcomes,
             (&accounts, j.order_starts.as_deref()),
             &env,
-        ));
+        );
+        // Room for exactly these, not twice R1's findings (log entry 48).
+        other_findings.reserve_exact(on_orders.len());
+        other_findings.extend(on_orders);
         batches(&inputs, &mut outcomes, &env);
         outcomes
             .par_iter_mut()
@@ -453,7 +456,8 @@ fn value_added(
             env,
         )],
     };
-    let mut order_findings = Vec::new();
+    let on_orders: usize = groups.iter().flatten().map(|(_, o)| o.len()).sum();
+    let mut order_findings = Vec::with_capacity(on_orders);
     for (on_unsubs, on_orders) in groups.into_iter().flatten() {
         for (k, mut f) in on_unsubs {
             let out = &mut outcomes[k];
@@ -605,6 +609,10 @@ fn instance_findings(
             None => on_orders.push(f),
         }
     }
+    // Kept until every account is checked: no room for four findings
+    // where one was found (log entry 48).
+    on_unsubs.shrink_to_fit();
+    on_orders.shrink_to_fit();
     (on_unsubs, on_orders)
 }
 
