@@ -468,8 +468,9 @@ impl Inputs {
     /// read: orders' instance_id, service_start and service_end, and
     /// payments' payment_id and method (0.5 GB at 10M orders, while the
     /// reports are written; docs/performance.md, log entry 46). For `run`
-    /// between the rules and the CSV reports, and only then: those columns
-    /// are empty afterwards, so the tables no longer hold whole rows.
+    /// and a shard's task, between the rules and the CSV reports, and only
+    /// then: those columns are empty afterwards, so the tables no longer
+    /// hold whole rows.
     pub fn free_rules_only_columns(&mut self) {
         let (o, p) = (&mut self.orders, &mut self.payments);
         o.instance_id = Default::default();

@@ -157,6 +157,10 @@ pub fn run_shard(work: &Path, k: u32, memory_limit: u64) -> Result<ShardResult, 
     drop(lookups);
     let mut rec = Reconciliation::run(policy, cal, inputs, Some(m.as_of), started.elapsed())?;
     rec.set_coverage(crate::mapping::coverage::coverage(mapping.as_ref()));
+    if !m.focus {
+        // As a run does: only the FOCUS bill reads them among the reports.
+        rec.inputs.free_rules_only_columns();
+    }
     let sel = Selection::new(m.accounts.iter().cloned());
     let result = ShardResult {
         id: m.id.clone(),
