@@ -82,6 +82,11 @@ pub const MAX_AMOUNT: &str = "9999999999999.999999";
 /// [`MAX_INTEGER_DIGITS`] integer digits (leading zeros do not count).
 /// The value keeps its written scale.
 pub fn parse_money(s: &str) -> Result<Decimal, MoneyError> {
+    parse_stored(s).map(Stored::get)
+}
+
+/// [`parse_money`] as an export's amount column stores it ([`Stored`]).
+pub fn parse_stored(s: &str) -> Result<Stored, MoneyError> {
     // One pass: the digits accumulate as they are checked. The mantissa
     // may wrap on an over-long cell, which is refused below before the
     // value is used.
@@ -122,13 +127,10 @@ pub fn parse_money(s: &str) -> Result<Decimal, MoneyError> {
     }
     // At most 13 + 6 = 19 significant digits: below 10¹⁹, inside u64, so
     // nothing wrapped.
-    Ok(Decimal::from_parts(
-        mantissa as u32,
-        (mantissa >> 32) as u32,
-        0,
-        false,
-        frac_len as u32,
-    ))
+    Ok(Stored {
+        mantissa,
+        scale: frac_len as u8,
+    })
 }
 
 /// An amount as an export's column holds it: what [`parse_money`] read (a
@@ -500,6 +502,11 @@ mod tests {
         let digits = "[0-9]{1,13}(\\.[0-9]{1,6})?";
         let check = |text: &str| {
             let v = parse_money(text).unwrap();
+            // The column's own parse stores what `of` makes of the decimal.
+            assert_eq!(
+                parse_stored(text).unwrap(),
+                Stored::of(v).expect("every parsed amount fits")
+            );
             let back = Stored::of(v).expect("every parsed amount fits").get();
             assert_eq!(
                 (back.mantissa(), back.scale(), back.to_string()),

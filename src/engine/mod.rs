@@ -421,9 +421,9 @@ fn r10_relevant(o: &Orders, i: usize) -> bool {
 ///
 /// With the orders in account order (as ingest leaves them; `order_starts`
 /// from the join), each account is checked on its own, in parallel: its
-/// outcomes (`accounts` gives their ranges) against its own order rows. An unsubscription linked to its
-/// order has the order's account, so an instance's orders and
-/// unsubscriptions are all in one account. A global map of the instances
+/// outcomes (`accounts` gives their ranges) against its own order rows.
+/// An unsubscription linked to its order has the order's account, so an
+/// instance's orders and unsubscriptions are all in one account. A global map of the instances
 /// took 0.2 s on one core at 10M orders, and its probes from every order
 /// another 0.2 s (docs/performance.md, log entry 42). Otherwise (a few
 /// accounts' rows in file order: `explain --reports`) all outcomes are one

@@ -2,9 +2,8 @@
 //! syntax").
 
 use super::RowError;
-use crate::money::{parse_money, Stored, MAX_AMOUNT};
+use crate::money::{parse_stored, Stored};
 use crate::time::{Calendar, Micros};
-use rust_decimal::Decimal;
 
 pub fn required<'a>(cells: &[&'a str], c: usize) -> Result<&'a str, RowError> {
     let v = cells[c];
@@ -97,15 +96,9 @@ pub fn opt_ts(cells: &[&str], c: usize, cal: &Calendar) -> Result<Option<Micros>
     }
 }
 
-pub fn money(cells: &[&str], c: usize) -> Result<Decimal, RowError> {
+pub fn money(cells: &[&str], c: usize) -> Result<Stored, RowError> {
     let v = required(cells, c)?;
-    parse_money(v).map_err(|e| RowError::new(c, e.reason()))
-}
-
-/// [`money`] as a column stores it ([`Stored`]).
-pub fn stored(v: Decimal, c: usize) -> Result<Stored, RowError> {
-    // Every amount parse_money reads fits; checked all the same.
-    Stored::of(v).ok_or_else(|| RowError::new(c, format!("not an amount of 0 to {MAX_AMOUNT}")))
+    parse_stored(v).map_err(|e| RowError::new(c, e.reason()))
 }
 
 pub fn token<E>(cells: &[&str], c: usize, parse: fn(&str) -> Option<E>, tokens: &str) -> Result<E, RowError> {

@@ -72,7 +72,7 @@ impl Orders {
         }
         let amount = cell::money(cells, col::amount)?;
         let coupon_amount = cell::money(cells, col::coupon_amount)?;
-        if coupon_amount > amount {
+        if coupon_amount.get() > amount.get() {
             return Err(RowError::new(col::coupon_amount, "coupon_amount is larger than amount"));
         }
         let currency = cell::currency(cells, col::currency)?;
@@ -90,8 +90,8 @@ impl Orders {
             ordered_at,
             service_start,
             service_end,
-            amount: cell::stored(amount, col::amount)?,
-            coupon_amount: cell::stored(coupon_amount, col::coupon_amount)?,
+            amount,
+            coupon_amount,
             currency,
             promotional,
             invoice_issued,

@@ -40,7 +40,7 @@ impl Payments {
         let account_id = cell::id(cells, col::account_id)?;
         let paid_at = cell::ts(cells, col::paid_at, cal)?;
         let amount = cell::money(cells, col::amount)?;
-        if amount.is_zero() {
+        if amount.get().is_zero() {
             return Err(RowError::new(col::amount, "a payment amount must be greater than 0"));
         }
         let currency = cell::currency(cells, col::currency)?;
@@ -52,7 +52,7 @@ impl Payments {
             order_id,
             account_id,
             paid_at,
-            amount: cell::stored(amount, col::amount)?,
+            amount,
             currency,
             method,
             status,

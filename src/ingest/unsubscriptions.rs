@@ -107,7 +107,7 @@ impl Unsubscriptions {
             }
             let money = |c: usize| (!absent(c)).then(|| cell::money(cells, c)).transpose();
             refund_amount = money(col::refund_amount)?;
-            let refund = refund_amount.unwrap_or_default();
+            let refund = refund_amount.map_or(Decimal::ZERO, Stored::get);
             handling_fee = money(col::handling_fee)?;
             coupon_returned = money(col::coupon_returned)?;
             destination = if refund.is_zero() || absent(col::refund_destination) {
@@ -124,7 +124,6 @@ impl Unsubscriptions {
             }
         }
 
-        let stored = |v: Option<Decimal>, c| v.map(|v| cell::stored(v, c)).transpose();
         Ok(ParsedRow {
             unsub_id,
             order_id,
@@ -137,9 +136,9 @@ impl Unsubscriptions {
             instance_state,
             status,
             refund_type,
-            refund_amount: stored(refund_amount, col::refund_amount)?,
-            handling_fee: stored(handling_fee, col::handling_fee)?,
-            coupon_returned: stored(coupon_returned, col::coupon_returned)?,
+            refund_amount,
+            handling_fee,
+            coupon_returned,
             refund_destination: destination,
             billing_cycle,
         })
