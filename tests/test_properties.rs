@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use refund_recon::config::Policy;
-use refund_recon::engine::Reconciliation;
+use refund_recon::engine::{Keep, Reconciliation};
 use refund_recon::generate::{generate, GenerateOptions};
 use refund_recon::ingest::{InputPaths, Inputs};
 use refund_recon::report::{self, Selection};
@@ -78,7 +78,7 @@ fn check_invariants_under(policy: Policy, seed: u64, orders: u64, error_rate: f6
         );
     }
 
-    let rec = Reconciliation::run(policy, cal, inputs, None, Default::default()).unwrap();
+    let rec = Reconciliation::run(policy, cal, inputs, None, Default::default(), Keep::All).unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let opts = report::ReportOptions {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{input_bytes, load_checked, Config, ExplainArgs, Progress};
-use crate::engine::Reconciliation;
+use crate::engine::{Keep, Reconciliation};
 use crate::error::AppError;
 
 /// Where the answer comes from.
@@ -54,7 +54,7 @@ fn print_reject(id: &str, file: &str, line: &str, column: &str, reason: &str, va
 fn from_inputs(id: &str, json: bool, cfg: Config) -> Result<u8, AppError> {
     let progress = Progress::new(input_bytes(&cfg.paths));
     let (inputs, ingest) = load_checked(&cfg, &progress)?;
-    let mut rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    let mut rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest, Keep::All)?;
     rec.set_coverage(crate::mapping::coverage::coverage(cfg.mapping.as_ref()));
     progress.done();
     let answer = if json {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{input_bytes, load_checked, Config, FailOn, Format, Progress, RunArgs};
-use crate::engine::Reconciliation;
+use crate::engine::{Keep, Reconciliation};
 use crate::error::AppError;
 use crate::report::{self, output, Baseline, ReportOptions, Summary};
 use crate::rules::Severity;
@@ -55,14 +55,17 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
     let progress = Progress::new(input_bytes(&cfg.paths));
     let (inputs, ingest) = load_checked(&cfg, &progress)?;
     progress.phase("joining and evaluating the rules");
-    let mut rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest)?;
+    // Only the FOCUS bill reads, among the reports, the columns the rules
+    // are done with.
+    let keep = if a.formats.focus {
+        Keep::All
+    } else {
+        Keep::ReportColumns
+    };
+    let mut rec = Reconciliation::run(cfg.policy, cfg.cal, inputs, cfg.as_of, ingest, keep)?;
     rec.set_coverage(crate::mapping::coverage::coverage(cfg.mapping.as_ref()));
     if let Some(b) = &a.baseline {
         b.check_order(rec.as_of, &rec.cal)?;
-    }
-    if !a.formats.focus {
-        // Only the FOCUS bill reads them among the reports.
-        rec.inputs.free_rules_only_columns();
     }
     progress.phase("writing the reports");
     let mut summary: Option<Summary> = None;

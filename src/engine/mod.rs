@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
 use crate::config::Policy;
-use crate::ingest::{Inputs, Orders, Table};
+use crate::ingest::{Inputs, Orders, RulesDone, Table};
 use crate::model::{BillingMode, ItemKind};
 use crate::rules::r0_linking::Link;
 use crate::rules::r10_value_added::{self, Instance, InstanceOrder, InstanceUnsub, R10};
@@ -100,6 +100,16 @@ pub struct Reconciliation {
     pub timings: Timings,
 }
 
+/// Which input columns a reconciliation keeps once the rules are done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every column: `explain` and the FOCUS bill read them all.
+    All,
+    /// Only those the CSV reports read (`run` and a shard's task without
+    /// FOCUS): [`Inputs::free_read_columns`].
+    ReportColumns,
+}
+
 impl Reconciliation {
     /// Sets what the run checked, and drops the findings of the codes it
     /// did not check (their columns are absent: docs/mapping.md, Coverage).
@@ -112,13 +122,21 @@ impl Reconciliation {
     }
 
     /// Joins and evaluates. `as_of` defaults to [`Inputs::default_as_of`].
+    /// With [`Keep::ReportColumns`], the input columns only the rules read
+    /// are freed as the rules finish with them.
     pub fn run(
         policy: Policy,
         cal: Calendar,
-        inputs: Inputs,
+        mut inputs: Inputs,
         as_of: Option<Micros>,
         ingest_time: Duration,
+        keep: Keep,
     ) -> Result<Reconciliation, crate::error::AppError> {
+        let free = |inputs: &mut Inputs, done: RulesDone| {
+            if keep == Keep::ReportColumns {
+                inputs.free_read_columns(done);
+            }
+        };
         let as_of = as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);
         let mut timings = Timings {
             ingest: ingest_time,
@@ -202,6 +220,7 @@ impl Reconciliation {
         let accounts = j.accounts.clone();
         debug_assert_eq!(accounts.last().map_or(0, |r| r.end), outcomes.len());
         drop(span);
+        free(&mut inputs, RulesDone::Accounts);
         let span = crate::trace::span("rules: R1 findings");
         let env = Env {
             policy: &policy,
@@ -210,6 +229,7 @@ impl Reconciliation {
         };
         let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &env);
         drop(span);
+        free(&mut inputs, RulesDone::PaymentFindings);
         let span = crate::trace::span("rules: R10 + R11");
         let on_orders = value_added(
             &inputs,
@@ -218,6 +238,7 @@ impl Reconciliation {
             (&accounts, j.order_starts.as_deref()),
             &env,
         );
+        free(&mut inputs, RulesDone::ValueAdded);
         // Room for exactly these, not twice R1's findings (log entry 48).
         other_findings.reserve_exact(on_orders.len());
         other_findings.extend(on_orders);
@@ -243,6 +264,7 @@ impl Reconciliation {
             timings,
         };
         rec.drop_context();
+        free(&mut rec.inputs, RulesDone::All);
         Ok(rec)
     }
 
@@ -707,7 +729,7 @@ mod tests {
             context: Default::default(),
         };
         let inputs = Inputs::load(&paths, &cal).unwrap();
-        let rec = Reconciliation::run(policy, cal, inputs, None, Duration::ZERO).unwrap();
+        let rec = Reconciliation::run(policy, cal, inputs, None, Duration::ZERO, Keep::All).unwrap();
         // Each outcome's findings take the room they need and no more, the
         // ones R10 and R11 add included (log entry 47).
         let kept: usize = rec.outcomes.iter().map(|o| o.findings.len()).sum();
@@ -754,6 +776,20 @@ mod tests {
             ("Option<RowIndex>", std::mem::size_of::<Option<RowIndex>>()),
             ("PaymentCheck", std::mem::size_of::<PaymentCheck>()),
             ("Finding", std::mem::size_of::<Finding>()),
+            ("Amounts", std::mem::size_of::<crate::rules::r4_amounts::Amounts>()),
+            (
+                "TypeStep",
+                std::mem::size_of::<Option<crate::rules::r3_type::TypeStep>>(),
+            ),
+            (
+                "ReviewStep",
+                std::mem::size_of::<Option<crate::rules::r5_review::ReviewStep>>(),
+            ),
+            (
+                "DeadlineStep",
+                std::mem::size_of::<Option<crate::rules::r9_deadline::DeadlineStep>>(),
+            ),
+            ("Cell", std::mem::size_of::<crate::rules::Cell>()),
         ];
         println!("{sizes:?}");
         assert_eq!(std::mem::size_of::<Option<RowIndex>>(), 4);

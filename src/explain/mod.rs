@@ -452,7 +452,13 @@ pub fn steps(rec: &Reconciliation, out: &Outcome) -> Vec<Step> {
         v.push(r2_blocked::describe(out.blocked));
         if let Some(t) = &out.type_step {
             v.push(t.describe(&o, &env));
-            v.push(r4_amounts::describe(&out.amounts, t.decision.expected, &o, &rec.policy));
+            v.push(r4_amounts::describe(
+                &out.amounts,
+                t.decision.expected,
+                &o,
+                u.requested_at,
+                &rec.policy,
+            ));
         }
         if let Some(review) = &out.review {
             v.push(review.describe(&o, &env));

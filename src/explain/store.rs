@@ -33,7 +33,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::engine::Reconciliation;
+use crate::engine::{Keep, Reconciliation};
 use crate::error::AppError;
 use crate::ingest::{LineBreaks, LINE_STRIDE};
 use crate::report::explain_index::{id_hash, stamp, MAGIC, MAX_HEADER, VERSION};
@@ -507,7 +507,7 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Answer, AppError> {
         m.path = s.path.clone();
         m.name = s.name.clone();
     }
-    let rec = Reconciliation::run(policy, cal, inputs, Some(h.as_of), std::time::Duration::ZERO)?;
+    let rec = Reconciliation::run(policy, cal, inputs, Some(h.as_of), std::time::Duration::ZERO, Keep::All)?;
     let text = if json {
         super::json(&rec, id).map(|v| format!("{v:#}\n"))
     } else {

@@ -180,6 +180,19 @@ impl Part<'_> {
     }
 }
 
+/// How far the rules have got: what [`Inputs::free_read_columns`] frees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulesDone {
+    /// Every account's rules (R0–R9, R3c).
+    Accounts,
+    /// R1's findings on payments and orders.
+    PaymentFindings,
+    /// R10's findings.
+    ValueAdded,
+    /// All of them, and the context rows left out.
+    All,
+}
+
 /// The three exports as read.
 pub struct Inputs {
     pub orders: Orders,
@@ -465,19 +478,35 @@ impl Inputs {
     }
 
     /// Frees the columns that only the rules, `explain` and the FOCUS bill
-    /// read: orders' instance_id, service_start and service_end, and
-    /// payments' payment_id and method (0.5 GB at 10M orders, while the
-    /// reports are written; docs/performance.md, log entry 46). For `run`
-    /// and a shard's task, between the rules and the CSV reports, and only
-    /// then: those columns are empty afterwards, so the tables no longer
-    /// hold whole rows.
-    pub fn free_rules_only_columns(&mut self) {
+    /// read, each as soon as the rules are `done` with it: payments' method
+    /// after the accounts' rules (R8's original method), payments'
+    /// payment_id after R1's payment findings, orders' instance_id,
+    /// service_start and service_end after R10 (0.5 GB at 10M orders, freed
+    /// before the end of the rules, where a run's memory peaks;
+    /// docs/performance.md, log entries 46 and 51). With context exports,
+    /// payment_id is kept until [`RulesDone::All`]: leaving out the context
+    /// rows' findings reads it. For `run` and a shard's task only, and only
+    /// without the FOCUS bill: the freed columns are empty afterwards, so
+    /// the tables no longer hold whole rows.
+    pub fn free_read_columns(&mut self, done: RulesDone) {
+        let context = self.has_context();
         let (o, p) = (&mut self.orders, &mut self.payments);
-        o.instance_id = Default::default();
-        o.service_start = Vec::new();
-        o.service_end = Vec::new();
-        p.payment_id = Default::default();
-        p.method = Default::default();
+        match done {
+            RulesDone::Accounts => p.method = Default::default(),
+            RulesDone::PaymentFindings if !context => p.payment_id = Default::default(),
+            RulesDone::PaymentFindings => {}
+            RulesDone::ValueAdded => {
+                o.instance_id = Default::default();
+                o.service_start = Vec::new();
+                o.service_end = Vec::new();
+            }
+            RulesDone::All => {
+                for done in [RulesDone::Accounts, RulesDone::ValueAdded] {
+                    self.free_read_columns(done);
+                }
+                self.payments.payment_id = Default::default();
+            }
+        }
     }
 
     /// Whether a row of input `input` (0 orders, 1 payments, 2

@@ -50,8 +50,8 @@ use crate::time::Calendar;
 
 pub use error::{InputError, Reject, RowError, MAX_ROWS};
 pub use inputs::{
-    sha256_file, FileCount, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, Part, SourceCount, LINE_STRIDE,
-    ORIGIN_BITS,
+    sha256_file, FileCount, InputPaths, Inputs, LineBreaks, MappedFrom, Metas, Part, RulesDone, SourceCount,
+    LINE_STRIDE, ORIGIN_BITS,
 };
 pub use interner::Interner;
 pub use orders::Orders;

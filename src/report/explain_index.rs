@@ -113,8 +113,8 @@ type SliceRows = Vec<(u32, u32)>;
 
 /// What the index stores besides the id table: the rows of every slice per
 /// input, and which order groups each account's slice pulls in.
-struct Slices {
-    rows: [SliceRows; 3],
+struct Slices<'a> {
+    rows: [InputRows<'a>; 3],
     /// The number of order groups (slices `accounts..accounts + groups`).
     groups: u32,
     /// (account, group), sorted, without repeats.
@@ -132,7 +132,7 @@ struct Slices {
 /// come sorted; the rows it takes from others (few: mismatches and shared
 /// batches) are sorted apart and merged in. None when a line or a count
 /// does not fit 32 bits.
-fn slices(rec: &Reconciliation) -> Option<Slices> {
+fn slices(rec: &Reconciliation) -> Option<Slices<'_>> {
     let (o, p, u) = (&rec.inputs.orders, &rec.inputs.payments, &rec.inputs.unsubs);
     let line = |l: u64| u32::try_from(l).ok();
     let (oa, pa, ua) = (&o.account_id.codes, &p.account_id.codes, &u.account_id.codes);
@@ -193,13 +193,12 @@ fn slices(rec: &Reconciliation) -> Option<Slices> {
     }
     unsubs.extend(batch_firsts(rec)?);
     let owns = [(oa, &o.line), (pa, &p.line), (ua, &u.line)];
-    let mut rows = [orders, payments, unsubs];
-    rows.par_iter_mut()
+    let mut rows: Vec<InputRows<'_>> = [orders, payments, unsubs]
+        .into_par_iter()
         .zip(owns)
-        .try_for_each(|(extra, (accounts, lines))| {
-            *extra = with_own(accounts, lines, std::mem::take(extra))?;
-            Some(())
-        })?;
+        .map(|(extra, (accounts, lines))| with_own(accounts, lines, extra))
+        .collect::<Option<_>>()?;
+    let rows = [0, 1, 2].map(|_| rows.remove(0));
     Some(Slices { rows, groups, links })
 }
 
@@ -235,42 +234,93 @@ fn batch_firsts(rec: &Reconciliation) -> Option<SliceRows> {
     Some(out)
 }
 
+/// One input's rows of the slices, in (slice, line) order without
+/// repeats: its own rows, (account, line) for each row, merged as they are
+/// written with the few `extra` rows it takes from other accounts. The own
+/// rows are read from the columns, where ingest's gather leaves them in
+/// that order, rather than kept in a copy (185 MB at 10M orders at the
+/// run's peak of memory, docs/performance.md, log entry 52); a sorted copy
+/// only where they are not in order.
+struct InputRows<'a> {
+    own: Own<'a>,
+    extra: SliceRows,
+    len: usize,
+}
+
+/// Where an input's own rows are read from.
+enum Own<'a> {
+    /// The account and line columns, in order.
+    Columns(&'a [u32], &'a [u64]),
+    /// A sorted copy.
+    Sorted(SliceRows),
+}
+
+impl InputRows<'_> {
+    /// The rows in order, without repeats.
+    fn iter(
+        &self,
+    ) -> Merge<impl Iterator<Item = (u32, u32)> + '_, std::iter::Copied<std::slice::Iter<'_, (u32, u32)>>> {
+        let own: Box<dyn Iterator<Item = (u32, u32)> + Send + '_> = match &self.own {
+            Own::Columns(accounts, lines) => Box::new(accounts.iter().zip(lines.iter()).map(|(&a, &l)| (a, l as u32))),
+            Own::Sorted(rows) => Box::new(rows.iter().copied()),
+        };
+        Merge {
+            a: own.peekable(),
+            b: self.extra.iter().copied().peekable(),
+            last: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// An input's own rows, (account, line) for each of its `accounts` and
-/// `lines`, with the `extra` rows, as one sorted list without repeats;
-/// None when a line does not fit 32 bits. The own rows are read from the
-/// columns as they are merged, normally already sorted (checked; sorted in
-/// a copy if not), and `extra` is short.
-fn with_own(accounts: &[u32], lines: &[u64], mut extra: SliceRows) -> Option<SliceRows> {
+/// `lines`, with the `extra` rows: the rows of its slices; None when a
+/// line does not fit 32 bits. The own rows are normally already sorted
+/// (checked; sorted in a copy if not), and `extra` is short.
+fn with_own<'a>(accounts: &'a [u32], lines: &'a [u64], mut extra: SliceRows) -> Option<InputRows<'a>> {
     if lines.iter().any(|&l| u32::try_from(l).is_err()) {
         return None;
     }
     let own = || accounts.iter().zip(lines).map(|(&a, &l)| (a, l as u32));
     extra.sort_unstable();
-    if own().is_sorted() {
-        Some(merge(own(), extra))
+    let own = if own().is_sorted() {
+        Own::Columns(accounts, lines)
     } else {
         let mut sorted: SliceRows = own().collect();
         sorted.par_sort_unstable();
-        Some(merge(sorted.into_iter(), extra))
-    }
+        Own::Sorted(sorted)
+    };
+    let mut rows = InputRows { own, extra, len: 0 };
+    rows.len = rows.iter().count();
+    Some(rows)
 }
 
 /// Two sorted lists as one, without repeats.
-fn merge(own: impl Iterator<Item = (u32, u32)>, extra: SliceRows) -> SliceRows {
-    let mut all = Vec::with_capacity(own.size_hint().0 + extra.len());
-    let (mut a, mut b) = (own.peekable(), extra.into_iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if y < x => b.next(),
-            (Some(_), _) => a.next(),
-            (None, _) => b.next(),
-        };
-        let Some(r) = next else { break };
-        if all.last() != Some(&r) {
-            all.push(r);
+struct Merge<A: Iterator<Item = (u32, u32)>, B: Iterator<Item = (u32, u32)>> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+    last: Option<(u32, u32)>,
+}
+
+impl<A: Iterator<Item = (u32, u32)>, B: Iterator<Item = (u32, u32)>> Iterator for Merge<A, B> {
+    type Item = (u32, u32);
+
+    fn next(&mut self) -> Option<(u32, u32)> {
+        loop {
+            let next = match (self.a.peek(), self.b.peek()) {
+                (Some(x), Some(y)) if y < x => self.b.next(),
+                (Some(_), _) => self.a.next(),
+                (None, _) => self.b.next(),
+            }?;
+            if self.last != Some(next) {
+                self.last = Some(next);
+                return Some(next);
+            }
         }
     }
-    all
 }
 
 /// Every id explain may be asked about, hashed, with its account(s).
@@ -352,16 +402,16 @@ fn io(path: &Path, e: std::io::Error) -> AppError {
 
 /// What an index holds besides its header and checkpoints: the slices
 /// and the id table of a run (or of one shard of it).
-pub struct Body {
+pub struct Body<'a> {
     accounts: u32,
-    slices: Slices,
+    slices: Slices<'a>,
     ids: Vec<(u32, u32)>,
 }
 
-impl Body {
+impl Body<'_> {
     /// The slices and ids of `rec`; None when a line or a count does not
     /// fit 32 bits (inputs of more than 2³² lines get no index).
-    pub fn of(rec: &Reconciliation) -> Option<Body> {
+    pub fn of(rec: &Reconciliation) -> Option<Body<'_>> {
         let s = crate::trace::span("  explain.idx slices");
         let slices = slices(rec)?;
         drop(s);
@@ -390,16 +440,20 @@ impl Body {
     /// Writes the sections after the checkpoints (see the module docs).
     fn put(&self, put: &mut impl FnMut(&[u8]) -> Result<(), AppError>) -> Result<(), AppError> {
         let slices = &self.slices;
+        let mut buf = Vec::with_capacity(4 << 16);
         for s in &slices.rows {
-            for chunk in s.chunks(1 << 16) {
-                put(&chunk.iter().flat_map(|&(_, l)| l.to_le_bytes()).collect::<Vec<u8>>())?;
+            for (_, l) in s.iter() {
+                buf.extend_from_slice(&l.to_le_bytes());
+                if buf.len() == buf.capacity() {
+                    put(&buf)?;
+                    buf.clear();
+                }
             }
+            put(&buf)?;
+            buf.clear();
         }
         for s in &slices.rows {
-            put(&starts(
-                s.iter().map(|&(slice, _)| slice),
-                self.accounts + slices.groups,
-            ))?;
+            put(&starts(s.iter().map(|(slice, _)| slice), self.accounts + slices.groups))?;
         }
         put(&starts(slices.links.iter().map(|&(a, _)| a), self.accounts))?;
         for chunk in slices.links.chunks(1 << 16) {
@@ -644,12 +698,11 @@ mod tests {
         let sorted = ([0, 0, 1, 2, 2], [1, 4, 2, 3, 9]);
         let unsorted = ([2, 0, 1, 0, 2], [3, 4, 2, 1, 9]);
         for (accounts, lines) in [sorted, unsorted] {
-            assert_eq!(
-                with_own(&accounts, &lines, extra.clone()),
-                Some(want(&accounts, &lines)),
-                "{accounts:?} {lines:?}"
-            );
+            let rows = with_own(&accounts, &lines, extra.clone()).expect("lines fit");
+            let want = want(&accounts, &lines);
+            assert_eq!(rows.iter().collect::<SliceRows>(), want, "{accounts:?} {lines:?}");
+            assert_eq!(rows.len(), want.len());
         }
-        assert_eq!(with_own(&[0], &[1 << 32], Vec::new()), None);
+        assert!(with_own(&[0], &[1 << 32], Vec::new()).is_none());
     }
 }

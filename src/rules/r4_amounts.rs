@@ -44,7 +44,6 @@ pub struct Amounts {
     pub refund: Decimal,
     pub fee: Decimal,
     pub coupon: Decimal,
-    pub partial: Option<PartialCalc>,
 }
 
 impl Amounts {
@@ -53,7 +52,6 @@ impl Amounts {
             refund: Decimal::ZERO,
             fee: Decimal::ZERO,
             coupon: Decimal::ZERO,
-            partial: None,
         }
     }
 }
@@ -88,7 +86,6 @@ pub fn expected_amounts(
             refund: round(cash_due),
             fee: Decimal::ZERO,
             coupon: round(order.coupon_amount),
-            partial: None,
         },
         ExpectedType::Unconditional => Amounts {
             refund: round(cash_due),
@@ -98,46 +95,57 @@ pub fn expected_amounts(
             } else {
                 Decimal::ZERO
             },
-            partial: None,
         },
         ExpectedType::Partial => {
-            let p = &policy.partial;
-            let unit = p.consumption_unit.micros();
-            let total_raw = order.service_end - order.service_start;
-            let used_raw = (requested_at - order.service_start).max(0);
-            let total = units(total_raw, unit, p.round_up).max(1);
-            let used = units(used_raw, unit, p.round_up).min(total);
-            // Multiply before dividing; one rounding.
-            let gross = money::mul_div_round(cash_due, total - used, total, dp, policy.rounding)
-                .ok_or(Overflow("R4 gross = cash_due × (total − used) / total"))?;
-            let term_days = units(total_raw, DAY, true);
-            let used_days = units(used_raw, DAY, true);
-            let tier = p
-                .fee_tiers
-                .iter()
-                .position(|t| term_days >= t.term_days_at_least && used_days <= t.used_days_at_most);
-            let rate = tier.map(|i| p.fee_tiers[i].rate).unwrap_or(p.handling_fee_rate);
-            let fee = round(
-                rate.checked_mul(cash_due)
-                    .ok_or(Overflow("R4 handling fee = rate × cash_due"))?,
-            );
+            let c = partial_calc(order, requested_at, policy)?;
             Amounts {
-                refund: (gross - fee).max(Decimal::ZERO),
-                fee: fee.min(gross),
+                refund: (c.gross - c.fee).max(Decimal::ZERO),
+                fee: c.fee.min(c.gross),
                 coupon: Decimal::ZERO,
-                partial: Some(PartialCalc {
-                    unit: p.consumption_unit,
-                    total,
-                    used,
-                    gross,
-                    term_days,
-                    used_days,
-                    rate,
-                    tier,
-                    fee,
-                }),
             }
         }
+    })
+}
+
+/// R4's arithmetic of a partial refund of `order` requested at
+/// `requested_at`. Not kept on the outcome (104 bytes on each of them):
+/// [`describe`] computes it again for `explain`, with the same inputs and
+/// so the same result (docs/performance.md, log entry 50).
+pub fn partial_calc(order: &OrderFacts<'_>, requested_at: Micros, policy: &Policy) -> Result<PartialCalc, Overflow> {
+    let dp = policy.minor_units.of(order.currency);
+    let cash_due = order.cash_due();
+    let p = &policy.partial;
+    let unit = p.consumption_unit.micros();
+    let total_raw = order.service_end - order.service_start;
+    let used_raw = (requested_at - order.service_start).max(0);
+    let total = units(total_raw, unit, p.round_up).max(1);
+    let used = units(used_raw, unit, p.round_up).min(total);
+    // Multiply before dividing; one rounding.
+    let gross = money::mul_div_round(cash_due, total - used, total, dp, policy.rounding)
+        .ok_or(Overflow("R4 gross = cash_due × (total − used) / total"))?;
+    let term_days = units(total_raw, DAY, true);
+    let used_days = units(used_raw, DAY, true);
+    let tier = p
+        .fee_tiers
+        .iter()
+        .position(|t| term_days >= t.term_days_at_least && used_days <= t.used_days_at_most);
+    let rate = tier.map(|i| p.fee_tiers[i].rate).unwrap_or(p.handling_fee_rate);
+    let fee = money::round(
+        rate.checked_mul(cash_due)
+            .ok_or(Overflow("R4 handling fee = rate × cash_due"))?,
+        dp,
+        policy.rounding,
+    );
+    Ok(PartialCalc {
+        unit: p.consumption_unit,
+        total,
+        used,
+        gross,
+        term_days,
+        used_days,
+        rate,
+        tier,
+        fee,
     })
 }
 
@@ -158,9 +166,12 @@ pub fn basis(field: &str, ty: ExpectedType, order: &OrderFacts<'_>, policy: &Pol
 }
 
 /// R4's trail line (two for a partial refund).
-pub fn describe(a: &Amounts, ty: ExpectedType, order: &OrderFacts<'_>, policy: &Policy) -> Step {
+pub fn describe(a: &Amounts, ty: ExpectedType, order: &OrderFacts<'_>, requested_at: Micros, policy: &Policy) -> Step {
     let m = money::format_exact;
-    let Some(c) = &a.partial else {
+    let calc = (ty == ExpectedType::Partial)
+        .then(|| partial_calc(order, requested_at, policy).ok())
+        .flatten();
+    let Some(c) = &calc else {
         return Step::new(
             "R4",
             "amounts",
@@ -292,7 +303,7 @@ mod tests {
         o.coupon_amount = d("65.00");
         let requested = o.service_start + 100 * DAY + HOUR;
         let a = expected_amounts(ExpectedType::Partial, &o, requested, &policy()).unwrap();
-        let calc = a.partial.clone().unwrap();
+        let calc = partial_calc(&o, requested, &policy()).unwrap();
         assert_eq!((calc.total, calc.used), (365, 101));
         assert_eq!(calc.gross, d("216.99"));
         assert_eq!(a.refund, d("216.99"));
@@ -347,21 +358,19 @@ mod tests {
         o.amount = d("100");
         let requested = o.service_start + 2 * DAY + 1; // one microsecond into day 3
         let up = expected_amounts(ExpectedType::Partial, &o, requested, &policy()).unwrap();
-        assert_eq!(up.partial.as_ref().unwrap().used, 3);
+        assert_eq!(partial_calc(&o, requested, &policy()).unwrap().used, 3);
         assert_eq!(up.refund, d("70.00"));
         let mut down = policy();
         down.partial.round_up = false;
         let a = expected_amounts(ExpectedType::Partial, &o, requested, &down).unwrap();
-        assert_eq!(a.partial.as_ref().unwrap().used, 2);
+        assert_eq!(partial_calc(&o, requested, &down).unwrap().used, 2);
         assert_eq!(a.refund, d("80.00"));
         // Hours: 48 h + 1 µs used of 240 h.
         let mut hours = policy();
         hours.partial.consumption_unit = ConsumptionUnit::Hour;
         let a = expected_amounts(ExpectedType::Partial, &o, requested, &hours).unwrap();
-        assert_eq!(
-            (a.partial.as_ref().unwrap().total, a.partial.as_ref().unwrap().used),
-            (240, 49)
-        );
+        let c = partial_calc(&o, requested, &hours).unwrap();
+        assert_eq!((c.total, c.used), (240, 49));
         assert_eq!(a.refund, d("79.58"), "100 × 191/240 = 79.5833");
     }
 
@@ -381,7 +390,7 @@ mod tests {
         p.partial.handling_fee_rate = d("0.10");
         let requested = o.service_start + HOUR + 1;
         let a = expected_amounts(ExpectedType::Partial, &o, requested, &p).unwrap();
-        let c = a.partial.clone().unwrap();
+        let c = partial_calc(&o, requested, &p).unwrap();
         assert_eq!(c.total, 87_649_415);
         assert_eq!(c.used, 1);
         // 9999999999999.999998 × 87649414 / 87649415 = 9999999885909.107…
@@ -396,7 +405,7 @@ mod tests {
         o.service_end = o.service_start + HOUR;
         o.amount = d("10");
         let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 5 * DAY, &policy()).unwrap();
-        let c = a.partial.unwrap();
+        let c = partial_calc(&o, o.service_start + 5 * DAY, &policy()).unwrap();
         assert_eq!((c.total, c.used), (1, 1));
         assert_eq!(a.refund, d("0"));
         // Requested before service start: nothing used.
@@ -414,21 +423,21 @@ mod tests {
         let mut o = order();
         o.amount = d("1000");
         o.service_end = o.service_start + 730 * DAY;
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 100 * DAY, &p).unwrap();
-        assert_eq!(a.partial.as_ref().unwrap().tier, Some(0));
+        let at = o.service_start + 100 * DAY;
+        let a = expected_amounts(ExpectedType::Partial, &o, at, &p).unwrap();
+        assert_eq!(partial_calc(&o, at, &p).unwrap().tier, Some(0));
         assert_eq!(a.fee, d("150.00"));
         assert_eq!(a.refund, d("713.01"), "1000 × 630/730 = 863.01, less 150");
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 400 * DAY, &p).unwrap();
-        assert_eq!(a.partial.as_ref().unwrap().tier, Some(1));
+        assert_eq!(partial_calc(&o, o.service_start + 400 * DAY, &p).unwrap().tier, Some(1));
         // Used days round up from the raw time: 365 days + 1 s is day 366.
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 365 * DAY + 1_000_000, &p).unwrap();
-        assert_eq!(a.partial.as_ref().unwrap().used_days, 366);
-        assert_eq!(a.partial.as_ref().unwrap().tier, Some(1));
+        let c = partial_calc(&o, o.service_start + 365 * DAY + 1_000_000, &p).unwrap();
+        assert_eq!((c.used_days, c.tier), (366, Some(1)));
         // A short term: no tier, the flat rate.
         o.service_end = o.service_start + 30 * DAY;
-        let a = expected_amounts(ExpectedType::Partial, &o, o.service_start + 29 * DAY, &p).unwrap();
-        assert_eq!(a.partial.as_ref().unwrap().tier, None);
-        assert_eq!(a.partial.as_ref().unwrap().gross, d("33.33"));
+        let at = o.service_start + 29 * DAY;
+        let a = expected_amounts(ExpectedType::Partial, &o, at, &p).unwrap();
+        let c = partial_calc(&o, at, &p).unwrap();
+        assert_eq!((c.tier, c.gross), (None, d("33.33")));
         assert_eq!(a.fee, d("33.33"), "fee capped at gross");
         assert_eq!(a.refund, d("0.00"));
     }

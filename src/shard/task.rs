@@ -10,7 +10,7 @@ use super::stream::parts::row_dirs;
 
 use super::partition::{LINES, NAMES};
 use super::{Manifest, ShardResult, Work};
-use crate::engine::Reconciliation;
+use crate::engine::{Keep, Reconciliation};
 use crate::error::AppError;
 use crate::ingest::{Inputs, Part};
 use crate::report::{self, output, ReportOptions, Selection};
@@ -155,12 +155,11 @@ pub fn run_shard(work: &Path, k: u32, memory_limit: u64) -> Result<ShardResult, 
     inputs.files = m.files.clone();
     inputs.context = m.context.clone();
     drop(lookups);
-    let mut rec = Reconciliation::run(policy, cal, inputs, Some(m.as_of), started.elapsed())?;
+    // As a run does: only the FOCUS bill reads, among the reports, the
+    // columns the rules are done with.
+    let keep = if m.focus { Keep::All } else { Keep::ReportColumns };
+    let mut rec = Reconciliation::run(policy, cal, inputs, Some(m.as_of), started.elapsed(), keep)?;
     rec.set_coverage(crate::mapping::coverage::coverage(mapping.as_ref()));
-    if !m.focus {
-        // As a run does: only the FOCUS bill reads them among the reports.
-        rec.inputs.free_rules_only_columns();
-    }
     let sel = Selection::new(m.accounts.iter().cloned());
     let result = ShardResult {
         id: m.id.clone(),
