@@ -286,3 +286,49 @@ impl<'a> CodeView<'a> {
         self.codes[i]
     }
 }
+
+/// A column of optional instants in 8 bytes a row instead of
+/// `Option<Micros>`'s 16: no instant is [`OptTimes::NONE`] (`i64::MIN`
+/// microseconds is about 290,000 years before 1970, and timestamps are
+/// read for years 0–9999 only), so it stands for an empty cell
+/// (docs/performance.md, log entry 53).
+#[derive(Debug, Default, Clone)]
+pub struct OptTimes {
+    pub(crate) at: Vec<crate::time::Micros>,
+}
+
+impl OptTimes {
+    pub const NONE: crate::time::Micros = i64::MIN;
+
+    pub fn with_capacity(n: usize) -> Self {
+        OptTimes {
+            at: Vec::with_capacity(n),
+        }
+    }
+
+    /// Row `i`'s instant, if the cell was given.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<crate::time::Micros> {
+        let t = self.at[i];
+        (t != Self::NONE).then_some(t)
+    }
+
+    #[inline]
+    pub fn push(&mut self, t: Option<crate::time::Micros>) {
+        debug_assert_ne!(t, Some(Self::NONE), "no instant is OptTimes::NONE");
+        self.at.push(t.unwrap_or(Self::NONE));
+    }
+
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    /// The latest instant given, if any.
+    pub fn max(&self) -> Option<crate::time::Micros> {
+        self.at.par_iter().copied().filter(|&t| t != Self::NONE).max()
+    }
+}

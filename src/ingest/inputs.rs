@@ -549,14 +549,13 @@ impl Inputs {
     /// in the accepted inputs.
     pub fn default_as_of(&self) -> Option<Micros> {
         let u = &self.unsubs;
-        let opt = |v: &[Option<Micros>]| v.par_iter().filter_map(|x| *x).max();
         [
             self.orders.ordered_at.par_iter().copied().max(),
             self.payments.paid_at.par_iter().copied().max(),
             u.requested_at.par_iter().copied().max(),
-            opt(&u.reviewed_at),
-            opt(&u.completed_at),
-            opt(&u.refunded_at),
+            u.reviewed_at.max(),
+            u.completed_at.max(),
+            u.refunded_at.max(),
         ]
         .into_iter()
         .flatten()

@@ -22,7 +22,8 @@
 //! column is the one rejected) and returning the row's values; the compiler
 //! checks that the returned `ParsedRow` has every column.
 
-use crate::columns::{CodeCol, StrCol, StrColBuilder, StrView};
+use crate::columns::{CodeCol, OptTimes, StrCol, StrColBuilder, StrView};
+use crate::time::Micros;
 
 use super::interner::{Interner, Memo};
 use super::{RowCtx, RowError};
@@ -221,6 +222,37 @@ impl Column for CodeCol {
 
     fn gather(&mut self, rows: &[u32]) {
         self.codes = gather(&self.codes, rows);
+    }
+}
+
+/// Optional instants, 8 bytes a row.
+impl Column for OptTimes {
+    type Value<'a> = Option<Micros>;
+    type State = ();
+
+    fn with_capacity(rows: usize, _: &mut ()) -> Self {
+        OptTimes::with_capacity(rows)
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        self.at.reserve(rows);
+    }
+
+    #[inline]
+    fn push(&mut self, _: &mut (), value: Option<Micros>, _: Option<&Interner>) {
+        OptTimes::push(self, value);
+    }
+
+    fn append(&mut self, mut other: Self) {
+        self.at.append(&mut other.at);
+    }
+
+    fn retain(&mut self, keep: &[bool]) {
+        retain(&mut self.at, keep);
+    }
+
+    fn gather(&mut self, rows: &[u32]) {
+        self.at = gather(&self.at, rows);
     }
 }
 

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::cell;
 use super::table::declare_table;
 use super::{RowCtx, RowError};
-use crate::columns::{CodeCol, StrCol};
+use crate::columns::{CodeCol, OptTimes, StrCol};
 use crate::model::{InstanceState, Month, RefundType, UnsubStatus};
 use crate::money::Stored;
 use crate::time::Micros;
@@ -29,9 +29,9 @@ declare_table! {
             /// Empty when the row is not part of a batch.
             optional batch_id: StrCol,
             required requested_at: Vec<Micros>,
-            optional reviewed_at: Vec<Option<Micros>>,
-            required completed_at: Vec<Option<Micros>>,
-            optional refunded_at: Vec<Option<Micros>>,
+            optional reviewed_at: OptTimes,
+            required completed_at: OptTimes,
+            optional refunded_at: OptTimes,
             required instance_state: Vec<InstanceState>,
             required status: Vec<UnsubStatus>,
             required refund_type: Vec<Option<RefundType>>,

@@ -732,7 +732,7 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
         Some(q) => r.int(u64::from(q)),
         None => r.empty(),
     }
-    let completed_at = u.completed_at[i];
+    let completed_at = u.completed_at.get(i);
     r.opt_ts(completed_at.map(|t| t + rec.policy.config_days * crate::time::DAY), cal);
     r.opt_ts(completed_at.map(|t| cal.start_of_next_local_day(t)), cal);
     r.joined(o.codes());

@@ -156,6 +156,11 @@ pub struct Finding {
 impl Finding {
     /// A finding with the given code and message, no ids or values yet.
     pub fn new(code: Code, message: String) -> Finding {
+        let message = if message.capacity() > message.len() + 8 {
+            String::from(message.as_str())
+        } else {
+            message
+        };
         Finding {
             code,
             account_id: String::new(),

@@ -626,7 +626,7 @@ fn read_all(
         spills,
         |u, i| accounts(&mut u.account_id, i),
         |u, i| {
-            let latest = [u.reviewed_at[i], u.completed_at[i], u.refunded_at[i]]
+            let latest = [u.reviewed_at.get(i), u.completed_at.get(i), u.refunded_at.get(i)]
                 .into_iter()
                 .flatten()
                 .fold(u.requested_at[i], i64::max);
