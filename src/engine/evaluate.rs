@@ -275,7 +275,7 @@ fn linked(
         linked: unit,
         type_step: &ty,
         amounts: &out.amounts,
-        cash_paid: ctx.pay.cash_paid[oi],
+        cash_paid: ctx.pay.cash_paid.get(oi),
     };
     R7::check(&recorded, env, findings);
     if facts.pays_out() {

@@ -68,13 +68,35 @@ pub struct Timings {
 /// R1's aggregates per order.
 pub struct PaymentAgg {
     /// Σ succeeded payments that belong to the order (same account, currency).
-    pub cash_paid: Vec<Decimal>,
+    pub cash_paid: crate::money::Sums,
     /// Whether any accepted payment row names the order.
     pub has_rows: Vec<bool>,
     /// The payment row of the original payment method.
     pub original: Vec<Option<RowIndex>>,
     /// R1's check of each payment row.
     pub checks: Vec<PaymentCheck>,
+}
+
+impl PaymentAgg {
+    /// Frees what only the rules read once they are `done` with it (see
+    /// [`Inputs::free_read_columns`]): each payment's check and whether an
+    /// order has payment rows after R1's findings, the original payment
+    /// method after the accounts' rules (R8). `explain` reads them all.
+    fn free_read(&mut self, done: RulesDone) {
+        match done {
+            RulesDone::PaymentFindings => {
+                self.checks = Vec::new();
+                self.has_rows = Vec::new();
+            }
+            RulesDone::Accounts => self.original = Vec::new(),
+            RulesDone::ValueAdded => {}
+            RulesDone::All => {
+                for done in [RulesDone::PaymentFindings, RulesDone::Accounts] {
+                    self.free_read(done);
+                }
+            }
+        }
+    }
 }
 
 /// Everything the reports and `explain` need.
@@ -132,9 +154,10 @@ impl Reconciliation {
         ingest_time: Duration,
         keep: Keep,
     ) -> Result<Reconciliation, crate::error::AppError> {
-        let free = |inputs: &mut Inputs, done: RulesDone| {
+        let free = |inputs: &mut Inputs, pay: &mut PaymentAgg, done: RulesDone| {
             if keep == Keep::ReportColumns {
                 inputs.free_read_columns(done);
+                pay.free_read(done);
                 // Give the freed columns back to the system now rather than
                 // after mimalloc's purge delay (a second), by which time
                 // the rules' peak of memory has passed (log entry 53).
@@ -158,8 +181,19 @@ impl Reconciliation {
 
         let t = Instant::now();
         let span = crate::trace::span("rules: R1 aggregates");
-        let pay = payment_aggregates(&inputs, &j.order_of_payment);
+        let mut pay = payment_aggregates(&inputs, &j.order_of_payment);
         drop(span);
+        let env = Env {
+            policy: &policy,
+            cal: &cal,
+            as_of,
+        };
+        // R1's findings first, so that the columns only they read are freed
+        // before the accounts' outcomes are made (log entry 54).
+        let span = crate::trace::span("rules: R1 findings");
+        let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &env);
+        drop(span);
+        free(&mut inputs, &mut pay, RulesDone::PaymentFindings);
         let span = crate::trace::span("rules: accounts");
         let ctx = evaluate::Ctx {
             policy: &policy,
@@ -226,14 +260,7 @@ impl Reconciliation {
         let accounts = j.accounts.clone();
         debug_assert_eq!(accounts.last().map_or(0, |r| r.end), outcomes.len());
         drop(span);
-        free(&mut inputs, RulesDone::Accounts);
-        let env = Env {
-            policy: &policy,
-            cal: &cal,
-            as_of,
-        };
-        // R10 before R1's findings, so that the columns only R10 reads are
-        // freed before R1's findings are made (log entry 51).
+        free(&mut inputs, &mut pay, RulesDone::Accounts);
         let span = crate::trace::span("rules: R10");
         let on_orders = value_added(
             &inputs,
@@ -243,11 +270,7 @@ impl Reconciliation {
             &env,
         );
         drop(span);
-        free(&mut inputs, RulesDone::ValueAdded);
-        let span = crate::trace::span("rules: R1 findings");
-        let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &env);
-        drop(span);
-        free(&mut inputs, RulesDone::PaymentFindings);
+        free(&mut inputs, &mut pay, RulesDone::ValueAdded);
         // R1's findings first, then R10's; room for exactly these, not
         // twice R1's findings (log entry 48).
         other_findings.reserve_exact(on_orders.len());
@@ -275,7 +298,7 @@ impl Reconciliation {
             timings,
         };
         rec.drop_context();
-        free(&mut rec.inputs, RulesDone::All);
+        free(&mut rec.inputs, &mut rec.pay, RulesDone::All);
         Ok(rec)
     }
 
@@ -334,7 +357,7 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
             r1_payments::check_payment(p_acct.get(i), p.currency[i], order)
         })
         .collect();
-    let mut cash_paid = vec![Decimal::ZERO; o.len()];
+    let mut cash_paid = crate::money::Sums::slots(o.len());
     let mut has_rows = vec![false; o.len()];
     let mut original: Vec<Option<RowIndex>> = vec![None; o.len()];
     // Each task owns a range of orders and reads the payments for them, in
@@ -359,13 +382,16 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
             next[t] += 1;
         }
     }
-    cash_paid
+    // Each task adds up its orders' cash_paid as Decimals, then stores
+    // them in 9 bytes each (log entry 54).
+    let wide: Vec<_> = cash_paid
         .par_chunks_mut(span)
         .zip(has_rows.par_chunks_mut(span))
         .zip(original.par_chunks_mut(span))
         .enumerate()
-        .for_each(|(k, ((cash_paid, has_rows), original))| {
+        .map(|(k, ((stored, has_rows), original))| {
             let lo = k * span;
+            let mut cash_paid = vec![Decimal::ZERO; stored.len()];
             for &i in &bucketed[start[k]..start[k + 1]] {
                 let i = i as usize;
                 let Some(oi) = order_of_payment[i].map(RowIndex::get) else {
@@ -385,9 +411,11 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
                     }
                 });
             }
-        });
+            crate::money::Sums::store(lo, &cash_paid, stored)
+        })
+        .collect();
     PaymentAgg {
-        cash_paid,
+        cash_paid: crate::money::Sums::from_parts(cash_paid, wide),
         has_rows,
         original,
         checks,
@@ -434,7 +462,7 @@ fn payment_findings(
             amount: o.amount[i].get(),
             coupon_amount: o.coupon_amount[i].get(),
             has_payment_rows: pay.has_rows[i],
-            cash_paid: pay.cash_paid[i],
+            cash_paid: pay.cash_paid.get(i),
         };
         let mut findings = Vec::new();
         R1Order::check(&totals, env, &mut findings);
@@ -804,6 +832,6 @@ mod tests {
         ];
         println!("{sizes:?}");
         assert_eq!(std::mem::size_of::<Option<RowIndex>>(), 4);
-        assert!(std::mem::size_of::<Outcome>() <= 288, "{sizes:?}");
+        assert!(std::mem::size_of::<Outcome>() <= 152, "{sizes:?}");
     }
 }

@@ -338,7 +338,7 @@ fn order_row_of(rec: &Reconciliation, oi: usize) -> OrderRow {
         promotional: o.promotional,
         invoice_issued: o.invoice_issued,
         cash_due: exact(o.cash_due()),
-        cash_paid: exact(rec.pay.cash_paid[oi]),
+        cash_paid: exact(rec.pay.cash_paid.get(oi)),
         original_payment_id: original.map(|j| p.payment_id.view().get(j).to_string()),
         path: rec.inputs.origin(0, rec.inputs.orders.line[oi]).1,
         original_method: original.map(|j| p.method.view().get(j).to_string()),
@@ -451,7 +451,7 @@ pub fn steps(rec: &Reconciliation, out: &Outcome) -> Vec<Step> {
     if let (Link::Linked, Some(o)) = (out.link, order) {
         v.push(r2_blocked::describe(out.blocked));
         if let Some(t) = &out.type_step {
-            v.push(t.describe(&o, &env));
+            v.push(t.describe(&o, u.requested_at, &env));
             v.push(r4_amounts::describe(
                 &out.amounts,
                 t.decision.expected,
@@ -467,7 +467,7 @@ pub fn steps(rec: &Reconciliation, out: &Outcome) -> Vec<Step> {
             v.push(r6_cycle::describe(cycle, &u, &env));
         }
         if let (true, Some(t), Some(oi)) = (out.evaluated(), &out.type_step, rec.order_of_unsub[r]) {
-            let cash_paid = rec.pay.cash_paid[oi.get()];
+            let cash_paid = rec.pay.cash_paid.get(oi.get());
             v.push(r7_recorded::describe(
                 &u,
                 t.decision.expected,

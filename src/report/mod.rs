@@ -692,7 +692,7 @@ fn refund_row(r: &mut Rows, rec: &Reconciliation, o: &Outcome) {
     });
     if let Some(oi) = oi.map(RowIndex::get).filter(|_| linked_order) {
         amount_cell(r, rec, rec.inputs.orders.cash_due(oi), currency);
-        amount_cell(r, rec, rec.pay.cash_paid[oi], currency);
+        amount_cell(r, rec, rec.pay.cash_paid.get(oi), currency);
     } else {
         r.empty();
         r.empty();

@@ -80,10 +80,6 @@ pub struct TypeStep {
     pub decision: TypeDecision,
     /// The calendar year of requested_at (the quota's year).
     pub year: i32,
-    /// requested_at − ordered_at.
-    pub since_purchase: Micros,
-    /// Whether the order type is one the policy lists for R3c.
-    pub type_listed: bool,
     /// Unconditional refunds granted earlier in the account-year.
     pub granted_before: u32,
 }
@@ -99,8 +95,6 @@ pub fn check(
     TypeStep {
         decision: expected_type(order, requested_at, granted_before, policy),
         year,
-        since_purchase: requested_at - order.ordered_at,
-        type_listed: policy.unconditional.order_types.contains(&order.order_type),
         granted_before,
     }
 }
@@ -198,10 +192,13 @@ impl TypeStep {
         }
     }
 
-    /// R3's trail line.
-    pub fn describe(&self, order: &OrderFacts<'_>, env: &Env<'_>) -> Step {
+    /// R3's trail line for the unsubscription requested at `requested_at`
+    /// (the time since purchase and whether the order type qualifies are
+    /// worked out again here rather than kept on every outcome).
+    pub fn describe(&self, order: &OrderFacts<'_>, requested_at: Micros, env: &Env<'_>) -> Step {
         let policy = env.policy;
-        let hours = self.since_purchase as f64 / HOUR as f64;
+        let hours = (requested_at - order.ordered_at) as f64 / HOUR as f64;
+        let type_listed = policy.unconditional.order_types.contains(&order.order_type);
         let window = policy.unconditional.window_hours;
         let year = self.year;
         let why = match self.decision.reason {
@@ -218,7 +215,7 @@ impl TypeStep {
                 "{} order requested {hours:.1} h after purchase (window {window} h) but the {} unconditional refund(s) of {year} were used (R3d)",
                 order.order_type, policy.unconditional.per_calendar_year
             ),
-            TypeReason::NotEligible if self.type_listed => {
+            TypeReason::NotEligible if type_listed => {
                 format!("requested {hours:.1} h after purchase, outside the {window} h window (R3d)")
             }
             TypeReason::NotEligible => format!(
@@ -237,7 +234,7 @@ impl TypeStep {
             .value("clause", clause)
             .value("hours_since_purchase", format!("{hours:.1}"))
             .value("window_hours", window)
-            .value("order_type_qualifies", self.type_listed)
+            .value("order_type_qualifies", type_listed)
             .value("quota_year", year)
             .value("granted_before", self.granted_before)
             .value("per_calendar_year", policy.unconditional.per_calendar_year)

@@ -60,12 +60,12 @@ pub fn stale_pending(
 }
 
 /// R5's step: whether review was needed and when the unsubscription was
-/// approved.
+/// approved. (The threshold it compared with is the policy's for the
+/// order's currency, looked up again by [`ReviewStep::describe`]: 16 bytes
+/// less on each outcome, docs/performance.md, log entry 54.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReviewStep {
     pub required: bool,
-    /// The policy's threshold for the order's currency (None: not listed).
-    pub threshold: Option<Decimal>,
     pub approved_at: Micros,
     pub approval: Approval,
 }
@@ -132,7 +132,6 @@ pub fn check(u: &UnsubFacts<'_>, order: &OrderFacts<'_>, env: &Env<'_>, findings
     }
     ReviewStep {
         required,
-        threshold: listed,
         approved_at,
         approval,
     }
@@ -149,7 +148,8 @@ impl ReviewStep {
                 format!("not reviewed within {hours} h: auto-approved at requested_at + {hours} h")
             }
         };
-        let threshold = exact(self.threshold.unwrap_or_default());
+        let listed = env.policy.review.thresholds.get(&order.currency).copied();
+        let threshold = exact(listed.unwrap_or_default());
         let approved = env.cal.format(self.approved_at);
         Step::new(
             "R5",

@@ -144,7 +144,6 @@ mod tests {
         u.billing_cycle = Month::parse("2021-10");
         let review = ReviewStep {
             required: false,
-            threshold: None,
             approved_at: u.requested_at,
             approval: Approval::NotRequired,
         };
