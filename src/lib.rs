@@ -19,6 +19,7 @@ pub mod explain;
 pub mod generate;
 pub mod ingest;
 pub mod mapping;
+pub mod memory;
 pub mod model;
 pub mod money;
 pub mod report;

@@ -158,12 +158,7 @@ impl Reconciliation {
             if keep == Keep::ReportColumns {
                 inputs.free_read_columns(done);
                 pay.free_read(done);
-                // Give the freed columns back to the system now rather than
-                // after mimalloc's purge delay (a second), by which time
-                // the rules' peak of memory has passed (log entry 53).
-                // SAFETY: mi_collect takes no pointers; it may be called at
-                // any time from any thread.
-                unsafe { libmimalloc_sys::mi_collect(true) };
+                crate::memory::give_back();
             }
         };
         let as_of = as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);
