@@ -84,10 +84,10 @@ impl Reconciliation {
         };
         let (orders, payments) = (ids(0), ids(1));
         let on_context = |f: &Finding| {
-            if f.payment_id.is_empty() {
-                orders.contains(f.order_id.as_str())
+            if f.payment_id().is_empty() {
+                orders.contains(f.order_id())
             } else {
-                payments.contains(f.payment_id.as_str())
+                payments.contains(f.payment_id())
             }
         };
         let other: Vec<Finding> = self.other_findings.iter().filter(|f| !on_context(f)).cloned().collect();

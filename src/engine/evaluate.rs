@@ -95,9 +95,11 @@ impl Outcome {
     pub fn stamp(&self, f: &mut Finding, inputs: &Inputs) {
         let u = &inputs.unsubs;
         let r = self.unsub as usize;
-        f.account_id = u.account_id.view().get(r).to_string();
-        f.unsub_id = u.unsub_id.view().get(r).to_string();
-        f.order_id = u.order_id.view().get(r).to_string();
+        f.set_unsub_ids(
+            u.account_id.view().get(r),
+            u.unsub_id.view().get(r),
+            u.order_id.view().get(r),
+        );
         f.currency = self.currency;
     }
 

@@ -274,7 +274,7 @@ impl Reconciliation {
         batches(&inputs, &mut outcomes, &env);
         outcomes
             .par_iter_mut()
-            .for_each(|o| o.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key())));
+            .for_each(|o| o.findings.sort_by(Finding::cmp_order));
         drop(span);
         timings.rules = t.elapsed();
         let mut rec = Reconciliation {
@@ -828,5 +828,6 @@ mod tests {
         println!("{sizes:?}");
         assert_eq!(std::mem::size_of::<Option<RowIndex>>(), 4);
         assert!(std::mem::size_of::<Outcome>() <= 152, "{sizes:?}");
+        assert!(std::mem::size_of::<Finding>() <= 144, "{sizes:?}");
     }
 }

@@ -49,7 +49,7 @@ pub fn lookup<'a>(rec: &'a Reconciliation, id: &str) -> Option<Subject<'a>> {
         return Some(Subject::Order);
     }
     let account = |c: &CodeCol| (0..c.codes.len()).any(|i| c.view().get(i) == id);
-    if account(&u.account_id) || rec.other_findings.iter().any(|f| f.account_id == id) {
+    if account(&u.account_id) || rec.other_findings.iter().any(|f| f.account_id() == id) {
         return Some(Subject::Account);
     }
     None
@@ -267,7 +267,7 @@ fn order_trail(rec: &Reconciliation, id: &str) -> OrderTrail {
         order: order_row(rec, id).map(|oi| order_row_of(rec, oi)),
         payments: payments_naming(rec, id).map(|i| payment_row(rec, i)).collect(),
         unsubscriptions: order_outcomes(rec, id).map(|o| unsub_trail(rec, o)).collect(),
-        findings: finding_views(rec, rec.other_findings.iter().filter(|f| f.order_id == id)),
+        findings: finding_views(rec, rec.other_findings.iter().filter(|f| f.order_id() == id)),
     }
 }
 
@@ -276,7 +276,7 @@ fn account_trail(rec: &Reconciliation, id: &str) -> AccountTrail {
         kind: "account",
         account_id: id.to_string(),
         unsubscriptions: account_outcomes(rec, id).map(|o| short(rec, o)).collect(),
-        findings: finding_views(rec, rec.other_findings.iter().filter(|f| f.account_id == id)),
+        findings: finding_views(rec, rec.other_findings.iter().filter(|f| f.account_id() == id)),
         quota: rec.quota.iter().filter(|q| q.account_id == id).cloned().collect(),
     }
 }
@@ -403,7 +403,7 @@ fn finding_views<'a>(rec: &Reconciliation, findings: impl Iterator<Item = &'a Fi
             severity: f.severity().as_str(),
             code: f.code.as_str(),
             field: f.field,
-            message: f.message.clone(),
+            message: f.message.to_string(),
         })
         .collect()
 }
@@ -605,8 +605,8 @@ fn unsub_findings<'a>(rec: &'a Reconciliation, out: &'a Outcome) -> Vec<&'a Find
     let mut v: Vec<&Finding> = out
         .findings
         .iter()
-        .chain(rec.other_findings.iter().filter(|f| f.unsub_id == id))
+        .chain(rec.other_findings.iter().filter(|f| f.unsub_id() == id))
         .collect();
-    v.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    v.sort_by(|a, b| a.cmp_order(b));
     v
 }

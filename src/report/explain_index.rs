@@ -257,9 +257,7 @@ enum Own<'a> {
 
 impl InputRows<'_> {
     /// The rows in order, without repeats.
-    fn iter(
-        &self,
-    ) -> Merge<impl Iterator<Item = (u32, u32)> + '_, std::iter::Copied<std::slice::Iter<'_, (u32, u32)>>> {
+    fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         let own: Box<dyn Iterator<Item = (u32, u32)> + Send + '_> = match &self.own {
             Own::Columns(accounts, lines) => Box::new(accounts.iter().zip(lines.iter()).map(|(&a, &l)| (a, l as u32))),
             Own::Sorted(rows) => Box::new(rows.iter().copied()),

@@ -219,10 +219,10 @@ pub struct Tracked {
 pub fn finding_row<W: CellWriter>(r: &mut W, rec: &Reconciliation, f: &Finding, t: &Tracked) {
     r.plain(f.severity().as_str());
     r.plain(f.code.as_str());
-    r.text(&f.account_id);
-    r.text(&f.unsub_id);
-    r.text(&f.order_id);
-    r.text(&f.payment_id);
+    r.text(f.account_id());
+    r.text(f.unsub_id());
+    r.text(f.order_id());
+    r.text(f.payment_id());
     r.plain(f.field);
     cell(r, rec, &f.expected, f.currency);
     cell(r, rec, &f.recorded, f.currency);
@@ -339,9 +339,9 @@ fn job<'a>(rec: &'a Reconciliation, sel: &'a Selection, dir: &'a Path, opts: Rep
         .other_findings
         .iter()
         .chain(rec.outcomes.iter().flat_map(|o| o.findings.iter()))
-        .filter(|f| sel.keeps(&f.account_id))
+        .filter(|f| sel.keeps(f.account_id()))
         .collect();
-    findings.par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    findings.par_sort_unstable_by(|a, b| a.cmp_order(b));
     let tracked = findings
         .par_iter()
         .map(|f| {

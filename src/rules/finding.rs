@@ -137,36 +137,80 @@ impl std::fmt::Display for FindingId {
     }
 }
 
+/// A finding's four ids — account, unsubscription, order, payment — in one
+/// allocation: 32 bytes and one block instead of four `String`s' 96 bytes
+/// and up to four blocks (a million findings at 10M orders;
+/// docs/performance.md, log entry 55).
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Ids {
+    text: Box<str>,
+    /// Where the unsubscription's, the order's and the payment's id start.
+    at: [u32; 3],
+}
+
+impl Ids {
+    fn new(parts: [&str; 4]) -> Ids {
+        let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut at = [0u32; 3];
+        for (k, p) in parts.iter().enumerate() {
+            if k > 0 {
+                // An id is one cell of a file under 4 GiB; a text past
+                // that would be refused long before.
+                at[k - 1] = u32::try_from(text.len()).expect("a finding's ids fit 4 GiB");
+            }
+            text.push_str(p);
+        }
+        Ids {
+            text: text.into_boxed_str(),
+            at,
+        }
+    }
+
+    /// Part `k` (0 account, 1 unsubscription, 2 order, 3 payment).
+    #[inline]
+    fn get(&self, k: usize) -> &str {
+        let start = if k == 0 { 0 } else { self.at[k - 1] as usize };
+        let end = if k == 3 { self.text.len() } else { self.at[k] as usize };
+        &self.text[start..end]
+    }
+
+    fn parts(&self) -> [&str; 4] {
+        [0, 1, 2, 3].map(|k| self.get(k))
+    }
+}
+
+impl std::fmt::Debug for Ids {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.parts()).finish()
+    }
+}
+
 /// One finding (a row of discrepancies.csv).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub code: Code,
-    pub account_id: String,
-    pub unsub_id: String,
-    pub order_id: String,
-    pub payment_id: String,
+    ids: Ids,
     pub field: &'static str,
     pub expected: Cell,
     pub recorded: Cell,
     pub delta: Cell,
     pub currency: Option<Currency>,
-    pub message: String,
+    /// Kept in a block of its length (a formatted `String` has up to
+    /// twice the room).
+    pub message: Box<str>,
 }
 
 impl Finding {
     /// A finding with the given code and message, no ids or values yet.
     pub fn new(code: Code, message: String) -> Finding {
         let message = if message.capacity() > message.len() + 8 {
-            String::from(message.as_str())
+            Box::from(message.as_str())
         } else {
-            message
+            message.into_boxed_str()
         };
         Finding {
             code,
-            account_id: String::new(),
-            unsub_id: String::new(),
-            order_id: String::new(),
-            payment_id: String::new(),
+            ids: Ids::default(),
             field: "",
             expected: Cell::Empty,
             recorded: Cell::Empty,
@@ -174,6 +218,39 @@ impl Finding {
             currency: None,
             message,
         }
+    }
+
+    pub fn account_id(&self) -> &str {
+        self.ids.get(0)
+    }
+
+    pub fn unsub_id(&self) -> &str {
+        self.ids.get(1)
+    }
+
+    pub fn order_id(&self) -> &str {
+        self.ids.get(2)
+    }
+
+    pub fn payment_id(&self) -> &str {
+        self.ids.get(3)
+    }
+
+    /// Sets the ids the finding is on (empty: none).
+    pub fn set_ids(&mut self, account: &str, unsub: &str, order: &str, payment: &str) {
+        self.ids = Ids::new([account, unsub, order, payment]);
+    }
+
+    /// Sets the unsubscription the finding is on, the other ids kept.
+    pub fn set_unsub_id(&mut self, unsub: &str) {
+        let [a, _, o, p] = self.ids.parts();
+        self.ids = Ids::new([a, unsub, o, p]);
+    }
+
+    /// Sets the account, unsubscription and order the finding is on, its
+    /// payment kept.
+    pub fn set_unsub_ids(&mut self, account: &str, unsub: &str, order: &str) {
+        self.ids = Ids::new([account, unsub, order, self.ids.get(3)]);
     }
 
     pub fn severity(&self) -> Severity {
@@ -201,26 +278,28 @@ impl Finding {
 
     /// The stable id of this finding's identity.
     pub fn id(&self) -> FindingId {
-        FindingId::of(
-            self.code.as_str(),
-            &self.account_id,
-            &self.unsub_id,
-            &self.order_id,
-            &self.payment_id,
-        )
+        let [a, u, o, p] = self.ids.parts();
+        FindingId::of(self.code.as_str(), a, u, o, p)
     }
 
-    /// The sort key of discrepancies.csv: account, code, unsub, order,
-    /// payment, then field.
-    pub fn sort_key(&self) -> (&str, &str, &str, &str, &str, &str) {
-        (
-            &self.account_id,
-            self.code.as_str(),
-            &self.unsub_id,
-            &self.order_id,
-            &self.payment_id,
-            self.field,
-        )
+    /// The order of discrepancies.csv: account, code, unsub, order,
+    /// payment, then field; each compared only when the ones before are
+    /// equal (most findings differ in their account).
+    pub fn cmp_order(&self, other: &Finding) -> std::cmp::Ordering {
+        fn part(f: &Finding, k: usize) -> &str {
+            f.ids.get(k)
+        }
+        part(self, 0)
+            .cmp(part(other, 0))
+            .then_with(|| self.code.as_str().cmp(other.code.as_str()))
+            .then_with(|| {
+                (part(self, 1), part(self, 2), part(self, 3), self.field).cmp(&(
+                    part(other, 1),
+                    part(other, 2),
+                    part(other, 3),
+                    other.field,
+                ))
+            })
     }
 }
 
@@ -250,9 +329,11 @@ mod tests {
     fn finding_id_is_its_identity_only() {
         let f = Finding::new(Code::REFUND_AMOUNT_MISMATCH, "one".into());
         let mut f = f.amounts("refund_amount", Decimal::ONE, Decimal::TWO);
-        f.account_id = "acc-1".into();
-        f.unsub_id = "uns-1".into();
-        f.order_id = "ord-1".into();
+        f.set_ids("acc-1", "uns-1", "ord-1", "");
+        assert_eq!(
+            [f.account_id(), f.unsub_id(), f.order_id(), f.payment_id()],
+            ["acc-1", "uns-1", "ord-1", ""]
+        );
         let id = f.id();
         // Values and message are not part of the identity.
         let mut g = f.clone().amounts("refund_amount", Decimal::TEN, Decimal::ONE);
@@ -261,12 +342,23 @@ mod tests {
         // Every identity part is.
         for change in 0..5 {
             let mut h = f.clone();
+            let mut ids = [f.account_id(), f.unsub_id(), f.order_id(), f.payment_id()].map(str::to_string);
             match change {
                 0 => h.code = Code::HANDLING_FEE_MISMATCH,
-                1 => h.account_id.push('x'),
-                2 => h.unsub_id.push('x'),
-                3 => h.order_id.push('x'),
-                _ => h.payment_id.push('x'),
+                k => ids[k - 1].push('x'),
+            }
+            h.set_ids(&ids[0], &ids[1], &ids[2], &ids[3]);
+            if change == 2 {
+                // The same change by the setters that keep the other ids.
+                let mut k = f.clone();
+                k.set_unsub_id(&ids[1]);
+                assert_eq!(k, h);
+                k.set_ids("", "", "", "pay-1");
+                k.set_unsub_ids("acc-1", &ids[1], "ord-1");
+                assert_eq!(
+                    [k.account_id(), k.unsub_id(), k.order_id(), k.payment_id()],
+                    ["acc-1", "uns-1x", "ord-1", "pay-1"]
+                );
             }
             assert_ne!(h.id(), id, "part {change}");
         }

@@ -260,8 +260,7 @@ impl R10Finding {
         cal: &Calendar,
     ) -> (Option<usize>, Finding) {
         let on_order = |mut f: Finding, o: &InstanceOrder<'_>| {
-            f.account_id = inst.account_id.to_string();
-            f.order_id = o.order_id.to_string();
+            f.set_ids(inst.account_id, "", o.order_id, "");
             f.currency(Some(o.currency))
         };
         match *self {
@@ -324,7 +323,7 @@ impl R10Finding {
                     Cell::text(cal.format(usage.service_start)),
                 );
                 let mut f = on_order(f, usage);
-                f.unsub_id = x.unsub_id.to_string();
+                f.set_unsub_id(x.unsub_id);
                 (None, f)
             }
         }
@@ -693,7 +692,7 @@ mod tests {
         }
         .finding(inst, &orders, &unsubs, &cal);
         assert_eq!(orphan.0, None, "on the order");
-        assert_eq!((orphan.1.account_id.as_str(), orphan.1.order_id.as_str()), ("A", "V"));
+        assert_eq!((orphan.1.account_id(), orphan.1.order_id()), ("A", "V"));
         assert!(orphan.1.message.contains("instance i-1"), "{}", orphan.1.message);
         let charged = R10Finding::ChargedAfterRelease {
             order: 2,
@@ -702,7 +701,7 @@ mod tests {
         }
         .finding(inst, &orders, &unsubs, &cal);
         assert_eq!(
-            (charged.1.code, charged.1.unsub_id.as_str()),
+            (charged.1.code, charged.1.unsub_id()),
             (Code::CHARGED_AFTER_RELEASE, "U2")
         );
         assert_eq!(charged.1.currency, Currency::parse("USD"));

@@ -140,9 +140,7 @@ pub fn payment_findings(p: &PaymentFacts<'_>, order: Option<OrderRef<'_>>, check
     let mut out = Vec::new();
     let finding = |code: Code, message: String| {
         let mut x = Finding::new(code, message).currency(Some(p.currency));
-        x.account_id = p.account_id.to_string();
-        x.payment_id = p.payment_id.to_string();
-        x.order_id = p.order_id.to_string();
+        x.set_ids(p.account_id, "", p.order_id, p.payment_id);
         x
     };
     let Some(o) = order.filter(|_| !check.orphan) else {
@@ -206,8 +204,7 @@ pub fn mismatch_finding(order: &OrderRef<'_>, amount: Decimal, coupon: Decimal, 
     )
     .amounts("cash_paid", due, cash_paid)
     .currency(Some(order.currency));
-    f.account_id = order.account_id.to_string();
-    f.order_id = order.order_id.to_string();
+    f.set_ids(order.account_id, "", order.order_id, "");
     f
 }
 
@@ -416,10 +413,7 @@ mod tests {
         };
         let orphan = payment_findings(&p, None, check_payment("A", eur, None));
         assert_eq!(orphan.len(), 1);
-        assert_eq!(
-            (orphan[0].code, orphan[0].payment_id.as_str()),
-            (Code::ORPHAN_PAYMENT, "P1")
-        );
+        assert_eq!((orphan[0].code, orphan[0].payment_id()), (Code::ORPHAN_PAYMENT, "P1"));
         let o = OrderRef {
             order_id: "O1",
             account_id: "B",
@@ -432,6 +426,6 @@ mod tests {
         let m = mismatch_finding(&o, d("500"), d("0"), d("300"));
         assert_eq!((m.code, m.field), (Code::PAYMENT_MISMATCH, "cash_paid"));
         assert_eq!(m.delta, Cell::Amount(d("-200")));
-        assert_eq!((m.account_id.as_str(), m.order_id.as_str()), ("B", "O1"));
+        assert_eq!((m.account_id(), m.order_id()), ("B", "O1"));
     }
 }
