@@ -158,7 +158,11 @@ impl Reconciliation {
             if keep == Keep::ReportColumns {
                 inputs.free_read_columns(done);
                 pay.free_read(done);
-                crate::memory::give_back();
+                // Before the outcomes are made, and before R10: the two
+                // moments of the run's peak of memory (log entry 55).
+                if matches!(done, RulesDone::PaymentFindings | RulesDone::Accounts) {
+                    crate::memory::give_back();
+                }
             }
         };
         let as_of = as_of.or_else(|| inputs.default_as_of()).unwrap_or(0);

@@ -39,8 +39,6 @@ fn gather_rows<T: Table>(table: &mut T, rows: Option<Vec<u32>>, name: &'static s
     if let Some(rows) = rows {
         let _s = crate::trace::span("    gather");
         table.gather(&rows);
-        // The table's old columns, before the next table's gather.
-        crate::memory::give_back();
     }
 }
 
@@ -414,7 +412,8 @@ impl Inputs {
         [or, pr, ur]: [Vec<Reject>; 3],
         interners: Interners,
     ) -> Inputs {
-        // What the parse freed (its blocks, the chunks appended).
+        // What the parses freed (their blocks, the text columns' chunks
+        // copied into one), before the gathers.
         crate::memory::give_back();
         let _span = crate::trace::span("ingest: dictionaries");
         let Interners {

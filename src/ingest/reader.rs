@@ -293,9 +293,6 @@ fn read_from<T: Table, R: Read + Send>(
     } = appender;
     table.finish();
     drop(parse_span);
-    // The text columns' chunks, copied into one by `finish` (320 MB of
-    // them for orders at 10M), and the blocks' buffers.
-    crate::memory::give_back();
 
     if !ctx.keep_duplicates {
         reject_duplicates(&mut table, &mut rejects);
