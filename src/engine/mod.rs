@@ -158,9 +158,10 @@ impl Reconciliation {
             if keep == Keep::ReportColumns {
                 inputs.free_read_columns(done);
                 pay.free_read(done);
-                // Before the outcomes are made, and before R10: the two
-                // moments of the run's peak of memory (log entry 55).
-                if matches!(done, RulesDone::PaymentFindings | RulesDone::Accounts) {
+                // Before the outcomes are made, before R10 and before the
+                // reports: the run's peak of memory is at those moments
+                // (log entry 55).
+                if done != RulesDone::All {
                     crate::memory::give_back();
                 }
             }
