@@ -6,7 +6,7 @@
 //! the accounts' rules, after R10): 10M orders' peak 1.00 → 0.97 × the
 //! input, for 0–0.1 s; at every free (`MIMALLOC_PURGE_DELAY=10`) the faults
 //! cost 1–1.5 s, and more points (after each parse and each gather) about
-//! 0.4 s for 20 MiB more (docs/performance.md, log entry 55).
+//! 0.4 s for 20 MiB more (docs/performance.md, log entry 54).
 
 /// Returns the memory freed so far to the system now. A no-op where
 /// mimalloc is not the allocator (the tests).

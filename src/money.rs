@@ -170,8 +170,9 @@ impl Stored {
 
 /// Exact non-negative sums (cash_paid per order) in [`Stored`]'s 9 bytes
 /// each instead of a [`Decimal`]'s 16; a sum whose mantissa passes 64 bits
-/// (only past 10⁶ payments at the largest amount) is kept apart, exactly.
-/// 70 MB less at 10M orders (docs/performance.md, log entry 54).
+/// (two payments of the largest amount at six decimals already do) is kept
+/// apart, exactly.
+/// 70 MB less at 10M orders (docs/performance.md, log entry 53).
 #[derive(Debug, Default)]
 pub struct Sums {
     stored: Vec<Stored>,
@@ -548,9 +549,6 @@ mod tests {
         });
     }
 
-    /// Every amount the parser reads is stored in 9 bytes and given back as
-    /// the same decimal: value, mantissa and scale (so it is written the
-    /// same), the largest amount and every scale included.
     /// Sums keep every sum exactly, also one past 64 bits of mantissa and
     /// in a later chunk.
     #[test]
@@ -571,6 +569,9 @@ mod tests {
         }
     }
 
+    /// Every amount the parser reads is stored in 9 bytes and given back as
+    /// the same decimal: value, mantissa and scale (so it is written the
+    /// same), the largest amount and every scale included.
     #[test]
     fn a_stored_amount_is_the_parsed_one() {
         use proptest::prelude::*;

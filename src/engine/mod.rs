@@ -65,7 +65,8 @@ pub struct Timings {
     pub write: Duration,
 }
 
-/// R1's aggregates per order.
+/// R1's aggregates per order. With [`Keep::ReportColumns`], the parts no
+/// report reads are empty after the rules ([`PaymentAgg::free_read`]).
 pub struct PaymentAgg {
     /// Σ succeeded payments that belong to the order (same account, currency).
     pub cash_paid: crate::money::Sums,
@@ -160,7 +161,7 @@ impl Reconciliation {
                 pay.free_read(done);
                 // Before the outcomes are made, before R10 and before the
                 // reports: the run's peak of memory is at those moments
-                // (log entry 55).
+                // (log entry 54).
                 if done != RulesDone::All {
                     crate::memory::give_back();
                 }
@@ -189,7 +190,7 @@ impl Reconciliation {
             as_of,
         };
         // R1's findings first, so that the columns only they read are freed
-        // before the accounts' outcomes are made (log entry 54).
+        // before the accounts' outcomes are made (log entry 51).
         let span = crate::trace::span("rules: R1 findings");
         let mut other_findings = payment_findings(&inputs, &j.order_of_payment, &pay, &env);
         drop(span);
@@ -203,60 +204,7 @@ impl Reconciliation {
             order_of_unsub: &j.order_of_unsub,
             pay: &pay,
         };
-        // Accounts a task at a time: one outcome per unsubscription, in
-        // the evaluation order, so each account's outcomes take the range
-        // its unsubscriptions have in `unsub_sorted`. Each task writes its
-        // accounts' outcomes straight into its range of the run's outcomes
-        // (collecting them per task and then concatenating was a serial
-        // copy of 0.3 s at 10M orders: docs/performance.md, log entry 41).
-        let tasks: Vec<&[Range<usize>]> = j.accounts.chunks(ACCOUNTS_PER_TASK).collect();
-        let mut outcomes: Vec<Outcome> = Vec::new();
-        (0..inputs.unsubs.len())
-            .into_par_iter()
-            .map(|_| Outcome::placeholder())
-            .collect_into_vec(&mut outcomes);
-        let mut slots: Vec<&mut [Outcome]> = Vec::with_capacity(tasks.len());
-        let mut rest = &mut outcomes[..];
-        for accounts in &tasks {
-            let rows: usize = accounts.iter().map(Range::len).sum();
-            let (slot, after) = rest.split_at_mut(rows.min(rest.len()));
-            slots.push(slot);
-            rest = after;
-        }
-        let per_task: Vec<Vec<QuotaRow>> = tasks
-            .into_par_iter()
-            .zip(slots)
-            .map(|(accounts, slot)| {
-                let (mut scratch, mut quota) = (Vec::new(), Vec::new());
-                let mut at = 0;
-                for range in accounts {
-                    evaluate::account(&ctx, &j.unsub_sorted[range.clone()], &mut scratch, &mut quota)?;
-                    for (to, mut o) in slot[at..].iter_mut().zip(scratch.drain(..)) {
-                        // A vector's first push makes room for four
-                        // findings (864 bytes); most outcomes keep one or
-                        // two (docs/performance.md, log entry 47).
-                        o.findings.shrink_to_fit();
-                        *to = o;
-                        at += 1;
-                    }
-                }
-                debug_assert_eq!(at, slot.len(), "one outcome per unsubscription");
-                Ok(quota)
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e: evaluate::Overflow| {
-                let u = &inputs.unsubs;
-                let r = e.unsub as usize;
-                crate::error::AppError::Arithmetic(format!(
-                    "{} line {} (unsub_id {}): {} does not fit exactly; the order's amounts or service dates are outside what refund-recon computes (amounts up to {}); correct or remove the row",
-                    inputs.origin(2, u.line(r)).0,
-                    inputs.origin(2, u.line(r)).2,
-                    u.id(r),
-                    e.step,
-                    crate::money::MAX_AMOUNT
-                ))
-            })?;
-        let quota: Vec<QuotaRow> = per_task.into_iter().flatten().collect();
+        let (mut outcomes, quota) = evaluate_accounts(&ctx, &j)?;
         let accounts = j.accounts.clone();
         debug_assert_eq!(accounts.last().map_or(0, |r| r.end), outcomes.len());
         drop(span);
@@ -312,6 +260,69 @@ impl Reconciliation {
         let ids = self.inputs.unsubs.unsub_id.view();
         self.outcomes.iter().find(|o| ids.get(o.unsub as usize) == unsub_id)
     }
+}
+
+/// The accounts' rules (R0–R9, R3c), accounts a task at a time in
+/// parallel: each unsubscription's outcome, in evaluation order, and the
+/// quota rows.
+fn evaluate_accounts(
+    ctx: &evaluate::Ctx<'_>,
+    j: &join::Joined,
+) -> Result<(Vec<Outcome>, Vec<QuotaRow>), crate::error::AppError> {
+    // Accounts a task at a time: one outcome per unsubscription, in
+    // the evaluation order, so each account's outcomes take the range
+    // its unsubscriptions have in `unsub_sorted`. Each task writes its
+    // accounts' outcomes straight into its range of the run's outcomes
+    // (collecting them per task and then concatenating was a serial
+    // copy of 0.3 s at 10M orders: docs/performance.md, log entry 41).
+    let tasks: Vec<&[Range<usize>]> = j.accounts.chunks(ACCOUNTS_PER_TASK).collect();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    (0..ctx.inputs.unsubs.len())
+        .into_par_iter()
+        .map(|_| Outcome::placeholder())
+        .collect_into_vec(&mut outcomes);
+    let mut slots: Vec<&mut [Outcome]> = Vec::with_capacity(tasks.len());
+    let mut rest = &mut outcomes[..];
+    for accounts in &tasks {
+        let rows: usize = accounts.iter().map(Range::len).sum();
+        let (slot, after) = rest.split_at_mut(rows.min(rest.len()));
+        slots.push(slot);
+        rest = after;
+    }
+    let per_task: Vec<Vec<QuotaRow>> = tasks
+        .into_par_iter()
+        .zip(slots)
+        .map(|(accounts, slot)| {
+            let (mut scratch, mut quota) = (Vec::new(), Vec::new());
+            let mut at = 0;
+            for range in accounts {
+                evaluate::account(ctx, &j.unsub_sorted[range.clone()], &mut scratch, &mut quota)?;
+                for (to, mut o) in slot[at..].iter_mut().zip(scratch.drain(..)) {
+                    // A vector's first push makes room for four
+                    // findings (864 bytes); most outcomes keep one or
+                    // two (docs/performance.md, log entry 47).
+                    o.findings.shrink_to_fit();
+                    *to = o;
+                    at += 1;
+                }
+            }
+            debug_assert_eq!(at, slot.len(), "one outcome per unsubscription");
+            Ok(quota)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e: evaluate::Overflow| {
+            let (inputs, r) = (ctx.inputs, e.unsub as usize);
+            let u = &inputs.unsubs;
+            crate::error::AppError::Arithmetic(format!(
+                "{} line {} (unsub_id {}): {} does not fit exactly; the order's amounts or service dates are outside what refund-recon computes (amounts up to {}); correct or remove the row",
+                inputs.origin(2, u.line(r)).0,
+                inputs.origin(2, u.line(r)).2,
+                u.id(r),
+                e.step,
+                crate::money::MAX_AMOUNT
+            ))
+        })?;
+    Ok((outcomes, per_task.into_iter().flatten().collect()))
 }
 
 /// Each row's accepted order row (None: no such order).
@@ -383,7 +394,7 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
         }
     }
     // Each task adds up its orders' cash_paid as Decimals, then stores
-    // them in 9 bytes each (log entry 54).
+    // them in 9 bytes each (log entry 53).
     let wide: Vec<_> = cash_paid
         .par_chunks_mut(span)
         .zip(has_rows.par_chunks_mut(span))

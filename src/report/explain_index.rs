@@ -193,12 +193,12 @@ fn slices(rec: &Reconciliation) -> Option<Slices<'_>> {
     }
     unsubs.extend(batch_firsts(rec)?);
     let owns = [(oa, &o.line), (pa, &p.line), (ua, &u.line)];
-    let mut rows: Vec<InputRows<'_>> = [orders, payments, unsubs]
+    let rows: Vec<InputRows<'_>> = [orders, payments, unsubs]
         .into_par_iter()
         .zip(owns)
         .map(|(extra, (accounts, lines))| with_own(accounts, lines, extra))
         .collect::<Option<_>>()?;
-    let rows = [0, 1, 2].map(|_| rows.remove(0));
+    let rows: [InputRows<'_>; 3] = rows.try_into().ok()?;
     Some(Slices { rows, groups, links })
 }
 

@@ -140,7 +140,7 @@ impl std::fmt::Display for FindingId {
 /// A finding's four ids — account, unsubscription, order, payment — in one
 /// allocation: 32 bytes and one block instead of four `String`s' 96 bytes
 /// and up to four blocks (a million findings at 10M orders;
-/// docs/performance.md, log entry 55).
+/// docs/performance.md, log entry 53).
 #[derive(Clone, Default, PartialEq, Eq)]
 struct Ids {
     text: Box<str>,

@@ -62,7 +62,7 @@ pub fn stale_pending(
 /// R5's step: whether review was needed and when the unsubscription was
 /// approved. (The threshold it compared with is the policy's for the
 /// order's currency, looked up again by [`ReviewStep::describe`]: 16 bytes
-/// less on each outcome, docs/performance.md, log entry 54.)
+/// less on each outcome, docs/performance.md, log entry 50.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReviewStep {
     pub required: bool,
