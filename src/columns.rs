@@ -175,6 +175,40 @@ impl ByAccount {
 
 #[cfg(test)]
 mod tests {
+    use super::Lines;
+
+    /// Lines stay 4 bytes a row until one does not fit 32 bits, and give
+    /// the same values either way, through every operation.
+    #[test]
+    fn lines_widen_only_when_a_line_does_not_fit() {
+        let big = 1u64 << 40;
+        let mut l = Lines::default();
+        [3, 7, 5].iter().for_each(|&x| l.push(x));
+        assert!(l.narrow());
+        l.map(|x| x + 10);
+        assert!(l.narrow());
+        assert_eq!(l.iter().collect::<Vec<_>>(), [13, 17, 15]);
+        // A map that passes 32 bits in the middle maps every row once.
+        let mut m = l.clone();
+        m.map(|x| if x == 17 { big } else { x * 2 });
+        assert!(!m.narrow());
+        assert_eq!(m.iter().collect::<Vec<_>>(), [26, big, 30]);
+        // Appending a wide column widens; pushing a wide line widens.
+        let mut a = l.clone();
+        a.append(m.clone());
+        assert_eq!(a.iter().collect::<Vec<_>>(), [13, 17, 15, 26, big, 30]);
+        let mut p = l.clone();
+        p.push(big + 1);
+        assert_eq!((p.narrow(), p.get(3), p.len()), (false, big + 1, 4));
+        let mut n = l.clone();
+        n.append(l.clone());
+        assert!(n.narrow());
+        // Gather and retain keep the kind and the values.
+        assert_eq!(a.gather(&[4, 0]).iter().collect::<Vec<_>>(), [big, 13]);
+        a.retain(&[false, true, false, false, true, false]);
+        assert_eq!(a.iter().collect::<Vec<_>>(), [17, big]);
+    }
+
     use super::*;
 
     #[test]
@@ -330,5 +364,143 @@ impl OptTimes {
     /// The latest instant given, if any.
     pub fn max(&self) -> Option<crate::time::Micros> {
         self.at.par_iter().copied().filter(|&t| t != Self::NONE).max()
+    }
+}
+
+/// The physical line of each row of a table, in 4 bytes a row while every
+/// line fits 32 bits, in 8 once one does not (a file past 2³² lines, or a
+/// mapping's files, whose lines carry the file: `file << ORIGIN_BITS |
+/// line`). 92 MB less at 10M orders (docs/performance.md, log entry 56).
+#[derive(Debug, Clone)]
+pub enum Lines {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Lines::Narrow(Vec::new())
+    }
+}
+
+impl Lines {
+    pub fn with_capacity(n: usize) -> Self {
+        Lines::Narrow(Vec::with_capacity(n))
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Lines::Narrow(v) => v.len(),
+            Lines::Wide(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i`'s line.
+    #[inline]
+    pub fn get(&self, i: usize) -> u64 {
+        match self {
+            Lines::Narrow(v) => u64::from(v[i]),
+            Lines::Wide(v) => v[i],
+        }
+    }
+
+    /// The lines in row order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Whether every line fits 32 bits.
+    pub fn narrow(&self) -> bool {
+        matches!(self, Lines::Narrow(_))
+    }
+
+    fn widen(&mut self) -> &mut Vec<u64> {
+        if let Lines::Narrow(v) = self {
+            *self = Lines::Wide(v.iter().map(|&l| u64::from(l)).collect());
+        }
+        match self {
+            Lines::Wide(v) => v,
+            Lines::Narrow(_) => unreachable!("widened above"),
+        }
+    }
+
+    #[inline]
+    pub fn push(&mut self, line: u64) {
+        match (self, u32::try_from(line)) {
+            (Lines::Narrow(v), Ok(l)) => v.push(l),
+            (this, _) => this.widen().push(line),
+        }
+    }
+
+    pub fn reserve(&mut self, n: usize) {
+        match self {
+            Lines::Narrow(v) => v.reserve(n),
+            Lines::Wide(v) => v.reserve(n),
+        }
+    }
+
+    /// Appends `other`'s lines.
+    pub fn append(&mut self, other: Lines) {
+        match (&mut *self, other) {
+            (Lines::Narrow(v), Lines::Narrow(mut w)) => v.append(&mut w),
+            (this, other) => {
+                let v = this.widen();
+                v.extend(other.iter());
+            }
+        }
+    }
+
+    /// Replaces each line `l` by `f(l)`.
+    pub fn map(&mut self, mut f: impl FnMut(u64) -> u64) {
+        let wide = match self {
+            Lines::Wide(v) => {
+                v.iter_mut().for_each(|l| *l = f(*l));
+                return;
+            }
+            Lines::Narrow(v) => {
+                let Some(i) = v.iter_mut().position(|l| match u32::try_from(f(u64::from(*l))) {
+                    Ok(n) => {
+                        *l = n;
+                        false
+                    }
+                    Err(_) => true,
+                }) else {
+                    return;
+                };
+                // Rows before `i` are mapped already; `i` on are not.
+                let mut w: Vec<u64> = Vec::with_capacity(v.len());
+                w.extend(v[..i].iter().map(|&l| u64::from(l)));
+                w.extend(v[i..].iter().map(|&l| f(u64::from(l))));
+                w
+            }
+        };
+        *self = Lines::Wide(wide);
+    }
+
+    /// Keeps the rows where `keep` is true.
+    pub fn retain(&mut self, keep: &[bool]) {
+        fn keep_flagged<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        match self {
+            Lines::Narrow(v) => keep_flagged(v, keep),
+            Lines::Wide(v) => keep_flagged(v, keep),
+        }
+    }
+
+    /// The lines of rows `rows`, in that order.
+    pub fn gather(&self, rows: &[u32]) -> Lines {
+        match self {
+            Lines::Narrow(v) => Lines::Narrow(rows.par_iter().map(|&r| v[r as usize]).collect()),
+            Lines::Wide(v) => Lines::Wide(rows.par_iter().map(|&r| v[r as usize]).collect()),
+        }
     }
 }

@@ -69,7 +69,7 @@ fn from_inputs(id: &str, json: bool, cfg: Config) -> Result<u8, AppError> {
     let u = &rec.inputs.unsubs;
     if let Some(r) = (0..u.unsub_id.len()).find(|&r| u.unsub_id.view().get(r) == id) {
         // Evaluated, but left out of the reports: a context export's row.
-        let (file, _, line) = rec.inputs.origin(2, u.line[r]);
+        let (file, _, line) = rec.inputs.origin(2, u.line.get(r));
         say!("unsubscription {id} is in an earlier export given as context ({file} line {line}): it links to its order and counts toward the year's quota, but is not reported; run with that export as the input to explain it");
         return Ok(0);
     }

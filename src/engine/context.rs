@@ -20,9 +20,9 @@ impl Reconciliation {
     pub fn reported(&self, input: usize, row: usize) -> bool {
         let i = &self.inputs;
         let line = match input {
-            0 => i.orders.line[row],
-            1 => i.payments.line[row],
-            _ => i.unsubs.line[row],
+            0 => i.orders.line.get(row),
+            1 => i.payments.line.get(row),
+            _ => i.unsubs.line.get(row),
         };
         !i.is_context(input, line)
     }
@@ -44,7 +44,7 @@ impl Reconciliation {
             .iter()
             .map(|o| {
                 let r = o.unsub as usize;
-                let own = !self.inputs.is_context(2, u.line[r]);
+                let own = !self.inputs.is_context(2, u.line.get(r));
                 if own {
                     years.insert((u_acct.get(r), self.cal.year_of(u.requested_at[r])));
                 }

@@ -291,8 +291,8 @@ fn unsub_row(rec: &Reconciliation, r: usize) -> UnsubRow {
     let cal = &rec.cal;
     let ts = |t: Option<i64>| t.map(|t| cal.format(t)).unwrap_or_default();
     UnsubRow {
-        file: rec.inputs.origin(2, u.line[r]).0,
-        line: rec.inputs.origin(2, u.line[r]).2,
+        file: rec.inputs.origin(2, u.line.get(r)).0,
+        line: rec.inputs.origin(2, u.line.get(r)).2,
         unsub_id: f.unsub_id.to_string(),
         order_id: f.order_id.to_string(),
         account_id: f.account_id.to_string(),
@@ -309,7 +309,7 @@ fn unsub_row(rec: &Reconciliation, r: usize) -> UnsubRow {
         coupon_returned: opt_money(f.coupon_returned),
         refund_destination: f.refund_destination.to_string(),
         billing_cycle: f.billing_cycle.map(|m| m.to_string()).unwrap_or_default(),
-        path: rec.inputs.origin(2, u.line[r]).1,
+        path: rec.inputs.origin(2, u.line.get(r)).1,
         completed: f.completed(),
     }
 }
@@ -320,8 +320,8 @@ fn order_row_of(rec: &Reconciliation, oi: usize) -> OrderRow {
     let p = &rec.inputs.payments;
     let original = rec.pay.original[oi].map(RowIndex::get);
     OrderRow {
-        file: rec.inputs.origin(0, rec.inputs.orders.line[oi]).0,
-        line: rec.inputs.origin(0, rec.inputs.orders.line[oi]).2,
+        file: rec.inputs.origin(0, rec.inputs.orders.line.get(oi)).0,
+        line: rec.inputs.origin(0, rec.inputs.orders.line.get(oi)).2,
         order_id: o.order_id.to_string(),
         account_id: o.account_id.to_string(),
         instance_id: o.instance_id.to_string(),
@@ -340,7 +340,7 @@ fn order_row_of(rec: &Reconciliation, oi: usize) -> OrderRow {
         cash_due: exact(o.cash_due()),
         cash_paid: exact(rec.pay.cash_paid.get(oi)),
         original_payment_id: original.map(|j| p.payment_id.view().get(j).to_string()),
-        path: rec.inputs.origin(0, rec.inputs.orders.line[oi]).1,
+        path: rec.inputs.origin(0, rec.inputs.orders.line.get(oi)).1,
         original_method: original.map(|j| p.method.view().get(j).to_string()),
     }
 }
@@ -348,8 +348,8 @@ fn order_row_of(rec: &Reconciliation, oi: usize) -> OrderRow {
 fn payment_row(rec: &Reconciliation, i: usize) -> PaymentRow {
     let p = &rec.inputs.payments;
     PaymentRow {
-        file: rec.inputs.origin(1, p.line[i]).0,
-        line: rec.inputs.origin(1, p.line[i]).2,
+        file: rec.inputs.origin(1, p.line.get(i)).0,
+        line: rec.inputs.origin(1, p.line.get(i)).2,
         payment_id: p.payment_id.view().get(i).to_string(),
         order_id: p.order_id.view().get(i).to_string(),
         account_id: p.account_id.view().get(i).to_string(),

@@ -495,10 +495,8 @@ pub fn answer(dir: &Path, id: &str, json: bool) -> Result<Answer, AppError> {
             dir.display()
         )));
     }
-    let remap = |lines: &mut [u64], map: &rustc_hash::FxHashMap<u64, u64>| {
-        for l in lines.iter_mut() {
-            *l = map.get(l).copied().unwrap_or(*l);
-        }
+    let remap = |lines: &mut crate::columns::Lines, map: &rustc_hash::FxHashMap<u64, u64>| {
+        lines.map(|l| map.get(&l).copied().unwrap_or(l));
     };
     remap(&mut inputs.orders.line, &maps[0]);
     remap(&mut inputs.payments.line, &maps[1]);

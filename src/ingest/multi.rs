@@ -220,10 +220,10 @@ pub(super) fn read_files<T: Table>(paths: &[PathBuf], ctx: &RowCtx<'_>) -> Resul
         });
         (k, (line + s.file_line).saturating_sub(s.stream_line))
     };
-    for l in loaded.table.lines_mut() {
-        let (k, line) = locate(*l);
-        *l = ((k as u64) << ORIGIN_BITS) | line;
-    }
+    loaded.table.lines_mut().map(|l| {
+        let (k, line) = locate(l);
+        ((k as u64) << ORIGIN_BITS) | line
+    });
     // Counted by file index (two files of a pattern may share a name).
     let mut rejected = vec![0u64; paths.len()];
     for r in &mut loaded.rejects {
@@ -234,7 +234,7 @@ pub(super) fn read_files<T: Table>(paths: &[PathBuf], ctx: &RowCtx<'_>) -> Resul
     }
     loaded.rejects.sort_by_key(|r| (paths_index(&names, &r.file), r.line));
     let mut accepted = vec![0u64; paths.len()];
-    for &l in loaded.table.lines() {
+    for l in loaded.table.lines().iter() {
         if let Some(n) = accepted.get_mut((l >> ORIGIN_BITS) as usize) {
             *n += 1;
         }

@@ -526,13 +526,9 @@ impl<T: Table> Appender<'_, T> {
                 self.rejects.push(r);
             }
             let mut t = chunk.table;
-            for l in t.lines_mut() {
-                *l += line - 1;
-            }
+            t.lines_mut().map(|l| l + line - 1);
             if let Some(f) = self.lines {
-                for l in t.lines_mut() {
-                    *l = f(*l);
-                }
+                t.lines_mut().map(f);
             }
             self.table.append(t);
             *self.line += chunk.newlines;

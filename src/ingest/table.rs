@@ -22,7 +22,7 @@
 //! column is the one rejected) and returning the row's values; the compiler
 //! checks that the returned `ParsedRow` has every column.
 
-use crate::columns::{CodeCol, OptTimes, StrCol, StrColBuilder, StrView};
+use crate::columns::{CodeCol, Lines, OptTimes, StrCol, StrColBuilder, StrView};
 use crate::time::Micros;
 
 use super::interner::{Interner, Memo};
@@ -61,8 +61,8 @@ pub trait Table: Sized + Send {
     /// `rows[k]`; `rows` is a permutation.
     fn gather(&mut self, rows: &[u32]);
     /// Physical line of each row.
-    fn lines(&self) -> &[u64];
-    fn lines_mut(&mut self) -> &mut [u64];
+    fn lines(&self) -> &Lines;
+    fn lines_mut(&mut self) -> &mut Lines;
     /// The id column (after `finish`).
     fn ids(&self) -> StrView<'_>;
 
@@ -76,7 +76,7 @@ pub trait Table: Sized + Send {
         self.ids().get(i)
     }
     fn line(&self, i: usize) -> u64 {
-        self.lines()[i]
+        self.lines().get(i)
     }
 }
 
@@ -327,7 +327,7 @@ macro_rules! declare_table {
                 pub $col: $ty,
             )+
             /// Physical line of each row in the file.
-            pub line: Vec<u64>,
+            pub line: $crate::columns::Lines,
             /// Builders and caches while rows are pushed.
             state: State,
         }
@@ -392,7 +392,7 @@ macro_rules! declare_table {
                 let mut state = State::default();
                 $name {
                     $($col: $crate::ingest::table::Column::with_capacity(rows, &mut state.$col),)+
-                    line: Vec::with_capacity(rows),
+                    line: $crate::columns::Lines::with_capacity(rows),
                     state,
                 }
             }
@@ -436,7 +436,7 @@ macro_rules! declare_table {
                 other.flush();
                 self.flush();
                 $($crate::ingest::table::Column::append(&mut self.$col, other.$col);)+
-                self.line.append(&mut other.line);
+                self.line.append(std::mem::take(&mut other.line));
             }
 
             fn finish(&mut self) {
@@ -446,7 +446,7 @@ macro_rules! declare_table {
 
             fn retain(&mut self, keep: &[bool]) {
                 $($crate::ingest::table::Column::retain(&mut self.$col, keep);)+
-                $crate::ingest::table::retain(&mut self.line, keep);
+                self.line.retain(keep);
             }
 
             /// Every column at once: a text column's gather (polars'
@@ -456,15 +456,15 @@ macro_rules! declare_table {
                 let $name { $($col,)+ line, .. } = self;
                 rayon::scope(|s| {
                     $(s.spawn(move |_| $crate::ingest::table::Column::gather($col, rows));)+
-                    s.spawn(move |_| *line = $crate::ingest::table::gather(line, rows));
+                    s.spawn(move |_| *line = line.gather(rows));
                 });
             }
 
-            fn lines(&self) -> &[u64] {
+            fn lines(&self) -> &$crate::columns::Lines {
                 &self.line
             }
 
-            fn lines_mut(&mut self) -> &mut [u64] {
+            fn lines_mut(&mut self) -> &mut $crate::columns::Lines {
                 &mut self.line
             }
 

@@ -26,6 +26,7 @@ use std::time::UNIX_EPOCH;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::columns::Lines;
 use crate::engine::{Reconciliation, RowIndex};
 use crate::error::AppError;
 use crate::ingest::Table;
@@ -166,14 +167,14 @@ fn slices(rec: &Reconciliation) -> Option<Slices<'_>> {
     // Orders: own, and each group's order.
     let orders: SliceRows = group_orders
         .iter()
-        .map(|&oi| Some((group_of(oi as usize)?, line(o.line[oi as usize])?)))
+        .map(|&oi| Some((group_of(oi as usize)?, line(o.line.get(oi as usize))?)))
         .collect::<Option<_>>()?;
     // Payments: those naming an order of another account go to that
     // account, and every payment of a group's order to the group.
     let mut payments = Vec::new();
     for (i, x) in rec.order_of_payment.iter().enumerate() {
         let Some(oi) = order_of(x) else { continue };
-        let pl = line(p.line[i])?;
+        let pl = line(p.line.get(i))?;
         if oa[oi] != pa[i] {
             payments.push((oa[oi], pl));
         }
@@ -188,7 +189,7 @@ fn slices(rec: &Reconciliation) -> Option<Slices<'_>> {
     let mut unsubs = Vec::new();
     for (i, x) in rec.order_of_unsub.iter().enumerate() {
         if let Some(oi) = order_of(x).filter(|&oi| oa[oi] != ua[i]) {
-            unsubs.push((oa[oi], line(u.line[i])?));
+            unsubs.push((oa[oi], line(u.line.get(i))?));
         }
     }
     unsubs.extend(batch_firsts(rec)?);
@@ -220,7 +221,7 @@ fn batch_firsts(rec: &Reconciliation) -> Option<SliceRows> {
     let mut out = Vec::new();
     for group in batched.chunk_by(|a, b| a.0 == b.0) {
         let first = group[0].2 as usize;
-        let first_line = u32::try_from(u.line[first]).ok()?;
+        let first_line = u32::try_from(u.line.get(first)).ok()?;
         let mut accounts: Vec<u32> = group.iter().map(|r| ua[r.2 as usize]).collect();
         accounts.sort_unstable();
         accounts.dedup();
@@ -250,7 +251,7 @@ struct InputRows<'a> {
 /// Where an input's own rows are read from.
 enum Own<'a> {
     /// The account and line columns, in order.
-    Columns(&'a [u32], &'a [u64]),
+    Columns(&'a [u32], &'a [u32]),
     /// A sorted copy.
     Sorted(SliceRows),
 }
@@ -259,7 +260,7 @@ impl InputRows<'_> {
     /// The rows in order, without repeats.
     fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         let own: Box<dyn Iterator<Item = (u32, u32)> + Send + '_> = match &self.own {
-            Own::Columns(accounts, lines) => Box::new(accounts.iter().zip(lines.iter()).map(|(&a, &l)| (a, l as u32))),
+            Own::Columns(accounts, lines) => Box::new(accounts.iter().copied().zip(lines.iter().copied())),
             Own::Sorted(rows) => Box::new(rows.iter().copied()),
         };
         Merge {
@@ -278,18 +279,18 @@ impl InputRows<'_> {
 /// `lines`, with the `extra` rows: the rows of its slices; None when a
 /// line does not fit 32 bits. The own rows are normally already sorted
 /// (checked; sorted in a copy if not), and `extra` is short.
-fn with_own<'a>(accounts: &'a [u32], lines: &'a [u64], mut extra: SliceRows) -> Option<InputRows<'a>> {
-    if lines.iter().any(|&l| u32::try_from(l).is_err()) {
+fn with_own<'a>(accounts: &'a [u32], lines: &'a Lines, mut extra: SliceRows) -> Option<InputRows<'a>> {
+    if !lines.narrow() && lines.iter().any(|l| u32::try_from(l).is_err()) {
         return None;
     }
-    let own = || accounts.iter().zip(lines).map(|(&a, &l)| (a, l as u32));
     extra.sort_unstable();
-    let own = if own().is_sorted() {
-        Own::Columns(accounts, lines)
-    } else {
-        let mut sorted: SliceRows = own().collect();
-        sorted.par_sort_unstable();
-        Own::Sorted(sorted)
+    let own = match lines {
+        Lines::Narrow(l) if accounts.iter().zip(l).is_sorted() => Own::Columns(accounts, l),
+        _ => {
+            let mut sorted: SliceRows = accounts.iter().zip(lines.iter()).map(|(&a, l)| (a, l as u32)).collect();
+            sorted.par_sort_unstable();
+            Own::Sorted(sorted)
+        }
     };
     let mut rows = InputRows { own, extra, len: 0 };
     rows.len = rows.iter().count();
@@ -708,11 +709,18 @@ mod tests {
         let sorted = ([0, 0, 1, 2, 2], [1, 4, 2, 3, 9]);
         let unsorted = ([2, 0, 1, 0, 2], [3, 4, 2, 1, 9]);
         for (accounts, lines) in [sorted, unsorted] {
-            let rows = with_own(&accounts, &lines, extra.clone()).expect("lines fit");
             let want = want(&accounts, &lines);
-            assert_eq!(rows.iter().collect::<SliceRows>(), want, "{accounts:?} {lines:?}");
-            assert_eq!(rows.len(), want.len());
+            // Lines kept narrow, and wide (as after a line past 32 bits
+            // was dropped).
+            let mut narrow = Lines::default();
+            lines.iter().for_each(|&l| narrow.push(l));
+            assert!(narrow.narrow());
+            for l in [narrow, Lines::Wide(lines.to_vec())] {
+                let rows = with_own(&accounts, &l, extra.clone()).expect("lines fit");
+                assert_eq!(rows.iter().collect::<SliceRows>(), want, "{accounts:?} {lines:?}");
+                assert_eq!(rows.len(), want.len());
+            }
         }
-        assert!(with_own(&[0], &[1 << 32], Vec::new()).is_none());
+        assert!(with_own(&[0], &Lines::Wide(vec![1 << 32]), Vec::new()).is_none());
     }
 }

@@ -354,7 +354,7 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
     }
     write_groups(&dirs, met)?;
     let (o, p, u) = (&inputs.orders, &inputs.payments, &inputs.unsubs);
-    let tables: [(&[u64], Vec<u32>); 3] = [
+    let tables: [(&crate::columns::Lines, Vec<u32>); 3] = [
         (&o.line, o.account_id.codes.clone()),
         (&p.line, p.account_id.codes.clone()),
         (&u.line, u.account_id.codes.clone()),
@@ -364,7 +364,7 @@ pub fn partition(read: Read<'_>, opt: &Options<'_>) -> Result<Manifest, AppError
         let mut row_shard: Vec<(u64, u32)> = line
             .iter()
             .zip(codes)
-            .map(|(&l, &c)| (l, shard_of_account[c as usize]))
+            .map(|(l, &c)| (l, shard_of_account[c as usize]))
             .collect();
         row_shard.sort_unstable();
         let source = match texts.get(k) {
