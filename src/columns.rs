@@ -234,6 +234,20 @@ mod tests {
     }
 }
 
+/// The elements at `rows`, in that order (in parallel).
+pub(crate) fn gather<T: Copy + Send + Sync>(v: &[T], rows: &[u32]) -> Vec<T> {
+    rows.par_iter().map(|&r| v[r as usize]).collect()
+}
+
+/// Keeps the elements whose flag is true.
+pub(crate) fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    v.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
+
 /// Distinct values in byte order; a value's rank is its index.
 #[derive(Debug, Default)]
 pub struct Dict {
@@ -483,24 +497,17 @@ impl Lines {
 
     /// Keeps the rows where `keep` is true.
     pub fn retain(&mut self, keep: &[bool]) {
-        fn keep_flagged<T>(v: &mut Vec<T>, keep: &[bool]) {
-            let mut i = 0;
-            v.retain(|_| {
-                i += 1;
-                keep[i - 1]
-            });
-        }
         match self {
-            Lines::Narrow(v) => keep_flagged(v, keep),
-            Lines::Wide(v) => keep_flagged(v, keep),
+            Lines::Narrow(v) => retain(v, keep),
+            Lines::Wide(v) => retain(v, keep),
         }
     }
 
     /// The lines of rows `rows`, in that order.
     pub fn gather(&self, rows: &[u32]) -> Lines {
         match self {
-            Lines::Narrow(v) => Lines::Narrow(rows.par_iter().map(|&r| v[r as usize]).collect()),
-            Lines::Wide(v) => Lines::Wide(rows.par_iter().map(|&r| v[r as usize]).collect()),
+            Lines::Narrow(v) => Lines::Narrow(gather(v, rows)),
+            Lines::Wide(v) => Lines::Wide(gather(v, rows)),
         }
     }
 }

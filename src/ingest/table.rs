@@ -22,7 +22,7 @@
 //! column is the one rejected) and returning the row's values; the compiler
 //! checks that the returned `ParsedRow` has every column.
 
-use crate::columns::{CodeCol, Lines, OptTimes, StrCol, StrColBuilder, StrView};
+use crate::columns::{gather, retain, CodeCol, Lines, OptTimes, StrCol, StrColBuilder, StrView};
 use crate::time::Micros;
 
 use super::interner::{Interner, Memo};
@@ -254,21 +254,6 @@ impl Column for OptTimes {
     fn gather(&mut self, rows: &[u32]) {
         self.at = gather(&self.at, rows);
     }
-}
-
-/// The elements at `rows`, in that order (in parallel).
-pub(crate) fn gather<T: Copy + Send + Sync>(v: &[T], rows: &[u32]) -> Vec<T> {
-    use rayon::prelude::*;
-    rows.par_iter().map(|&r| v[r as usize]).collect()
-}
-
-/// Keeps the elements whose flag is true.
-pub(crate) fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
-    let mut i = 0;
-    v.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
 }
 
 /// Declares an export's column store, in the module of that export (it

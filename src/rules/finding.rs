@@ -138,25 +138,24 @@ impl std::fmt::Display for FindingId {
 }
 
 /// A finding's four ids — account, unsubscription, order, payment — in one
-/// allocation: 32 bytes and one block instead of four `String`s' 96 bytes
+/// allocation: 40 bytes and one block instead of four `String`s' 96 bytes
 /// and up to four blocks (a million findings at 10M orders;
 /// docs/performance.md, log entry 53).
 #[derive(Clone, Default, PartialEq, Eq)]
 struct Ids {
     text: Box<str>,
-    /// Where the unsubscription's, the order's and the payment's id start.
-    at: [u32; 3],
+    /// Where the unsubscription's, the order's and the payment's id start
+    /// (full-width: ids of any length are kept, with no panic).
+    at: [usize; 3],
 }
 
 impl Ids {
     fn new(parts: [&str; 4]) -> Ids {
         let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-        let mut at = [0u32; 3];
+        let mut at = [0usize; 3];
         for (k, p) in parts.iter().enumerate() {
             if k > 0 {
-                // An id is one cell of a file under 4 GiB; a text past
-                // that would be refused long before.
-                at[k - 1] = u32::try_from(text.len()).expect("a finding's ids fit 4 GiB");
+                at[k - 1] = text.len();
             }
             text.push_str(p);
         }
@@ -169,8 +168,8 @@ impl Ids {
     /// Part `k` (0 account, 1 unsubscription, 2 order, 3 payment).
     #[inline]
     fn get(&self, k: usize) -> &str {
-        let start = if k == 0 { 0 } else { self.at[k - 1] as usize };
-        let end = if k == 3 { self.text.len() } else { self.at[k] as usize };
+        let start = if k == 0 { 0 } else { self.at[k - 1] };
+        let end = if k == 3 { self.text.len() } else { self.at[k] };
         &self.text[start..end]
     }
 
