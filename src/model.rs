@@ -112,6 +112,11 @@ impl Currency {
         }
     }
 
+    /// The three letters.
+    pub fn bytes(self) -> [u8; 3] {
+        self.0
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII upper-case letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("???")

@@ -325,55 +325,133 @@ pub fn write_scaled(buf: &mut Vec<u8>, v: i128, scale: u32, dp: u32, rounding: R
     assert!(written, "amount out of range");
 }
 
-/// Defines a writer of `v / 10^scale` at exactly `dp` decimals, rounded
-/// once (half up or half even), for one integer width. Returns false,
-/// writing nothing, when the value does not fit that width.
-macro_rules! scaled_writer {
-    ($name:ident, $int:ty, $digits:ident) => {
-        fn $name(buf: &mut Vec<u8>, v: $int, scale: u32, dp: u32, rounding: Rounding) -> bool {
-            let ten: $int = 10;
-            let m = if dp >= scale {
-                match v.checked_mul(ten.pow(dp - scale)) {
-                    Some(m) => m,
-                    None => return false,
-                }
-            } else {
-                let div = ten.pow(scale - dp);
-                let (q, rem) = (v / div, v % div);
-                let twice = 2 * rem.abs();
-                let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
-                if away {
-                    q + v.signum()
-                } else {
-                    q
-                }
-            };
-            if m < 0 {
-                buf.push(b'-');
-            }
-            let m = m.unsigned_abs();
-            let p = ten.unsigned_abs().pow(dp);
-            $digits(buf, m / p);
-            if dp > 0 {
-                // Exactly dp digits, leading zeros included, written from
-                // the right (no insertion into the buffer).
-                buf.push(b'.');
-                let mut digits = [b'0'; 40];
-                let (mut f, mut i) = (m % p, dp as usize);
-                while f > 0 {
-                    i -= 1;
-                    digits[i] = b'0' + (f % 10) as u8;
-                    f /= 10;
-                }
-                buf.extend_from_slice(&digits[..dp as usize]);
-            }
-            true
-        }
-    };
+/// `v / 10^scale` rounded once to `dp` decimals (half up or half even),
+/// as an integer of `10^-dp` units; None when it does not fit `i128`.
+fn rounded_wide(v: i128, scale: u32, dp: u32, rounding: Rounding) -> Option<i128> {
+    let ten: i128 = 10;
+    if dp >= scale {
+        return v.checked_mul(ten.pow(dp - scale));
+    }
+    let div = ten.pow(scale - dp);
+    let (q, rem) = (v / div, v % div);
+    let twice = 2 * rem.abs();
+    let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
+    Some(if away { q + v.signum() } else { q })
 }
 
-scaled_writer!(write_scaled_narrow, i64, write_u64);
-scaled_writer!(write_scaled_wide, i128, write_u128);
+/// The 128-bit writer (amounts past 64 bits of mantissa, or of a scale
+/// past 18): the same text as [`write_scaled_narrow`].
+fn write_scaled_wide(buf: &mut Vec<u8>, v: i128, scale: u32, dp: u32, rounding: Rounding) -> bool {
+    let Some(m) = rounded_wide(v, scale, dp, rounding) else {
+        return false;
+    };
+    if m < 0 {
+        buf.push(b'-');
+    }
+    let m = m.unsigned_abs();
+    let p = 10u128.pow(dp);
+    write_u128(buf, m / p);
+    if dp > 0 {
+        // Exactly dp digits, leading zeros included, written from the
+        // right (no insertion into the buffer).
+        buf.push(b'.');
+        let mut digits = [b'0'; 40];
+        let (mut f, mut i) = (m % p, dp as usize);
+        while f > 0 {
+            i -= 1;
+            digits[i] = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        buf.extend_from_slice(&digits[..dp as usize]);
+    }
+    true
+}
+
+/// 10^k for k in 0..=19 (every power of ten a u64 holds).
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut k = 1;
+    while k < 20 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// Writes `count` digits of `u` from the right, ending just before `*end`
+/// in `out` (two digits per division); returns what is left of `u`.
+#[inline]
+fn digits_from_right(out: &mut [u8], end: &mut usize, mut u: u64, count: usize) -> u64 {
+    let mut k = count;
+    while k >= 2 {
+        let r = (u % 100) as usize * 2;
+        u /= 100;
+        *end -= 2;
+        out[*end..*end + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        k -= 2;
+    }
+    if k == 1 {
+        *end -= 1;
+        out[*end] = b'0' + (u % 10) as u8;
+        u /= 10;
+    }
+    u
+}
+
+/// The number of decimal digits of `u` (1 for 0).
+#[inline]
+fn digit_count(u: u64) -> usize {
+    u.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// The 64-bit writer (every amount of the reports in practice; `scale`
+/// and `dp` at most 18): the value rounded once with table powers of ten,
+/// its text written from the right into a fixed block of room appended
+/// to `buf`, then cut to its length: no copy of variable length (three
+/// before) (the amount writer was a fifth of the bill's CPU,
+/// docs/performance.md, log entry 57). Returns false, writing nothing,
+/// when the value does not fit 64 bits at `dp` decimals.
+fn write_scaled_narrow(buf: &mut Vec<u8>, v: i64, scale: u32, dp: u32, rounding: Rounding) -> bool {
+    let m = if dp >= scale {
+        match v.checked_mul(POW10[(dp - scale) as usize] as i64) {
+            Some(m) => m,
+            None => return false,
+        }
+    } else {
+        let div = POW10[(scale - dp) as usize];
+        let (q, rem) = (v / div as i64, v % div as i64);
+        // |rem| < div ≤ 10^18, so twice it fits a u64.
+        let twice = 2 * rem.unsigned_abs();
+        let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
+        if away {
+            q + v.signum()
+        } else {
+            q
+        }
+    };
+    let dp = dp as usize;
+    let u = m.unsigned_abs();
+    let int_digits = digit_count(u).saturating_sub(dp).max(1);
+    let len = usize::from(m < 0) + int_digits + if dp > 0 { dp + 1 } else { 0 };
+    // At most a sign, 19 digits of u and 18 zeros of a fraction before
+    // them, and the point: room for 40 is appended (a constant store, no
+    // copy), the digits written into it in place, and the rest cut off.
+    let at = buf.len();
+    buf.extend_from_slice(&[b'0'; 40]);
+    let text = &mut buf[at..];
+    let mut end = len;
+    let u = digits_from_right(text, &mut end, u, dp);
+    if dp > 0 {
+        end -= 1;
+        text[end] = b'.';
+    }
+    digits_from_right(text, &mut end, u, int_digits);
+    if m < 0 {
+        text[0] = b'-';
+    }
+    buf.truncate(at + len);
+    true
+}
 
 /// "00" to "99": two digits per division when writing an integer.
 const PAIRS: [u8; 200] = {
@@ -387,25 +465,15 @@ const PAIRS: [u8; 200] = {
     t
 };
 
-/// Writes the decimal digits of `v`.
-fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    while v >= 100 {
-        let r = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    }
-    if v >= 10 {
-        let r = v as usize * 2;
-        i -= 2;
-        tmp[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-    } else {
-        i -= 1;
-        tmp[i] = b'0' + v as u8;
-    }
-    buf.extend_from_slice(&tmp[i..]);
+/// Writes the decimal digits of `v` (in place in room appended to `buf`,
+/// as [`write_scaled_narrow`] does).
+fn write_u64(buf: &mut Vec<u8>, v: u64) {
+    let len = digit_count(v);
+    let at = buf.len();
+    buf.extend_from_slice(&[b'0'; 20]);
+    let mut end = len;
+    digits_from_right(&mut buf[at..], &mut end, v, len);
+    buf.truncate(at + len);
 }
 
 /// Writes the decimal digits of `v` (64-bit arithmetic when it fits).

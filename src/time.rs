@@ -496,7 +496,18 @@ impl Calendar {
     pub fn month_of(&self, t: Micros) -> Month {
         let first = &self.month_starts;
         if t >= first[0] && t < *first.last().expect("table is not empty") {
-            let idx = first.partition_point(|&s| s <= t) - 1;
+            // An average Gregorian month from the table's start lands within
+            // a month or two of the answer; step to it (a binary search of
+            // 3,612 starts took a dozen probes a row, log entry 57).
+            const AVERAGE_MONTH: Micros = 2_629_746 * SECOND;
+            let mut idx = (((t - first[0]) / AVERAGE_MONTH) as usize).min(first.len() - 2);
+            while first[idx] > t {
+                idx -= 1;
+            }
+            // first[len - 1] > t: idx stays below len - 1.
+            while first[idx + 1] <= t {
+                idx += 1;
+            }
             Month(FIRST_YEAR * 12 + idx as i32)
         } else {
             let l = self.local(t);
@@ -808,6 +819,33 @@ mod tests {
         // Outside the table falls back to chrono.
         assert_eq!(cal.month_of(t("2301-01-01T00:00:00+08:00")).to_string(), "2301-01");
         assert_eq!(cal.month_of(t("1850-06-01T00:00:00+08:00")).to_string(), "1850-06");
+    }
+
+    /// The table lookup (an average month's step, then a walk) gives the
+    /// month of the local date everywhere in the table, month starts and
+    /// the instants either side included, in zones east and west of UTC
+    /// and with daylight saving.
+    #[test]
+    fn month_of_agrees_with_the_local_date() {
+        for tz in [
+            chrono_tz::Asia::Shanghai,
+            chrono_tz::America::New_York,
+            chrono_tz::Pacific::Kiritimati,
+            chrono_tz::Pacific::Pago_Pago,
+        ] {
+            let cal = Calendar::new(tz, BTreeSet::new());
+            let local = |t: Micros| {
+                let l = cal.local(t);
+                Month::new(l.year(), l.month())
+            };
+            for &s in &cal.month_starts {
+                for t in [s - 1, s, s + 1, s + 13 * 24 * 3600 * SECOND] {
+                    if t < *cal.month_starts.last().unwrap() {
+                        assert_eq!(cal.month_of(t), local(t), "{tz} {t}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

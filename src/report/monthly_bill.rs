@@ -54,6 +54,8 @@ pub(super) fn scaled(v: Decimal) -> i128 {
 
 /// One contribution to a bill row.
 struct Entry {
+    /// (cycle, currency) as one integer in the same order ([`Entry::key`]).
+    key: u64,
     cycle: i32,
     currency: Currency,
     orders: u64,
@@ -61,8 +63,18 @@ struct Entry {
 }
 
 impl Entry {
+    /// (cycle, currency) as one integer that sorts as the pair does: the
+    /// month with its sign bit flipped, then the three letters. One
+    /// integer comparison per probe instead of a tuple's (log entry 57).
+    fn key(cycle: Month, currency: Currency) -> u64 {
+        let [a, b, c] = currency.bytes();
+        let month = (cycle.0 as u32) ^ (1 << 31);
+        u64::from(month) << 24 | u64::from(a) << 16 | u64::from(b) << 8 | u64::from(c)
+    }
+
     fn new(cycle: Month, currency: Currency) -> Entry {
         Entry {
+            key: Entry::key(cycle, currency),
             cycle: cycle.0,
             currency,
             orders: 0,
@@ -87,8 +99,8 @@ impl Entries {
 
     /// The entry a contribution of (`cycle`, `currency`) is added to.
     fn at(&mut self, cycle: Month, currency: Currency) -> &mut Entry {
-        let key = (cycle.0, currency);
-        match self.sorted.binary_search_by(|e| (e.cycle, e.currency).cmp(&key)) {
+        let key = Entry::key(cycle, currency);
+        match self.sorted.binary_search_by_key(&key, |e| e.key) {
             Ok(at) => &mut self.sorted[at],
             Err(at) if self.sorted.len() < Self::SORTED => {
                 self.sorted.insert(at, Entry::new(cycle, currency));
@@ -108,11 +120,11 @@ impl Entries {
         let Entries { mut sorted, listed } = self;
         if !listed.is_empty() {
             sorted.extend(listed);
-            sorted.sort_by_key(|e| (e.cycle, e.currency));
+            sorted.sort_by_key(|e| e.key);
             let mut merged: Vec<Entry> = Vec::with_capacity(sorted.len());
             for e in sorted {
                 match merged.last_mut() {
-                    Some(m) if m.cycle == e.cycle && m.currency == e.currency => {
+                    Some(m) if m.key == e.key => {
                         m.orders += e.orders;
                         for (s, v) in m.sums.iter_mut().zip(e.sums) {
                             *s += v;
