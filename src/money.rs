@@ -378,6 +378,28 @@ const POW10: [u64; 20] = {
     t
 };
 
+/// 10^k, k at most 19.
+#[inline]
+pub fn pow10(k: u32) -> u64 {
+    POW10[k as usize]
+}
+
+/// `v / 10^k` and `v % 10^k` for k at most 18, each k's divisor a constant
+/// the compiler turns into a multiplication (a division by a variable
+/// costs several times more; every amount written divides once).
+#[inline]
+fn div_rem_pow10(v: i64, k: u32) -> (i64, i64) {
+    macro_rules! by_constant {
+        ($($k:literal)*) => {
+            match k {
+                $($k => (v / 10i64.pow($k), v % 10i64.pow($k)),)*
+                _ => (v / POW10[k as usize] as i64, v % POW10[k as usize] as i64),
+            }
+        };
+    }
+    by_constant!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18)
+}
+
 /// Writes `count` digits of `u` from the right, ending just before `*end`
 /// in `out` (two digits per division); returns what is left of `u`.
 #[inline]
@@ -419,7 +441,7 @@ fn write_scaled_narrow(buf: &mut Vec<u8>, v: i64, scale: u32, dp: u32, rounding:
         }
     } else {
         let div = POW10[(scale - dp) as usize];
-        let (q, rem) = (v / div as i64, v % div as i64);
+        let (q, rem) = div_rem_pow10(v, scale - dp);
         // |rem| < div ≤ 10^18, so twice it fits a u64.
         let twice = 2 * rem.unsigned_abs();
         let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));

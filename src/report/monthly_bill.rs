@@ -45,7 +45,7 @@ pub(super) fn scaled(v: Decimal) -> i128 {
     // mantissa in i128 (exact) instead of rescaling the decimal.
     let scale = v.scale();
     if scale <= SCALE {
-        return v.mantissa() * 10i128.pow(SCALE - scale);
+        return v.mantissa() * i128::from(crate::money::pow10(SCALE - scale));
     }
     let mut v = v;
     v.rescale(SCALE);
