@@ -155,7 +155,17 @@ fn slices(rec: &Reconciliation) -> Option<Slices<'_>> {
     group_orders.dedup();
     let groups = u32::try_from(group_orders.len()).ok()?;
     accounts.checked_add(groups)?;
+    // Which orders are groups, a bit each: every payment asks, and few
+    // orders are (a binary search per payment took most of this step,
+    // docs/performance.md, log entry 59).
+    let mut is_group = vec![0u64; o.len().div_ceil(64)];
+    for &oi in &group_orders {
+        is_group[oi as usize / 64] |= 1 << (oi % 64);
+    }
     let group_of = |oi: usize| -> Option<u32> {
+        if is_group[oi / 64] & (1 << (oi % 64)) == 0 {
+            return None;
+        }
         let at = group_orders.binary_search(&(oi as u32)).ok()?;
         Some(accounts + at as u32)
     };
@@ -178,10 +188,8 @@ fn slices(rec: &Reconciliation) -> Option<Slices<'_>> {
         if oa[oi] != pa[i] {
             payments.push((oa[oi], pl));
         }
-        if !group_orders.is_empty() {
-            if let Some(g) = group_of(oi) {
-                payments.push((g, pl));
-            }
+        if let Some(g) = group_of(oi) {
+            payments.push((g, pl));
         }
     }
     // Unsubscriptions: own, those naming the account's orders, and the
@@ -259,9 +267,9 @@ enum Own<'a> {
 impl InputRows<'_> {
     /// The rows in order, without repeats.
     fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        let own: Box<dyn Iterator<Item = (u32, u32)> + Send + '_> = match &self.own {
-            Own::Columns(accounts, lines) => Box::new(accounts.iter().copied().zip(lines.iter().copied())),
-            Own::Sorted(rows) => Box::new(rows.iter().copied()),
+        let own = match &self.own {
+            Own::Columns(accounts, lines) => OwnRows::Columns(accounts.iter().zip(lines.iter())),
+            Own::Sorted(rows) => OwnRows::Sorted(rows.iter()),
         };
         Merge {
             a: own.peekable(),
@@ -272,6 +280,25 @@ impl InputRows<'_> {
 
     fn len(&self) -> usize {
         self.len
+    }
+}
+
+/// The rows of an [`Own`], in order (an enum rather than a boxed
+/// iterator: no call through a pointer per row).
+enum OwnRows<'a> {
+    Columns(std::iter::Zip<std::slice::Iter<'a, u32>, std::slice::Iter<'a, u32>>),
+    Sorted(std::slice::Iter<'a, (u32, u32)>),
+}
+
+impl Iterator for OwnRows<'_> {
+    type Item = (u32, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u32, u32)> {
+        match self {
+            OwnRows::Columns(rows) => rows.next().map(|(&a, &l)| (a, l)),
+            OwnRows::Sorted(rows) => rows.next().copied(),
+        }
     }
 }
 
@@ -451,20 +478,37 @@ impl Body<'_> {
     /// Writes the sections after the checkpoints (see the module docs).
     fn put(&self, put: &mut impl FnMut(&[u8]) -> Result<(), AppError>) -> Result<(), AppError> {
         let slices = &self.slices;
+        let n = self.accounts + slices.groups;
         let mut buf = Vec::with_capacity(4 << 16);
+        // Each input's lines and the start of each slice's, in one pass
+        // over its rows (the starts are written after every input's lines).
+        let mut all_starts = Vec::with_capacity(slices.rows.len());
         for s in &slices.rows {
-            for (_, l) in s.iter() {
+            let mut starts = Vec::with_capacity(4 * (n as usize + 1));
+            // `key`'s start is the number of rows of the slices before it.
+            let (mut before, mut key) = (0u32, 0u32);
+            for (slice, l) in s.iter() {
+                while key <= slice.min(n) {
+                    starts.extend_from_slice(&before.to_le_bytes());
+                    key += 1;
+                }
+                before += 1;
                 buf.extend_from_slice(&l.to_le_bytes());
                 if buf.len() == buf.capacity() {
                     put(&buf)?;
                     buf.clear();
                 }
             }
+            while key <= n {
+                starts.extend_from_slice(&before.to_le_bytes());
+                key += 1;
+            }
             put(&buf)?;
             buf.clear();
+            all_starts.push(starts);
         }
-        for s in &slices.rows {
-            put(&starts(s.iter().map(|(slice, _)| slice), self.accounts + slices.groups))?;
+        for starts in &all_starts {
+            put(starts)?;
         }
         put(&starts(slices.links.iter().map(|&(a, _)| a), self.accounts))?;
         for chunk in slices.links.chunks(1 << 16) {
