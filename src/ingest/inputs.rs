@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::reader::{read_table_bytes, read_table_hashed, read_table_named, HeaderNames};
+use super::reader::{read_table_bytes, read_table_named, HeaderNames};
 use super::{read_table, InputError, InputMeta, Interners, Orders, Payments, Reject, Table, Unsubscriptions};
 use crate::time::{Calendar, Micros};
 
@@ -220,32 +220,46 @@ impl Inputs {
         if paths.more.iter().chain(&paths.context).any(|m| !m.is_empty()) {
             return Inputs::load_several(paths, cal);
         }
+        // Hash the files on their own threads while they are parsed.
+        let hashes: Vec<_> = [&paths.orders, &paths.payments, &paths.unsubscriptions]
+            .into_iter()
+            .map(|p| {
+                let p = p.clone();
+                std::thread::spawn(move || hash_and_index(&p))
+            })
+            .collect();
         let interners = Interners::default();
         let ctx = interners.ctx(cal);
         // The three files at once: each one's first and last blocks leave
         // cores idle that the others fill (docs/performance.md, log entry
         // 35). An error of orders.csv still comes before one of payments.csv.
-        // Each file is hashed and its lines indexed as it is read.
         let (o, (p, u)) = rayon::join(
-            || read_table_hashed::<Orders>(&paths.orders, &ctx),
+            || read_table::<Orders>(&paths.orders, &ctx),
             || {
                 rayon::join(
-                    || read_table_hashed::<Payments>(&paths.payments, &ctx),
-                    || read_table_hashed::<Unsubscriptions>(&paths.unsubscriptions, &ctx),
+                    || read_table::<Payments>(&paths.payments, &ctx),
+                    || read_table::<Unsubscriptions>(&paths.unsubscriptions, &ctx),
                 )
             },
         );
-        let ((o, o_sha, o_lines), (p, p_sha, p_lines), (u, u_sha, u_lines)) = (o?, p?, u?);
-        let with_hash = |meta: InputMeta, sha256: String, line_offsets: Vec<u64>| InputMeta {
-            sha256,
-            line_offsets,
-            ..meta
+        let (o, p, u) = (o?, p?, u?);
+        let mut metas = Metas {
+            orders: o.meta,
+            payments: p.meta,
+            unsubs: u.meta,
         };
-        let metas = Metas {
-            orders: with_hash(o.meta, o_sha, o_lines),
-            payments: with_hash(p.meta, p_sha, p_lines),
-            unsubs: with_hash(u.meta, u_sha, u_lines),
-        };
+        let flags = [Orders::FLAG, Payments::FLAG, Unsubscriptions::FLAG];
+        for ((meta, handle), flag) in metas.iter_mut().zip(hashes).zip(flags) {
+            (meta.sha256, meta.line_offsets) =
+                handle
+                    .join()
+                    .expect("hash thread")
+                    .map_err(|e| InputError::Unreadable {
+                        path: meta.path.display().to_string(),
+                        flag,
+                        reason: e.to_string(),
+                    })?;
+        }
         Ok(Inputs::assemble(
             (o.table, p.table, u.table),
             metas,
@@ -610,6 +624,16 @@ impl LineBreaks {
     }
 }
 
+/// SHA-256 of a file, hex, and the byte offsets of every
+/// [`LINE_STRIDE`]-th line, in one read. Run beside the parse (the hashes
+/// go to summary.json, the offsets to explain.idx), so it is off the
+/// critical path on many cores.
+fn hash_and_index(path: &Path) -> std::io::Result<(String, Vec<u64>)> {
+    let mut checkpoints = Checkpoints::default();
+    let sha = read_in_pieces(path, |b| checkpoints.feed(b))?;
+    Ok((sha, checkpoints.offsets))
+}
+
 /// The byte offsets of lines 1, 1 + [`LINE_STRIDE`], … of a file fed in
 /// pieces from its first byte (explain.idx's checkpoints).
 #[derive(Debug)]
@@ -639,10 +663,13 @@ impl Checkpoints {
     }
 }
 
-/// SHA-256 of a file, hex, read in 4 MiB pieces (files read as several
-/// or through a mapping; a single file is hashed as it is parsed,
-/// [`super::reader`]'s `read_table_hashed`).
+/// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    read_in_pieces(path, |_| {})
+}
+
+/// Reads a file in 4 MiB pieces, giving each to `f`; returns its SHA-256.
+fn read_in_pieces(path: &Path, mut f: impl FnMut(&[u8])) -> std::io::Result<String> {
     let mut file = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 4 << 20];
@@ -654,6 +681,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+        f(&buf[..n]);
     }
     Ok(crate::config::hex(&hasher.finalize()))
 }

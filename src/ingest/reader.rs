@@ -38,62 +38,6 @@ pub(super) fn read_table_with_block<T: Table>(
     read_from(file, path, total_bytes, ctx, block, None, None)
 }
 
-/// [`read_table`] that also hashes the file and finds its line
-/// checkpoints (explain.idx's) from the bytes the parse reads: SHA-256,
-/// checkpoint offsets. One read of the file instead of two (log entry 58).
-pub(super) fn read_table_hashed<T: Table>(
-    path: &Path,
-    ctx: &RowCtx<'_>,
-) -> Result<(Loaded<T>, String, Vec<u64>), InputError> {
-    let (file, total_bytes) = open::<T>(path)?;
-    let mut tap = Hashing::new(file);
-    let loaded = read_from(&mut tap, path, total_bytes, ctx, BLOCK, None, None)?;
-    let (sha, offsets) = tap.finish();
-    Ok((loaded, sha, offsets))
-}
-
-/// A reader that feeds every byte read through it, in order, to a SHA-256
-/// and the line checkpoints, right after each read while the bytes are
-/// still in cache: reads are cut to [`Hashing::PIECE`] bytes (hashing the
-/// parse's 32 MiB blocks after they were read was slower than a second
-/// read of the file, log entry 36). [`read_from`] reads every byte of a
-/// file it returns `Ok` for, so the hash is the whole file's then.
-struct Hashing<R> {
-    inner: R,
-    hash: sha2::Sha256,
-    checkpoints: super::inputs::Checkpoints,
-}
-
-impl<R: Read> Hashing<R> {
-    const PIECE: usize = 1 << 20;
-
-    fn new(inner: R) -> Hashing<R> {
-        use sha2::Digest;
-        Hashing {
-            inner,
-            hash: sha2::Sha256::new(),
-            checkpoints: super::inputs::Checkpoints::default(),
-        }
-    }
-
-    /// The SHA-256 (hex) of the bytes read, and the checkpoints' offsets.
-    fn finish(self) -> (String, Vec<u64>) {
-        use sha2::Digest;
-        (crate::config::hex(&self.hash.finalize()), self.checkpoints.offsets)
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use sha2::Digest;
-        let piece = buf.len().min(Self::PIECE);
-        let n = self.inner.read(&mut buf[..piece])?;
-        self.hash.update(&buf[..n]);
-        self.checkpoints.feed(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// Opens an export: the file and its size.
 fn open<T: Table>(path: &Path) -> Result<(File, u64), InputError> {
     let file = File::open(path).map_err(|e| InputError::Unreadable {
