@@ -157,7 +157,7 @@ fn slices(rec: &Reconciliation) -> Option<Slices<'_>> {
     accounts.checked_add(groups)?;
     // Which orders are groups, a bit each: every payment asks, and few
     // orders are (a binary search per payment took most of this step,
-    // docs/performance.md, log entry 59).
+    // docs/performance.md, log entry 58).
     let mut is_group = vec![0u64; o.len().div_ceil(64)];
     for &oi in &group_orders {
         is_group[oi as usize / 64] |= 1 << (oi % 64);
