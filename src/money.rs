@@ -430,9 +430,9 @@ fn digit_count(u: u64) -> usize {
 /// and `dp` at most 18): the value rounded once with table powers of ten,
 /// its text written from the right into a fixed block of room appended
 /// to `buf`, then cut to its length: no copy of variable length (three
-/// before) (the amount writer was a fifth of the bill's CPU,
-/// docs/performance.md, log entry 57). Returns false, writing nothing,
-/// when the value does not fit 64 bits at `dp` decimals.
+/// before; the amount writer was 18 % of the CPU while the reports are
+/// written, docs/performance.md, log entry 57). Returns false, writing
+/// nothing, when the value does not fit 64 bits at `dp` decimals.
 fn write_scaled_narrow(buf: &mut Vec<u8>, v: i64, scale: u32, dp: u32, rounding: Rounding) -> bool {
     let m = if dp >= scale {
         match v.checked_mul(POW10[(dp - scale) as usize] as i64) {
