@@ -175,7 +175,7 @@ impl ByAccount {
 
 #[cfg(test)]
 mod tests {
-    use super::Lines;
+    use super::*;
 
     /// Lines stay 4 bytes a row until one does not fit 32 bits, and give
     /// the same values either way, through every operation.
@@ -208,8 +208,6 @@ mod tests {
         a.retain(&[false, true, false, false, true, false]);
         assert_eq!(a.iter().collect::<Vec<_>>(), [17, big]);
     }
-
-    use super::*;
 
     #[test]
     fn builder_append_and_view() {

@@ -334,9 +334,21 @@ fn rounded_wide(v: i128, scale: u32, dp: u32, rounding: Rounding) -> Option<i128
     }
     let div = ten.pow(scale - dp);
     let (q, rem) = (v / div, v % div);
-    let twice = 2 * rem.abs();
-    let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
+    let away = rounds_away((2 * rem.abs()).cmp(&div), rounding, q % 2 != 0);
     Some(if away { q + v.signum() } else { q })
+}
+
+/// Whether a quotient moves one unit away from zero, its remainder being
+/// `twice` (twice the remainder against the divisor) and `odd` whether it
+/// is odd: past half always, at exactly half for half up, or for half even
+/// when odd. The one rounding decision of both writers.
+#[inline]
+fn rounds_away(twice: std::cmp::Ordering, rounding: Rounding, odd: bool) -> bool {
+    match twice {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => rounding == Rounding::HalfUp || odd,
+        std::cmp::Ordering::Less => false,
+    }
 }
 
 /// The 128-bit writer (amounts past 64 bits of mantissa, or of a scale
@@ -443,9 +455,7 @@ fn write_scaled_narrow(buf: &mut Vec<u8>, v: i64, scale: u32, dp: u32, rounding:
         let div = POW10[(scale - dp) as usize];
         let (q, rem) = div_rem_pow10(v, scale - dp);
         // |rem| < div ≤ 10^18, so twice it fits a u64.
-        let twice = 2 * rem.unsigned_abs();
-        let away = twice > div || (twice == div && (rounding == Rounding::HalfUp || q % 2 != 0));
-        if away {
+        if rounds_away((2 * rem.unsigned_abs()).cmp(&div), rounding, q % 2 != 0) {
             q + v.signum()
         } else {
             q
