@@ -557,7 +557,7 @@ impl<T: Table> Appender<'_, T> {
 fn parse_chunk<T: Table>(bytes: &[u8], map: &HeaderMap, ctx: &RowCtx<'_>) -> Result<Chunk<T>, (u64, Option<String>)> {
     // Valid UTF-8 as a whole means every field is: fields are cut at ASCII
     // bytes and unescaping only drops ASCII quotes.
-    let Ok(text) = std::str::from_utf8(bytes) else {
+    let Ok(text) = simdutf8::basic::from_utf8(bytes) else {
         return Err(locate_utf8_error::<T>(bytes, map));
     };
     // A row per line at most (short rows, as payments', outnumber any
