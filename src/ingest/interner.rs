@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::columns::Dict;
 
@@ -22,7 +21,115 @@ pub struct Interner {
 }
 
 /// One lock-protected part of an [`Interner`]: text → index in the shard.
-type Shard = std::sync::Mutex<FxHashMap<Key, u32>>;
+type Shard = std::sync::Mutex<Slots>;
+
+/// A shard's dictionary: open addressing with linear probing on the
+/// value's hash, the text in the slot, so that a batch of lookups can ask
+/// for each one's first slot ahead of time ([`Slots::prefetch`]). With a
+/// million accounts the dictionary is far larger than the caches and each
+/// lookup's first read of its slot missed them (perf, 10M: three quarters
+/// of the lookup's time; docs/performance.md, log entry 63).
+#[derive(Default)]
+struct Slots {
+    /// A power of two long (or empty), at most [`Slots::MAX_LOAD`] full.
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+/// One slot of [`Slots`]; `index == EMPTY` when unused.
+#[derive(Clone)]
+struct Slot {
+    hash: u64,
+    index: u32,
+    key: Key,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Slots {
+    /// Fullness past which the table doubles, in tenths.
+    const MAX_LOAD: usize = 7;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The index of `s` (hash `h`), added as the next index when new.
+    fn index_of(&mut self, h: u64, s: &str) -> u32 {
+        if (self.len + 1) * 10 > self.slots.len() * Self::MAX_LOAD {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let slot = &self.slots[i];
+            if slot.index == EMPTY {
+                let index = self.len as u32;
+                self.slots[i] = Slot {
+                    hash: h,
+                    index,
+                    key: Key::new(s),
+                };
+                self.len += 1;
+                return index;
+            }
+            if slot.hash == h && slot.key.as_str() == s {
+                return slot.index;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Asks the CPU to fetch the slot a lookup of hash `h` reads first.
+    #[inline]
+    fn prefetch(&self, h: u64) {
+        if let Some(slot) = self.slots.get(h as usize & self.slots.len().wrapping_sub(1)) {
+            prefetch(slot);
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(16);
+        let empty = Slot {
+            hash: 0,
+            index: EMPTY,
+            key: Key::Inline {
+                len: 0,
+                bytes: [0; INLINE],
+            },
+        };
+        let old = std::mem::replace(&mut self.slots, vec![empty; cap]);
+        let mask = cap - 1;
+        for slot in old.into_iter().filter(|s| s.index != EMPTY) {
+            let mut i = slot.hash as usize & mask;
+            while self.slots[i].index != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = slot;
+        }
+    }
+
+    /// Every (text, index), in no particular order.
+    fn into_entries(self) -> impl Iterator<Item = (Key, u32)> {
+        self.slots
+            .into_iter()
+            .filter(|s| s.index != EMPTY)
+            .map(|s| (s.key, s.index))
+    }
+}
+
+/// A hint to bring `slot`'s cache line in; nothing on other targets.
+#[inline]
+fn prefetch(slot: &Slot) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing into the program;
+    // the pointer comes from a live reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch((slot as *const Slot).cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = slot;
+}
 
 const SHARD_BITS: u32 = 8;
 const INDEX_BITS: u32 = 32 - SHARD_BITS;
@@ -30,7 +137,7 @@ const INDEX_BITS: u32 = 32 - SHARD_BITS;
 /// The bytes a [`Key`] holds in place.
 const INLINE: usize = 22;
 
-/// Interned text as a map key: in place when short (ids are), so a lookup
+/// Interned text in a dictionary slot: in place when short (ids are), so a lookup
 /// compares it without reading a second allocation — with a million
 /// accounts the dictionary is far larger than the caches, and that read
 /// was a cache miss of its own.
@@ -71,27 +178,6 @@ impl Key {
     }
 }
 
-impl std::borrow::Borrow<str> for Key {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
-/// Hashes as the `str` does, so the map is queried with a `&str`.
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.as_str().hash(h);
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Key {}
-
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.as_str().fmt(f)
@@ -121,25 +207,20 @@ impl Interner {
 
     /// [`Interner::code`] of `s` whose [`hash`] is `h`.
     fn code_hashed(&self, s: &str, h: u64) -> u32 {
-        // Middle bits pick the shard: the shard's own table uses the low bits
-        // (slot) and the top 7 (tag) of the same hash.
+        // Middle bits pick the shard: the shard's own table uses the low bits.
         let shard = ((h >> 40) & ((1 << SHARD_BITS) - 1)) as u32;
         let mut map = self.shards[shard as usize].lock().expect("interner shard");
-        Interner::code_in(&mut map, shard, s)
+        Interner::code_in(&mut map, shard, h, s)
     }
 
-    /// The provisional code of `s` in shard `shard`, whose map is `map`.
-    fn code_in(map: &mut FxHashMap<Key, u32>, shard: u32, s: &str) -> u32 {
-        if let Some(&i) = map.get(s) {
-            return shard << INDEX_BITS | i;
-        }
-        let i = map.len() as u32;
+    /// The provisional code of `s` (hash `h`) in shard `shard`, whose
+    /// dictionary is `map`.
+    fn code_in(map: &mut Slots, shard: u32, h: u64, s: &str) -> u32 {
         assert!(
-            i < 1 << INDEX_BITS,
+            map.len() < (1 << INDEX_BITS) - 1,
             "more than 16 million distinct values in one interner shard"
         );
-        map.insert(Key::new(s), i);
-        shard << INDEX_BITS | i
+        shard << INDEX_BITS | map.index_of(h, s)
     }
 
     /// The dictionary in byte order, and the map from provisional codes to
@@ -148,7 +229,7 @@ impl Interner {
         let mut all: Vec<(Key, u32)> = Vec::new();
         for (s, shard) in self.shards.into_vec().into_iter().enumerate() {
             let map = shard.into_inner().expect("interner shard");
-            all.extend(map.into_iter().map(|(k, i)| (k, (s as u32) << INDEX_BITS | i)));
+            all.extend(map.into_entries().map(|(k, i)| (k, (s as u32) << INDEX_BITS | i)));
         }
         all.par_sort_unstable_by(|a, b| a.0.as_str().as_bytes().cmp(b.0.as_str().as_bytes()));
         let mut ranks: Vec<Vec<u32>> = vec![Vec::new(); 1 << SHARD_BITS];
@@ -243,8 +324,18 @@ impl Memo {
         for group in by_shard.chunk_by(|&a, &b| shard_of(local[a as usize].0) == shard_of(local[b as usize].0)) {
             let shard = shard_of(local[group[0] as usize].0);
             let mut map = interner.shards[shard].lock().expect("interner shard");
-            for &k in group {
-                global[k as usize] = Interner::code_in(&mut map, shard as u32, local[k as usize].1.as_str());
+            // Each lookup's first slot asked for a few lookups ahead, so
+            // their cache misses overlap instead of following each other.
+            const AHEAD: usize = 8;
+            for &k in group.iter().take(AHEAD) {
+                map.prefetch(local[k as usize].0);
+            }
+            for (n, &k) in group.iter().enumerate() {
+                if let Some(&next) = group.get(n + AHEAD) {
+                    map.prefetch(local[next as usize].0);
+                }
+                let (h, key) = &local[k as usize];
+                global[k as usize] = Interner::code_in(&mut map, shard as u32, *h, key.as_str());
             }
         }
         for c in codes.iter_mut() {
@@ -271,5 +362,50 @@ mod tests {
         assert_eq!(dict.name(0), "Zebra", "byte order: upper case first");
         assert_eq!(dict.rank("fig"), Some(2));
         assert_eq!(dict.rank("kiwi"), None);
+    }
+
+    /// Through chunk memos and batched lookups, past many doublings of
+    /// every shard's table and with long (heap) keys among short ones:
+    /// equal text gets one code, different text different codes, and the
+    /// dictionary holds each once.
+    #[test]
+    fn batched_lookups_across_growth_give_one_code_per_value() {
+        let interner = Interner::default();
+        let text = |i: usize| {
+            if i.is_multiple_of(7) {
+                format!("a-long-account-identifier-{i:08}")
+            } else {
+                format!("A{i:07}")
+            }
+        };
+        let n = 50_000;
+        let mut first = Vec::new();
+        for round in 0..2 {
+            let mut codes = Vec::new();
+            for chunk in (0..n).collect::<Vec<_>>().chunks(3_001) {
+                let mut memo = Memo::default();
+                let mut local: Vec<u32> = chunk
+                    .iter()
+                    .map(|&i| memo.code(&text(if round == 0 { i } else { n - 1 - i })))
+                    .collect();
+                memo.resolve(&mut local, &interner);
+                codes.extend(local);
+            }
+            if round == 1 {
+                codes.reverse();
+            }
+            if round == 0 {
+                first = codes;
+            } else {
+                assert_eq!(codes, first, "the second pass finds every value's code");
+            }
+        }
+        let distinct: std::collections::HashSet<u32> = first.iter().copied().collect();
+        assert_eq!(distinct.len(), n);
+        let (dict, remap) = interner.finish();
+        assert_eq!(dict.len(), n);
+        for (i, &c) in first.iter().enumerate() {
+            assert_eq!(dict.name(remap.rank(c)), text(i));
+        }
     }
 }
