@@ -50,10 +50,6 @@ impl Slots {
     /// Fullness past which the table doubles, in tenths.
     const MAX_LOAD: usize = 7;
 
-    fn len(&self) -> usize {
-        self.len
-    }
-
     /// The index of `s` (hash `h`), added as the next index when new.
     fn index_of(&mut self, h: u64, s: &str) -> u32 {
         if (self.len + 1) * 10 > self.slots.len() * Self::MAX_LOAD {
@@ -64,6 +60,10 @@ impl Slots {
         loop {
             let slot = &self.slots[i];
             if slot.index == EMPTY {
+                assert!(
+                    self.len < 1 << INDEX_BITS,
+                    "more than 16 million distinct values in one interner shard"
+                );
                 let index = self.len as u32;
                 self.slots[i] = Slot {
                     hash: h,
@@ -137,8 +137,8 @@ const INDEX_BITS: u32 = 32 - SHARD_BITS;
 /// The bytes a [`Key`] holds in place.
 const INLINE: usize = 22;
 
-/// Interned text in a dictionary slot: in place when short (ids are), so a lookup
-/// compares it without reading a second allocation — with a million
+/// Interned text in a dictionary slot: in place when short (ids are), so
+/// a lookup compares it without reading a second allocation — with a million
 /// accounts the dictionary is far larger than the caches, and that read
 /// was a cache miss of its own.
 #[derive(Clone)]
@@ -216,10 +216,6 @@ impl Interner {
     /// The provisional code of `s` (hash `h`) in shard `shard`, whose
     /// dictionary is `map`.
     fn code_in(map: &mut Slots, shard: u32, h: u64, s: &str) -> u32 {
-        assert!(
-            map.len() < (1 << INDEX_BITS) - 1,
-            "more than 16 million distinct values in one interner shard"
-        );
         shard << INDEX_BITS | map.index_of(h, s)
     }
 
