@@ -753,14 +753,20 @@ mod tests {
         assert_eq!(days_in_month(2000, 2), 29);
     }
 
+    /// Zones east and west of UTC, a half-hour offset, UTC itself, daylight
+    /// saving, and the two ends of the offsets in use (+14 and −11).
+    const ZONES: [chrono_tz::Tz; 6] = [
+        chrono_tz::Asia::Shanghai,
+        chrono_tz::America::New_York,
+        chrono_tz::Asia::Kolkata,
+        chrono_tz::UTC,
+        chrono_tz::Pacific::Kiritimati,
+        chrono_tz::Pacific::Pago_Pago,
+    ];
+
     #[test]
     fn rfc3339_output_matches_chrono_in_any_zone() {
-        for zone in [
-            chrono_tz::Asia::Shanghai,
-            chrono_tz::America::New_York,
-            chrono_tz::Asia::Kolkata,
-            chrono_tz::UTC,
-        ] {
+        for zone in ZONES {
             let cal = Calendar::new(zone, BTreeSet::new());
             for s in [
                 "2021-09-30T16:30:00.9Z",
@@ -827,12 +833,7 @@ mod tests {
     /// and with daylight saving.
     #[test]
     fn month_of_agrees_with_the_local_date() {
-        for tz in [
-            chrono_tz::Asia::Shanghai,
-            chrono_tz::America::New_York,
-            chrono_tz::Pacific::Kiritimati,
-            chrono_tz::Pacific::Pago_Pago,
-        ] {
+        for tz in ZONES {
             let cal = Calendar::new(tz, BTreeSet::new());
             let local = |t: Micros| {
                 let l = cal.local(t);
