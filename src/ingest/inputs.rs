@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::reader::{read_table_bytes, read_table_named, HeaderNames};
+use super::reader::{read_table_bytes, read_table_digested, read_table_named, HeaderNames, BLOCK};
 use super::{read_table, InputError, InputMeta, Interners, Orders, Payments, Reject, Table, Unsubscriptions};
 use crate::time::{Calendar, Micros};
 
@@ -220,46 +220,27 @@ impl Inputs {
         if paths.more.iter().chain(&paths.context).any(|m| !m.is_empty()) {
             return Inputs::load_several(paths, cal);
         }
-        // Hash the files on their own threads while they are parsed.
-        let hashes: Vec<_> = [&paths.orders, &paths.payments, &paths.unsubscriptions]
-            .into_iter()
-            .map(|p| {
-                let p = p.clone();
-                std::thread::spawn(move || hash_and_index(&p))
-            })
-            .collect();
         let interners = Interners::default();
         let ctx = interners.ctx(cal);
         // The three files at once: each one's first and last blocks leave
         // cores idle that the others fill (docs/performance.md, log entry
         // 35). An error of orders.csv still comes before one of payments.csv.
+        // Each file is hashed and indexed as it is read.
         let (o, (p, u)) = rayon::join(
-            || read_table::<Orders>(&paths.orders, &ctx),
+            || read_table_digested::<Orders>(&paths.orders, &ctx, BLOCK),
             || {
                 rayon::join(
-                    || read_table::<Payments>(&paths.payments, &ctx),
-                    || read_table::<Unsubscriptions>(&paths.unsubscriptions, &ctx),
+                    || read_table_digested::<Payments>(&paths.payments, &ctx, BLOCK),
+                    || read_table_digested::<Unsubscriptions>(&paths.unsubscriptions, &ctx, BLOCK),
                 )
             },
         );
         let (o, p, u) = (o?, p?, u?);
-        let mut metas = Metas {
+        let metas = Metas {
             orders: o.meta,
             payments: p.meta,
             unsubs: u.meta,
         };
-        let flags = [Orders::FLAG, Payments::FLAG, Unsubscriptions::FLAG];
-        for ((meta, handle), flag) in metas.iter_mut().zip(hashes).zip(flags) {
-            (meta.sha256, meta.line_offsets) =
-                handle
-                    .join()
-                    .expect("hash thread")
-                    .map_err(|e| InputError::Unreadable {
-                        path: meta.path.display().to_string(),
-                        flag,
-                        reason: e.to_string(),
-                    })?;
-        }
         Ok(Inputs::assemble(
             (o.table, p.table, u.table),
             metas,
@@ -624,16 +605,6 @@ impl LineBreaks {
     }
 }
 
-/// SHA-256 of a file, hex, and the byte offsets of every
-/// [`LINE_STRIDE`]-th line, in one read. Run beside the parse (the hashes
-/// go to summary.json, the offsets to explain.idx), so it is off the
-/// critical path on many cores.
-fn hash_and_index(path: &Path) -> std::io::Result<(String, Vec<u64>)> {
-    let mut checkpoints = Checkpoints::default();
-    let sha = read_in_pieces(path, |b| checkpoints.feed(b))?;
-    Ok((sha, checkpoints.offsets))
-}
-
 /// The byte offsets of lines 1, 1 + [`LINE_STRIDE`], … of a file fed in
 /// pieces from its first byte (explain.idx's checkpoints).
 #[derive(Debug)]
@@ -714,5 +685,40 @@ mod tests {
             n < 2
         }));
         assert_eq!(n, 2);
+    }
+
+    /// A file hashed and indexed as its blocks are read gives the hash
+    /// and checkpoints of the whole file read at once, whatever the block
+    /// size: CRLF and CR line ends, a quoted field over two lines, and no
+    /// newline at the end.
+    #[test]
+    fn digested_while_read_as_in_one_read() {
+        let mut text = String::from("payment_id,order_id,account_id,paid_at,amount,currency,method,status\r\n");
+        for i in 0..3000 {
+            let end = if i % 7 == 0 { "\r" } else { "\r\n" };
+            let method = if i % 500 == 0 { "\"card\nsplit\"" } else { "card" };
+            text.push_str(&format!(
+                "P{i},O{i},A{},2024-01-0{}T10:00:00+08:00,{}.50,CNY,{method},succeeded{end}",
+                i % 13,
+                1 + i % 9,
+                i % 1000
+            ));
+        }
+        text.push_str("P-last,O1,A1,2024-01-02T10:00:00+08:00,1.00,CNY,card,succeeded");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("payments.csv");
+        std::fs::write(&path, &text).unwrap();
+        let mut whole = Checkpoints::default();
+        whole.feed(text.as_bytes());
+        assert!(whole.offsets.len() > 2, "{:?}", whole.offsets);
+        let sha = sha256_file(&path).unwrap();
+        let cal = Calendar::new(chrono_tz::Asia::Shanghai, Default::default());
+        for block in [64, 1000, 4096, BLOCK] {
+            let interners = Interners::default();
+            let loaded = read_table_digested::<Payments>(&path, &interners.ctx(&cal), block).unwrap();
+            assert_eq!(loaded.meta.sha256, sha, "block {block}");
+            assert_eq!(loaded.meta.line_offsets, whole.offsets, "block {block}");
+            assert_eq!(loaded.meta.rows_read, 3001, "block {block}");
+        }
     }
 }

@@ -54,6 +54,63 @@ fn open<T: Table>(path: &Path) -> Result<(File, u64), InputError> {
     Ok((file, total_bytes))
 }
 
+/// [`read_table`] that also fills in the file's SHA-256 and explain.idx's
+/// line checkpoints (its meta's `sha256` and `line_offsets`) from the same
+/// reads: each block is hashed as it is read, not read a second time on a
+/// thread of its own (docs/performance.md, log entry 65).
+pub(super) fn read_table_digested<T: Table>(
+    path: &Path,
+    ctx: &RowCtx<'_>,
+    block: usize,
+) -> Result<Loaded<T>, InputError> {
+    use sha2::Digest;
+    let (file, total_bytes) = open::<T>(path)?;
+    let mut reader = Digesting {
+        inner: file,
+        sha: sha2::Sha256::new(),
+        checkpoints: super::inputs::Checkpoints::default(),
+    };
+    let mut loaded = read_from(&mut reader, path, total_bytes, ctx, block, None, None)?;
+    loaded.meta.sha256 = crate::config::hex(&reader.sha.finalize());
+    loaded.meta.line_offsets = reader.checkpoints.offsets;
+    Ok(loaded)
+}
+
+/// A file that hashes and indexes the bytes read from it, as they are
+/// read ([`read_table_digested`]).
+struct Digesting<R> {
+    inner: R,
+    sha: sha2::Sha256,
+    checkpoints: super::inputs::Checkpoints,
+}
+
+/// Where [`read_from`] reads a table's bytes: any reader, or a file read
+/// through [`Digesting`]. (Not a `Read` wrapper: `read_to_end` would then
+/// zero each block before reading into it, 1 % of the CPU at 1M orders.)
+trait Source {
+    /// Reads up to `want` more bytes (`usize::MAX`: all the rest) onto the
+    /// end of `buf`; returns whether the source is exhausted.
+    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool>;
+}
+
+impl<R: Read> Source for R {
+    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+        let got = self.by_ref().take(want as u64).read_to_end(buf)?;
+        Ok(want == usize::MAX || got < want)
+    }
+}
+
+impl<R: Read> Source for &mut Digesting<R> {
+    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+        use sha2::Digest;
+        let before = buf.len();
+        let eof = self.inner.fill(buf, want)?;
+        self.sha.update(&buf[before..]);
+        self.checkpoints.feed(&buf[before..]);
+        Ok(eof)
+    }
+}
+
 /// [`read_table`] over any reader (several files as one stream,
 /// [`super::multi`]), named by `path`, `total_bytes` long.
 pub(super) fn read_from_reader<T: Table, R: Read + Send>(
@@ -135,7 +192,7 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
             Ok(cut) => cut,
             Err(want) => {
                 let before = buf.len();
-                eof = fill(&mut file, &mut buf, want).map_err(&unreadable)?;
+                eof = file.fill(&mut buf, want).map_err(&unreadable)?;
                 hash.update(&buf[before..]);
                 checkpoints.feed(&buf[before..]);
                 continue;
@@ -169,7 +226,7 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
             break;
         }
         let before = buf.len();
-        eof = fill(&mut file, &mut buf, block).map_err(&unreadable)?;
+        eof = file.fill(&mut buf, block).map_err(&unreadable)?;
         hash.update(&buf[before..]);
         checkpoints.feed(&buf[before..]);
     }
@@ -197,7 +254,7 @@ pub(crate) fn read_table_bytes<T: Table>(
     read_from(text, name, text.len() as u64, ctx, BLOCK, Some(lines), None)
 }
 
-fn read_from<T: Table, R: Read + Send>(
+fn read_from<T: Table, R: Source + Send>(
     mut file: R,
     path: &Path,
     total_bytes: u64,
@@ -240,7 +297,7 @@ fn read_from<T: Table, R: Read + Send>(
         let cut = match cut {
             Ok(cut) => cut,
             Err(want) => {
-                eof = fill(&mut file, &mut buf, want).map_err(&unreadable)?;
+                eof = file.fill(&mut buf, want).map_err(&unreadable)?;
                 continue;
             }
         };
@@ -264,7 +321,7 @@ fn read_from<T: Table, R: Read + Send>(
                         if eof {
                             Ok(true)
                         } else {
-                            fill(&mut file, &mut next, block)
+                            file.fill(&mut next, block)
                         }
                     },
                     || last.map_or(Ok(()), |(p, cut, end)| appender.append(p, cut, end)),
@@ -346,7 +403,7 @@ fn unreadable<T: Table>(path: &Path) -> impl Fn(std::io::Error) -> InputError + 
 
 /// [`read_header`] of `path` with its errors: unreadable, or empty (not
 /// even a header).
-fn header_of<T: Table, R: Read>(
+fn header_of<T: Table, R: Source>(
     file: &mut R,
     buf: &mut Vec<u8>,
     block: usize,
@@ -360,12 +417,12 @@ fn header_of<T: Table, R: Read>(
     })
 }
 
-fn read_header<R: Read>(
+fn read_header<R: Source>(
     file: &mut R,
     buf: &mut Vec<u8>,
     block: usize,
 ) -> Result<(csv::ByteRecord, usize, bool), Option<std::io::Error>> {
-    let mut eof = fill(file, buf, block)?;
+    let mut eof = file.fill(buf, block)?;
     if buf.is_empty() {
         return Err(None);
     }
@@ -384,15 +441,8 @@ fn read_header<R: Read>(
         if eof {
             return Err(None);
         }
-        eof = fill(file, buf, block)?;
+        eof = file.fill(buf, block)?;
     }
-}
-
-/// Reads up to `want` more bytes (`usize::MAX`: all the rest) onto the end
-/// of `buf`; returns whether the file is exhausted.
-fn fill<R: Read>(file: &mut R, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
-    let got = file.by_ref().take(want as u64).read_to_end(buf)?;
-    Ok(want == usize::MAX || got < want)
 }
 
 fn normalise_header(field: &[u8]) -> String {
