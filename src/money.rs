@@ -314,6 +314,13 @@ pub fn write_amount(buf: &mut Vec<u8>, v: Decimal, dp: u32, rounding: Rounding) 
 /// Writes `v / 10^scale` with exactly `dp` decimals, rounding once with
 /// the policy's rounding when `dp < scale`. `-0.00` is never written.
 pub fn write_scaled(buf: &mut Vec<u8>, v: i128, scale: u32, dp: u32, rounding: Rounding) {
+    // Zero, more than half the bill's amounts (no refunds that month):
+    // `0`, then the point and `dp` zeros, without a division.
+    if v == 0 && dp <= 18 {
+        const ZERO: &[u8; 20] = b"0.000000000000000000";
+        buf.extend_from_slice(&ZERO[..if dp == 0 { 1 } else { 2 + dp as usize }]);
+        return;
+    }
     // The common case in 64-bit arithmetic: 128-bit division is slow.
     if let Ok(narrow) = i64::try_from(v) {
         if scale <= 18 && dp <= 18 && write_scaled_narrow(buf, narrow, scale, dp, rounding) {
@@ -805,6 +812,17 @@ mod tests {
         assert_eq!(format(d("123456789.123456"), 3, Rounding::HalfUp), "123456789.123");
         assert_eq!(format(d("-12.3"), 3, Rounding::HalfUp), "-12.300");
         assert_eq!(format_exact(d("10.00500")), "10.00500");
+        // Zero, at any scale, as `0` and `dp` decimals.
+        for (scale, dp, want) in [
+            (0, 0, "0"),
+            (6, 2, "0.00"),
+            (2, 3, "0.000"),
+            (6, 18, "0.000000000000000000"),
+        ] {
+            let mut b = Vec::new();
+            write_scaled(&mut b, 0, scale, dp, Rounding::HalfEven);
+            assert_eq!(String::from_utf8(b).unwrap(), want);
+        }
     }
 
     /// The writer of report amounts (digit pairs, the fraction written
