@@ -65,11 +65,7 @@ pub(super) fn read_table_digested<T: Table>(
 ) -> Result<Loaded<T>, InputError> {
     use sha2::Digest;
     let (file, total_bytes) = open::<T>(path)?;
-    let mut reader = Digesting {
-        inner: file,
-        sha: sha2::Sha256::new(),
-        checkpoints: super::inputs::Checkpoints::default(),
-    };
+    let mut reader = Digesting::new(file);
     let mut loaded = read_from(&mut reader, path, total_bytes, ctx, block, None, None)?;
     loaded.meta.sha256 = crate::config::hex(&reader.sha.finalize());
     loaded.meta.line_offsets = reader.checkpoints.offsets;
@@ -77,11 +73,22 @@ pub(super) fn read_table_digested<T: Table>(
 }
 
 /// A file that hashes and indexes the bytes read from it, as they are
-/// read ([`read_table_digested`]).
+/// read ([`read_table_digested`], [`read_blocks`]).
 struct Digesting<R> {
     inner: R,
     sha: sha2::Sha256,
     checkpoints: super::inputs::Checkpoints,
+}
+
+impl<R> Digesting<R> {
+    fn new(inner: R) -> Self {
+        use sha2::Digest;
+        Digesting {
+            inner,
+            sha: sha2::Sha256::new(),
+            checkpoints: super::inputs::Checkpoints::default(),
+        }
+    }
 }
 
 /// Where [`read_from`] reads a table's bytes: any reader, or a file read
@@ -173,14 +180,12 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
     mut each: impl FnMut(Loaded<T>, super::Interners) -> Result<(), E>,
 ) -> Result<(InputMeta, String), E> {
     use sha2::Digest;
-    let (mut file, total_bytes) = open::<T>(path)?;
+    let (file, total_bytes) = open::<T>(path)?;
+    let mut reader = Digesting::new(file);
+    let mut file = &mut reader;
     let unreadable = unreadable::<T>(path);
     let mut buf: Vec<u8> = Vec::new();
     let (_, header_len, mut eof) = header_of::<T, _>(&mut file, &mut buf, block, path)?;
-    let mut hash = sha2::Sha256::new();
-    let mut checkpoints = super::inputs::Checkpoints::default();
-    hash.update(&buf);
-    checkpoints.feed(&buf);
     let header: Vec<u8> = buf[..header_len].to_vec();
     let header_lines = count_line_breaks(&header, buf.get(header_len).copied());
     buf.drain(..header_len);
@@ -191,10 +196,7 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
         let cut = match cut_or_more(&buf, eof, block).1 {
             Ok(cut) => cut,
             Err(want) => {
-                let before = buf.len();
                 eof = file.fill(&mut buf, want).map_err(&unreadable)?;
-                hash.update(&buf[before..]);
-                checkpoints.feed(&buf[before..]);
                 continue;
             }
         };
@@ -225,10 +227,7 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
         if buf.is_empty() && eof {
             break;
         }
-        let before = buf.len();
         eof = file.fill(&mut buf, block).map_err(&unreadable)?;
-        hash.update(&buf[before..]);
-        checkpoints.feed(&buf[before..]);
     }
     let mut meta = meta.unwrap_or_default();
     meta.name = path
@@ -237,8 +236,8 @@ pub(crate) fn read_blocks<T: Table, E: From<InputError>>(
         .unwrap_or_else(|| T::FILE.to_string());
     meta.path = path.to_path_buf();
     meta.bytes = total_bytes;
-    meta.line_offsets = checkpoints.offsets;
-    Ok((meta, crate::config::hex(&hash.finalize())))
+    meta.line_offsets = reader.checkpoints.offsets;
+    Ok((meta, crate::config::hex(&reader.sha.finalize())))
 }
 
 /// [`read_table`] over text in memory (a mapping's canonical rows,
