@@ -779,3 +779,67 @@ billing_cycle = "absent"
         "{stdout}"
     );
 }
+
+/// A mapping that only renames headers reads the export itself, hashing it
+/// as it is read: summary.json holds each file's own SHA-256 (as a hash
+/// of the whole file), `verify` checks it, and the reports are those of
+/// the canonical run.
+#[test]
+fn a_rename_only_mapping_hashes_the_exports_it_reads() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("data");
+    let mut mapping = String::from("version = 1\ndescription = \"our own columns\"\n");
+    for input in ["orders", "payments", "unsubscriptions"] {
+        let text = std::fs::read_to_string(data.join(format!("{input}.csv"))).unwrap();
+        let header = text.lines().next().unwrap();
+        mapping += &format!(
+            "[sources.{input}]\nfiles = [\"{input}.csv\"]\n[{input}]\nsource = \"{input}\"\n[{input}.columns]\n"
+        );
+        for column in header.split(',') {
+            mapping += &format!("{column} = \"{column}\"\n");
+        }
+    }
+    let file = dir.path().join("identity.toml");
+    std::fs::write(&file, mapping).unwrap();
+    let (mapped, canonical) = (dir.path().join("mapped"), dir.path().join("canonical"));
+    let policy = data.join("policy.toml");
+    for (out, with_mapping) in [(&mapped, true), (&canonical, false)] {
+        let mut args: Vec<&Path> = vec![
+            Path::new("run"),
+            Path::new("--data"),
+            &data,
+            Path::new("--policy"),
+            &policy,
+        ];
+        if with_mapping {
+            args.extend([Path::new("--mapping"), file.as_path()]);
+        }
+        args.extend([Path::new("--out"), out.as_path()]);
+        let o = Command::new(BIN).current_dir(repo()).args(&args).output().unwrap();
+        assert!(
+            o.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let summary: serde_json::Value = serde_json::from_str(&report(&mapped, "summary.json")).unwrap();
+    for (k, input) in ["orders", "payments", "unsubscriptions"].iter().enumerate() {
+        let bytes = std::fs::read(data.join(format!("{input}.csv"))).unwrap();
+        let want: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(summary["inputs"][k]["sha256"], want.as_str(), "{input}");
+    }
+    let v = refund_recon(&["verify"], &[&mapped]);
+    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+    for name in [
+        "discrepancies.csv",
+        "refunds.csv",
+        "monthly_bill.csv",
+        "quota_usage.csv",
+    ] {
+        assert_eq!(report(&mapped, name), report(&canonical, name), "{name}");
+    }
+}

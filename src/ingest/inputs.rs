@@ -173,6 +173,7 @@ impl Part<'_> {
             Part::Text { text, name, lines } => {
                 let mut l = read_table_bytes::<T>(text, name, ctx, lines)?;
                 l.meta.sha256 = crate::config::hex(&Sha256::digest(text));
+                l.meta.path = PathBuf::new();
                 Ok(l)
             }
             Part::File { path, names } => read_table_named::<T>(path, ctx, names),
@@ -227,11 +228,11 @@ impl Inputs {
         // 35). An error of orders.csv still comes before one of payments.csv.
         // Each file is hashed and indexed as it is read.
         let (o, (p, u)) = rayon::join(
-            || read_table_digested::<Orders>(&paths.orders, &ctx, BLOCK),
+            || read_table_digested::<Orders>(&paths.orders, &ctx, BLOCK, None),
             || {
                 rayon::join(
-                    || read_table_digested::<Payments>(&paths.payments, &ctx, BLOCK),
-                    || read_table_digested::<Unsubscriptions>(&paths.unsubscriptions, &ctx, BLOCK),
+                    || read_table_digested::<Payments>(&paths.payments, &ctx, BLOCK, None),
+                    || read_table_digested::<Unsubscriptions>(&paths.unsubscriptions, &ctx, BLOCK, None),
                 )
             },
         );
@@ -338,17 +339,7 @@ impl Inputs {
         cal: &Calendar,
         absent_unsub_columns: &[&str],
     ) -> Result<Inputs, InputError> {
-        // Files are hashed on their own threads while they are parsed.
-        let hashes: Vec<Option<std::thread::JoinHandle<std::io::Result<String>>>> = parts
-            .iter()
-            .map(|p| match p {
-                Part::File { path, .. } => {
-                    let p = path.to_path_buf();
-                    Some(std::thread::spawn(move || sha256_file(&p)))
-                }
-                Part::Text { .. } => None,
-            })
-            .collect();
+        // A source file is hashed as it is read; canonical text after.
         let interners = Interners::default();
         let mut ctx = interners.ctx(cal);
         for name in absent_unsub_columns {
@@ -360,23 +351,11 @@ impl Inputs {
         let o = op.read::<Orders>(&ctx)?;
         let p = pp.read::<Payments>(&ctx)?;
         let u = up.read::<Unsubscriptions>(&ctx)?;
-        let mut metas = Metas {
+        let metas = Metas {
             orders: o.meta,
             payments: p.meta,
             unsubs: u.meta,
         };
-        for (meta, hash) in metas.iter_mut().zip(hashes) {
-            match hash {
-                Some(h) => {
-                    meta.sha256 = h.join().expect("hash thread").map_err(|e| InputError::Unreadable {
-                        path: meta.path.display().to_string(),
-                        flag: "mapping",
-                        reason: e.to_string(),
-                    })?
-                }
-                None => meta.path = PathBuf::new(),
-            }
-        }
         Ok(Inputs::assemble(
             (o.table, p.table, u.table),
             metas,
@@ -715,7 +694,7 @@ mod tests {
         let cal = Calendar::new(chrono_tz::Asia::Shanghai, Default::default());
         for block in [64, 1000, 4096, BLOCK] {
             let interners = Interners::default();
-            let loaded = read_table_digested::<Payments>(&path, &interners.ctx(&cal), block).unwrap();
+            let loaded = read_table_digested::<Payments>(&path, &interners.ctx(&cal), block, None).unwrap();
             assert_eq!(loaded.meta.sha256, sha, "block {block}");
             assert_eq!(loaded.meta.line_offsets, whole.offsets, "block {block}");
             assert_eq!(loaded.meta.rows_read, 3001, "block {block}");

@@ -58,15 +58,17 @@ fn open<T: Table>(path: &Path) -> Result<(File, u64), InputError> {
 /// line checkpoints (its meta's `sha256` and `line_offsets`) from the same
 /// reads: each block is hashed as it is read, not read a second time on a
 /// thread of its own (docs/performance.md, log entry 65).
+/// `names`: the header names a mapping gives our columns, if any.
 pub(super) fn read_table_digested<T: Table>(
     path: &Path,
     ctx: &RowCtx<'_>,
     block: usize,
+    names: Option<&HeaderNames>,
 ) -> Result<Loaded<T>, InputError> {
     use sha2::Digest;
     let (file, total_bytes) = open::<T>(path)?;
     let mut reader = Digesting::new(file);
-    let mut loaded = read_from(&mut reader, path, total_bytes, ctx, block, None, None)?;
+    let mut loaded = read_from(&mut reader, path, total_bytes, ctx, block, None, names)?;
     loaded.meta.sha256 = crate::config::hex(&reader.sha.finalize());
     loaded.meta.line_offsets = reader.checkpoints.offsets;
     Ok(loaded)
@@ -130,14 +132,17 @@ pub(super) fn read_from_reader<T: Table, R: Read + Send>(
 }
 
 /// [`read_table`] with the header names a mapping gives our columns (a
-/// mapping that only renames headers reads the export directly).
+/// mapping that only renames headers reads the export directly), hashed
+/// as it is read ([`read_table_digested`]). No line checkpoints: a
+/// mapping's inputs have none (as when the file was hashed apart).
 pub(crate) fn read_table_named<T: Table>(
     path: &Path,
     ctx: &RowCtx<'_>,
     names: &HeaderNames,
 ) -> Result<Loaded<T>, InputError> {
-    let (file, total_bytes) = open::<T>(path)?;
-    read_from(file, path, total_bytes, ctx, BLOCK, None, Some(names))
+    let mut loaded = read_table_digested::<T>(path, ctx, BLOCK, Some(names))?;
+    loaded.meta.line_offsets = Vec::new();
+    Ok(loaded)
 }
 
 /// What [`read_table_named`] would say of the file (its name, path, size
