@@ -267,10 +267,11 @@ const MEMO_SLOTS: usize = 512;
 /// a growing map.
 #[derive(Debug, Default)]
 pub struct Memo {
-    last: String,
-    last_code: Option<u32>,
+    /// The slot of the last value asked for (it stays there until the
+    /// next value is asked for): compared in place, not copied per row.
+    last: Option<usize>,
     /// `(hash, local code, text)`, indexed by the hash's low bits; empty
-    /// until the first miss of `last`.
+    /// until the first value.
     slots: Vec<(u64, u32, Key)>,
     /// The chunk's values by local code: `(hash, text)` (a value evicted
     /// from `slots` and seen again gets a second code; both resolve alike).
@@ -278,17 +279,27 @@ pub struct Memo {
 }
 
 impl Memo {
+    /// Room for a chunk of `rows` rows: as many values at most (an
+    /// account column's are nearly all new to the chunk).
+    pub fn reserve(&mut self, rows: usize) {
+        self.local.reserve(rows);
+    }
+
     /// The chunk-local code of `s`.
     #[inline]
     pub fn code(&mut self, s: &str) -> u32 {
-        if let Some(c) = self.last_code.filter(|_| self.last == s) {
-            return c;
+        if let Some(last) = self.last {
+            let (_, code, key) = &self.slots[last];
+            if key.as_str() == s {
+                return *code;
+            }
         }
         let h = hash(s);
         if self.slots.is_empty() {
             self.slots = vec![(0, u32::MAX, Key::new("")); MEMO_SLOTS];
         }
-        let slot = &mut self.slots[h as usize & (MEMO_SLOTS - 1)];
+        let at = h as usize & (MEMO_SLOTS - 1);
+        let slot = &mut self.slots[at];
         let code = if slot.1 != u32::MAX && slot.0 == h && slot.2.as_str() == s {
             slot.1
         } else {
@@ -298,9 +309,7 @@ impl Memo {
             *slot = (h, c, key);
             c
         };
-        self.last.clear();
-        self.last.push_str(s);
-        self.last_code = Some(code);
+        self.last = Some(at);
         code
     }
 
@@ -314,8 +323,21 @@ impl Memo {
             return;
         }
         let shard_of = |h: u64| ((h >> 40) & ((1 << SHARD_BITS) - 1)) as usize;
-        let mut by_shard: Vec<u32> = (0..local.len() as u32).collect();
-        by_shard.sort_unstable_by_key(|&k| shard_of(local[k as usize].0));
+        // The local values grouped by shard: a counting sort (one pass to
+        // count, one to place), not a comparison sort of the chunk's values.
+        let mut starts = [0u32; (1 << SHARD_BITS) + 1];
+        for (h, _) in &local {
+            starts[shard_of(*h) + 1] += 1;
+        }
+        for k in 1..starts.len() {
+            starts[k] += starts[k - 1];
+        }
+        let mut by_shard: Vec<u32> = vec![0; local.len()];
+        for (k, (h, _)) in local.iter().enumerate() {
+            let at = &mut starts[shard_of(*h)];
+            by_shard[*at as usize] = k as u32;
+            *at += 1;
+        }
         let mut global = vec![0u32; local.len()];
         for group in by_shard.chunk_by(|&a, &b| shard_of(local[a as usize].0) == shard_of(local[b as usize].0)) {
             let shard = shard_of(local[group[0] as usize].0);

@@ -194,7 +194,8 @@ impl Column for CodeCol {
     type State = Memo;
     const INTERNED: bool = true;
 
-    fn with_capacity(rows: usize, _: &mut Memo) -> Self {
+    fn with_capacity(rows: usize, memo: &mut Memo) -> Self {
+        memo.reserve(rows);
         CodeCol::with_capacity(rows)
     }
 
