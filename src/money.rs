@@ -280,13 +280,19 @@ impl MinorUnits {
         MinorUnits { overrides }
     }
 
+    /// Asked once per amount written: the letters are matched as bytes
+    /// (no UTF-8 check, no string comparisons), the overrides only looked
+    /// up when the policy has some.
+    #[inline]
     pub fn of(&self, c: Currency) -> u32 {
-        if let Some(d) = self.overrides.get(&c) {
-            return *d;
+        if !self.overrides.is_empty() {
+            if let Some(d) = self.overrides.get(&c) {
+                return *d;
+            }
         }
-        match c.as_str() {
-            "JPY" | "KRW" | "VND" | "CLP" | "ISK" => 0,
-            "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
+        match &c.bytes() {
+            b"JPY" | b"KRW" | b"VND" | b"CLP" | b"ISK" => 0,
+            b"BHD" | b"KWD" | b"OMR" | b"JOD" | b"TND" | b"IQD" | b"LYD" => 3,
             _ => 2,
         }
     }
