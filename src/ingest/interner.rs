@@ -382,6 +382,36 @@ mod tests {
         assert_eq!(dict.rank("kiwi"), None);
     }
 
+    /// Within a chunk: a value repeated on the next row, and a value whose
+    /// memo slot another value took in between (same slot, other text),
+    /// each resolve to the one code their text has; the other value to
+    /// its own.
+    #[test]
+    fn a_memo_gives_repeats_and_evicted_values_their_one_code() {
+        let slot = |s: &str| hash(s) as usize & (MEMO_SLOTS - 1);
+        let rival = (0..)
+            .map(|i| format!("B{i:07}"))
+            .find(|s| slot(s) == slot("A0000001"))
+            .expect("some id shares the slot");
+        let rows = [
+            "A0000001",
+            "A0000001",
+            rival.as_str(),
+            "A0000001",
+            "A0000001",
+            "C0000002",
+        ];
+        let interner = Interner::default();
+        let mut memo = Memo::default();
+        let mut codes: Vec<u32> = rows.iter().map(|s| memo.code(s)).collect();
+        memo.resolve(&mut codes, &interner);
+        assert_eq!([codes[1], codes[3], codes[4]], [codes[0]; 3]);
+        assert_ne!(codes[2], codes[0]);
+        assert_ne!(codes[5], codes[0]);
+        assert_eq!(interner.code("A0000001"), codes[0]);
+        assert_eq!(interner.code(&rival), codes[2]);
+    }
+
     /// Through chunk memos and batched lookups, past many doublings of
     /// every shard's table and with long (heap) keys among short ones:
     /// equal text gets one code, different text different codes, and the
