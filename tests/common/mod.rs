@@ -180,6 +180,30 @@ pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
+/// Asserts that two report folders hold the same results: discrepancies,
+/// refunds, bill and quota usage, byte for byte (`a` and `b` name the two
+/// runs in the message, which shows the first line that differs).
+pub fn assert_same_results(a: &Path, b: &Path) {
+    for name in [
+        "discrepancies.csv",
+        "refunds.csv",
+        "monthly_bill.csv",
+        "quota_usage.csv",
+    ] {
+        let read = |dir: &Path| {
+            std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
+        };
+        let (x, y) = (read(a), read(b));
+        let first = x.lines().zip(y.lines()).find(|(p, q)| p != q);
+        assert!(
+            x == y,
+            "{name} differs between {} and {}; first difference: {first:?}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
 /// Asserts the exit code, showing the output on failure.
 pub fn expect_code(o: &Output, want: i32) {
     assert_eq!(code(o), want, "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
