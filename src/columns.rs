@@ -95,10 +95,9 @@ impl StrCol {
 
     /// The rows at `rows`, in that order (a gather of the string views; long
     /// strings keep sharing their buffers).
-    pub fn gather(&self, rows: &[u32]) -> StrCol {
-        let idx = IdxCa::from_vec(PlSmallStr::EMPTY, rows.iter().map(|&r| r as IdxSize).collect());
+    pub fn gather(&self, rows: &RowOrder) -> StrCol {
         let mut out = StrCol {
-            ca: self.ca.take(&idx).expect("gather rows are within the column"),
+            ca: self.ca.take(&rows.idx).expect("gather rows are within the column"),
         };
         out.rechunk();
         out
@@ -225,10 +224,36 @@ mod tests {
         assert_eq!(v.get(2), "z");
         let kept = col.filter(&[true, false, true]);
         assert_eq!(kept.view().get(1), "z");
-        let moved = col.gather(&[2, 0, 1]);
+        let moved = col.gather(&RowOrder::new(vec![2, 0, 1]));
         let v = moved.view();
         assert_eq!((v.get(0), v.get(1)), ("z", "x"));
         assert_eq!(v.get(2), "a rather long string beyond twelve bytes");
+    }
+}
+
+/// A new order of a table's rows: row `k` becomes the old row `rows()[k]`.
+/// Held as polars' index column, which every text column's gather takes
+/// as it is: one list of the order for all of a table's columns, not a
+/// copy per text column (eight text columns in the three exports, 40–44
+/// MB each at 10M orders; docs/performance.md, log entry 73).
+pub struct RowOrder {
+    idx: IdxCa,
+}
+
+impl RowOrder {
+    /// The order `rows` (each below the table's length).
+    pub fn new(rows: Vec<u32>) -> RowOrder {
+        // polars' row indices are u32 (its `bigidx` feature is off), so the
+        // list becomes the index column without a copy.
+        let rows: Vec<IdxSize> = rows;
+        RowOrder {
+            idx: IdxCa::from_vec(PlSmallStr::EMPTY, rows),
+        }
+    }
+
+    /// The old row of each new row.
+    pub fn rows(&self) -> &[u32] {
+        self.idx.cont_slice().expect("an order is one chunk without nulls")
     }
 }
 

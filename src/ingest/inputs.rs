@@ -38,7 +38,7 @@ fn gather_rows<T: Table>(table: &mut T, rows: Option<Vec<u32>>, name: &'static s
     let _s = crate::trace::span(name);
     if let Some(rows) = rows {
         let _s = crate::trace::span("    gather");
-        table.gather(&rows);
+        table.gather(&crate::columns::RowOrder::new(rows));
     }
 }
 

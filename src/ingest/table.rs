@@ -22,7 +22,7 @@
 //! column is the one rejected) and returning the row's values; the compiler
 //! checks that the returned `ParsedRow` has every column.
 
-use crate::columns::{gather, retain, CodeCol, Lines, OptTimes, StrCol, StrColBuilder, StrView};
+use crate::columns::{gather, retain, CodeCol, Lines, OptTimes, RowOrder, StrCol, StrColBuilder, StrView};
 use crate::time::Micros;
 
 use super::interner::{Interner, Memo};
@@ -58,8 +58,8 @@ pub trait Table: Sized + Send {
     /// Keeps the rows where `keep` is true (after `finish`).
     fn retain(&mut self, keep: &[bool]);
     /// Reorders the rows (after `finish`): row `k` becomes the old row
-    /// `rows[k]`; `rows` is a permutation.
-    fn gather(&mut self, rows: &[u32]);
+    /// `rows.rows()[k]`; the order is a permutation.
+    fn gather(&mut self, rows: &RowOrder);
     /// Physical line of each row.
     fn lines(&self) -> &Lines;
     fn lines_mut(&mut self) -> &mut Lines;
@@ -111,8 +111,8 @@ pub trait Column: Default + std::fmt::Debug + Send {
     fn finish(&mut self) {}
     /// Keeps the rows where `keep` is true.
     fn retain(&mut self, keep: &[bool]);
-    /// Row `k` becomes the old row `rows[k]` (finished columns).
-    fn gather(&mut self, rows: &[u32]);
+    /// Row `k` becomes the old row `rows.rows()[k]` (finished columns).
+    fn gather(&mut self, rows: &RowOrder);
 }
 
 /// Parsed values, one per row.
@@ -141,8 +141,8 @@ impl<T: std::fmt::Debug + Copy + Send + Sync> Column for Vec<T> {
         retain(self, keep);
     }
 
-    fn gather(&mut self, rows: &[u32]) {
-        *self = gather(self, rows);
+    fn gather(&mut self, rows: &RowOrder) {
+        *self = gather(self, rows.rows());
     }
 }
 
@@ -182,7 +182,7 @@ impl Column for StrCol {
         *self = self.filter(keep);
     }
 
-    fn gather(&mut self, rows: &[u32]) {
+    fn gather(&mut self, rows: &RowOrder) {
         *self = StrCol::gather(self, rows);
     }
 }
@@ -221,8 +221,8 @@ impl Column for CodeCol {
         retain(&mut self.codes, keep);
     }
 
-    fn gather(&mut self, rows: &[u32]) {
-        self.codes = gather(&self.codes, rows);
+    fn gather(&mut self, rows: &RowOrder) {
+        self.codes = gather(&self.codes, rows.rows());
     }
 }
 
@@ -252,8 +252,8 @@ impl Column for OptTimes {
         retain(&mut self.at, keep);
     }
 
-    fn gather(&mut self, rows: &[u32]) {
-        self.at = gather(&self.at, rows);
+    fn gather(&mut self, rows: &RowOrder) {
+        self.at = gather(&self.at, rows.rows());
     }
 }
 
@@ -447,11 +447,11 @@ macro_rules! declare_table {
             /// Every column at once: a text column's gather (polars'
             /// `take`) runs on one thread, and each column's is bound by
             /// memory more than by CPU (docs/performance.md, log entry 33).
-            fn gather(&mut self, rows: &[u32]) {
+            fn gather(&mut self, rows: &$crate::columns::RowOrder) {
                 let $name { $($col,)+ line, .. } = self;
                 rayon::scope(|s| {
                     $(s.spawn(move |_| $crate::ingest::table::Column::gather($col, rows));)+
-                    s.spawn(move |_| *line = line.gather(rows));
+                    s.spawn(move |_| *line = line.gather(rows.rows()));
                 });
             }
 
@@ -540,7 +540,7 @@ mod tests {
         a.append(b);
         a.finish();
         a.retain(&[true, false, true]);
-        a.gather(&[1, 0]);
+        a.gather(&crate::columns::RowOrder::new(vec![1, 0]));
 
         let (dict, remap) = interners.accounts.finish();
         a.account_id.finish(&dict, |c| remap.rank(c));

@@ -325,14 +325,16 @@ impl BillDigest {
         if e.is_zero() && d.is_zero() {
             return Ok(());
         }
-        if !self.months.contains_key(c.currency) {
-            self.months.insert(c.currency.to_string(), BTreeMap::new());
-        }
-        let per = self.months.get_mut(c.currency).ok_or("lost a currency")?;
-        if !per.contains_key(c.month) {
-            per.insert(c.month.to_string(), (Decimal::ZERO, Decimal::ZERO));
-        }
-        let m = per.get_mut(c.month).ok_or("lost a month")?;
+        // One lookup per map for a month and currency seen before (nearly
+        // every row): the key is copied into a String only when new.
+        let per = match self.months.get_mut(c.currency) {
+            Some(per) => per,
+            None => self.months.entry(c.currency.to_string()).or_default(),
+        };
+        let m = match per.get_mut(c.month) {
+            Some(m) => m,
+            None => per.entry(c.month.to_string()).or_insert((Decimal::ZERO, Decimal::ZERO)),
+        };
         m.0 = add(m.0, e, NAME).map_err(over)?;
         m.1 = add(m.1, d, NAME).map_err(over)?;
         Ok(())
