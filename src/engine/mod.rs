@@ -373,26 +373,27 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
     let mut original: Vec<Option<RowIndex>> = vec![None; o.len()];
     // Each task owns a range of orders and reads the payments for them, in
     // payment order: no sharing, and the result is the sequential one. The
-    // payments are first bucketed by their order's range (a counting sort,
-    // stable), so each task reads only its own.
+    // payments are first bucketed by their order's range, so each task
+    // reads only its own: each piece of the payments lists its rows per
+    // task (the pieces in parallel; it was one pass on one core,
+    // docs/performance.md, log entry 74), and a task reads its lists
+    // piece after piece, which is payment order.
     let span = (o.len() / (rayon::current_num_threads() * 4)).max(1 << 16);
     let tasks = o.len().div_ceil(span);
-    let mut start = vec![0usize; tasks + 1];
-    for oi in order_of_payment.iter().flatten() {
-        start[oi.get() / span + 1] += 1;
-    }
-    for t in 0..tasks {
-        start[t + 1] += start[t];
-    }
-    let mut next = start.clone();
-    let mut bucketed = vec![0u32; start[tasks]];
-    for (i, oi) in order_of_payment.iter().enumerate() {
-        if let Some(oi) = oi {
-            let t = oi.get() / span;
-            bucketed[next[t]] = i as u32;
-            next[t] += 1;
-        }
-    }
+    let piece = (p.len() / (rayon::current_num_threads() * 4)).max(1 << 16);
+    let bucketed: Vec<Vec<Vec<u32>>> = order_of_payment
+        .par_chunks(piece)
+        .enumerate()
+        .map(|(k, links)| {
+            let mut lists = vec![Vec::new(); tasks];
+            for (i, oi) in (k * piece..).zip(links) {
+                if let Some(oi) = oi {
+                    lists[oi.get() / span].push(i as u32);
+                }
+            }
+            lists
+        })
+        .collect();
     // Each task adds up its orders' cash_paid as Decimals, then stores
     // them in 9 bytes each (log entry 53).
     let wide: Vec<_> = cash_paid
@@ -403,7 +404,7 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
         .map(|(k, ((stored, has_rows), original))| {
             let lo = k * span;
             let mut cash_paid = vec![Decimal::ZERO; stored.len()];
-            for &i in &bucketed[start[k]..start[k + 1]] {
+            for &i in bucketed.iter().flat_map(|lists| &lists[k]) {
                 let i = i as usize;
                 let Some(oi) = order_of_payment[i].map(RowIndex::get) else {
                     continue;
