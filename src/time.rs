@@ -930,9 +930,9 @@ mod tests {
     /// The timestamp writer (its four-digit years filled into one array,
     /// log entry 75) gives chrono's text at any instant from 1970 to 9999
     /// in zones east and west of UTC, with offsets of whole, half and
-    /// three-quarter hours and DST (before 1970 some zones' offsets carry
-    /// seconds, written to the minute by design); and expanded years as
-    /// before.
+    /// three-quarter hours and DST (earlier, some of these zones had
+    /// offsets with seconds, which are written to the minute by design);
+    /// and expanded years as before.
     #[test]
     fn written_timestamps_match_chrono_at_any_instant() {
         use proptest::prelude::*;
