@@ -234,8 +234,8 @@ mod tests {
 /// A new order of a table's rows: row `k` becomes the old row `rows()[k]`.
 /// Held as polars' index column, which every text column's gather takes
 /// as it is: one list of the order for all of a table's columns, not a
-/// copy per text column (eight text columns in the three exports, 40–44
-/// MB each at 10M orders; docs/performance.md, log entry 73).
+/// copy per text column (eight text columns in the three exports, 200 MB
+/// of copies at 10M orders; docs/performance.md, log entry 73).
 pub struct RowOrder {
     idx: IdxCa,
 }
