@@ -374,26 +374,11 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
     // Each task owns a range of orders and reads the payments for them, in
     // payment order: no sharing, and the result is the sequential one. The
     // payments are first bucketed by their order's range, so each task
-    // reads only its own: each piece of the payments lists its rows per
-    // task (the pieces in parallel; it was one pass on one core,
-    // docs/performance.md, log entry 74), and a task reads its lists
-    // piece after piece, which is payment order.
+    // reads only its own ([`payments_by_task`]).
     let span = (o.len() / (rayon::current_num_threads() * 4)).max(1 << 16);
     let tasks = o.len().div_ceil(span);
     let piece = (p.len() / (rayon::current_num_threads() * 4)).max(1 << 16);
-    let bucketed: Vec<Vec<Vec<u32>>> = order_of_payment
-        .par_chunks(piece)
-        .enumerate()
-        .map(|(k, links)| {
-            let mut lists = vec![Vec::new(); tasks];
-            for (i, oi) in (k * piece..).zip(links) {
-                if let Some(oi) = oi {
-                    lists[oi.get() / span].push(i as u32);
-                }
-            }
-            lists
-        })
-        .collect();
+    let bucketed = payments_by_task(order_of_payment, span, tasks, piece);
     // Each task adds up its orders' cash_paid as Decimals, then stores
     // them in 9 bytes each (log entry 53).
     let wide: Vec<_> = cash_paid
@@ -432,6 +417,32 @@ fn payment_aggregates(inputs: &Inputs, order_of_payment: &[Option<RowIndex>]) ->
         original,
         checks,
     }
+}
+
+/// The payments whose order is in each task's range of `span` orders:
+/// for each piece of `piece` payments, its rows per task (the pieces in
+/// parallel; it was one pass on one core, docs/performance.md, log entry
+/// 74). Task `k`'s payments in payment order are the pieces' lists `k`
+/// one after another.
+fn payments_by_task(
+    order_of_payment: &[Option<RowIndex>],
+    span: usize,
+    tasks: usize,
+    piece: usize,
+) -> Vec<Vec<Vec<u32>>> {
+    order_of_payment
+        .par_chunks(piece)
+        .enumerate()
+        .map(|(k, links)| {
+            let mut lists = vec![Vec::new(); tasks];
+            for (i, oi) in (k * piece..).zip(links) {
+                if let Some(oi) = oi {
+                    lists[oi.get() / span].push(i as u32);
+                }
+            }
+            lists
+        })
+        .collect()
 }
 
 /// R1's findings on payments (the rows that do not belong) and orders.
@@ -750,6 +761,27 @@ fn batches(inputs: &Inputs, outcomes: &mut [Outcome], env: &Env<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each task's payments, read piece after piece, are the payments of
+    /// its orders in payment order, however the payments are cut into
+    /// pieces (the sequential bucketing's answer).
+    #[test]
+    fn payments_by_task_keep_payment_order_across_pieces() {
+        let (span, tasks) = (4, 5);
+        let links: Vec<Option<RowIndex>> = (0..97usize)
+            .map(|i| (i % 7 != 3).then(|| RowIndex::new((i * 13 + i / 5) % 20)))
+            .collect();
+        for piece in [1, 3, 10, 97, 200] {
+            let got = payments_by_task(&links, span, tasks, piece);
+            for t in 0..tasks {
+                let read: Vec<u32> = got.iter().flat_map(|lists| lists[t].iter().copied()).collect();
+                let want: Vec<u32> = (0..links.len() as u32)
+                    .filter(|&i| links[i as usize].is_some_and(|oi| oi.get() / span == t))
+                    .collect();
+                assert_eq!(read, want, "piece {piece}, task {t}");
+            }
+        }
+    }
 
     /// R10 account by account (the orders in account order, as ingest
     /// leaves them) finds what R10 over all outcomes against every order
