@@ -936,13 +936,12 @@ mod tests {
     #[test]
     fn written_timestamps_match_chrono_at_any_instant() {
         use proptest::prelude::*;
-        let zones = [
-            chrono_tz::Asia::Shanghai,
-            chrono_tz::America::New_York,
-            chrono_tz::Asia::Kathmandu,
-            chrono_tz::America::St_Johns,
-            chrono_tz::UTC,
-        ];
+        // The zones of the test above, and offsets of three quarters and
+        // of a half hour west of UTC.
+        let zones: Vec<chrono_tz::Tz> = ZONES
+            .into_iter()
+            .chain([chrono_tz::Asia::Kathmandu, chrono_tz::America::St_Johns])
+            .collect();
         // 1970-01-01T00:00:00Z to 9999-12-30T00:00:00Z, in seconds.
         let hi = 253_402_128_000_i64;
         proptest!(ProptestConfig::with_cases(4000), |(secs in 0..hi, frac in 0..SECOND, z in 0..zones.len())| {

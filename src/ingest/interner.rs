@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::columns::Dict;
+use crate::columns::{ByAccount, Dict};
 
 /// Interns text shared by many rows (account ids, products, payment
 /// methods) while chunks are parsed in parallel: a sharded dictionary, so
@@ -323,21 +323,10 @@ impl Memo {
             return;
         }
         let shard_of = |h: u64| ((h >> 40) & ((1 << SHARD_BITS) - 1)) as usize;
-        // The local values grouped by shard: a counting sort (one pass to
-        // count, one to place), not a comparison sort of the chunk's values.
-        let mut starts = [0u32; (1 << SHARD_BITS) + 1];
-        for (h, _) in &local {
-            starts[shard_of(*h) + 1] += 1;
-        }
-        for k in 1..starts.len() {
-            starts[k] += starts[k - 1];
-        }
-        let mut by_shard: Vec<u32> = vec![0; local.len()];
-        for (k, (h, _)) in local.iter().enumerate() {
-            let at = &mut starts[shard_of(*h)];
-            by_shard[*at as usize] = k as u32;
-            *at += 1;
-        }
+        // The local values grouped by shard: the stable counting sort that
+        // puts rows in account order, over the shards instead of a
+        // comparison sort of the chunk's values.
+        let by_shard = ByAccount::new(1 << SHARD_BITS, local.len(), |k| Some(shard_of(local[k].0) as u32)).into_rows();
         let mut global = vec![0u32; local.len()];
         for group in by_shard.chunk_by(|&a, &b| shard_of(local[a as usize].0) == shard_of(local[b as usize].0)) {
             let shard = shard_of(local[group[0] as usize].0);
