@@ -131,6 +131,24 @@ impl<'a> StrView<'a> {
     pub fn get(&self, i: usize) -> &'a str {
         self.arr.expect("index into an empty column").value(i)
     }
+
+    /// Row `i`'s 16 bytes as Arrow's string views lay them out: its
+    /// length in the low 32 bits, then, for text of at most 12 bytes, the
+    /// text itself padded with zeros ([`StrView::raw_is_text`]), else its
+    /// first 4 bytes and where the rest is. Two rows of short text are the
+    /// same text exactly when their raw views are equal; rows of long text
+    /// are the same text only if the low 64 bits (length, first 4 bytes)
+    /// are equal.
+    #[inline]
+    pub fn raw(&self, i: usize) -> u128 {
+        self.arr.expect("index into an empty column").views()[i].as_u128()
+    }
+
+    /// Whether a [`StrView::raw`] holds its whole text (at most 12 bytes).
+    #[inline]
+    pub fn raw_is_text(raw: u128) -> bool {
+        raw as u32 <= 12
+    }
 }
 
 /// Row indices bucketed by account rank (a counting sort; rows keep their
@@ -175,6 +193,41 @@ impl ByAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Raw views: equal for the same short text wherever it sits, holding
+    /// the length in the low 32 bits; long texts agree in their low 64
+    /// bits when their length and first 4 bytes do.
+    #[test]
+    fn raw_views_are_equal_exactly_for_the_same_short_text() {
+        let texts = [
+            "",
+            "a",
+            "abc",
+            "abcd",
+            "abcdefghijkl",
+            "abcdefghijklm",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+        ];
+        let mut all: Vec<&str> = texts.to_vec();
+        all.extend(texts.iter().rev());
+        let col = StrCol::from_strs(all.iter().copied());
+        let v = col.view();
+        for i in 0..all.len() {
+            let raw = v.raw(i);
+            assert_eq!(raw as u32 as usize, all[i].len());
+            assert_eq!(StrView::raw_is_text(raw), all[i].len() <= 12);
+            for j in 0..all.len() {
+                if StrView::raw_is_text(raw) {
+                    assert_eq!(raw == v.raw(j), all[i] == all[j], "{:?} {:?}", all[i], all[j]);
+                } else if all[i] == all[j] {
+                    assert_eq!(raw as u64, v.raw(j) as u64);
+                }
+            }
+        }
+        let (m, q) = (v.raw(6), v.raw(7));
+        assert_eq!(m as u64, q as u64, "same length and first bytes");
+    }
 
     /// Lines stay 4 bytes a row until one does not fit 32 bits, and give
     /// the same values either way, through every operation.

@@ -102,17 +102,27 @@ impl<'a> OrderIndex<'a> {
         OrderIndex { ids, start, sorted }
     }
 
-    /// The row of the order with id `id` among account `account`'s orders.
-    fn find(&self, account: u32, id: &str) -> Option<u32> {
+    /// The row of the order with id `id` (whose [`StrView::raw`] is
+    /// `raw`) among account `account`'s orders. A small account's rows
+    /// are scanned comparing raw views, one 16-byte comparison per row for
+    /// an id of at most 12 bytes, and only the rows whose length and first
+    /// bytes agree compared as text otherwise (a call to `memcmp` per row
+    /// took a fifth of the join: docs/performance.md, log entry 78).
+    fn find(&self, account: u32, id: &str, raw: u128) -> Option<u32> {
         let a = account as usize;
         let (&lo, &hi) = (self.start.get(a)?, self.start.get(a + 1)?);
-        match self.sorted.get(&account) {
-            Some(rows) => rows
-                .binary_search_by(|&r| self.ids.get(r as usize).cmp(id))
-                .ok()
-                .map(|k| rows[k]),
-            None => (lo..hi).find(|&r| self.ids.get(r as usize) == id),
+        if (hi - lo) as usize <= SCAN {
+            return if StrView::raw_is_text(raw) {
+                (lo..hi).find(|&r| self.ids.raw(r as usize) == raw)
+            } else {
+                let head = raw as u64;
+                (lo..hi).find(|&r| self.ids.raw(r as usize) as u64 == head && self.ids.get(r as usize) == id)
+            };
         }
+        let rows = self.sorted.get(&account)?;
+        rows.binary_search_by(|&r| self.ids.get(r as usize).cmp(id))
+            .ok()
+            .map(|k| rows[k])
     }
 }
 
@@ -159,7 +169,7 @@ fn order_rows(
         .into_par_iter()
         .map(|i| {
             index
-                .find(key_accounts[i], keys.get(i))
+                .find(key_accounts[i], keys.get(i), keys.raw(i))
                 .map(|r| RowIndex::new(r as usize))
         })
         .collect();
@@ -290,11 +300,12 @@ pub fn join(inputs: &Inputs) -> PolarsResult<Joined> {
 mod tests {
     use super::*;
 
-    /// Orders in account order: account 0 has 2, account 1 has 40 (a large
-    /// one, searched through its sorted index), account 2 none, account 3 one.
+    /// Orders in account order: account 0 has 3 (one id longer than 12
+    /// bytes), account 1 has 40 (a large one, searched through its sorted
+    /// index), account 2 none, account 3 one.
     fn orders() -> (StrCol, Vec<u32>) {
-        let mut ids = vec!["o-a1".to_string(), "o-a0".to_string()];
-        let mut accts = vec![0, 0];
+        let mut ids = vec!["o-a1".to_string(), "o-a0".to_string(), LONG_A.to_string()];
+        let mut accts = vec![0, 0, 0];
         for k in (0..40).rev() {
             ids.push(format!("o-b{k:02}-a longer id than twelve bytes"));
             accts.push(1);
@@ -304,17 +315,33 @@ mod tests {
         (StrCol::from_strs(ids.iter().map(String::as_str)), accts)
     }
 
+    /// An id of account 0 past the 12 bytes a view holds, and one of the
+    /// same length and first bytes that differs only at its end.
+    const LONG_A: &str = "o-a2-a longer id than twelve bytes";
+    const LONG_A_NOT: &str = "o-a2-a longer id than twelve bytez";
+
     #[test]
     fn an_order_is_found_in_its_own_account_or_any_other() {
         let (col, accts) = orders();
         let start = account_starts(&accts, 4).unwrap();
-        assert_eq!(start, vec![0, 2, 42, 42, 43]);
+        assert_eq!(start, vec![0, 3, 43, 43, 44]);
         let index = OrderIndex::new(col.view(), start);
         assert!(index.sorted.contains_key(&1) && !index.sorted.contains_key(&0));
         let naive = |id: &str| (0..col.len() as u32).find(|&r| col.view().get(r as usize) == id);
         let mut probes: Vec<(u32, String)> = Vec::new();
         for a in 0..4 {
-            for id in ["o-a0", "o-a1", "o-d", "o-missing", "", "o-b"] {
+            for id in [
+                "o-a0",
+                "o-a1",
+                "o-d",
+                "o-missing",
+                "",
+                "o-b",
+                "o-a",
+                "o-a0 ",
+                LONG_A,
+                LONG_A_NOT,
+            ] {
                 probes.push((a, id.into()));
             }
             for k in [0, 7, 39, 40] {
@@ -322,10 +349,12 @@ mod tests {
             }
         }
         let own = |a: u32, r: u32| accts[r as usize] == a;
-        for (a, id) in &probes {
+        // The probes as a column of their own, as the payments' order_ids are.
+        let keys = StrCol::from_strs(probes.iter().map(|(_, id)| id.as_str()));
+        for (k, (a, id)) in probes.iter().enumerate() {
             let want = naive(id);
             assert_eq!(
-                index.find(*a, id),
+                index.find(*a, id, keys.view().raw(k)),
                 want.filter(|&r| own(*a, r)),
                 "account {a}, id {id:?}"
             );
