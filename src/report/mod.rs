@@ -341,7 +341,7 @@ fn job<'a>(rec: &'a Reconciliation, sel: &'a Selection, dir: &'a Path, opts: Rep
         .chain(rec.outcomes.iter().flat_map(|o| o.findings.iter()))
         .filter(|f| sel.keeps(f.account_id()))
         .collect();
-    findings.par_sort_unstable_by(|a, b| a.cmp_order(b));
+    crate::rules::finding::sort_in_order(&mut findings);
     let tracked = findings
         .par_iter()
         .map(|f| {
