@@ -308,7 +308,7 @@ impl Finding {
 /// among the codes' names — comparing two findings only where their keys
 /// are equal. The same order as a sort by the comparison alone, which read
 /// both findings' ids at every step (a million findings at 10M orders;
-/// docs/performance.md, log entry 78). The key orders as the comparison
+/// docs/performance.md, log entry 79). The key orders as the comparison
 /// does: zero-padded prefixes never order two ids against their text,
 /// equal prefixes and lengths up to 16 are the same id, and an id of 17
 /// bytes or more is only ever tied, never ordered, by its key.
