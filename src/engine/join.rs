@@ -431,13 +431,7 @@ mod tests {
             layout: Layout::default(),
         })
         .unwrap();
-        let paths = crate::ingest::InputPaths {
-            orders: dir.path().join("orders.csv"),
-            payments: dir.path().join("payments.csv"),
-            unsubscriptions: dir.path().join("unsubscriptions.csv"),
-            more: Default::default(),
-            context: Default::default(),
-        };
+        let paths = crate::ingest::InputPaths::in_folder(dir.path());
         let mut u = Inputs::load(&paths, &policy.calendar()).unwrap().unsubs;
         // Ties on requested_at within an account, decided by unsub_id.
         let (first, second) = (0, 1);

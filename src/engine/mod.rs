@@ -804,13 +804,7 @@ mod tests {
         })
         .unwrap();
         let cal = policy.calendar();
-        let paths = crate::ingest::InputPaths {
-            orders: dir.path().join("orders.csv"),
-            payments: dir.path().join("payments.csv"),
-            unsubscriptions: dir.path().join("unsubscriptions.csv"),
-            more: Default::default(),
-            context: Default::default(),
-        };
+        let paths = crate::ingest::InputPaths::in_folder(dir.path());
         let inputs = Inputs::load(&paths, &cal).unwrap();
         let rec = Reconciliation::run(policy, cal, inputs, None, Duration::ZERO, Keep::All).unwrap();
         // Each outcome's findings take the room they need and no more, the

@@ -58,6 +58,19 @@ pub struct InputPaths {
 }
 
 impl InputPaths {
+    /// The three exports under their usual names in `dir` (the tests'
+    /// generated folders).
+    #[cfg(test)]
+    pub(crate) fn in_folder(dir: &Path) -> InputPaths {
+        InputPaths {
+            orders: dir.join("orders.csv"),
+            payments: dir.join("payments.csv"),
+            unsubscriptions: dir.join("unsubscriptions.csv"),
+            more: Default::default(),
+            context: Default::default(),
+        }
+    }
+
     /// Every file of each input: the first one first, the context files
     /// last.
     pub fn all(&self) -> [Vec<&Path>; 3] {
