@@ -30,7 +30,7 @@ pub struct Joined {
 /// has rows `start[a]..start[a + 1]`. None when the table is not in
 /// account order (ingest sorts it; `explain --reports` loads a few
 /// accounts' rows in file order).
-pub(super) fn account_starts(codes: &[u32], accounts: usize) -> Option<Vec<u32>> {
+pub(crate) fn account_starts(codes: &[u32], accounts: usize) -> Option<Vec<u32>> {
     if !codes.windows(2).all(|w| w[0] <= w[1]) {
         return None;
     }

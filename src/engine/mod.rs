@@ -11,6 +11,7 @@
 mod context;
 mod evaluate;
 mod join;
+pub(crate) use join::account_starts;
 
 use std::num::NonZeroU32;
 use std::ops::Range;
@@ -705,7 +706,7 @@ fn batches(inputs: &Inputs, outcomes: &mut [Outcome], env: &Env<'_>) {
     let u = &inputs.unsubs;
     let (batch, ids, acct) = (u.batch_id.view(), u.unsub_id.view(), u.account_id.view());
     let mut rows: Vec<(&str, usize)> = outcomes
-        .iter()
+        .par_iter()
         .enumerate()
         .filter(|(_, o)| !batch.get(o.unsub as usize).is_empty())
         .map(|(k, o)| (batch.get(o.unsub as usize), k))

@@ -5,10 +5,11 @@
 //! Charges (by month of ordered_at), succeeded payments (by month of
 //! paid_at, under the payment's own account and currency) and the
 //! refunds of completed unsubscriptions (expected by expected_cycle,
-//! recorded by the recorded billing_cycle) are bucketed by account rank
-//! with a counting sort, then each account's few rows are summed exactly
-//! (integers at 10⁻⁶), rounded once and written — accounts in parallel
-//! batches, in rank order, which is account_id byte order. See
+//! recorded by the recorded billing_cycle) are read account by account
+//! (ingest leaves the tables in account order), then each account's few
+//! rows are summed exactly (integers at 10⁻⁶), rounded once and written —
+//! accounts in parallel batches, in rank order, which is account_id byte
+//! order. See
 //! docs/performance.md for why this is not a polars group-by.
 
 use std::collections::BTreeMap;
@@ -149,6 +150,44 @@ impl Entries {
     }
 }
 
+/// Each account's rows of a table: its range of the table when the table
+/// is in account order, as ingest leaves it (the rows then tested as they
+/// are read), else the rows that count, bucketed by account.
+enum AccountRows {
+    Ranges(Vec<u32>),
+    Buckets(ByAccount),
+}
+
+impl AccountRows {
+    /// The rows of a table of account `codes`; `account` gives a row's
+    /// account when it counts.
+    fn new(codes: &[u32], accounts: usize, account: impl Fn(usize) -> Option<u32>) -> AccountRows {
+        match crate::engine::account_starts(codes, accounts) {
+            Some(start) => AccountRows::Ranges(start),
+            None => AccountRows::Buckets(ByAccount::new(accounts, codes.len(), account)),
+        }
+    }
+
+    /// The number of rows of account `a` (those that count, or more).
+    fn len(&self, a: usize) -> usize {
+        match self {
+            AccountRows::Ranges(start) => (start[a + 1] - start[a]) as usize,
+            AccountRows::Buckets(b) => b.of(a).len(),
+        }
+    }
+
+    /// Calls `f` with each row of account `a` that counts (`counts`), in
+    /// table order.
+    fn each(&self, a: usize, counts: impl Fn(usize) -> bool, mut f: impl FnMut(usize)) {
+        match self {
+            AccountRows::Ranges(start) => (start[a] as usize..start[a + 1] as usize)
+                .filter(|&i| counts(i))
+                .for_each(f),
+            AccountRows::Buckets(b) => b.of(a).iter().for_each(|&i| f(i as usize)),
+        }
+    }
+}
+
 /// Bytes per account a batch's buffer starts with: about 760 are written
 /// in the benchmark's exports (ten rows of 78 bytes), and a buffer that
 /// grows copies what it holds. Room not written to is never touched.
@@ -175,19 +214,21 @@ pub fn write(
     let dict = o.account_id.dict().clone();
     let accounts = dict.len();
 
-    let span = crate::trace::span("bill: bucket by account");
+    let span = crate::trace::span("bill: account rows");
     let (o_acct, p_acct, u_acct) = (o.account_id.view(), p.account_id.view(), u.account_id.view());
     // Rows of context exports are not billed (docs/inputs.md#context-earlier-exports).
     let context = rec.inputs.has_context();
+    let billed_order = |i: usize| !context || rec.reported(0, i);
+    let billed_payment = |i: usize| p.status[i] == PaymentStatus::Succeeded && (!context || rec.reported(1, i));
     let (orders, payments) = rayon::join(
         || {
-            ByAccount::new(accounts, o.amount.len(), |i| {
-                (!context || rec.reported(0, i)).then(|| o_acct.code(i))
+            AccountRows::new(&o.account_id.codes, accounts, |i| {
+                billed_order(i).then(|| o_acct.code(i))
             })
         },
         || {
-            ByAccount::new(accounts, p.amount.len(), |i| {
-                (p.status[i] == PaymentStatus::Succeeded && (!context || rec.reported(1, i))).then(|| p_acct.code(i))
+            AccountRows::new(&p.account_id.codes, accounts, |i| {
+                billed_payment(i).then(|| p_acct.code(i))
             })
         },
     );
@@ -204,18 +245,16 @@ pub fn write(
     // Entries of one account, summed per (cycle, currency), sorted
     // ([`Entries`]; docs/performance.md, log entry 37).
     let account_rows = |a: usize| -> Vec<Entry> {
-        let mut entries = Entries::with_capacity(orders.of(a).len());
-        for &i in orders.of(a) {
-            let i = i as usize;
+        let mut entries = Entries::with_capacity(orders.len(a));
+        orders.each(a, billed_order, |i| {
             let e = entries.at(cal.month_of(o.ordered_at[i]), o.currency[i]);
             e.orders += 1;
             e.sums[CHARGED] += scaled(o.amount[i].get());
             e.sums[COUPON] += scaled(o.coupon_amount[i].get());
-        }
-        for &i in payments.of(a) {
-            let i = i as usize;
+        });
+        payments.each(a, billed_payment, |i| {
             entries.at(cal.month_of(p.paid_at[i]), p.currency[i]).sums[PAID] += scaled(p.amount[i].get());
-        }
+        });
         let range = &unsub_ranges[a];
         for out in &rec.outcomes[range.start as usize..range.end as usize] {
             let r = out.unsub as usize;
@@ -360,6 +399,29 @@ fn row(r: &mut Rows, rec: &Reconciliation, account: &str, e: &Entry) -> RefundCe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table in account order is read as ranges, tested row by row; one
+    /// out of order is bucketed: either way each account's rows that count,
+    /// in table order.
+    #[test]
+    fn account_rows_are_the_same_as_ranges_or_buckets() {
+        let sorted = [0u32, 0, 0, 2, 2, 3, 3, 3, 3];
+        let shuffled = [3u32, 0, 2, 3, 0, 3, 2, 0, 3];
+        let counts = |i: usize| i % 3 != 1;
+        for codes in [&sorted[..], &shuffled[..]] {
+            let rows = AccountRows::new(codes, 5, |i| counts(i).then_some(codes[i]));
+            assert_eq!(matches!(rows, AccountRows::Ranges(_)), codes == sorted);
+            for a in 0..5 {
+                let mut got = Vec::new();
+                rows.each(a, counts, |i| got.push(i));
+                let want: Vec<usize> = (0..codes.len())
+                    .filter(|&i| codes[i] == a as u32 && counts(i))
+                    .collect();
+                assert_eq!(got, want, "account {a}");
+                assert!(rows.len(a) >= want.len());
+            }
+        }
+    }
 
     /// Past the sorted entries' limit, listed keys are merged: the same
     /// entries in the same order as with every key sorted.
