@@ -26,6 +26,7 @@ pub mod table;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -171,15 +172,20 @@ fn write_csv_into<T: Sync>(
     batch: usize,
     row: impl Fn(&T, &mut Rows) + Sync,
 ) -> Result<Done, AppError> {
+    // Each batch's buffer sized for the longest rows on average of the
+    // batches before it, so that it is not grown by copying: refunds.csv's
+    // and discrepancies.csv's rows are 220–250 bytes on average.
+    let row_bytes = AtomicUsize::new(160);
     let n = sink::pipeline(
         &mut out,
         items,
         batch,
         |chunk| {
-            let mut rows = Rows::with_capacity(chunk.len() * 160);
+            let mut rows = Rows::with_capacity(chunk.len() * row_bytes.load(Ordering::Relaxed));
             for item in chunk {
                 row(item, &mut rows);
             }
+            row_bytes.fetch_max(rows.buf.len().div_ceil(chunk.len().max(1)) + 16, Ordering::Relaxed);
             (rows, ())
         },
         |()| {},
