@@ -5,6 +5,8 @@
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use crate::staged::Staging;
+
 type StrArray = <StringType as PolarsDataType>::Array;
 
 /// A column of text cells.
@@ -96,8 +98,44 @@ impl StrCol {
     /// The rows at `rows`, in that order (a gather of the string views; long
     /// strings keep sharing their buffers).
     pub fn gather(&self, rows: &RowOrder) -> StrCol {
+        let rows_of_staged;
+        let whole = match (self.ca.chunks().len(), self.ca.null_count()) {
+            (1, 0) => self.ca.downcast_get(0),
+            _ => None,
+        };
+        let idx = match (&rows.0, whole) {
+            (Order::Rows(idx), _) => idx,
+            (Order::Staged(staging), Some(arr)) => {
+                // The views in the new order, with the column's buffers: what
+                // polars' `take` makes, without its read per row of a view
+                // array larger than the caches.
+                let views = staging.gather(arr.views());
+                // SAFETY: each view is one of `arr`'s, over the same buffers and
+                // without nulls (a permutation of them: the same total length).
+                let moved = unsafe {
+                    StrArray::new_unchecked(
+                        ArrowDataType::Utf8View,
+                        views.into(),
+                        arr.data_buffers().clone(),
+                        None,
+                        arr.try_total_bytes_len(),
+                        arr.total_buffer_len(),
+                    )
+                };
+                return StrCol {
+                    ca: StringChunked::with_chunk(PlSmallStr::EMPTY, moved),
+                };
+            }
+            // Not one chunk without nulls (ingest's columns are): the old
+            // rows as an index.
+            (Order::Staged(staging), None) => {
+                let old: Vec<IdxSize> = (0..self.len() as IdxSize).collect();
+                rows_of_staged = IdxCa::from_vec(PlSmallStr::EMPTY, staging.gather(&old));
+                &rows_of_staged
+            }
+        };
         let mut out = StrCol {
-            ca: self.ca.take(&rows.idx).expect("gather rows are within the column"),
+            ca: self.ca.take(idx).expect("gather rows are within the column"),
         };
         out.rechunk();
         out
@@ -256,7 +294,10 @@ mod tests {
         n.append(l.clone());
         assert!(n.narrow());
         // Gather and retain keep the kind and the values.
-        assert_eq!(a.gather(&[4, 0]).iter().collect::<Vec<_>>(), [big, 13]);
+        assert_eq!(
+            a.gather(&RowOrder::new(vec![4, 0])).iter().collect::<Vec<_>>(),
+            [big, 13]
+        );
         a.retain(&[false, true, false, false, true, false]);
         assert_eq!(a.iter().collect::<Vec<_>>(), [17, big]);
     }
@@ -282,16 +323,67 @@ mod tests {
         assert_eq!((v.get(0), v.get(1)), ("z", "x"));
         assert_eq!(v.get(2), "a rather long string beyond twelve bytes");
     }
+
+    /// A staged order moves every kind of column as the list of rows does:
+    /// text (short and long, the views over the same buffers), codes, and
+    /// one byte a row.
+    #[test]
+    fn a_staged_order_moves_columns_as_the_rows_do() {
+        let n = 5000;
+        let codes: Vec<u32> = (0..n as u32).map(|i| (i * 7919) % 613).collect();
+        let texts: Vec<String> = (0..n)
+            .map(|i| {
+                if i % 3 == 0 {
+                    format!("a long id beyond twelve bytes {i}")
+                } else {
+                    format!("s{i}")
+                }
+            })
+            .collect();
+        let col = StrCol::from_strs(texts.iter().map(String::as_str));
+        let flags: Vec<bool> = (0..n).map(|i| i % 5 == 0).collect();
+        let listed = RowOrder::by_account_staged_from(&codes, 613, usize::MAX).unwrap();
+        let staged = RowOrder::by_account_staged_from(&codes, 613, 0).unwrap();
+        assert!(matches!(listed.0, Order::Rows(_)) && matches!(staged.0, Order::Staged(_)));
+        let (a, b) = (col.gather(&listed), col.gather(&staged));
+        let (va, vb) = (a.view(), b.view());
+        assert!((0..n).all(|i| va.get(i) == vb.get(i)));
+        // A column of two chunks is moved through the list of rows.
+        let mut halves = StrCol::from_strs(texts[..n / 2].iter().map(String::as_str));
+        halves.append(StrCol::from_strs(texts[n / 2..].iter().map(String::as_str)));
+        let c = halves.gather(&staged);
+        let vc = c.view();
+        assert!((0..n).all(|i| va.get(i) == vc.get(i)));
+        assert!((1..n).all(|i| codes_of(&codes, &texts, va.get(i - 1)) <= codes_of(&codes, &texts, va.get(i))));
+        assert_eq!(listed.gather(&codes), staged.gather(&codes));
+        assert_eq!(listed.gather(&flags), staged.gather(&flags));
+    }
+
+    /// The account code of the row whose text is `t`.
+    fn codes_of(codes: &[u32], texts: &[String], t: &str) -> u32 {
+        codes[texts.iter().position(|x| x == t).unwrap()]
+    }
 }
 
-/// A new order of a table's rows: row `k` becomes the old row `rows()[k]`.
-/// Held as polars' index column, which every text column's gather takes
-/// as it is: one list of the order for all of a table's columns, not a
-/// copy per text column (eight text columns in the three exports, 200 MB
-/// of copies at 10M orders; docs/performance.md, log entry 73).
-pub struct RowOrder {
-    idx: IdxCa,
+/// A new order of a table's rows, for all of its columns.
+pub struct RowOrder(Order);
+
+enum Order {
+    /// The old row of each new row, held as polars' index column, which
+    /// every text column's gather takes as it is: one list of the order for
+    /// all of a table's columns, not a copy per text column (200 MB of
+    /// copies at 10M orders; docs/performance.md, log entry 73).
+    Rows(IdxCa),
+    /// A large table's order in two passes per column ([`Staging`]).
+    Staged(Staging),
 }
+
+/// Tables of at least this many rows are put in order through a
+/// [`Staging`]: their columns of 8 and 16 bytes a row are larger than the
+/// caches, and the two passes beat the gather's reads (10M orders: 2M
+/// unsubscriptions staged too, 0.24 → 0.17 s; at 1M orders the gather is
+/// the quicker; docs/performance.md, log entry 87).
+const STAGED_ROWS: usize = 3 << 19;
 
 impl RowOrder {
     /// The order `rows` (each below the table's length).
@@ -299,20 +391,42 @@ impl RowOrder {
         // polars' row indices are u32 (its `bigidx` feature is off), so the
         // list becomes the index column without a copy.
         let rows: Vec<IdxSize> = rows;
-        RowOrder {
-            idx: IdxCa::from_vec(PlSmallStr::EMPTY, rows),
+        RowOrder(Order::Rows(IdxCa::from_vec(PlSmallStr::EMPTY, rows)))
+    }
+
+    /// Account order for rows with account `codes` (ranks below
+    /// `accounts`): a stable counting sort. None when already in order.
+    pub fn by_account(codes: &[u32], accounts: usize) -> Option<RowOrder> {
+        RowOrder::by_account_staged_from(codes, accounts, STAGED_ROWS)
+    }
+
+    /// [`RowOrder::by_account`], staged from `staged_rows` rows.
+    fn by_account_staged_from(codes: &[u32], accounts: usize, staged_rows: usize) -> Option<RowOrder> {
+        if codes.windows(2).all(|w| w[0] <= w[1]) {
+            return None;
+        }
+        Some(if codes.len() < staged_rows {
+            RowOrder::new(ByAccount::new(accounts, codes.len(), |i| Some(codes[i])).into_rows())
+        } else {
+            RowOrder(Order::Staged(Staging::by_account(codes, accounts)))
+        })
+    }
+
+    /// Whether the order moves each column in two passes ([`Staging`]).
+    pub fn is_staged(&self) -> bool {
+        matches!(self.0, Order::Staged(_))
+    }
+
+    /// `v` (a column of the table) in this order.
+    pub fn gather<T: Copy + Send + Sync>(&self, v: &[T]) -> Vec<T> {
+        match &self.0 {
+            Order::Rows(idx) => {
+                let rows = idx.cont_slice().expect("an order is one chunk without nulls");
+                rows.par_iter().map(|&r| v[r as usize]).collect()
+            }
+            Order::Staged(s) => s.gather(v),
         }
     }
-
-    /// The old row of each new row.
-    pub fn rows(&self) -> &[u32] {
-        self.idx.cont_slice().expect("an order is one chunk without nulls")
-    }
-}
-
-/// The elements at `rows`, in that order (in parallel).
-pub(crate) fn gather<T: Copy + Send + Sync>(v: &[T], rows: &[u32]) -> Vec<T> {
-    rows.par_iter().map(|&r| v[r as usize]).collect()
 }
 
 /// Keeps the elements whose flag is true.
@@ -580,10 +694,10 @@ impl Lines {
     }
 
     /// The lines of rows `rows`, in that order.
-    pub fn gather(&self, rows: &[u32]) -> Lines {
+    pub fn gather(&self, rows: &RowOrder) -> Lines {
         match self {
-            Lines::Narrow(v) => Lines::Narrow(gather(v, rows)),
-            Lines::Wide(v) => Lines::Wide(gather(v, rows)),
+            Lines::Narrow(v) => Lines::Narrow(rows.gather(v)),
+            Lines::Wide(v) => Lines::Wide(rows.gather(v)),
         }
     }
 }

@@ -25,5 +25,6 @@ pub mod money;
 pub mod report;
 pub mod rules;
 pub mod shard;
+mod staged;
 pub mod time;
 pub mod trace;

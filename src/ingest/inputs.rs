@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::columns::RowOrder;
+
 use super::reader::{read_table_bytes, read_table_digested, read_table_named, HeaderNames, BLOCK};
 use super::{read_table, InputError, InputMeta, Interners, Orders, Payments, Reject, Table, Unsubscriptions};
 use crate::time::{Calendar, Micros};
@@ -25,20 +27,23 @@ use crate::time::{Calendar, Micros};
 /// by account, file order within an account; `None` when the table is in
 /// that order already (it is then left as it is). [`gather_rows`] moves
 /// the rows.
-fn account_order(codes: &[u32]) -> Option<Vec<u32>> {
-    if codes.windows(2).all(|w| w[0] <= w[1]) {
-        return None;
-    }
+fn account_order(codes: &[u32]) -> Option<RowOrder> {
     let accounts = codes.iter().copied().max().map_or(0, |m| m as usize + 1);
-    Some(crate::columns::ByAccount::new(accounts, codes.len(), |i| Some(codes[i])).into_rows())
+    RowOrder::by_account(codes, accounts)
 }
 
 /// Puts a table's rows in the order `rows` ([`account_order`]).
-fn gather_rows<T: Table>(table: &mut T, rows: Option<Vec<u32>>, name: &'static str) {
+fn gather_rows<T: Table>(table: &mut T, rows: Option<RowOrder>, name: &'static str) {
     let _s = crate::trace::span(name);
     if let Some(rows) = rows {
         let _s = crate::trace::span("    gather");
-        table.gather(&crate::columns::RowOrder::new(rows));
+        table.gather(&rows);
+        if rows.is_staged() {
+            // The old columns, freed, given back before the next table's
+            // new ones are made: the staged moves are quick enough that
+            // mimalloc's purge delay otherwise kept them (log entry 87).
+            crate::memory::give_back();
+        }
     }
 }
 

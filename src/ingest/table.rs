@@ -22,7 +22,7 @@
 //! column is the one rejected) and returning the row's values; the compiler
 //! checks that the returned `ParsedRow` has every column.
 
-use crate::columns::{gather, retain, CodeCol, Lines, OptTimes, RowOrder, StrCol, StrColBuilder, StrView};
+use crate::columns::{retain, CodeCol, Lines, OptTimes, RowOrder, StrCol, StrColBuilder, StrView};
 use crate::time::Micros;
 
 use super::interner::{Interner, Memo};
@@ -57,8 +57,8 @@ pub trait Table: Sized + Send {
     fn finish(&mut self);
     /// Keeps the rows where `keep` is true (after `finish`).
     fn retain(&mut self, keep: &[bool]);
-    /// Reorders the rows (after `finish`): row `k` becomes the old row
-    /// `rows.rows()[k]`; the order is a permutation.
+    /// Reorders the rows (after `finish`) into the order `rows`, a
+    /// permutation.
     fn gather(&mut self, rows: &RowOrder);
     /// Physical line of each row.
     fn lines(&self) -> &Lines;
@@ -111,7 +111,7 @@ pub trait Column: Default + std::fmt::Debug + Send {
     fn finish(&mut self) {}
     /// Keeps the rows where `keep` is true.
     fn retain(&mut self, keep: &[bool]);
-    /// Row `k` becomes the old row `rows.rows()[k]` (finished columns).
+    /// Reorders the rows into the order `rows` (finished columns).
     fn gather(&mut self, rows: &RowOrder);
 }
 
@@ -142,7 +142,7 @@ impl<T: std::fmt::Debug + Copy + Send + Sync> Column for Vec<T> {
     }
 
     fn gather(&mut self, rows: &RowOrder) {
-        *self = gather(self, rows.rows());
+        *self = rows.gather(self);
     }
 }
 
@@ -222,7 +222,7 @@ impl Column for CodeCol {
     }
 
     fn gather(&mut self, rows: &RowOrder) {
-        self.codes = gather(&self.codes, rows.rows());
+        self.codes = rows.gather(&self.codes);
     }
 }
 
@@ -253,7 +253,7 @@ impl Column for OptTimes {
     }
 
     fn gather(&mut self, rows: &RowOrder) {
-        self.at = gather(&self.at, rows.rows());
+        self.at = rows.gather(&self.at);
     }
 }
 
@@ -451,7 +451,7 @@ macro_rules! declare_table {
                 let $name { $($col,)+ line, .. } = self;
                 rayon::scope(|s| {
                     $(s.spawn(move |_| $crate::ingest::table::Column::gather($col, rows));)+
-                    s.spawn(move |_| *line = line.gather(rows.rows()));
+                    s.spawn(move |_| *line = line.gather(rows));
                 });
             }
 
