@@ -121,6 +121,30 @@ impl Currency {
         // Only ASCII upper-case letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
+
+    /// The distinct currencies of `cs`, in order: one pass marking each in
+    /// a table of the 26³ possible codes (collecting every row into a
+    /// sorted set sorted them all: 0.24 s on one core at 10M orders;
+    /// docs/performance.md, log entry 88).
+    pub fn distinct(cs: &[Currency]) -> Vec<Currency> {
+        const LETTERS: usize = 26;
+        let index = |c: &Currency| {
+            c.0.iter().fold(0, |i, &b| {
+                i * LETTERS + usize::from(b.wrapping_sub(b'A')).min(LETTERS - 1)
+            })
+        };
+        let mut seen = vec![false; LETTERS * LETTERS * LETTERS];
+        let mut out = Vec::new();
+        for c in cs {
+            let slot = &mut seen[index(c)];
+            if !*slot {
+                *slot = true;
+                out.push(*c);
+            }
+        }
+        out.sort_unstable();
+        out
+    }
 }
 
 impl fmt::Display for Currency {
@@ -152,6 +176,26 @@ pub use crate::time::Month;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_currencies_are_each_once_in_order() {
+        let codes = ["USD", "AAA", "ZZZ", "CNY", "USD", "AAZ", "ZZA", "AAA", "CNY", "JPY"];
+        let cs: Vec<Currency> = codes
+            .iter()
+            .cycle()
+            .take(1000)
+            .map(|c| Currency::parse(c).unwrap())
+            .collect();
+        let expected: Vec<Currency> = cs
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(Currency::distinct(&cs), expected);
+        assert_eq!(expected.len(), 7);
+        assert!(Currency::distinct(&[]).is_empty());
+    }
 
     #[test]
     fn tokens_are_exact_and_lower_case() {

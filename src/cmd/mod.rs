@@ -625,7 +625,7 @@ pub(crate) fn check_size(cfg: &Config) -> Result<(), AppError> {
 /// currency (exit 2), each file's reject share (exit 3).
 pub(crate) fn check_loaded(cfg: &Config, inputs: &Inputs) -> Result<(), AppError> {
     cfg.policy
-        .check_thresholds(inputs.orders.currency.iter().collect::<std::collections::BTreeSet<_>>())?;
+        .check_thresholds(&crate::model::Currency::distinct(&inputs.orders.currency))?;
     for m in &inputs.metas {
         if m.rows_read > 0 {
             let rate = m.rejected as f64 / m.rows_read as f64;

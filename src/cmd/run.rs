@@ -75,7 +75,7 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
         baseline: a.baseline.as_ref(),
         formats: a.formats,
     };
-    output::publish(&a.out, &lock, |dir| {
+    let replaced = output::publish(&a.out, &lock, |dir| {
         // The explain index is built while the reports are written.
         let (s, index) = rayon::join(
             || report::write_reports(&rec, &cfg.selection, dir, opts),
@@ -92,10 +92,14 @@ pub(crate) fn run(a: RunPlan) -> Result<u8, AppError> {
         Ok(())
     })?;
     progress.done();
-    // The run's tables and outcomes are not freed one by one: the process
-    // ends next, and returning 4 GB of small blocks to the allocator took
-    // half a second at 10M orders (docs/performance.md, log entry 28).
-    std::mem::forget(rec);
+    // The previous reports are unlinked (the file system's time) while the
+    // run's memory is freed and given back, which the kernel would
+    // otherwise do after the last report, at exit, on one core
+    // (docs/performance.md, log entries 28 and 89).
+    std::thread::scope(|s| {
+        s.spawn(move || drop(replaced));
+        free(rec);
+    });
     let summary = summary.expect("publish ran the writer");
     print_summary(&summary, &a.out);
     let fail = match a.fail_on {
@@ -178,4 +182,22 @@ pub(crate) fn print_summary(s: &Summary, out: &Path) {
         }
     }
     say!("reports: {}/ ({})", out.display(), s.reports.join(", "));
+}
+
+/// Frees a finished run's tables and outcomes, on both cores, and gives
+/// the memory back to the system.
+fn free(rec: Reconciliation) {
+    let Reconciliation {
+        inputs,
+        outcomes,
+        other_findings,
+        order_of_unsub,
+        order_of_payment,
+        ..
+    } = rec;
+    rayon::join(
+        || drop(inputs),
+        || drop((outcomes, other_findings, order_of_unsub, order_of_payment)),
+    );
+    crate::memory::give_back();
 }

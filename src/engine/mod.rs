@@ -30,7 +30,7 @@ use crate::rules::r11_batches::{self, BatchRow, R11};
 use crate::rules::r1_payments::{
     self, MethodCandidate, OrderPayments, OrderRef, PaymentCheck, PaymentFacts, R1Order, R1,
 };
-use crate::rules::{Env, Finding, OrderFacts, Rule};
+use crate::rules::{Code, Env, Finding, OrderFacts, Rule};
 use crate::time::{Calendar, Micros};
 
 pub use evaluate::{unsub_facts, Outcome, QuotaRow};
@@ -138,10 +138,15 @@ impl Reconciliation {
     /// Sets what the run checked, and drops the findings of the codes it
     /// did not check (their columns are absent: docs/mapping.md, Coverage).
     pub fn set_coverage(&mut self, coverage: crate::mapping::coverage::Coverage) {
-        for o in &mut self.outcomes {
-            o.findings.retain(|f| coverage.checks(f.code));
+        // The findings are walked only when some code was not checked (never
+        // for canonical inputs): each one's code looked up in the coverage
+        // took 0.1 s on one core at 10M orders (log entry 88).
+        let unchecked: Vec<Code> = Code::ALL.iter().copied().filter(|&c| !coverage.checks(c)).collect();
+        if !unchecked.is_empty() {
+            let checked = |f: &Finding| !unchecked.contains(&f.code);
+            self.outcomes.par_iter_mut().for_each(|o| o.findings.retain(checked));
+            self.other_findings.retain(checked);
         }
-        self.other_findings.retain(|f| coverage.checks(f.code));
         self.coverage = coverage;
     }
 
