@@ -293,11 +293,10 @@ mod tests {
         let mut n = l.clone();
         n.append(l.clone());
         assert!(n.narrow());
-        // Gather and retain keep the kind and the values.
-        assert_eq!(
-            a.gather(&RowOrder::new(vec![4, 0])).iter().collect::<Vec<_>>(),
-            [big, 13]
-        );
+        // Reordering and retaining keep the kind and the values.
+        let mut g = a.clone();
+        g.permute(&RowOrder::new(vec![4, 0]));
+        assert_eq!((g.narrow(), g.iter().collect::<Vec<_>>()), (false, vec![big, 13]));
         a.retain(&[false, true, false, false, true, false]);
         assert_eq!(a.iter().collect::<Vec<_>>(), [17, big]);
     }
@@ -357,6 +356,18 @@ mod tests {
         assert!((1..n).all(|i| codes_of(&codes, &texts, va.get(i - 1)) <= codes_of(&codes, &texts, va.get(i))));
         assert_eq!(listed.gather(&codes), staged.gather(&codes));
         assert_eq!(listed.gather(&flags), staged.gather(&flags));
+        // Moved where they are, by either order, the same columns.
+        for order in [&listed, &staged] {
+            let (mut c, mut f) = (codes.clone(), flags.clone());
+            order.permute(&mut c);
+            order.permute(&mut f);
+            assert_eq!((c, f), (listed.gather(&codes), listed.gather(&flags)));
+            let mut lines = Lines::default();
+            (0..n as u64).for_each(|l| lines.push(l * 3 + 2));
+            lines.permute(order);
+            let want = listed.gather(&(0..n as u64).map(|l| l * 3 + 2).collect::<Vec<_>>());
+            assert!((0..n).all(|i| lines.get(i) == want[i]));
+        }
     }
 
     /// The account code of the row whose text is `t`.
@@ -415,6 +426,16 @@ impl RowOrder {
     /// Whether the order moves each column in two passes ([`Staging`]).
     pub fn is_staged(&self) -> bool {
         matches!(self.0, Order::Staged(_))
+    }
+
+    /// Puts `v` (a column of the table) in this order: a staged order moves
+    /// it where it is ([`Staging::permute`]), a list of rows gathers it
+    /// into a new column.
+    pub fn permute<T: Copy + Send + Sync>(&self, v: &mut Vec<T>) {
+        match &self.0 {
+            Order::Rows(_) => *v = self.gather(v),
+            Order::Staged(s) => s.permute(v),
+        }
     }
 
     /// `v` (a column of the table) in this order.
@@ -693,11 +714,11 @@ impl Lines {
         }
     }
 
-    /// The lines of rows `rows`, in that order.
-    pub fn gather(&self, rows: &RowOrder) -> Lines {
+    /// Puts the lines in the order `rows` ([`RowOrder::permute`]).
+    pub fn permute(&mut self, rows: &RowOrder) {
         match self {
-            Lines::Narrow(v) => Lines::Narrow(rows.gather(v)),
-            Lines::Wide(v) => Lines::Wide(rows.gather(v)),
+            Lines::Narrow(v) => rows.permute(v),
+            Lines::Wide(v) => rows.permute(v),
         }
     }
 }

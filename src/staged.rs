@@ -116,6 +116,33 @@ impl Staging {
         out
     }
 
+    /// Puts `v` in the new order where it is: the first pass into a new
+    /// column, then each run's values put back on their rows of `v`. Only
+    /// the first pass's column is new memory, and it is freed before the
+    /// next column's: a move into a new column took fresh pages for every
+    /// column (docs/performance.md, log entry 91).
+    pub fn permute<T: Copy + Send + Sync>(&self, v: &mut [T]) {
+        let staged = self.first_pass(v);
+        v.par_chunks_mut(1 << RUN_BITS)
+            .zip(staged.par_chunks(1 << RUN_BITS))
+            .zip(self.placed.par_chunks(1 << RUN_BITS))
+            .enumerate()
+            .for_each(|(r, ((run, from), placed))| {
+                let base = r << RUN_BITS;
+                // The run read in order first, a value per cache line, so
+                // that its lines come in at the speed of a sequential read;
+                // written to in the run's own order they each missed the
+                // caches on their own.
+                let line = (64 / std::mem::size_of::<T>().max(1)).max(1);
+                for i in (0..run.len()).step_by(line) {
+                    std::hint::black_box(run[i]);
+                }
+                for (&x, &d) in from.iter().zip(placed) {
+                    run[d as usize - base] = x;
+                }
+            });
+    }
+
     /// `v` in the new order: the first pass, then each run's values put on
     /// their rows (runs in parallel, each copied aside first).
     pub fn gather<T: Copy + Send + Sync>(&self, v: &[T]) -> Vec<T> {
@@ -139,8 +166,9 @@ impl Staging {
 mod tests {
     use super::*;
 
-    /// The two passes give the gather's column, for tables smaller than
-    /// one task and larger than several, with runs left empty.
+    /// The two passes give the gather's column, into a new column or where
+    /// the column is, for tables smaller than one task and larger than
+    /// several, with runs left empty.
     #[test]
     fn staged_is_the_gather() {
         for (n, accounts) in [(0usize, 1usize), (1, 1), (1000, 7), (3 * TASK_ROWS + 12_345, 40_000)] {
@@ -164,6 +192,16 @@ mod tests {
                 s.gather(&narrow),
                 rows.iter().map(|&j| narrow[j as usize]).collect::<Vec<_>>()
             );
+            // Moved where they are, the same columns.
+            let mut moved = values.clone();
+            s.permute(&mut moved);
+            assert_eq!(moved, want);
+            let mut moved = wide.clone();
+            s.permute(&mut moved);
+            assert_eq!(moved, rows.iter().map(|&j| wide[j as usize]).collect::<Vec<_>>());
+            let mut moved = narrow.clone();
+            s.permute(&mut moved);
+            assert_eq!(moved, rows.iter().map(|&j| narrow[j as usize]).collect::<Vec<_>>());
         }
     }
 }

@@ -142,7 +142,7 @@ impl<T: std::fmt::Debug + Copy + Send + Sync> Column for Vec<T> {
     }
 
     fn gather(&mut self, rows: &RowOrder) {
-        *self = rows.gather(self);
+        rows.permute(self);
     }
 }
 
@@ -222,7 +222,7 @@ impl Column for CodeCol {
     }
 
     fn gather(&mut self, rows: &RowOrder) {
-        self.codes = rows.gather(&self.codes);
+        rows.permute(&mut self.codes);
     }
 }
 
@@ -253,7 +253,7 @@ impl Column for OptTimes {
     }
 
     fn gather(&mut self, rows: &RowOrder) {
-        self.at = rows.gather(&self.at);
+        rows.permute(&mut self.at);
     }
 }
 
@@ -451,7 +451,7 @@ macro_rules! declare_table {
                 let $name { $($col,)+ line, .. } = self;
                 rayon::scope(|s| {
                     $(s.spawn(move |_| $crate::ingest::table::Column::gather($col, rows));)+
-                    s.spawn(move |_| *line = line.gather(rows));
+                    s.spawn(move |_| line.permute(rows));
                 });
             }
 
