@@ -128,6 +128,8 @@ impl Currency {
     /// docs/performance.md, log entry 88).
     pub fn distinct(cs: &[Currency]) -> Vec<Currency> {
         const LETTERS: usize = 26;
+        // Only upper-case letters are stored ([`Currency::parse`]); the
+        // clamp keeps the index in the table whatever the bytes.
         let index = |c: &Currency| {
             c.0.iter().fold(0, |i, &b| {
                 i * LETTERS + usize::from(b.wrapping_sub(b'A')).min(LETTERS - 1)

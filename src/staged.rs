@@ -130,9 +130,9 @@ impl Staging {
             .for_each(|(r, ((run, from), placed))| {
                 let base = r << RUN_BITS;
                 // The run read in order first, a value per cache line, so
-                // that its lines come in at the speed of a sequential read;
-                // written to in the run's own order they each missed the
-                // caches on their own.
+                // that its lines come in as a sequential read brings them:
+                // the writes below land all over the run, and into lines
+                // not yet in the cache each one missed on its own.
                 let line = (64 / std::mem::size_of::<T>().max(1)).max(1);
                 for i in (0..run.len()).step_by(line) {
                     std::hint::black_box(run[i]);
