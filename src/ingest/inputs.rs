@@ -23,12 +23,12 @@ use crate::time::{Calendar, Micros};
 /// time order (docs/performance.md). Every row keeps its line, and nothing
 /// downstream depends on the order of rows of different accounts.
 ///
-/// This gives the order, from the table's account codes: its rows account
-/// by account, file order within an account; `None` when the table is in
-/// that order already (it is then left as it is). [`gather_rows`] moves
-/// the rows.
-fn account_order(codes: &[u32]) -> Option<RowOrder> {
-    let accounts = codes.iter().copied().max().map_or(0, |m| m as usize + 1);
+/// This gives the order, from the table's account codes (ranks in the
+/// dictionary of `accounts` account ids the three tables share): its rows
+/// account by account, file order within an account; `None` when the
+/// table is in that order already (it is then left as it is).
+/// [`gather_rows`] moves the rows.
+fn account_order(codes: &[u32], accounts: usize) -> Option<RowOrder> {
     RowOrder::by_account(codes, accounts)
 }
 
@@ -400,6 +400,7 @@ impl Inputs {
             methods,
         } = interners;
         let (dict, remap) = accounts.finish();
+        let accounts = dict.len();
         orders.account_id.finish(&dict, |c| remap.rank(c));
         payments.account_id.finish(&dict, |c| remap.rank(c));
         unsubs.account_id.finish(&dict, |c| remap.rank(c));
@@ -416,11 +417,11 @@ impl Inputs {
         let (ro, (rp, ru)) = {
             let _s = crate::trace::span("  account order");
             rayon::join(
-                || account_order(&orders.account_id.codes),
+                || account_order(&orders.account_id.codes, accounts),
                 || {
                     rayon::join(
-                        || account_order(&payments.account_id.codes),
-                        || account_order(&unsubs.account_id.codes),
+                        || account_order(&payments.account_id.codes, accounts),
+                        || account_order(&unsubs.account_id.codes, accounts),
                     )
                 },
             )
