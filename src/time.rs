@@ -351,6 +351,78 @@ pub struct Calendar {
     holidays: BTreeSet<NaiveDate>,
     /// UTC instant at which each month starts locally, from `FIRST_MONTH`.
     month_starts: Vec<Micros>,
+    /// The zone's offset on each UTC day of [`FIRST_YEAR`]–[`LAST_YEAR`].
+    offsets: DayOffsets,
+}
+
+/// The zone's UTC offset on each UTC day from [`FIRST_YEAR`] to
+/// [`LAST_YEAR`], filled a block of days at a time on first use: one
+/// lookup per instant in place of chrono-tz's (a binary search of the
+/// zone's transitions behind a date built from the instant; a tenth of
+/// the CPU while refunds.csv is written, docs/performance.md, log entry
+/// 92).
+///
+/// A day holds one offset when its first and last second have the same
+/// one, which means the offset does not change within it because the
+/// zones' transitions are weeks apart: 597,600 s (6.9 days) at least,
+/// between any two of any zone in the time-zone data chrono-tz carries
+/// (checked over its whole table when the crate was last updated, and
+/// by `day_offsets_agree_with_chrono_tz` on the zones that change
+/// most). A day with a transition is looked up as before.
+#[derive(Debug, Clone)]
+struct DayOffsets {
+    blocks: Box<[std::sync::OnceLock<Box<[i32]>>]>,
+}
+
+impl DayOffsets {
+    /// Days a block holds.
+    const BLOCK: usize = 1024;
+    /// A day whose offset changes.
+    const CHANGES: i32 = i32::MIN;
+    /// The first day held (1900-01-01, days since 1970-01-01).
+    const FIRST_DAY: i64 = days_from_civil(FIRST_YEAR as i64, 1, 1);
+    /// The day after the last held.
+    const END_DAY: i64 = days_from_civil(LAST_YEAR as i64 + 1, 1, 1);
+
+    fn new() -> DayOffsets {
+        let blocks = ((Self::END_DAY - Self::FIRST_DAY) as usize).div_ceil(Self::BLOCK);
+        DayOffsets {
+            blocks: (0..blocks).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
+    /// The offset throughout the UTC day of `secs` (seconds since the
+    /// epoch), None when it changes that day or the day is not held.
+    #[inline]
+    fn at(&self, tz: Tz, secs: i64) -> Option<i32> {
+        let day = secs.div_euclid(86_400);
+        if !(Self::FIRST_DAY..Self::END_DAY).contains(&day) {
+            return None;
+        }
+        let at = (day - Self::FIRST_DAY) as usize;
+        let block = self.blocks[at / Self::BLOCK].get_or_init(|| {
+            let first = Self::FIRST_DAY + (at / Self::BLOCK * Self::BLOCK) as i64;
+            (first..first + Self::BLOCK as i64)
+                .map(|d| {
+                    let start = zone_offset(tz, d * 86_400);
+                    if zone_offset(tz, d * 86_400 + 86_399) == start {
+                        start
+                    } else {
+                        Self::CHANGES
+                    }
+                })
+                .collect()
+        });
+        Some(block[at % Self::BLOCK]).filter(|&o| o != Self::CHANGES)
+    }
+}
+
+/// chrono-tz's UTC offset of `tz` at `secs` (seconds since the epoch).
+fn zone_offset(tz: Tz, secs: i64) -> i32 {
+    let naive = chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .naive_utc();
+    tz.offset_from_utc_datetime(&naive).fix().local_minus_utc()
 }
 
 const FIRST_YEAR: i32 = 1900;
@@ -362,12 +434,15 @@ impl Calendar {
             tz,
             holidays,
             month_starts: Vec::new(),
+            offsets: DayOffsets::new(),
         };
         let mut starts = Vec::with_capacity(((LAST_YEAR - FIRST_YEAR + 1) * 12) as usize);
         for y in FIRST_YEAR..=LAST_YEAR {
             for m in 1..=12 {
                 let d = NaiveDate::from_ymd_opt(y, m, 1).expect("valid first of month");
-                starts.push(cal.start_of_local_day(d));
+                // From chrono-tz: through the day table, this would fill
+                // all of it (221,000 lookups) for every calendar made.
+                starts.push(cal.zone_start_of_local_day(d));
             }
         }
         cal.month_starts = starts;
@@ -497,16 +572,26 @@ impl Calendar {
     }
 
     /// The zone's UTC offset at an instant (whole seconds since the epoch).
+    #[inline]
     pub fn offset_seconds(&self, secs: i64) -> i32 {
-        let naive = chrono::DateTime::from_timestamp(secs, 0)
-            .unwrap_or_default()
-            .naive_utc();
-        self.tz.offset_from_utc_datetime(&naive).fix().local_minus_utc()
+        match self.offsets.at(self.tz, secs) {
+            Some(off) => off,
+            None => zone_offset(self.tz, secs),
+        }
     }
 
     /// The local date-time of an instant.
     pub fn local(&self, t: Micros) -> NaiveDateTime {
-        self.utc(t).naive_local()
+        let secs = t.div_euclid(SECOND);
+        match self.offsets.at(self.tz, secs) {
+            Some(off) => {
+                let nanos = (t.rem_euclid(SECOND) * 1000) as u32;
+                chrono::DateTime::from_timestamp(secs + i64::from(off), nanos)
+                    .unwrap_or_default()
+                    .naive_utc()
+            }
+            None => self.utc(t).naive_local(),
+        }
     }
 
     /// The local date of an instant.
@@ -580,6 +665,20 @@ impl Calendar {
     /// The first instant whose local date is `d` (or, for a day the zone
     /// skipped entirely, the first instant after it).
     pub fn start_of_local_day(&self, d: NaiveDate) -> Micros {
+        let midnight = d.and_hms_opt(0, 0, 0).expect("midnight exists");
+        // One offset on the UTC days around the local midnight: it is the
+        // day's only start (offsets are within a day of UTC).
+        let naive = midnight.and_utc().timestamp();
+        let at = |secs: i64| self.offsets.at(self.tz, secs);
+        let around = |o: &i32| at(naive - 86_400) == Some(*o) && at(naive + 86_400) == Some(*o);
+        match at(naive).filter(around) {
+            Some(off) => (naive - i64::from(off)) * SECOND,
+            None => self.zone_start_of_local_day(d),
+        }
+    }
+
+    /// [`Calendar::start_of_local_day`] from chrono-tz alone.
+    fn zone_start_of_local_day(&self, d: NaiveDate) -> Micros {
         let midnight = d.and_hms_opt(0, 0, 0).expect("midnight exists");
         match self.tz.from_local_datetime(&midnight) {
             LocalResult::Single(dt) => dt.timestamp() * SECOND,
@@ -814,6 +913,64 @@ mod tests {
         let mut b = Vec::new();
         write_month(&mut b, Month::parse("2021-09").unwrap());
         assert_eq!(b, b"2021-09");
+    }
+
+    /// The day table gives chrono-tz's offset, local time and start of
+    /// day, in the zones whose offsets change most often or most oddly:
+    /// transitions a week apart (Gaza, Asuncion, Cambridge Bay), a skipped
+    /// day (Kiritimati, Apia), half-hour DST (Lord Howe), offsets with
+    /// seconds (Shanghai and Amsterdam before 1940), every day of the
+    /// table at instants around each UTC day's start and each transition.
+    #[test]
+    fn day_offsets_agree_with_chrono_tz() {
+        let zones = [
+            chrono_tz::Asia::Gaza,
+            chrono_tz::America::Asuncion,
+            chrono_tz::America::Cambridge_Bay,
+            chrono_tz::Pacific::Kiritimati,
+            chrono_tz::Pacific::Apia,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Asia::Shanghai,
+            chrono_tz::Europe::Amsterdam,
+            chrono_tz::America::New_York,
+        ];
+        let (first, end) = (DayOffsets::FIRST_DAY, DayOffsets::END_DAY);
+        for zone in zones {
+            let cal = Calendar::new(zone, BTreeSet::new());
+            let mut changes = 0;
+            for day in first - 2..end + 2 {
+                let start = day * 86_400;
+                for secs in [start - 1, start, start + 3_600 * 7 + 13, start + 86_399] {
+                    assert_eq!(cal.offset_seconds(secs), zone_offset(zone, secs), "{zone} at {secs}");
+                }
+                let t = (start + 40_000) * SECOND + 123;
+                assert_eq!(cal.local(t), cal.utc(t).naive_local(), "{zone} at {t}");
+                if zone_offset(zone, start) != zone_offset(zone, start + 86_399) {
+                    changes += 1;
+                    // Each second around the change.
+                    let (mut lo, mut hi) = (start, start + 86_399);
+                    while hi - lo > 1 {
+                        let mid = lo + (hi - lo) / 2;
+                        if zone_offset(zone, mid) == zone_offset(zone, start) {
+                            lo = mid;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    for secs in [lo - 1, lo, hi, hi + 1] {
+                        assert_eq!(cal.offset_seconds(secs), zone_offset(zone, secs), "{zone} at {secs}");
+                    }
+                }
+                if let Some(d) = chrono::DateTime::from_timestamp(start, 0).map(|t| t.date_naive()) {
+                    assert_eq!(
+                        cal.start_of_local_day(d),
+                        cal.zone_start_of_local_day(d),
+                        "{zone} on {d}"
+                    );
+                }
+            }
+            assert!(changes > 0, "{zone} changes offset");
+        }
     }
 
     #[test]
