@@ -23,16 +23,10 @@ use crate::time::{Calendar, Micros};
 /// time order (docs/performance.md). Every row keeps its line, and nothing
 /// downstream depends on the order of rows of different accounts.
 ///
-/// This gives the order, from the table's account codes (ranks in the
-/// dictionary of `accounts` account ids the three tables share): its rows
-/// account by account, file order within an account; `None` when the
-/// table is in that order already (it is then left as it is).
-/// [`gather_rows`] moves the rows.
-fn account_order(codes: &[u32], accounts: usize) -> Option<RowOrder> {
-    RowOrder::by_account(codes, accounts)
-}
-
-/// Puts a table's rows in the order `rows` ([`account_order`]).
+/// The order comes from the table's account codes (ranks in the
+/// dictionary the three tables share): [`RowOrder::by_account`], `None`
+/// when the table is in that order already (it is then left as it is).
+/// This puts a table's rows in that order.
 fn gather_rows<T: Table>(table: &mut T, rows: Option<RowOrder>, name: &'static str) {
     let _s = crate::trace::span(name);
     if let Some(rows) = rows {
@@ -417,11 +411,11 @@ impl Inputs {
         let (ro, (rp, ru)) = {
             let _s = crate::trace::span("  account order");
             rayon::join(
-                || account_order(&orders.account_id.codes, accounts),
+                || RowOrder::by_account(&orders.account_id.codes, accounts),
                 || {
                     rayon::join(
-                        || account_order(&payments.account_id.codes, accounts),
-                        || account_order(&unsubs.account_id.codes, accounts),
+                        || RowOrder::by_account(&payments.account_id.codes, accounts),
+                        || RowOrder::by_account(&unsubs.account_id.codes, accounts),
                     )
                 },
             )
