@@ -163,27 +163,7 @@ impl Rows {
     /// CR) and quoted when needed.
     pub fn text(&mut self, s: &str) {
         self.sep();
-        let formula = is_formula(s);
-        let quote = needs_quotes(s.as_bytes());
-        if quote {
-            self.buf.push(b'"');
-        }
-        if formula {
-            self.buf.push(b'\'');
-        }
-        if quote {
-            // Each `"` doubled; the runs between them copied whole.
-            let mut rest = s.as_bytes();
-            while let Some(at) = memchr::memchr(b'"', rest) {
-                self.buf.extend_from_slice(&rest[..=at]);
-                self.buf.push(b'"');
-                rest = &rest[at + 1..];
-            }
-            self.buf.extend_from_slice(rest);
-            self.buf.push(b'"');
-        } else {
-            self.buf.extend_from_slice(s.as_bytes());
-        }
+        write_text(&mut self.buf, s);
     }
 
     /// A cell known to need neither quoting nor escaping (tokens, numbers,
@@ -251,6 +231,32 @@ impl Rows {
             Some(t) => self.ts(t, cal),
             None => self.empty(),
         }
+    }
+}
+
+/// A text cell's bytes as [`Rows::text`] writes them, appended to `buf`:
+/// formula-escaped and quoted when needed.
+pub fn write_text(buf: &mut Vec<u8>, s: &str) {
+    let formula = is_formula(s);
+    let quote = needs_quotes(s.as_bytes());
+    if quote {
+        buf.push(b'"');
+    }
+    if formula {
+        buf.push(b'\'');
+    }
+    if quote {
+        // Each `"` doubled; the runs between them copied whole.
+        let mut rest = s.as_bytes();
+        while let Some(at) = memchr::memchr(b'"', rest) {
+            buf.extend_from_slice(&rest[..=at]);
+            buf.push(b'"');
+            rest = &rest[at + 1..];
+        }
+        buf.extend_from_slice(rest);
+        buf.push(b'"');
+    } else {
+        buf.extend_from_slice(s.as_bytes());
     }
 }
 

@@ -119,14 +119,23 @@ impl Sink {
     }
 }
 
+/// Bytes a direct file hashes and copies at a time (within the cache).
+const PIECE: usize = 64 << 10;
+
 impl Write for Sink {
     /// Direct files take every byte into the block (written when full, the
     /// tail at [`Sink::finish`]); others write through.
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let n = match self.direct.as_mut() {
             Some(d) => {
-                d.write(b)?;
-                b.len()
+                // Hashed, then copied, a piece at a time: the copy reads
+                // what the hash has just brought into the cache.
+                for piece in b.chunks(PIECE) {
+                    self.hasher.update(piece);
+                    d.write(piece)?;
+                }
+                self.bytes += b.len() as u64;
+                return Ok(b.len());
             }
             None => self.file.write(b)?,
         };
