@@ -55,8 +55,6 @@ pub(super) fn scaled(v: Decimal) -> i128 {
 
 /// One contribution to a bill row.
 struct Entry {
-    /// (cycle, currency) as one integer in the same order ([`Entry::key`]).
-    key: u64,
     cycle: i32,
     currency: Currency,
     orders: u64,
@@ -75,7 +73,6 @@ impl Entry {
 
     fn new(cycle: Month, currency: Currency) -> Entry {
         Entry {
-            key: Entry::key(cycle, currency),
             cycle: cycle.0,
             currency,
             orders: 0,
@@ -90,26 +87,26 @@ impl Entry {
 /// [`Entries::SCAN`] keys, through a hash index, so an account with rows in
 /// thousands of months costs a sort, not a quadratic search. (Keeping
 /// them sorted, a binary search and an insertion per new key, cost three
-/// times as many instructions: log entry 93.)
+/// times as many instructions: log entry 93.) One is reused for every
+/// account of a batch, and the entries are read in key order through a
+/// sorted list of their places, so an entry is never moved.
 #[derive(Default)]
 struct Entries {
     keys: Vec<u64>,
     entries: Vec<Entry>,
     index: Option<rustc_hash::FxHashMap<u64, usize>>,
+    /// Places in `entries`, in key order ([`Entries::sorted`]).
+    order: Vec<u32>,
 }
 
 impl Entries {
     const SCAN: usize = 32;
 
-    /// Room for an account of `orders` orders (each in one month at most,
-    /// and payments mostly in the same months), grown once at most.
-    fn with_capacity(orders: usize) -> Entries {
-        let room = orders.clamp(4, Self::SCAN);
-        Entries {
-            keys: Vec::with_capacity(room),
-            entries: Vec::with_capacity(room),
-            index: None,
-        }
+    /// Empties for the next account, keeping the room.
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.entries.clear();
+        self.index = None;
     }
 
     /// The entry a contribution of (`cycle`, `currency`) is added to.
@@ -145,12 +142,18 @@ impl Entries {
 
     /// The entries in (cycle, currency) order, one per key, without those
     /// that hold nothing.
-    fn finish(self) -> Vec<Entry> {
-        let mut entries = self.entries;
+    fn sorted(&mut self) -> impl Iterator<Item = &Entry> {
+        let Entries {
+            keys, entries, order, ..
+        } = self;
+        order.clear();
+        order.extend(0..keys.len() as u32);
         // Keys are unique, so the order is the same with any sort.
-        entries.sort_unstable_by_key(|e| e.key);
-        entries.retain(|e| e.orders > 0 || e.sums.iter().any(|&s| s != 0));
-        entries
+        order.sort_unstable_by_key(|&i| keys[i as usize]);
+        order
+            .iter()
+            .map(|&i| &entries[i as usize])
+            .filter(|e| e.orders > 0 || e.sums.iter().any(|&s| s != 0))
     }
 }
 
@@ -169,14 +172,6 @@ impl AccountRows {
         match crate::engine::account_starts(codes, accounts) {
             Some(start) => AccountRows::Ranges(start),
             None => AccountRows::Buckets(ByAccount::new(accounts, codes.len(), account)),
-        }
-    }
-
-    /// The number of rows of account `a` (those that count, or more).
-    fn len(&self, a: usize) -> usize {
-        match self {
-            AccountRows::Ranges(start) => (start[a + 1] - start[a]) as usize,
-            AccountRows::Buckets(b) => b.of(a).len(),
         }
     }
 
@@ -246,10 +241,10 @@ pub fn write(
     drop(span);
 
     let _span = crate::trace::span("bill: sum + write");
-    // Entries of one account, summed per (cycle, currency), sorted
-    // ([`Entries`]; docs/performance.md, log entry 37).
-    let account_rows = |a: usize| -> Vec<Entry> {
-        let mut entries = Entries::with_capacity(orders.len(a));
+    // Entries of one account, summed per (cycle, currency) into `entries`
+    // ([`Entries`]; docs/performance.md, log entries 37 and 93).
+    let account_rows = |a: usize, entries: &mut Entries| {
+        entries.clear();
         orders.each(a, billed_order, |i| {
             let e = entries.at(cal.month_of(o.ordered_at[i]), o.currency[i]);
             e.orders += 1;
@@ -279,7 +274,6 @@ pub fn write(
                 entries.at(cycle, currency).sums[REC_REFUND] += scaled(v.get());
             }
         }
-        entries.finish()
     };
 
     let mut out = super::report_sink(path, &HEADER, read_back)?;
@@ -303,18 +297,20 @@ pub fn write(
             let mut result = Ok(());
             // The account's cell, formatted once for its rows.
             let mut account_cell = Vec::new();
+            let mut entries = Entries::default();
             for &a in chunk {
                 let account = dict.name(a as u32);
                 account_cell.clear();
                 super::csvout::write_text(&mut account_cell, account);
-                for e in account_rows(a) {
+                account_rows(a, &mut entries);
+                for e in entries.sorted() {
                     match sums.iter_mut().find(|(c, _)| *c == e.currency) {
                         Some((_, sum)) => *sum += e.sums[EXP_REFUND],
                         None => sums.push((e.currency, e.sums[EXP_REFUND])),
                     }
-                    let cells = row(&mut rows, rec, &account_cell, &e);
+                    let cells = row(&mut rows, rec, &account_cell, e);
                     if let (Some(part), true) = (&mut part, result.is_ok()) {
-                        result = digest_row(part, &rows, &cells, account, &e);
+                        result = digest_row(part, &rows, &cells, account, e);
                     }
                 }
             }
@@ -427,7 +423,6 @@ mod tests {
                     .filter(|&i| codes[i] == a as u32 && counts(i))
                     .collect();
                 assert_eq!(got, want, "account {a}");
-                assert!(rows.len(a) >= want.len());
             }
         }
     }
@@ -449,7 +444,7 @@ mod tests {
             }
         }
         entries.at(Month(1), usd); // nothing added: dropped
-        let got = entries.finish();
+        let got: Vec<&Entry> = entries.sorted().collect();
         assert_eq!(got.len(), months as usize);
         for (k, e) in got.iter().enumerate() {
             let m = k as i32;
@@ -459,5 +454,12 @@ mod tests {
             );
             assert_eq!(e.currency, if m % 3 == 0 { eur } else { usd });
         }
+        // Cleared for the next account: only its own entries, in order.
+        entries.clear();
+        for m in [7, 3, 5, 3] {
+            entries.at(Month(m), usd).orders += 1;
+        }
+        let next: Vec<(i32, u64)> = entries.sorted().map(|e| (e.cycle, e.orders)).collect();
+        assert_eq!(next, [(3, 2), (5, 1), (7, 1)]);
     }
 }
