@@ -180,6 +180,7 @@ impl Rows {
     }
 
     /// A scaled integer amount (`v / 10^scale`) at `dp` decimals.
+    #[inline]
     pub fn scaled(&mut self, v: i128, scale: u32, dp: u32, rounding: Rounding) {
         self.sep();
         write_scaled(&mut self.buf, v, scale, dp, rounding);
