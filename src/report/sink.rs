@@ -134,12 +134,14 @@ impl Write for Sink {
                     self.hasher.update(piece);
                     d.write(piece)?;
                 }
-                self.bytes += b.len() as u64;
-                return Ok(b.len());
+                b.len()
             }
-            None => self.file.write(b)?,
+            None => {
+                let n = self.file.write(b)?;
+                self.hasher.update(&b[..n]);
+                n
+            }
         };
-        self.hasher.update(&b[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
