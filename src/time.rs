@@ -342,8 +342,8 @@ pub fn write_month(buf: &mut Vec<u8>, m: Month) {
     let (y, mo) = (m.year(), m.month());
     if (0..=9999).contains(&y) {
         // One copy of a filled array, as `write_civil` does: a month a
-        // row of the bill, written with four pushes each checking the
-        // buffer's room (log entry 94).
+        // row of the bill, which took four pushes, each checking the
+        // buffer's room, before (log entry 94).
         let y = y as u32;
         let mut t = *b"0000-00";
         for (at, v) in [(0, y / 100), (2, y % 100), (5, mo)] {
