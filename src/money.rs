@@ -589,9 +589,11 @@ pub fn parse_written_scaled(s: &str, scale: usize) -> Result<i128, WrittenAmount
     parse_written_short(s.as_bytes(), scale).unwrap_or_else(|| parse_written_general(s, scale))
 }
 
+/// The most digits an amount read back may have at its scale (i128's).
+const WRITTEN_PRECISION: usize = 38;
+
 /// [`parse_written_scaled`] for any text.
 fn parse_written_general(s: &str, scale: usize) -> Result<i128, WrittenAmountError> {
-    const PRECISION: usize = 38;
     let (negative, body) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, s),
@@ -604,11 +606,11 @@ fn parse_written_general(s: &str, scale: usize) -> Result<i128, WrittenAmountErr
     if int.is_empty() || !digits(int) || !digits(frac) || (body.contains('.') && frac.is_empty()) {
         return Err(WrittenAmountError::Syntax);
     }
-    if frac.len() > scale || scale > PRECISION {
+    if frac.len() > scale || scale > WRITTEN_PRECISION {
         return Err(WrittenAmountError::TooPrecise);
     }
     let int = int.trim_start_matches('0');
-    if int.len() + scale > PRECISION {
+    if int.len() + scale > WRITTEN_PRECISION {
         return Err(WrittenAmountError::TooPrecise);
     }
     // At most 38 digits: fits i128 (10^38 < 2^127).
@@ -629,7 +631,6 @@ fn parse_written_general(s: &str, scale: usize) -> Result<i128, WrittenAmountErr
 /// (log entry 93).
 #[inline]
 fn parse_written_short(s: &[u8], scale: usize) -> Option<Result<i128, WrittenAmountError>> {
-    const PRECISION: usize = 38;
     let (negative, body) = match s.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, s),
@@ -660,7 +661,7 @@ fn parse_written_short(s: &[u8], scale: usize) -> Option<Result<i128, WrittenAmo
     if int_len == 0 || (point && frac_len == 0) || int_len + frac_len > 19 {
         return None;
     }
-    if frac_len > scale || scale > PRECISION || significant + scale > PRECISION {
+    if frac_len > scale || scale > WRITTEN_PRECISION || significant + scale > WRITTEN_PRECISION {
         return Some(Err(WrittenAmountError::TooPrecise));
     }
     // At most 38 digits in all (checked above): fits i128.

@@ -108,6 +108,13 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Puts the two digits of `v` (below 100) at `at` in a filled array.
+#[inline]
+fn put_two(t: &mut [u8], at: usize, v: u32) {
+    t[at] = b'0' + (v / 10) as u8;
+    t[at + 1] = b'0' + (v % 10) as u8;
+}
+
 fn two(buf: &mut Vec<u8>, v: u32) {
     buf.push(b'0' + (v / 10) as u8);
     buf.push(b'0' + (v % 10) as u8);
@@ -148,8 +155,7 @@ fn write_civil(buf: &mut Vec<u8>, secs: i64) {
             (14, sod / 60 % 60),
             (17, sod % 60),
         ] {
-            t[at] = b'0' + (v / 10) as u8;
-            t[at + 1] = b'0' + (v % 10) as u8;
+            put_two(&mut t, at, v);
         }
         buf.extend_from_slice(&t);
         return;
@@ -347,8 +353,7 @@ pub fn write_month(buf: &mut Vec<u8>, m: Month) {
         let y = y as u32;
         let mut t = *b"0000-00";
         for (at, v) in [(0, y / 100), (2, y % 100), (5, mo)] {
-            t[at] = b'0' + (v / 10) as u8;
-            t[at + 1] = b'0' + (v % 10) as u8;
+            put_two(&mut t, at, v);
         }
         buf.extend_from_slice(&t);
         return;
