@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::{input_bytes, load_checked, Config, FailOn, Format, Progress, RunArgs};
 use crate::engine::{Keep, Reconciliation};
 use crate::error::AppError;
@@ -195,9 +197,11 @@ fn free(rec: Reconciliation) {
         order_of_payment,
         ..
     } = rec;
+    // The outcomes' findings are most of the small allocations freed here:
+    // dropped in parallel, not on one side of a join.
     rayon::join(
-        || drop(inputs),
-        || drop((outcomes, other_findings, order_of_unsub, order_of_payment)),
+        || drop((inputs, other_findings, order_of_unsub, order_of_payment)),
+        || outcomes.into_par_iter().for_each(drop),
     );
     crate::memory::give_back();
 }

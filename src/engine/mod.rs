@@ -169,7 +169,7 @@ impl Reconciliation {
                 // reports: the run's peak of memory is at those moments
                 // (log entry 54).
                 if done != RulesDone::All {
-                    crate::memory::give_back();
+                    crate::memory::give_back_soon();
                 }
             }
         };
@@ -222,6 +222,7 @@ impl Reconciliation {
             &mut outcomes,
             (&accounts, j.order_starts.as_deref()),
             &env,
+            ACCOUNTS_PER_TASK,
         );
         drop(span);
         free(&mut inputs, &mut pay, RulesDone::ValueAdded);
@@ -287,14 +288,7 @@ fn evaluate_accounts(
         .into_par_iter()
         .map(|_| Outcome::placeholder())
         .collect_into_vec(&mut outcomes);
-    let mut slots: Vec<&mut [Outcome]> = Vec::with_capacity(tasks.len());
-    let mut rest = &mut outcomes[..];
-    for accounts in &tasks {
-        let rows: usize = accounts.iter().map(Range::len).sum();
-        let (slot, after) = rest.split_at_mut(rows.min(rest.len()));
-        slots.push(slot);
-        rest = after;
-    }
+    let slots = task_slots(&mut outcomes, &tasks);
     let per_task: Vec<Vec<QuotaRow>> = tasks
         .into_par_iter()
         .zip(slots)
@@ -526,29 +520,47 @@ fn value_added(
     outcomes: &mut [Outcome],
     (accounts, order_starts): (&[Range<usize>], Option<&[u32]>),
     env: &Env<'_>,
+    accounts_per_task: usize,
 ) -> Vec<Finding> {
     let o = &inputs.orders;
-    let shared: &[Outcome] = outcomes;
-    let groups: Vec<Vec<InstanceFindings>> = match order_starts {
-        Some(start) => accounts
-            .par_iter()
-            .map(|range| {
-                let rows_of = |codes: &[u32]| account_rows(start, codes);
-                r10_group(inputs, order_of_unsub, shared, range.clone(), rows_of, env)
-            })
-            .collect(),
-        None => vec![r10_group(
-            inputs,
-            order_of_unsub,
-            shared,
-            0..shared.len(),
-            |_| std::iter::once(0..o.len()).collect(),
-            env,
-        )],
+    let mut order_findings = Vec::new();
+    let Some(start) = order_starts else {
+        let all = 0..outcomes.len();
+        let found = r10_group(inputs, order_of_unsub, outcomes, all, |_| vec![0..o.len()], env);
+        put_r10(inputs, outcomes, found, &mut order_findings);
+        return order_findings;
     };
-    let on_orders: usize = groups.iter().flatten().map(|(_, o)| o.len()).sum();
-    let mut order_findings = Vec::with_capacity(on_orders);
-    for (on_unsubs, on_orders) in groups.into_iter().flatten() {
+    // Accounts a task at a time, each task's findings on unsubscriptions
+    // put into its own range of the outcomes as they are found (put in
+    // afterwards, on one core, they were a fifth of R10's time at 1M
+    // orders: docs/performance.md, log entry 95).
+    let tasks: Vec<&[Range<usize>]> = accounts.chunks(accounts_per_task).collect();
+    let slots = task_slots(outcomes, &tasks);
+    let per_task: Vec<Vec<Finding>> = tasks
+        .into_par_iter()
+        .zip(slots)
+        .map(|(accounts, slot)| {
+            let base = accounts.first().map_or(0, |r| r.start);
+            let mut on_orders = Vec::new();
+            for range in accounts {
+                let rows_of = |codes: &[u32]| account_rows(start, codes);
+                let group = range.start - base..range.end - base;
+                let found = r10_group(inputs, order_of_unsub, slot, group, rows_of, env);
+                put_r10(inputs, slot, found, &mut on_orders);
+            }
+            on_orders
+        })
+        .collect();
+    order_findings.reserve_exact(per_task.iter().map(Vec::len).sum());
+    order_findings.extend(per_task.into_iter().flatten());
+    order_findings
+}
+
+/// R10's findings of a group put in place: those on unsubscriptions into
+/// their outcomes (`outcomes`: the slice the group's indices are into),
+/// those on orders onto `on_orders`, in the order found.
+fn put_r10(inputs: &Inputs, outcomes: &mut [Outcome], found: Vec<InstanceFindings>, on_orders: &mut Vec<Finding>) {
+    for (on_unsubs, orders) in found {
         for (k, mut f) in on_unsubs {
             let out = &mut outcomes[k];
             out.stamp(&mut f, inputs);
@@ -556,9 +568,23 @@ fn value_added(
             out.findings.reserve_exact(1);
             out.findings.push(f);
         }
-        order_findings.extend(on_orders);
+        on_orders.extend(orders);
     }
-    order_findings
+}
+
+/// The outcomes split into one slice per task of accounts, in order: the
+/// rows of its accounts.
+fn task_slots<'o>(outcomes: &'o mut [Outcome], tasks: &[&[Range<usize>]]) -> Vec<&'o mut [Outcome]> {
+    let mut slots: Vec<&mut [Outcome]> = Vec::with_capacity(tasks.len());
+    let mut rest = outcomes;
+    for accounts in tasks {
+        let rows: usize = accounts.iter().map(Range::len).sum();
+        let n = rows.min(rest.len());
+        let (slot, after) = std::mem::take(&mut rest).split_at_mut(n);
+        slots.push(slot);
+        rest = after;
+    }
+    slots
 }
 
 /// The rows of accounts `codes` (sorted) in a table in account order whose
@@ -845,6 +871,47 @@ mod tests {
         let found: usize = by_account.iter().map(|(u, o)| u.len() + o.len()).sum();
         assert!(found > 10, "R10 finds something in the generated data: {found}");
         assert_eq!(by_account, at_once);
+    }
+
+    /// R10's findings put in place by tasks of accounts in parallel, each
+    /// task into its own slice of the outcomes (here an account a task, so
+    /// that every account but the first is at an offset), are those put in
+    /// by one group over all outcomes: the sample's VAS_BEFORE_QUOTA on an
+    /// unsubscription and its findings on orders.
+    #[test]
+    fn r10_in_tasks_puts_findings_where_one_group_does() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let policy = Policy::load(&data.join("policy.toml")).unwrap();
+        let cal = policy.calendar();
+        let inputs = Inputs::load(&crate::ingest::InputPaths::in_folder(&data), &cal).unwrap();
+        let rec = Reconciliation::run(policy, cal, inputs, None, Duration::ZERO, Keep::All).unwrap();
+        let env = Env {
+            policy: &rec.policy,
+            cal: &rec.cal,
+            as_of: rec.as_of,
+        };
+        let o = &rec.inputs.orders;
+        let start = join::account_starts(&o.account_id.codes, o.account_id.dict().len()).unwrap();
+        let links = &rec.order_of_unsub;
+        let (mut by_tasks, mut as_one) = (rec.outcomes.clone(), rec.outcomes.clone());
+        let accounts = (&rec.accounts[..], Some(&start[..]));
+        let on_orders = value_added(&rec.inputs, links, &mut by_tasks, accounts, &env, 1);
+        let accounts = (&rec.accounts[..], None);
+        let on_orders_as_one = value_added(&rec.inputs, links, &mut as_one, accounts, &env, 1);
+        assert!(!on_orders.is_empty(), "R10 finds something on the sample's orders");
+        assert_eq!(on_orders, on_orders_as_one);
+        let findings = |v: &[Outcome]| v.iter().map(|o| o.findings.clone()).collect::<Vec<_>>();
+        assert_eq!(findings(&by_tasks), findings(&as_one));
+        let added: Vec<usize> = (0..by_tasks.len())
+            .filter(|&k| by_tasks[k].findings.len() > rec.outcomes[k].findings.len())
+            .collect();
+        assert!(
+            added.iter().any(|&k| k >= rec.accounts[1].start),
+            "a finding put on an unsubscription past the first account: {added:?}"
+        );
+        assert!(added
+            .iter()
+            .all(|&k| by_tasks[k].findings.last().unwrap().code == Code::VAS_BEFORE_QUOTA));
     }
 
     /// What the engine keeps per row stays small: peak memory at 10M orders
