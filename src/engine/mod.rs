@@ -526,7 +526,14 @@ fn value_added(
     let mut order_findings = Vec::new();
     let Some(start) = order_starts else {
         let all = 0..outcomes.len();
-        let found = r10_group(inputs, order_of_unsub, outcomes, all, |_| vec![0..o.len()], env);
+        let found = r10_group(
+            inputs,
+            order_of_unsub,
+            outcomes,
+            all,
+            |_| std::iter::once(0..o.len()).collect(),
+            env,
+        );
         put_r10(inputs, outcomes, found, &mut order_findings);
         return order_findings;
     };
