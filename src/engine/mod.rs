@@ -539,7 +539,7 @@ fn value_added(
     };
     // Accounts a task at a time, each task's findings on unsubscriptions
     // put into its own range of the outcomes as they are found (put in
-    // afterwards, on one core, they were a fifth of R10's time at 1M
+    // afterwards, on one core, they took about 15 ms of R10's 40 at 1M
     // orders: docs/performance.md, log entry 95).
     let tasks: Vec<&[Range<usize>]> = accounts.chunks(accounts_per_task).collect();
     let slots = task_slots(outcomes, &tasks);
