@@ -15,17 +15,3 @@ pub fn give_back() {
     // from any thread.
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
-
-/// [`give_back`] on a thread of its own, while the caller goes on: the
-/// purge is the kernel's unmapping of the freed pages, on one core, and
-/// the next phase keeps both cores busy meanwhile (docs/performance.md,
-/// log entry 95). Where no thread can be started, it is done here.
-pub fn give_back_soon() {
-    if std::thread::Builder::new()
-        .name("give-back".into())
-        .spawn(give_back)
-        .is_err()
-    {
-        give_back();
-    }
-}

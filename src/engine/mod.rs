@@ -169,7 +169,7 @@ impl Reconciliation {
                 // reports: the run's peak of memory is at those moments
                 // (log entry 54).
                 if done != RulesDone::All {
-                    crate::memory::give_back_soon();
+                    crate::memory::give_back();
                 }
             }
         };

@@ -36,7 +36,7 @@ fn gather_rows<T: Table>(table: &mut T, rows: Option<RowOrder>, name: &'static s
             // The old columns, freed, given back before the next table's
             // new ones are made: the staged moves are quick enough that
             // mimalloc's purge delay otherwise kept them (log entry 87).
-            crate::memory::give_back_soon();
+            crate::memory::give_back();
         }
     }
 }
@@ -386,7 +386,7 @@ impl Inputs {
     ) -> Inputs {
         // What the parses freed (their blocks, the text columns' chunks
         // copied into one), before the gathers.
-        crate::memory::give_back_soon();
+        crate::memory::give_back();
         let _span = crate::trace::span("ingest: dictionaries");
         let Interners {
             accounts,
