@@ -228,8 +228,8 @@ impl Reconciliation {
         free(&mut inputs, &mut pay, RulesDone::ValueAdded);
         // R1's findings first, then R10's; room for exactly these, not
         // twice R1's findings (log entry 48).
-        other_findings.reserve_exact(on_orders.len());
-        other_findings.extend(on_orders);
+        other_findings.reserve_exact(on_orders.iter().map(Vec::len).sum());
+        other_findings.extend(on_orders.into_iter().flatten());
         let span = crate::trace::span("rules: R11");
         batches(&inputs, &mut outcomes, &env);
         outcomes
@@ -501,7 +501,7 @@ fn r10_relevant(o: &Orders, i: usize) -> bool {
 }
 
 /// R10 per instance: findings on unsubscriptions go into their outcomes;
-/// findings on orders are returned.
+/// findings on orders are returned, in pieces (a task's each) in order.
 ///
 /// With the orders in account order (as ingest leaves them; `order_starts`
 /// from the join), each account is checked on its own, in parallel: its
@@ -521,9 +521,8 @@ fn value_added(
     (accounts, order_starts): (&[Range<usize>], Option<&[u32]>),
     env: &Env<'_>,
     accounts_per_task: usize,
-) -> Vec<Finding> {
+) -> Vec<Vec<Finding>> {
     let o = &inputs.orders;
-    let mut order_findings = Vec::new();
     let Some(start) = order_starts else {
         let all = 0..outcomes.len();
         let found = r10_group(
@@ -534,8 +533,9 @@ fn value_added(
             |_| std::iter::once(0..o.len()).collect(),
             env,
         );
-        put_r10(inputs, outcomes, found, &mut order_findings);
-        return order_findings;
+        let mut on_orders = Vec::new();
+        put_r10(inputs, outcomes, found, &mut on_orders);
+        return vec![on_orders];
     };
     // Accounts a task at a time, each task's findings on unsubscriptions
     // put into its own range of the outcomes as they are found (put in
@@ -543,7 +543,7 @@ fn value_added(
     // orders: docs/performance.md, log entry 95).
     let tasks: Vec<&[Range<usize>]> = accounts.chunks(accounts_per_task).collect();
     let slots = task_slots(outcomes, &tasks);
-    let per_task: Vec<Vec<Finding>> = tasks
+    tasks
         .into_par_iter()
         .zip(slots)
         .map(|(accounts, slot)| {
@@ -557,10 +557,7 @@ fn value_added(
             }
             on_orders
         })
-        .collect();
-    order_findings.reserve_exact(per_task.iter().map(Vec::len).sum());
-    order_findings.extend(per_task.into_iter().flatten());
-    order_findings
+        .collect()
 }
 
 /// R10's findings of a group put in place: those on unsubscriptions into
@@ -905,6 +902,7 @@ mod tests {
         let on_orders = value_added(&rec.inputs, links, &mut by_tasks, accounts, &env, 1);
         let accounts = (&rec.accounts[..], None);
         let on_orders_as_one = value_added(&rec.inputs, links, &mut as_one, accounts, &env, 1);
+        let (on_orders, on_orders_as_one) = (on_orders.concat(), on_orders_as_one.concat());
         assert!(!on_orders.is_empty(), "R10 finds something on the sample's orders");
         assert_eq!(on_orders, on_orders_as_one);
         let findings = |v: &[Outcome]| v.iter().map(|o| o.findings.clone()).collect::<Vec<_>>();
